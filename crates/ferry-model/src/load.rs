@@ -22,8 +22,9 @@ pub const ENTITIES_MAX: usize = 1_000;
 pub const MEMBERS_MAX: usize = 500;
 /// At most this many roles in one model.
 pub const ROLES_MAX: usize = 100;
-/// A name's longest form in bytes, so that it is a valid PostgreSQL identifier.
-pub const NAME_BYTES_MAX: usize = 63;
+/// A name's longest form in bytes, so that SQL identifiers made from it (`ix:` + name) stay within
+/// PostgreSQL's 63 bytes.
+pub const NAME_BYTES_MAX: usize = 59;
 /// The largest declared maximum length of a string attribute, in characters.
 pub const STRING_LENGTH_MAX: u32 = 10_000_000;
 /// At most this many values per enumeration.
@@ -590,7 +591,7 @@ fn check_identifier(name: &str) -> Result<(), &'static str> {
 
 fn check_length(name: &str) -> Result<(), &'static str> {
     if name.len() > NAME_BYTES_MAX {
-        return Err("names are at most 63 bytes long, including the module");
+        return Err("names are at most 59 bytes long, including the module");
     }
     Ok(())
 }

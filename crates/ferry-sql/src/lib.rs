@@ -1,1 +1,35 @@
-//! placeholder
+//! All model-dependent SQL text, for SQLite and PostgreSQL: the schema of a model
+//! ([`create_schema`]), the plan from one model version to the next ([`plan_migration`]), and
+//! constraints compiled to parameterised `WHERE` clauses ([`compile_where`]).
+//!
+//! Values never appear in SQL text: they travel as [`Param`]s in the form each backend stores.
+//! Stores run this SQL; they own only fixed statements of their own.
+//!
+//! Storage forms (SQLite / PostgreSQL): ids as 16-byte BLOB / `uuid`; strings as TEXT / `text`
+//! or `varchar(n)` with the `C` collation, so both order by bytes; decimals as a scaled INTEGER
+//! / `numeric(18, scale)`; date-times as INTEGER microseconds / `timestamptz`; booleans as
+//! INTEGER 0 or 1 / `boolean`; enumerations as TEXT / `text`; binary as BLOB / `bytea`.
+
+mod filter;
+mod migration;
+mod param;
+mod schema;
+
+pub use filter::{Sql, compile_where};
+pub use migration::{Breaking, Change, MigrationPlan, plan_migration};
+pub use param::{Param, param, placeholder};
+pub use schema::{
+    Side, column_name, column_type, create_schema, insert_statement, select_columns, table_name,
+};
+
+/// The SQL dialect to write.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A double-quoted identifier; model names never contain quotes, but they are doubled anyway.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

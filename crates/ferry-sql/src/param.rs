@@ -1,0 +1,50 @@
+//! Values as bind parameters, in the form each backend stores them, and the placeholders
+//! that receive them (with the casts PostgreSQL needs to read a text-encoded value).
+
+use ferry_model::{Value, ValueType};
+
+use crate::Dialect;
+
+/// A value ready to bind: every driver can bind these five shapes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Param {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// The stored form of `value` in `dialect`.
+pub fn param(value: &Value, dialect: Dialect) -> Param {
+    match (value, dialect) {
+        (Value::Empty, _) => Param::Null,
+        (Value::String(text) | Value::Enumeration(text), _) => Param::Text(text.clone()),
+        (Value::Integer(integer), _) => Param::Int(*integer),
+        (Value::Decimal(decimal), Dialect::Sqlite) => Param::Int(decimal.units()),
+        (Value::Decimal(decimal), Dialect::Postgres) => Param::Text(decimal.to_string()),
+        (Value::Boolean(flag), Dialect::Sqlite) => Param::Int(i64::from(*flag)),
+        (Value::Boolean(flag), Dialect::Postgres) => Param::Bool(*flag),
+        (Value::DateTime(time), Dialect::Sqlite) => Param::Int(time.unix_micros()),
+        (Value::DateTime(time), Dialect::Postgres) => Param::Text(time.to_string()),
+        (Value::Binary(bytes), _) => Param::Blob(bytes.clone()),
+        (Value::Reference(id), Dialect::Sqlite) => Param::Blob(id.to_bytes().to_vec()),
+        (Value::Reference(id), Dialect::Postgres) => Param::Text(id.to_string()),
+    }
+}
+
+/// The placeholder for parameter `index` (1-based) holding a value of `value_type`.
+pub fn placeholder(index: usize, value_type: ValueType, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("?{index}"),
+        Dialect::Postgres => match value_type {
+            ValueType::Decimal => format!("${index}::text::numeric"),
+            ValueType::DateTime => format!("${index}::text::timestamptz"),
+            ValueType::Reference => format!("${index}::text::uuid"),
+            ValueType::String | ValueType::Enumeration => format!("${index}::text"),
+            ValueType::Integer => format!("${index}::int8"),
+            ValueType::Boolean => format!("${index}::bool"),
+            ValueType::Binary => format!("${index}::bytea"),
+        },
+    }
+}

@@ -1,0 +1,133 @@
+//! The tables of a model: one per entity, with typed columns, an index per association column,
+//! and the system columns of the side (server or device) that owns the database.
+
+use ferry_model::{AttributeType, Entity, MemberRef, Model, Slot, ValueType};
+
+use crate::param::placeholder;
+use crate::{Dialect, quote};
+
+/// Whose database the schema is for: each keeps its own bookkeeping columns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    /// Adds `_rev` (the object's revision) and `_seq` (its position in the change sequence).
+    Server,
+    /// Adds `_rev` (the revision the device last saw).
+    Device,
+}
+
+pub fn table_name(entity: &Entity) -> String {
+    quote(entity.name.as_str())
+}
+
+pub fn column_name(entity: &Entity, slot: Slot) -> String {
+    quote(entity.member_name(slot))
+}
+
+/// The column type of an attribute (associations are ids).
+pub fn column_type(attribute_type: &AttributeType, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => match attribute_type.value_type() {
+            ValueType::String | ValueType::Enumeration => "TEXT",
+            ValueType::Binary | ValueType::Reference => "BLOB",
+            _ => "INTEGER",
+        }
+        .to_owned(),
+        Dialect::Postgres => match attribute_type {
+            AttributeType::String { max_length: Some(max) } => format!("varchar({max}) COLLATE \"C\""),
+            AttributeType::String { max_length: None } => "text COLLATE \"C\"".to_owned(),
+            AttributeType::Enumeration { .. } => "text COLLATE \"C\"".to_owned(),
+            AttributeType::Integer => "bigint".to_owned(),
+            AttributeType::Decimal { scale } => {
+                format!("numeric({}, {scale})", ferry_model::DECIMAL_PRECISION_MAX)
+            }
+            AttributeType::Boolean => "boolean".to_owned(),
+            AttributeType::DateTime => "timestamptz".to_owned(),
+            AttributeType::Binary => "bytea".to_owned(),
+        },
+    }
+}
+
+fn id_type(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "BLOB",
+        Dialect::Postgres => "uuid",
+    }
+}
+
+/// `CREATE TABLE` and `CREATE INDEX` statements for every entity, targets before owners.
+pub fn create_schema(model: &Model, dialect: Dialect, side: Side) -> Vec<String> {
+    model
+        .entities_in_reference_order()
+        .into_iter()
+        .flat_map(|entity| create_entity(entity, dialect, side))
+        .collect()
+}
+
+pub(crate) fn create_entity(entity: &Entity, dialect: Dialect, side: Side) -> Vec<String> {
+    let table = table_name(entity);
+    let integer = if dialect == Dialect::Sqlite { "INTEGER" } else { "bigint" };
+    let mut columns = vec![format!("id {} PRIMARY KEY NOT NULL", id_type(dialect))];
+    columns.push(format!("_rev {integer} NOT NULL DEFAULT 0"));
+    if side == Side::Server {
+        columns.push(format!("_seq {integer} NOT NULL DEFAULT 0"));
+    }
+    for slot in (0..entity.member_count()).map(Slot) {
+        columns.push(format!("{} {}", column_name(entity, slot), member_type(entity, slot, dialect)));
+    }
+    let without_rowid = if dialect == Dialect::Sqlite { " WITHOUT ROWID" } else { "" };
+    let mut statements =
+        vec![format!("CREATE TABLE {table} (\n  {}\n){without_rowid}", columns.join(",\n  "))];
+    for association in &entity.associations {
+        let index = quote(&format!("ix:{}", association.name));
+        statements.push(format!("CREATE INDEX {index} ON {table} ({})", quote(&association.name)));
+    }
+    if side == Side::Server {
+        let index = quote(&format!("seq:{}", entity.name));
+        statements.push(format!("CREATE INDEX {index} ON {table} (_seq)"));
+    }
+    statements
+}
+
+pub(crate) fn member_type(entity: &Entity, slot: Slot, dialect: Dialect) -> String {
+    match entity.member_at(slot) {
+        MemberRef::Attribute(index) => column_type(&entity.attributes[index].attribute_type, dialect),
+        MemberRef::Association(_) => id_type(dialect).to_owned(),
+    }
+}
+
+pub(crate) fn slot_value_type(entity: &Entity, slot: Slot) -> ValueType {
+    match entity.member_at(slot) {
+        MemberRef::Attribute(index) => entity.attributes[index].attribute_type.value_type(),
+        MemberRef::Association(_) => ValueType::Reference,
+    }
+}
+
+/// `INSERT` of one object: parameter 1 is the id, then one per slot in slot order.
+pub fn insert_statement(entity: &Entity, dialect: Dialect) -> String {
+    let slots = (0..entity.member_count()).map(Slot);
+    let columns: Vec<String> =
+        std::iter::once("id".to_owned()).chain(slots.clone().map(|s| column_name(entity, s))).collect();
+    let values: Vec<String> = std::iter::once(placeholder(1, ValueType::Reference, dialect))
+        .chain(slots.map(|s| placeholder(s.0 + 2, slot_value_type(entity, s), dialect)))
+        .collect();
+    format!("INSERT INTO {} ({}) VALUES ({})", table_name(entity), columns.join(", "), values.join(", "))
+}
+
+/// The select list reading an object back in the form `param` writes it: the id, then every slot.
+/// PostgreSQL returns decimals, date-times and ids as text, to parse exactly.
+pub fn select_columns(entity: &Entity, alias: &str, dialect: Dialect) -> String {
+    let column = |name: String, value_type: ValueType| match (dialect, value_type) {
+        (Dialect::Postgres, ValueType::Decimal | ValueType::Reference) => format!("{alias}.{name}::text"),
+        (Dialect::Postgres, ValueType::DateTime) => {
+            format!("to_char({alias}.{name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        }
+        _ => format!("{alias}.{name}"),
+    };
+    std::iter::once(column("id".to_owned(), ValueType::Reference))
+        .chain((0..entity.member_count()).map(Slot).map(|s| column(column_name(entity, s), slot_value_type(entity, s))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;
