@@ -1,1 +1,82 @@
-fn main() {}
+//! Project tasks: `cargo xtask ci | pg | bench`.
+//! `ci` runs every check CI runs, against a PostgreSQL server it starts itself.
+
+mod postgres;
+#[cfg(test)]
+mod tidy;
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <ci | pg | bench [--quick]>
+  ci      fmt check, clippy -D warnings, every test (PostgreSQL included), doc tests
+  pg      start a throwaway PostgreSQL on 127.0.0.1 and print its URL; Ctrl-C stops it
+  bench   build in release and run the benchmarks, printing ratios measured in the same run";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("pg") => pg(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let server = match std::env::var("FERRY_TEST_POSTGRES") {
+        Ok(_) => None,
+        Err(_) => Some(postgres::Server::start()?),
+    };
+    let url = match &server {
+        Some(server) => server.url(),
+        None => std::env::var("FERRY_TEST_POSTGRES").expect("checked above"),
+    };
+    eprintln!("xtask: PostgreSQL for tests at {url}");
+    run("cargo", &["fmt", "--all", "--check"], &url)?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
+    run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
+    run("cargo", &["test", "--doc", "-p", "ferry-constraint"], &url)?;
+    drop(server);
+    Ok(())
+}
+
+fn pg() -> Result<(), String> {
+    let server = postgres::Server::start()?;
+    println!("FERRY_TEST_POSTGRES={}", server.url());
+    eprintln!("xtask: PostgreSQL is running; press Enter or Ctrl-C to stop it");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    drop(server);
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut command = vec!["run", "--release", "--quiet", "-p", "ferry-cli", "--", "bench"];
+    command.extend(args.iter().map(String::as_str));
+    run("cargo", &command, "")
+}
+
+fn run(program: &str, args: &[&str], postgres_url: &str) -> Result<(), String> {
+    eprintln!("xtask: $ {program} {}", args.join(" "));
+    let mut command = Command::new(program);
+    command.args(args);
+    if !postgres_url.is_empty() {
+        command.env("FERRY_TEST_POSTGRES", postgres_url);
+    }
+    let status = command.status().map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}

@@ -36,7 +36,8 @@ enum Target<'e> {
     Reverse { hop: Hop, name: &'e str, owner: &'e str },
 }
 
-type Leaf<'a, 'm> = dyn FnMut(&mut Checker<'m>, &'m Entity, Option<&Step>) -> Predicate<Operand> + 'a;
+type Leaf<'a, 'm> =
+    dyn FnMut(&mut Checker<'m>, &'m Entity, Option<&Step>) -> Predicate<Operand> + 'a;
 
 impl<'m> Checker<'m> {
     fn error(&mut self, span: Span, kind: ConstraintErrorKind) -> Predicate<Operand> {
@@ -47,7 +48,9 @@ impl<'m> Checker<'m> {
     fn expr(&mut self, entity: &'m Entity, expr: &Expr) -> Predicate<Operand> {
         match expr {
             Expr::Or(items) => Predicate::Or(items.iter().map(|e| self.expr(entity, e)).collect()),
-            Expr::And(items) => Predicate::And(items.iter().map(|e| self.expr(entity, e)).collect()),
+            Expr::And(items) => {
+                Predicate::And(items.iter().map(|e| self.expr(entity, e)).collect())
+            }
             Expr::Not(inner) => Predicate::Not(Box::new(self.expr(entity, inner))),
             Expr::Bool(value) => Predicate::Const(*value),
             Expr::Compare { left, op, op_span, right } => match (left, right) {
@@ -58,7 +61,10 @@ impl<'m> Checker<'m> {
                     self.comparison(entity, path, op.flipped(), literal, *span)
                 }
                 (SyntaxOperand::Path(left), SyntaxOperand::Path(right)) => {
-                    let kind = ConstraintErrorKind::TwoMembers { left: path_text(left), right: path_text(right) };
+                    let kind = ConstraintErrorKind::TwoMembers {
+                        left: path_text(left),
+                        right: path_text(right),
+                    };
                     self.error(*op_span, kind)
                 }
                 (SyntaxOperand::Literal(..), SyntaxOperand::Literal(..)) => {
@@ -72,20 +78,32 @@ impl<'m> Checker<'m> {
                 match name.strip_prefix("UserRole_") {
                     Some(role) => match self.model.role(role) {
                         Some(role) => Predicate::Flag(Operand::HasRole(role.name.clone())),
-                        None => self.error(*span, ConstraintErrorKind::UnknownRole { role: role.to_owned() }),
+                        None => self.error(
+                            *span,
+                            ConstraintErrorKind::UnknownRole { role: role.to_owned() },
+                        ),
                     },
-                    None => self.error(*span, ConstraintErrorKind::NotACondition { member: format!("[%{name}%]") }),
+                    None => self.error(
+                        *span,
+                        ConstraintErrorKind::NotACondition { member: format!("[%{name}%]") },
+                    ),
                 }
             }
             Expr::Alone(SyntaxOperand::Literal(_, span)) => {
-                let kind = ConstraintErrorKind::Expected { expected: "a condition", found: "a value".to_owned() };
+                let kind = ConstraintErrorKind::Expected {
+                    expected: "a condition",
+                    found: "a value".to_owned(),
+                };
                 self.error(*span, kind)
             }
             Expr::Alone(SyntaxOperand::Path(path)) => {
                 let text = path_text(path);
                 self.walk(entity, &path.steps, &mut |checker, _, step| match step {
                     None => Predicate::Const(true),
-                    Some(step) => checker.error(step.span, ConstraintErrorKind::NotACondition { member: text.clone() }),
+                    Some(step) => checker.error(
+                        step.span,
+                        ConstraintErrorKind::NotACondition { member: text.clone() },
+                    ),
                 })
             }
         }
@@ -93,12 +111,20 @@ impl<'m> Checker<'m> {
 
     /// Follows the association steps of a path, nesting `Exists` for each hop, and calls `leaf`
     /// on the entity where the path ends with the final member step (`None` if it ends at an entity).
-    fn walk(&mut self, entity: &'m Entity, steps: &[Step], leaf: &mut Leaf<'_, 'm>) -> Predicate<Operand> {
+    fn walk(
+        &mut self,
+        entity: &'m Entity,
+        steps: &[Step],
+        leaf: &mut Leaf<'_, 'm>,
+    ) -> Predicate<Operand> {
         match steps {
             [] => leaf(self, entity, None),
             [member] => {
                 if member.filter.is_some() {
-                    let kind = ConstraintErrorKind::Expected { expected: "`/` or an operator", found: "`[`".to_owned() };
+                    let kind = ConstraintErrorKind::Expected {
+                        expected: "`/` or an operator",
+                        found: "`[`".to_owned(),
+                    };
                     return self.error(member.span, kind);
                 }
                 leaf(self, entity, Some(member))
@@ -118,7 +144,12 @@ impl<'m> Checker<'m> {
     }
 
     /// Resolves an association step and checks that the entity step names where it leads.
-    fn hop(&mut self, entity: &'m Entity, step: &Step, entity_step: Option<&Step>) -> Option<(Hop, &'m Entity)> {
+    fn hop(
+        &mut self,
+        entity: &'m Entity,
+        step: &Step,
+        entity_step: Option<&Step>,
+    ) -> Option<(Hop, &'m Entity)> {
         if step.filter.is_some() {
             let kind = ConstraintErrorKind::Expected { expected: "`/`", found: "`[`".to_owned() };
             self.error(step.span, kind);
@@ -132,7 +163,10 @@ impl<'m> Checker<'m> {
             let slot = owner.slot(ferry_model::MemberRef::Association(index));
             (Hop::Reverse { owner: owner.name.clone(), slot }, owner)
         } else {
-            let kind = ConstraintErrorKind::UnknownMember { entity: entity.name.clone(), member: step.name.clone() };
+            let kind = ConstraintErrorKind::UnknownMember {
+                entity: entity.name.clone(),
+                member: step.name.clone(),
+            };
             self.error(step.span, kind);
             return None;
         };
@@ -146,13 +180,19 @@ impl<'m> Checker<'m> {
                         found: found.name.clone(),
                     }
                 } else {
-                    ConstraintErrorKind::MissingPathEntity { association: step.name.clone(), expected: next.name.clone() }
+                    ConstraintErrorKind::MissingPathEntity {
+                        association: step.name.clone(),
+                        expected: next.name.clone(),
+                    }
                 };
                 self.error(found.span, kind);
                 None
             }
             None => {
-                let kind = ConstraintErrorKind::MissingPathEntity { association: step.name.clone(), expected: next.name.clone() };
+                let kind = ConstraintErrorKind::MissingPathEntity {
+                    association: step.name.clone(),
+                    expected: next.name.clone(),
+                };
                 self.error(step.span, kind);
                 None
             }
@@ -162,7 +202,11 @@ impl<'m> Checker<'m> {
     /// An association owned by another entity that points at `entity`, by qualified name
     /// or by its name in `entity`'s module.
     fn reverse_association(&self, entity: &Entity, name: &str) -> Option<(&'m Entity, usize)> {
-        let qualified = if name.contains('.') { name.to_owned() } else { format!("{}.{name}", entity.name.module()) };
+        let qualified = if name.contains('.') {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", entity.name.module())
+        };
         let (owner, index) = self.model.association(&qualified)?;
         (owner.associations[index].target == entity.name).then_some((owner, index))
     }
@@ -176,11 +220,19 @@ impl<'m> Checker<'m> {
         }
         if let Some((index, attribute)) = entity.attribute(&step.name) {
             let slot = entity.slot(ferry_model::MemberRef::Attribute(index));
-            return Some(Target::Attribute { slot, name: &attribute.name, attribute_type: &attribute.attribute_type });
+            return Some(Target::Attribute {
+                slot,
+                name: &attribute.name,
+                attribute_type: &attribute.attribute_type,
+            });
         }
         if let Some((index, association)) = entity.association(&step.name) {
             let slot = entity.slot(ferry_model::MemberRef::Association(index));
-            return Some(Target::Reference { slot, name: &association.name, target: association.target.as_str() });
+            return Some(Target::Reference {
+                slot,
+                name: &association.name,
+                target: association.target.as_str(),
+            });
         }
         if let Some((owner, index)) = self.reverse_association(entity, &step.name) {
             let slot = owner.slot(ferry_model::MemberRef::Association(index));
@@ -188,7 +240,10 @@ impl<'m> Checker<'m> {
             let hop = Hop::Reverse { owner: owner.name.clone(), slot };
             return Some(Target::Reverse { hop, name, owner: owner.name.as_str() });
         }
-        let kind = ConstraintErrorKind::UnknownMember { entity: entity.name.clone(), member: step.name.clone() };
+        let kind = ConstraintErrorKind::UnknownMember {
+            entity: entity.name.clone(),
+            member: step.name.clone(),
+        };
         self.error(step.span, kind);
         None
     }
@@ -204,14 +259,24 @@ impl<'m> Checker<'m> {
         let text = path_text(path);
         self.walk(entity, &path.steps, &mut |checker, entity, step| {
             let Some(step) = step else {
-                return checker.error(literal_span, ConstraintErrorKind::NotACondition { member: text.clone() });
+                return checker.error(
+                    literal_span,
+                    ConstraintErrorKind::NotACondition { member: text.clone() },
+                );
             };
             let Some(target) = checker.target(entity, step) else {
                 return Predicate::Const(false);
             };
             match target {
                 Target::Attribute { slot, name, attribute_type } => {
-                    match checker.operand(name, attribute_type.value_type(), Some(attribute_type), op, literal, literal_span) {
+                    match checker.operand(
+                        name,
+                        attribute_type.value_type(),
+                        Some(attribute_type),
+                        op,
+                        literal,
+                        literal_span,
+                    ) {
                         Some(value) => Predicate::Compare { slot, op, value },
                         None => Predicate::Const(false),
                     }
@@ -222,13 +287,16 @@ impl<'m> Checker<'m> {
                         None => Predicate::Const(false),
                     }
                 }
-                Target::Id { entity } => match checker.reference("id", entity, op, literal, literal_span) {
-                    Some(value) => Predicate::CompareId { op, value },
-                    None => Predicate::Const(false),
-                },
+                Target::Id { entity } => {
+                    match checker.reference("id", entity, op, literal, literal_span) {
+                        Some(value) => Predicate::CompareId { op, value },
+                        None => Predicate::Const(false),
+                    }
+                }
                 Target::Reverse { hop, name, owner } => {
                     // `[Assoc = x]` from the target side: some owner with that id points here.
-                    let Some(value) = checker.reference(name, owner, op, literal, literal_span) else {
+                    let Some(value) = checker.reference(name, owner, op, literal, literal_span)
+                    else {
                         return Predicate::Const(false);
                     };
                     let filter = match value {
@@ -246,11 +314,22 @@ impl<'m> Checker<'m> {
         })
     }
 
-    fn reference(&mut self, member: &str, target: &str, op: CompareOp, literal: &Literal, span: Span) -> Option<Operand> {
+    fn reference(
+        &mut self,
+        member: &str,
+        target: &str,
+        op: CompareOp,
+        literal: &Literal,
+        span: Span,
+    ) -> Option<Operand> {
         self.operand(member, ValueType::Reference, None, op, literal, span).and_then(|operand| {
             if operand == Operand::CurrentUser && target != USER_ENTITY {
                 let found = "[%CurrentUser%] (a System.User)".to_owned();
-                let kind = ConstraintErrorKind::TypeMismatch { member: format!("`{member}` (to {target})"), expected: ValueType::Reference, found };
+                let kind = ConstraintErrorKind::TypeMismatch {
+                    member: format!("`{member}` (to {target})"),
+                    expected: ValueType::Reference,
+                    found,
+                };
                 self.error(span, kind);
                 return None;
             }
@@ -269,10 +348,16 @@ impl<'m> Checker<'m> {
         span: Span,
     ) -> Option<Operand> {
         let member_text = format!("`{member}`");
-        let ordered = matches!(value_type, ValueType::String | ValueType::Integer | ValueType::Decimal | ValueType::DateTime);
+        let ordered = matches!(
+            value_type,
+            ValueType::String | ValueType::Integer | ValueType::Decimal | ValueType::DateTime
+        );
         let is_equality = matches!(op, CompareOp::Eq | CompareOp::Ne);
         if !ordered && !is_equality {
-            self.error(span, ConstraintErrorKind::NotOrdered { member: member_text, value_type, op });
+            self.error(
+                span,
+                ConstraintErrorKind::NotOrdered { member: member_text, value_type, op },
+            );
             return None;
         }
         let mismatch = |found: &str| ConstraintErrorKind::TypeMismatch {
@@ -280,7 +365,11 @@ impl<'m> Checker<'m> {
             expected: value_type,
             found: found.to_owned(),
         };
-        let bad = |problem: String| ConstraintErrorKind::BadLiteral { member: member_text.clone(), expected: value_type, problem };
+        let bad = |problem: String| ConstraintErrorKind::BadLiteral {
+            member: member_text.clone(),
+            expected: value_type,
+            problem,
+        };
         let result = match literal {
             Literal::Empty if is_equality => Ok(Operand::Value(Value::Empty)),
             Literal::Empty => Err(ConstraintErrorKind::OrderedEmpty),
@@ -351,23 +440,41 @@ impl<'m> Checker<'m> {
             _ => TextFunction::EndsWith,
         };
         let needle = match needle {
-            SyntaxOperand::Literal(Literal::Text(text), _) if !text.contains('\0') => text.to_ascii_lowercase(),
-            _ => return self.error(name_span, ConstraintErrorKind::BadFunctionArgument { function: function.name() }),
+            SyntaxOperand::Literal(Literal::Text(text), _) if !text.contains('\0') => {
+                text.to_ascii_lowercase()
+            }
+            _ => {
+                return self.error(
+                    name_span,
+                    ConstraintErrorKind::BadFunctionArgument { function: function.name() },
+                );
+            }
         };
         self.walk(entity, &path.steps, &mut |checker, entity, step| {
             let attribute = step.and_then(|step| Some((step, entity.attribute(&step.name)?)));
             match attribute {
-                Some((_, (index, attribute))) if matches!(attribute.attribute_type, AttributeType::String { .. }) => {
+                Some((_, (index, attribute)))
+                    if matches!(attribute.attribute_type, AttributeType::String { .. }) =>
+                {
                     let slot = entity.slot(ferry_model::MemberRef::Attribute(index));
                     Predicate::Text { function, slot, needle: needle.clone() }
                 }
-                Some((step, _)) => checker.error(step.span, ConstraintErrorKind::BadFunctionArgument { function: function.name() }),
+                Some((step, _)) => checker.error(
+                    step.span,
+                    ConstraintErrorKind::BadFunctionArgument { function: function.name() },
+                ),
                 None => match step {
                     Some(step) => {
-                        let kind = ConstraintErrorKind::UnknownMember { entity: entity.name.clone(), member: step.name.clone() };
+                        let kind = ConstraintErrorKind::UnknownMember {
+                            entity: entity.name.clone(),
+                            member: step.name.clone(),
+                        };
                         checker.error(step.span, kind)
                     }
-                    None => checker.error(name_span, ConstraintErrorKind::BadFunctionArgument { function: function.name() }),
+                    None => checker.error(
+                        name_span,
+                        ConstraintErrorKind::BadFunctionArgument { function: function.name() },
+                    ),
                 },
             }
         })

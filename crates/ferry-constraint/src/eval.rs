@@ -32,7 +32,13 @@ impl Graph for NoGraph {
         None
     }
 
-    fn any_referrer(&self, _: &EntityName, _: Slot, _: ObjectId, _: &mut dyn FnMut(&Object) -> bool) -> bool {
+    fn any_referrer(
+        &self,
+        _: &EntityName,
+        _: Slot,
+        _: ObjectId,
+        _: &mut dyn FnMut(&Object) -> bool,
+    ) -> bool {
         false
     }
 }
@@ -56,12 +62,14 @@ fn evaluate(predicate: &Predicate<Value>, object: &Object, graph: &dyn Graph) ->
             Value::String(text) => text_matches(*function, text.as_bytes(), needle.as_bytes()),
             _ => false,
         },
-        Predicate::Exists { hop: Hop::Forward { slot, target }, filter } => match object.value(*slot) {
-            Value::Reference(id) => {
-                graph.object(target, *id).is_some_and(|next| evaluate(filter, next, graph))
+        Predicate::Exists { hop: Hop::Forward { slot, target }, filter } => {
+            match object.value(*slot) {
+                Value::Reference(id) => {
+                    graph.object(target, *id).is_some_and(|next| evaluate(filter, next, graph))
+                }
+                _ => false,
             }
-            _ => false,
-        },
+        }
         Predicate::Exists { hop: Hop::Reverse { owner, slot }, filter } => {
             graph.any_referrer(owner, *slot, object.id, &mut |next| evaluate(filter, next, graph))
         }

@@ -83,7 +83,9 @@ pub enum ConstraintErrorKind {
     BadNumber { text: String },
     #[error("expected {expected}, found {found}")]
     Expected { expected: &'static str, found: String },
-    #[error("unknown function `{name}` (expected not, true, false, contains, starts-with or ends-with)")]
+    #[error(
+        "unknown function `{name}` (expected not, true, false, contains, starts-with or ends-with)"
+    )]
     UnknownFunction { name: String },
     #[error("unknown entity `{entity}`")]
     UnknownEntity { entity: String },
@@ -91,9 +93,13 @@ pub enum ConstraintErrorKind {
     UnknownMember { entity: EntityName, member: String },
     #[error("association `{association}` leads to `{expected}`, not `{found}`")]
     WrongPathEntity { association: String, expected: EntityName, found: String },
-    #[error("association `{association}` must be followed by the entity it leads to, `/{expected}`")]
+    #[error(
+        "association `{association}` must be followed by the entity it leads to, `/{expected}`"
+    )]
     MissingPathEntity { association: String, expected: EntityName },
-    #[error("a path continues with an association after an entity, but `{found}` is not an association of `{entity}`")]
+    #[error(
+        "a path continues with an association after an entity, but `{found}` is not an association of `{entity}`"
+    )]
     NotAnAssociation { entity: EntityName, found: String },
     #[error("`{member}` is not a condition by itself: compare it with a value")]
     NotACondition { member: String },
@@ -109,7 +115,9 @@ pub enum ConstraintErrorKind {
     NotOrdered { member: String, value_type: ValueType, op: CompareOp },
     #[error("only = and != compare with empty")]
     OrderedEmpty,
-    #[error("unknown token `[%{name}%]` (expected CurrentUser, CurrentDateTime, BeginOfCurrentDay, BeginOfTomorrow, BeginOfYesterday or UserRole_<role>)")]
+    #[error(
+        "unknown token `[%{name}%]` (expected CurrentUser, CurrentDateTime, BeginOfCurrentDay, BeginOfTomorrow, BeginOfYesterday or UserRole_<role>)"
+    )]
     UnknownToken { name: String },
     #[error("unknown role `{role}` in `[%UserRole_{role}%]`")]
     UnknownRole { role: String },

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ferry_model::{ConstraintSource, DownloadBehaviour, EntityName, Model, ModelError, ModelErrorKind, RoleName};
+use ferry_model::{
+    ConstraintSource, DownloadBehaviour, EntityName, Model, ModelError, ModelErrorKind, RoleName,
+};
 
 use crate::predicate::Constraint;
 use crate::{ConstraintError, check};
@@ -21,13 +23,16 @@ pub struct ModelConstraints {
 pub fn check_model(model: &Model) -> Result<ModelConstraints, Vec<ModelError>> {
     let mut constraints = ModelConstraints::default();
     let mut errors = Vec::new();
-    let mut check_one = |entity: &EntityName, rule: String, source: &ConstraintSource| {
-        match check(model, entity.as_str(), &source.text) {
-            Ok(constraint) => Some(constraint),
-            Err(problems) => {
-                errors.extend(problems.into_iter().map(|problem| placed(entity, &rule, source, problem)));
-                None
-            }
+    let mut check_one = |entity: &EntityName, rule: String, source: &ConstraintSource| match check(
+        model,
+        entity.as_str(),
+        &source.text,
+    ) {
+        Ok(constraint) => Some(constraint),
+        Err(problems) => {
+            errors
+                .extend(problems.into_iter().map(|problem| placed(entity, &rule, source, problem)));
+            None
         }
     };
     for entity in model.entities() {
@@ -53,7 +58,12 @@ pub fn check_model(model: &Model) -> Result<ModelConstraints, Vec<ModelError>> {
     }
 }
 
-fn placed(entity: &EntityName, rule: &str, source: &ConstraintSource, problem: ConstraintError) -> ModelError {
+fn placed(
+    entity: &EntityName,
+    rule: &str,
+    source: &ConstraintSource,
+    problem: ConstraintError,
+) -> ModelError {
     let offset = source.text.get(..problem.span.start).map_or(0, |prefix| prefix.chars().count());
     ModelError {
         at: source.at.shifted(offset),

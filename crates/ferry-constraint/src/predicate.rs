@@ -16,13 +16,27 @@ pub enum Predicate<V> {
     Or(Vec<Predicate<V>>),
     Not(Box<Predicate<V>>),
     /// An attribute or owned association compared with a value of its type (or empty).
-    Compare { slot: Slot, op: CompareOp, value: V },
+    Compare {
+        slot: Slot,
+        op: CompareOp,
+        value: V,
+    },
     /// The object's own id compared with a reference (only `=` and `!=`).
-    CompareId { op: CompareOp, value: V },
+    CompareId {
+        op: CompareOp,
+        value: V,
+    },
     /// A string attribute against a needle whose ASCII letters are lowercase.
-    Text { function: TextFunction, slot: Slot, needle: String },
+    Text {
+        function: TextFunction,
+        slot: Slot,
+        needle: String,
+    },
     /// Some object one association away satisfies `filter`.
-    Exists { hop: Hop, filter: Box<Predicate<V>> },
+    Exists {
+        hop: Hop,
+        filter: Box<Predicate<V>>,
+    },
     /// A boolean operand standing alone (`[%UserRole_Planner%]`).
     Flag(V),
 }

@@ -82,8 +82,18 @@ pub(crate) enum Expr {
     And(Vec<Expr>),
     Not(Box<Expr>),
     Bool(bool),
-    Compare { left: Operand, op: CompareOp, op_span: Span, right: Operand },
-    Call { name: String, name_span: Span, path: Path, needle: Operand },
+    Compare {
+        left: Operand,
+        op: CompareOp,
+        op_span: Span,
+        right: Operand,
+    },
+    Call {
+        name: String,
+        name_span: Span,
+        path: Path,
+        needle: Operand,
+    },
     /// A path or literal standing alone: an existence test or a role token.
     Alone(Operand),
 }
@@ -165,7 +175,11 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
             }
             b'[' if bytes.get(at + 1) == Some(&b'%') => {
                 let Some(close) = text[at..].find("%]") else {
-                    return Err(error(start, text.len(), ConstraintErrorKind::Unterminated { what: "token" }));
+                    return Err(error(
+                        start,
+                        text.len(),
+                        ConstraintErrorKind::Unterminated { what: "token" },
+                    ));
                 };
                 at += close + 2;
                 Token::Token(text[start + 2..at - 2].to_owned())
@@ -196,7 +210,11 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
                 at += 1;
                 loop {
                     let Some(offset) = text[at..].find(byte as char) else {
-                        return Err(error(start, text.len(), ConstraintErrorKind::Unterminated { what: "string" }));
+                        return Err(error(
+                            start,
+                            text.len(),
+                            ConstraintErrorKind::Unterminated { what: "string" },
+                        ));
                     };
                     value.push_str(&text[at..at + offset]);
                     at += offset + 1;
@@ -225,13 +243,18 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
                     && !digits.starts_with('.')
                     && !digits.ends_with('.');
                 if !valid {
-                    return Err(error(start, at, ConstraintErrorKind::BadNumber { text: number.to_owned() }));
+                    return Err(error(
+                        start,
+                        at,
+                        ConstraintErrorKind::BadNumber { text: number.to_owned() },
+                    ));
                 }
                 Token::Number(number.to_owned())
             }
             b if b.is_ascii_alphabetic() || b == b'_' => {
                 while at < bytes.len()
-                    && (bytes[at].is_ascii_alphanumeric() || matches!(bytes[at], b'_' | b'.' | b'-'))
+                    && (bytes[at].is_ascii_alphanumeric()
+                        || matches!(bytes[at], b'_' | b'.' | b'-'))
                 {
                     at += 1;
                 }
@@ -239,7 +262,11 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
             }
             _ => {
                 let found = text[at..].chars().next().expect("at is inside the text");
-                return Err(error(start, start + found.len_utf8(), ConstraintErrorKind::UnexpectedChar { found }));
+                return Err(error(
+                    start,
+                    start + found.len_utf8(),
+                    ConstraintErrorKind::UnexpectedChar { found },
+                ));
             }
         };
         tokens.push((token, Span { start, end: at }));
@@ -260,7 +287,11 @@ fn error(start: usize, end: usize, kind: ConstraintErrorKind) -> ConstraintError
 /// Parses a whole constraint: one or more bracketed groups.
 pub(crate) fn parse(text: &str) -> Result<Expr, ConstraintError> {
     if text.len() > CONSTRAINT_BYTES_MAX {
-        return Err(error(0, text.len(), ConstraintErrorKind::TooLong { max: CONSTRAINT_BYTES_MAX }));
+        return Err(error(
+            0,
+            text.len(),
+            ConstraintErrorKind::TooLong { max: CONSTRAINT_BYTES_MAX },
+        ));
     }
     let tokens = lex(text)?;
     let mut parser = Parser { tokens, at: 0, depth: 0 };
@@ -317,10 +348,16 @@ impl Parser {
         matches!(self.peek(), Token::Name(name) if name == keyword)
     }
 
-    fn nested<T>(&mut self, parse: impl FnOnce(&mut Self) -> Result<T, ConstraintError>) -> Result<T, ConstraintError> {
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, ConstraintError>,
+    ) -> Result<T, ConstraintError> {
         self.depth += 1;
         if self.depth > CONSTRAINT_DEPTH_MAX {
-            return Err(ConstraintError { span: self.span(), kind: ConstraintErrorKind::TooDeep { max: CONSTRAINT_DEPTH_MAX } });
+            return Err(ConstraintError {
+                span: self.span(),
+                kind: ConstraintErrorKind::TooDeep { max: CONSTRAINT_DEPTH_MAX },
+            });
         }
         let result = parse(self);
         self.depth -= 1;
@@ -381,7 +418,10 @@ impl Parser {
                     self.expect(&Token::RParen, "`)`")?;
                     Ok(Expr::Call { name, name_span, path, needle })
                 }
-                _ => Err(ConstraintError { span: name_span, kind: ConstraintErrorKind::UnknownFunction { name } }),
+                _ => Err(ConstraintError {
+                    span: name_span,
+                    kind: ConstraintErrorKind::UnknownFunction { name },
+                }),
             };
         }
         let left = self.operand()?;
@@ -406,7 +446,9 @@ impl Parser {
             Token::Number(number) => Literal::Number(number),
             Token::Token(name) => Literal::Token(name),
             Token::Name(name) if name == "empty" => Literal::Empty,
-            Token::Name(name) if (name == "true" || name == "false") && self.peek_at(1) == &Token::LParen => {
+            Token::Name(name)
+                if (name == "true" || name == "false") && self.peek_at(1) == &Token::LParen =>
+            {
                 self.next();
                 self.next();
                 let close = self.expect(&Token::RParen, "`)`")?;

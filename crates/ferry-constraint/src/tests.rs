@@ -34,7 +34,9 @@ fn sample_model_constraints_check() {
 fn comparisons_take_the_member_type() {
     order(
         "[Status = 'Open' and Amount >= 100 and Priority < 3 and Completed = false()]",
-        expect![[r#"(Status = "Open" and Amount >= 100.00 and Priority < 3 and Completed = false)"#]],
+        expect![[
+            r#"(Status = "Open" and Amount >= 100.00 and Priority < 3 and Completed = false)"#
+        ]],
     );
 }
 
@@ -52,7 +54,9 @@ fn several_groups_are_and() {
 fn tokens() {
     order(
         "[Field.WorkOrder_AssignedTo = '[%CurrentUser%]' or DueDate < [%BeginOfCurrentDay%] or '[%UserRole_Planner%]']",
-        expect!["(Field.WorkOrder_AssignedTo = [%CurrentUser%] or DueDate < [%BeginOfCurrentDay%] or [%UserRole_Planner%])"],
+        expect![
+            "(Field.WorkOrder_AssignedTo = [%CurrentUser%] or DueDate < [%BeginOfCurrentDay%] or [%UserRole_Planner%])"
+        ],
     );
 }
 
@@ -60,7 +64,9 @@ fn tokens() {
 fn paths_of_several_hops_forward() {
     order(
         "[Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Field.City_Country/Field.Country/Code = 'NL']",
-        expect![[r#"exists Field.WorkOrder_Site/Field.Site[exists Field.Site_City/Field.City[exists Field.City_Country/Field.Country[Code = "NL"]]]"#]],
+        expect![[
+            r#"exists Field.WorkOrder_Site/Field.Site[exists Field.Site_City/Field.City[exists Field.City_Country/Field.Country[Code = "NL"]]]"#
+        ]],
     );
 }
 
@@ -69,7 +75,9 @@ fn paths_backwards_and_filters() {
     check_field(
         "Field.Country",
         "[Field.City_Country/Field.City[Name = 'Delft']/Field.Site_City/Field.Site/Name != empty]",
-        expect![[r#"exists reverse Field.City_Country/Field.City[(Name = "Delft" and exists reverse Field.Site_City/Field.Site[Name != empty])]"#]],
+        expect![[
+            r#"exists reverse Field.City_Country/Field.City[(Name = "Delft" and exists reverse Field.Site_City/Field.Site[Name != empty])]"#
+        ]],
     );
 }
 
@@ -78,7 +86,9 @@ fn existence_and_reverse_reference_comparison() {
     check_field(
         "Field.Site",
         "[Field.WorkOrder_Site/Field.WorkOrder and Field.WorkOrder_Site = empty]",
-        expect!["(exists reverse Field.WorkOrder_Site/Field.WorkOrder[true] and not(exists reverse Field.WorkOrder_Site/Field.WorkOrder[true]))"],
+        expect![
+            "(exists reverse Field.WorkOrder_Site/Field.WorkOrder[true] and not(exists reverse Field.WorkOrder_Site/Field.WorkOrder[true]))"
+        ],
     );
 }
 
@@ -87,7 +97,9 @@ fn text_functions_fold_ascii_case() {
     check_field(
         "Field.Customer",
         "[not(contains(Name, 'TeSt')) and starts-with(Email, 'A') or ends-with(Field.Customer_City/Field.City/Name, 'dam')]",
-        expect![[r#"((not(contains(Name, "test")) and starts-with(Email, "a")) or exists Field.Customer_City/Field.City[ends-with(Name, "dam")])"#]],
+        expect![[
+            r#"((not(contains(Name, "test")) and starts-with(Email, "a")) or exists Field.Customer_City/Field.City[ends-with(Name, "dam")])"#
+        ]],
     );
 }
 
@@ -95,7 +107,9 @@ fn text_functions_fold_ascii_case() {
 fn dates_and_decimals_are_checked_literals() {
     order(
         "[DueDate >= '2026-01-31' and DueDate < '2026-02-01T12:30:00.5Z' and Amount = -0.5]",
-        expect!["(DueDate >= 2026-01-31T00:00:00Z and DueDate < 2026-02-01T12:30:00.500000Z and Amount = -0.50)"],
+        expect![
+            "(DueDate >= 2026-01-31T00:00:00Z and DueDate < 2026-02-01T12:30:00.500000Z and Amount = -0.50)"
+        ],
     );
 }
 

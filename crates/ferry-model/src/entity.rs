@@ -156,13 +156,19 @@ pub struct Attribute {
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum AttributeType {
-    String { max_length: Option<u32> },
+    String {
+        max_length: Option<u32>,
+    },
     Integer,
     /// Exact, with this many fractional digits.
-    Decimal { scale: u32 },
+    Decimal {
+        scale: u32,
+    },
     Boolean,
     DateTime,
-    Enumeration { values: Vec<String> },
+    Enumeration {
+        values: Vec<String>,
+    },
     Binary,
 }
 

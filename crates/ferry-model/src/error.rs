@@ -66,25 +66,40 @@ pub enum ModelErrorKind {
     Reserved { what: &'static str, name: String },
     #[error("the model has more than {max} {what}")]
     TooMany { what: &'static str, max: usize },
-    #[error("attribute `{entity}.{attribute}` has unknown type `{type_name}` (expected string, integer, decimal, boolean, datetime, enumeration or binary)")]
+    #[error(
+        "attribute `{entity}.{attribute}` has unknown type `{type_name}` (expected string, integer, decimal, boolean, datetime, enumeration or binary)"
+    )]
     UnknownType { entity: String, attribute: String, type_name: String },
     #[error("attribute `{entity}.{attribute}`: `{option}` does not apply to type {attribute_type}")]
-    OptionNotAllowed { entity: String, attribute: String, option: &'static str, attribute_type: ValueType },
+    OptionNotAllowed {
+        entity: String,
+        attribute: String,
+        option: &'static str,
+        attribute_type: ValueType,
+    },
     #[error("attribute `{entity}.{attribute}`: {problem}")]
     BadAttribute { entity: String, attribute: String, problem: String },
     #[error("attribute `{entity}.{attribute}`: {what}: {problem}")]
     BadValue { entity: String, attribute: String, what: &'static str, problem: String },
     #[error("association `{association}` targets unknown entity `{target}`")]
     UnknownTarget { association: String, target: String },
-    #[error("association `{association}`: unknown kind `{kind}` (expected reference or one-to-one)")]
+    #[error(
+        "association `{association}`: unknown kind `{kind}` (expected reference or one-to-one)"
+    )]
     BadAssociationKind { association: String, kind: String },
-    #[error("entity `{entity}`: unknown download behaviour `{behaviour}` (expected all, constraint, nothing-clear or nothing-preserve)")]
+    #[error(
+        "entity `{entity}`: unknown download behaviour `{behaviour}` (expected all, constraint, nothing-clear or nothing-preserve)"
+    )]
     BadDownload { entity: String, behaviour: String },
     #[error("entity `{entity}`: download = \"constraint\" needs a download_constraint")]
     MissingDownloadConstraint { entity: String },
-    #[error("entity `{entity}`: download_constraint is only used with download = \"constraint\", not `{behaviour}`")]
+    #[error(
+        "entity `{entity}`: download_constraint is only used with download = \"constraint\", not `{behaviour}`"
+    )]
     UnusedDownloadConstraint { entity: String, behaviour: String },
-    #[error("entity `{entity}`: unknown conflict policy `{policy}` (expected last-writer-wins or revision-check)")]
+    #[error(
+        "entity `{entity}`: unknown conflict policy `{policy}` (expected last-writer-wins or revision-check)"
+    )]
     BadConflict { entity: String, policy: String },
     #[error("entity `{entity}`: access rule names unknown role `{role}`")]
     UnknownRole { entity: String, role: String },
@@ -94,12 +109,20 @@ pub enum ModelErrorKind {
     DuplicateRule { entity: String, role: String },
     #[error("entity `{entity}`: {rule} constraint: {problem}")]
     BadConstraint { entity: String, rule: String, problem: String },
-    #[error("cannot work offline: entity `{entity}` has no access rule, so no device can read or create it")]
+    #[error(
+        "cannot work offline: entity `{entity}` has no access rule, so no device can read or create it"
+    )]
     NoAccess { entity: String },
-    #[error("cannot work offline: role `{role}` may write member `{member}` of `{entity}` but not read it, so a device cannot hold the value it writes")]
+    #[error(
+        "cannot work offline: role `{role}` may write member `{member}` of `{entity}` but not read it, so a device cannot hold the value it writes"
+    )]
     WriteWithoutRead { entity: String, role: String, member: String },
-    #[error("cannot work offline: role `{role}` may create `{entity}` but not write its required attribute `{attribute}`, which has no default, so every object it creates offline would be rejected")]
+    #[error(
+        "cannot work offline: role `{role}` may create `{entity}` but not write its required attribute `{attribute}`, which has no default, so every object it creates offline would be rejected"
+    )]
     RequiredNotWritable { entity: String, role: String, attribute: String },
-    #[error("cannot work offline: association `{association}` points at `{target}`, which is cleared on devices (download = \"nothing-clear\"), so the reference could never be followed there")]
+    #[error(
+        "cannot work offline: association `{association}` points at `{target}`, which is cleared on devices (download = \"nothing-clear\"), so the reference could never be followed there"
+    )]
     ReferenceToClearedEntity { association: String, target: String },
 }

@@ -29,11 +29,11 @@ pub use entity::{
     EntityName, FILE_ATTRIBUTES, MemberRef, Pattern, Slot, USER_ENTITY, ValidationRules,
 };
 pub use error::{ModelError, ModelErrorKind, Position};
-pub use object::Object;
 pub use load::{
     ENTITIES_MAX, ENUMERATION_VALUES_MAX, MEMBERS_MAX, MODEL_FILE_BYTES_MAX, NAME_BYTES_MAX,
     ROLES_MAX, STRING_LENGTH_MAX,
 };
+pub use object::Object;
 pub use value::{
     DECIMAL_PRECISION_MAX, Decimal, ObjectId, TIMESTAMP_MAX, TIMESTAMP_MIN, Timestamp, Value,
     ValueType,

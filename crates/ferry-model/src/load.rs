@@ -82,18 +82,30 @@ impl Loader<'_> {
     fn model(&mut self, file: ModelFile) -> Model {
         let roles = self.roles(&file);
         if file.entities.len() > ENTITIES_MAX {
-            self.error(Position::default(), ModelErrorKind::TooMany { what: "entities", max: ENTITIES_MAX });
+            self.error(
+                Position::default(),
+                ModelErrorKind::TooMany { what: "entities", max: ENTITIES_MAX },
+            );
         }
         let mut names = BTreeSet::new();
         let mut lowercase = BTreeSet::new();
         for name in file.entities.keys() {
             let at = self.at(name);
             if name.get_ref().starts_with("System.") {
-                self.error(at, ModelErrorKind::Reserved { what: "entity", name: name.get_ref().clone() });
+                self.error(
+                    at,
+                    ModelErrorKind::Reserved { what: "entity", name: name.get_ref().clone() },
+                );
             } else if let Err(rule) = check_qualified_name(name.get_ref()) {
-                self.error(at, ModelErrorKind::BadName { what: "entity", name: name.get_ref().clone(), rule });
+                self.error(
+                    at,
+                    ModelErrorKind::BadName { what: "entity", name: name.get_ref().clone(), rule },
+                );
             } else if !lowercase.insert(name.get_ref().to_lowercase()) {
-                self.error(at, ModelErrorKind::Duplicate { what: "entity", name: name.get_ref().clone() });
+                self.error(
+                    at,
+                    ModelErrorKind::Duplicate { what: "entity", name: name.get_ref().clone() },
+                );
             }
             names.insert(name.get_ref().clone());
         }
@@ -115,13 +127,19 @@ impl Loader<'_> {
 
     fn roles(&mut self, file: &ModelFile) -> BTreeMap<RoleName, Role> {
         if file.roles.len() > ROLES_MAX {
-            self.error(Position::default(), ModelErrorKind::TooMany { what: "roles", max: ROLES_MAX });
+            self.error(
+                Position::default(),
+                ModelErrorKind::TooMany { what: "roles", max: ROLES_MAX },
+            );
         }
         let mut roles = BTreeMap::new();
         for (name, role_file) in &file.roles {
             let at = self.at(name);
             if let Err(rule) = check_identifier(name.get_ref()) {
-                self.error(at, ModelErrorKind::BadName { what: "role", name: name.get_ref().clone(), rule });
+                self.error(
+                    at,
+                    ModelErrorKind::BadName { what: "role", name: name.get_ref().clone(), rule },
+                );
                 continue;
             }
             let role_name = RoleName::new(name.get_ref().clone());
@@ -159,17 +177,26 @@ impl Loader<'_> {
             let attribute_at = self.at(attribute_name);
             let text = attribute_name.get_ref();
             if let Err(rule) = check_identifier(text) {
-                self.error(attribute_at, ModelErrorKind::BadName { what: "attribute", name: text.clone(), rule });
+                self.error(
+                    attribute_at,
+                    ModelErrorKind::BadName { what: "attribute", name: text.clone(), rule },
+                );
                 continue;
             }
             if RESERVED_MEMBER_NAMES.contains(&text.to_lowercase().as_str())
                 || kind == EntityKind::File && FILE_ATTRIBUTES.iter().any(|(n, _)| n == text)
             {
-                self.error(attribute_at, ModelErrorKind::Reserved { what: "attribute", name: text.clone() });
+                self.error(
+                    attribute_at,
+                    ModelErrorKind::Reserved { what: "attribute", name: text.clone() },
+                );
                 continue;
             }
             if !member_names.insert(text.to_lowercase()) {
-                self.error(attribute_at, ModelErrorKind::Duplicate { what: "attribute", name: text.clone() });
+                self.error(
+                    attribute_at,
+                    ModelErrorKind::Duplicate { what: "attribute", name: text.clone() },
+                );
                 continue;
             }
             if let Some(attribute) = self.attribute(&entity_name, attribute_name, attribute_file) {
@@ -182,21 +209,32 @@ impl Loader<'_> {
         for (short, association_file) in &file.associations {
             let association_at = self.at(short);
             let qualified = format!("{}.{}", entity_name.module(), short.get_ref());
-            if let Err(rule) = check_identifier(short.get_ref()).and_then(|()| check_length(&qualified)) {
-                self.error(association_at, ModelErrorKind::BadName { what: "association", name: qualified, rule });
+            if let Err(rule) =
+                check_identifier(short.get_ref()).and_then(|()| check_length(&qualified))
+            {
+                self.error(
+                    association_at,
+                    ModelErrorKind::BadName { what: "association", name: qualified, rule },
+                );
                 continue;
             }
             if !association_names.insert(qualified.to_lowercase())
                 || !member_names.insert(qualified.to_lowercase())
             {
-                self.error(association_at, ModelErrorKind::Duplicate { what: "association", name: qualified });
+                self.error(
+                    association_at,
+                    ModelErrorKind::Duplicate { what: "association", name: qualified },
+                );
                 continue;
             }
             let target = association_file.target.get_ref();
             if !names.contains(target) {
                 self.error(
                     self.at(&association_file.target),
-                    ModelErrorKind::UnknownTarget { association: qualified, target: target.clone() },
+                    ModelErrorKind::UnknownTarget {
+                        association: qualified,
+                        target: target.clone(),
+                    },
                 );
                 continue;
             }
@@ -205,7 +243,13 @@ impl Loader<'_> {
                 Some("one-to-one") => AssociationKind::OneToOne,
                 Some(other) => {
                     let kind_at = self.at(association_file.kind.as_ref().expect("matched Some"));
-                    self.error(kind_at, ModelErrorKind::BadAssociationKind { association: qualified, kind: other.to_owned() });
+                    self.error(
+                        kind_at,
+                        ModelErrorKind::BadAssociationKind {
+                            association: qualified,
+                            kind: other.to_owned(),
+                        },
+                    );
                     continue;
                 }
             };
@@ -219,7 +263,10 @@ impl Loader<'_> {
         }
         associations.sort_by(|a, b| a.name.cmp(&b.name));
         if attributes.len() + associations.len() > MEMBERS_MAX {
-            self.error(at, ModelErrorKind::TooMany { what: "members in one entity", max: MEMBERS_MAX });
+            self.error(
+                at,
+                ModelErrorKind::TooMany { what: "members in one entity", max: MEMBERS_MAX },
+            );
         }
 
         let download = self.download(&entity_name, file);
@@ -228,7 +275,13 @@ impl Loader<'_> {
             Some("revision-check") => ConflictPolicy::RevisionCheck,
             Some(other) => {
                 let conflict_at = self.at(file.conflict.as_ref().expect("matched Some"));
-                self.error(conflict_at, ModelErrorKind::BadConflict { entity: entity_name.to_string(), policy: other.to_owned() });
+                self.error(
+                    conflict_at,
+                    ModelErrorKind::BadConflict {
+                        entity: entity_name.to_string(),
+                        policy: other.to_owned(),
+                    },
+                );
                 ConflictPolicy::LastWriterWins
             }
         };
@@ -246,7 +299,13 @@ impl Loader<'_> {
         for access_file in &file.access {
             if let Some(rule) = self.access_rule(&entity, access_file, roles) {
                 if !ruled_roles.insert(rule.role.clone()) {
-                    self.error(rule.at, ModelErrorKind::DuplicateRule { entity: entity.name.to_string(), role: rule.role.to_string() });
+                    self.error(
+                        rule.at,
+                        ModelErrorKind::DuplicateRule {
+                            entity: entity.name.to_string(),
+                            role: rule.role.to_string(),
+                        },
+                    );
                 }
                 entity.access.push(rule);
             }
@@ -276,7 +335,8 @@ impl Loader<'_> {
                         Some(*max.get_ref() as u32)
                     }
                     Some(max) => {
-                        let problem = format!("max_length must be between 1 and {STRING_LENGTH_MAX}");
+                        let problem =
+                            format!("max_length must be between 1 and {STRING_LENGTH_MAX}");
                         self.error(self.at(max), bad(problem));
                         return None;
                     }
@@ -305,21 +365,31 @@ impl Loader<'_> {
                 let mut seen = BTreeSet::new();
                 for value in values {
                     if check_identifier(value.get_ref()).is_err() || !seen.insert(value.get_ref()) {
-                        let problem = format!("enumeration value `{}` is not a unique identifier", value.get_ref());
+                        let problem = format!(
+                            "enumeration value `{}` is not a unique identifier",
+                            value.get_ref()
+                        );
                         self.error(self.at(value), bad(problem));
                     }
                 }
                 if values.is_empty() || values.len() > ENUMERATION_VALUES_MAX {
-                    let problem = format!("an enumeration needs 1 to {ENUMERATION_VALUES_MAX} values");
+                    let problem =
+                        format!("an enumeration needs 1 to {ENUMERATION_VALUES_MAX} values");
                     self.error(at, bad(problem));
                 }
-                AttributeType::Enumeration { values: values.iter().map(|v| v.get_ref().clone()).collect() }
+                AttributeType::Enumeration {
+                    values: values.iter().map(|v| v.get_ref().clone()).collect(),
+                }
             }
             "binary" => AttributeType::Binary,
             other => {
                 self.error(
                     self.at(&file.type_name),
-                    ModelErrorKind::UnknownType { entity: entity_text, attribute: attribute_text, type_name: other.to_owned() },
+                    ModelErrorKind::UnknownType {
+                        entity: entity_text,
+                        attribute: attribute_text,
+                        type_name: other.to_owned(),
+                    },
                 );
                 return None;
             }
@@ -338,8 +408,16 @@ impl Loader<'_> {
         );
         let checks: [(&'static str, Option<Position>, bool); 7] = [
             ("max_length", file.max_length.as_ref().map(|s| self.at(s)), is_string),
-            ("scale", file.scale.as_ref().map(|s| self.at(s)), value_type == crate::ValueType::Decimal),
-            ("values", file.values.as_ref().map(|_| at), value_type == crate::ValueType::Enumeration),
+            (
+                "scale",
+                file.scale.as_ref().map(|s| self.at(s)),
+                value_type == crate::ValueType::Decimal,
+            ),
+            (
+                "values",
+                file.values.as_ref().map(|_| at),
+                value_type == crate::ValueType::Enumeration,
+            ),
             ("min", file.min.as_ref().map(|s| self.at(s)), ordered),
             ("max", file.max.as_ref().map(|s| self.at(s)), ordered),
             ("pattern", file.pattern.as_ref().map(|s| self.at(s)), is_string),
@@ -378,8 +456,12 @@ impl Loader<'_> {
             (Some(source), true) => match Pattern::new(source.get_ref()) {
                 Ok(pattern) => Some(pattern),
                 Err(error) => {
-                    let first_line = error.to_string().lines().last().unwrap_or_default().to_owned();
-                    self.error(self.at(source), bad(format!("pattern is not a valid regular expression: {first_line}")));
+                    let first_line =
+                        error.to_string().lines().last().unwrap_or_default().to_owned();
+                    self.error(
+                        self.at(source),
+                        bad(format!("pattern is not a valid regular expression: {first_line}")),
+                    );
                     None
                 }
             },
@@ -389,7 +471,13 @@ impl Loader<'_> {
             name: attribute_text.clone(),
             attribute_type,
             default,
-            rules: ValidationRules { required: file.required, unique: file.unique, min, max, pattern },
+            rules: ValidationRules {
+                required: file.required,
+                unique: file.unique,
+                min,
+                max,
+                pattern,
+            },
             at,
         })
     }
@@ -408,20 +496,32 @@ impl Loader<'_> {
                 Some(constraint) => return DownloadBehaviour::Constraint(constraint.clone()),
                 None => {
                     let at = self.at(file.download.as_ref().expect("keyword came from it"));
-                    self.error(at, ModelErrorKind::MissingDownloadConstraint { entity: entity.to_string() });
+                    self.error(
+                        at,
+                        ModelErrorKind::MissingDownloadConstraint { entity: entity.to_string() },
+                    );
                     DownloadBehaviour::All
                 }
             },
             other => {
                 let at = self.at(file.download.as_ref().expect("keyword came from it"));
-                self.error(at, ModelErrorKind::BadDownload { entity: entity.to_string(), behaviour: other.to_owned() });
+                self.error(
+                    at,
+                    ModelErrorKind::BadDownload {
+                        entity: entity.to_string(),
+                        behaviour: other.to_owned(),
+                    },
+                );
                 DownloadBehaviour::All
             }
         };
         if let Some(constraint) = constraint {
             self.error(
                 constraint.at,
-                ModelErrorKind::UnusedDownloadConstraint { entity: entity.to_string(), behaviour: keyword.to_owned() },
+                ModelErrorKind::UnusedDownloadConstraint {
+                    entity: entity.to_string(),
+                    behaviour: keyword.to_owned(),
+                },
             );
         }
         behaviour
@@ -439,7 +539,10 @@ impl Loader<'_> {
         let Some(role) = roles.keys().find(|r| r.as_str() == role_name) else {
             self.error(
                 self.at(&file.role),
-                ModelErrorKind::UnknownRole { entity: entity.name.to_string(), role: role_name.clone() },
+                ModelErrorKind::UnknownRole {
+                    entity: entity.name.to_string(),
+                    role: role_name.clone(),
+                },
             );
             return None;
         };
@@ -467,7 +570,15 @@ impl Loader<'_> {
             text: text.get_ref().clone(),
             at: self.string_start(text),
         });
-        Some(AccessRule { role: role.clone(), create: file.create, delete: file.delete, read, write, constraint, at })
+        Some(AccessRule {
+            role: role.clone(),
+            create: file.create,
+            delete: file.delete,
+            read,
+            write,
+            constraint,
+            at,
+        })
     }
 
     /// The rules without which devices cannot work with the model offline.
@@ -480,7 +591,14 @@ impl Loader<'_> {
             for rule in &entity.access {
                 for slot in rule.write.difference(&rule.read) {
                     let member = entity.member_name(*slot).to_owned();
-                    self.error(rule.at, ModelErrorKind::WriteWithoutRead { entity: name.clone(), role: rule.role.to_string(), member });
+                    self.error(
+                        rule.at,
+                        ModelErrorKind::WriteWithoutRead {
+                            entity: name.clone(),
+                            role: rule.role.to_string(),
+                            member,
+                        },
+                    );
                 }
                 if !rule.create {
                     continue;

@@ -60,7 +60,15 @@ impl ObjectId {
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hex = format!("{:032x}", self.0);
-        write!(f, "{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
     }
 }
 
@@ -273,9 +281,10 @@ impl Decimal {
     pub fn rescale(self, scale: u32) -> Option<Self> {
         match scale.cmp(&self.scale) {
             Ordering::Equal => Some(self),
-            Ordering::Greater => {
-                Decimal::new(self.units.checked_mul(10_i64.checked_pow(scale - self.scale)?)?, scale)
-            }
+            Ordering::Greater => Decimal::new(
+                self.units.checked_mul(10_i64.checked_pow(scale - self.scale)?)?,
+                scale,
+            ),
             Ordering::Less => {
                 let factor = 10_i64.pow(self.scale - scale);
                 (self.units % factor == 0).then(|| Decimal { units: self.units / factor, scale })

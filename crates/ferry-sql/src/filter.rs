@@ -23,8 +23,15 @@ pub struct Sql {
 
 /// Compiles `bound` for rows of its entity named `alias` in the enclosing query. Placeholders
 /// are numbered from `first_param` (1 unless the caller binds others before).
-pub fn compile_where(model: &Model, bound: &Bound, alias: &str, dialect: Dialect, first_param: usize) -> Sql {
-    let entity = model.entity(bound.entity.as_str()).expect("the constraint was checked against this model");
+pub fn compile_where(
+    model: &Model,
+    bound: &Bound,
+    alias: &str,
+    dialect: Dialect,
+    first_param: usize,
+) -> Sql {
+    let entity =
+        model.entity(bound.entity.as_str()).expect("the constraint was checked against this model");
     let mut compiler = Compiler { model, dialect, params: Vec::new(), first_param, depth: 0 };
     let text = compiler.predicate(entity, &quote(alias), &bound.predicate);
     Sql { text, params: compiler.params }
@@ -53,10 +60,17 @@ impl<'m> Compiler<'m> {
         }
     }
 
-    fn predicate(&mut self, entity: &'m Entity, alias: &str, predicate: &Predicate<Value>) -> String {
+    fn predicate(
+        &mut self,
+        entity: &'m Entity,
+        alias: &str,
+        predicate: &Predicate<Value>,
+    ) -> String {
         match predicate {
             Predicate::Const(value) => self.boolean(*value).to_owned(),
-            Predicate::Flag(value) => self.boolean(matches!(value, Value::Boolean(true))).to_owned(),
+            Predicate::Flag(value) => {
+                self.boolean(matches!(value, Value::Boolean(true))).to_owned()
+            }
             Predicate::And(items) => self.join(entity, alias, items, " AND ", true),
             Predicate::Or(items) => self.join(entity, alias, items, " OR ", false),
             Predicate::Not(inner) => {
@@ -79,15 +93,29 @@ impl<'m> Compiler<'m> {
         }
     }
 
-    fn join(&mut self, entity: &'m Entity, alias: &str, items: &[Predicate<Value>], separator: &str, empty: bool) -> String {
+    fn join(
+        &mut self,
+        entity: &'m Entity,
+        alias: &str,
+        items: &[Predicate<Value>],
+        separator: &str,
+        empty: bool,
+    ) -> String {
         if items.is_empty() {
             return self.boolean(empty).to_owned();
         }
-        let parts: Vec<String> = items.iter().map(|item| self.predicate(entity, alias, item)).collect();
+        let parts: Vec<String> =
+            items.iter().map(|item| self.predicate(entity, alias, item)).collect();
         format!("({})", parts.join(separator))
     }
 
-    fn compare(&mut self, column: &str, value_type: ValueType, op: CompareOp, value: &Value) -> String {
+    fn compare(
+        &mut self,
+        column: &str,
+        value_type: ValueType,
+        op: CompareOp,
+        value: &Value,
+    ) -> String {
         if value.is_empty() {
             return match op {
                 CompareOp::Eq => format!("{column} IS NULL"),
@@ -115,15 +143,27 @@ impl<'m> Compiler<'m> {
             (Dialect::Sqlite, TextFunction::StartsWith) => {
                 format!("substr({column}, 1, length({p})) = {p}")
             }
-            (Dialect::Postgres, TextFunction::StartsWith) => format!("left({column}, length({p})) = {p}"),
-            (Dialect::Sqlite, TextFunction::EndsWith) => {
-                format!("(length({column}) >= length({p}) AND substr({column}, -length({p})) = {p})")
+            (Dialect::Postgres, TextFunction::StartsWith) => {
+                format!("left({column}, length({p})) = {p}")
             }
-            (Dialect::Postgres, TextFunction::EndsWith) => format!("right({column}, length({p})) = {p}"),
+            (Dialect::Sqlite, TextFunction::EndsWith) => {
+                format!(
+                    "(length({column}) >= length({p}) AND substr({column}, -length({p})) = {p})"
+                )
+            }
+            (Dialect::Postgres, TextFunction::EndsWith) => {
+                format!("right({column}, length({p})) = {p}")
+            }
         }
     }
 
-    fn exists(&mut self, entity: &'m Entity, alias: &str, hop: &Hop, filter: &Predicate<Value>) -> String {
+    fn exists(
+        &mut self,
+        entity: &'m Entity,
+        alias: &str,
+        hop: &Hop,
+        filter: &Predicate<Value>,
+    ) -> String {
         self.depth += 1;
         let inner_alias = format!("t{}", self.depth);
         let model = self.model;

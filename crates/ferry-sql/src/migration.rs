@@ -22,11 +22,31 @@ pub struct MigrationPlan {
 
 #[derive(Clone, PartialEq, Debug)]
 pub enum Change {
-    AddEntity { entity: String },
-    AddAttribute { entity: String, attribute: String, attribute_type: AttributeType, default: Option<Value> },
-    AddAssociation { entity: String, association: String, target: String },
-    WidenString { entity: String, attribute: String, from: Option<u32>, to: Option<u32> },
-    AddEnumerationValues { entity: String, attribute: String, values: Vec<String> },
+    AddEntity {
+        entity: String,
+    },
+    AddAttribute {
+        entity: String,
+        attribute: String,
+        attribute_type: AttributeType,
+        default: Option<Value>,
+    },
+    AddAssociation {
+        entity: String,
+        association: String,
+        target: String,
+    },
+    WidenString {
+        entity: String,
+        attribute: String,
+        from: Option<u32>,
+        to: Option<u32>,
+    },
+    AddEnumerationValues {
+        entity: String,
+        attribute: String,
+        values: Vec<String>,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -50,7 +70,12 @@ impl fmt::Display for Change {
             }
             Change::WidenString { entity, attribute, from, to } => {
                 let length = |l: &Option<u32>| l.map_or("unlimited".to_owned(), |l| l.to_string());
-                write!(f, "widen `{entity}.{attribute}` from {} to {} characters", length(from), length(to))
+                write!(
+                    f,
+                    "widen `{entity}.{attribute}` from {} to {} characters",
+                    length(from),
+                    length(to)
+                )
             }
             Change::AddEnumerationValues { entity, attribute, values } => {
                 write!(f, "add values {} to enumeration `{entity}.{attribute}`", values.join(", "))
@@ -77,7 +102,10 @@ impl fmt::Display for MigrationPlan {
             writeln!(f, "! breaking: {breaking}")?;
         }
         if self.rules_changed {
-            writeln!(f, "~ access rules, validation or download behaviour changed (no schema change)")?;
+            writeln!(
+                f,
+                "~ access rules, validation or download behaviour changed (no schema change)"
+            )?;
         }
         Ok(())
     }
@@ -92,7 +120,8 @@ impl MigrationPlan {
     pub fn statements(&self, new: &Model, dialect: Dialect, side: Side) -> Vec<String> {
         let mut statements = Vec::new();
         for change in &self.changes {
-            let entity_of = |name: &str| new.entity(name).expect("the plan was made from this model");
+            let entity_of =
+                |name: &str| new.entity(name).expect("the plan was made from this model");
             match change {
                 Change::AddEntity { entity } => {
                     statements.extend(create_entity(entity_of(entity), dialect, side));
@@ -102,21 +131,32 @@ impl MigrationPlan {
                     let (index, _) = entity.attribute(attribute).expect("planned from this entity");
                     let column = quote(attribute);
                     let column_type = member_type(entity, Slot(index), dialect);
-                    let default = default.as_ref().map(|v| format!(" DEFAULT {}", literal(v, dialect))).unwrap_or_default();
-                    statements.push(format!("ALTER TABLE {} ADD COLUMN {column} {column_type}{default}", table_name(entity)));
+                    let default = default
+                        .as_ref()
+                        .map(|v| format!(" DEFAULT {}", literal(v, dialect)))
+                        .unwrap_or_default();
+                    statements.push(format!(
+                        "ALTER TABLE {} ADD COLUMN {column} {column_type}{default}",
+                        table_name(entity)
+                    ));
                 }
                 Change::AddAssociation { entity, association, .. } => {
                     let entity = entity_of(entity);
                     let column_type = if dialect == Dialect::Sqlite { "BLOB" } else { "uuid" };
                     let table = table_name(entity);
-                    statements.push(format!("ALTER TABLE {table} ADD COLUMN {} {column_type}", quote(association)));
+                    statements.push(format!(
+                        "ALTER TABLE {table} ADD COLUMN {} {column_type}",
+                        quote(association)
+                    ));
                     let index = quote(&format!("ix:{association}"));
-                    statements.push(format!("CREATE INDEX {index} ON {table} ({})", quote(association)));
+                    statements
+                        .push(format!("CREATE INDEX {index} ON {table} ({})", quote(association)));
                 }
                 Change::WidenString { entity, attribute, to, .. } => {
                     if dialect == Dialect::Postgres {
                         let entity = entity_of(entity);
-                        let new_type = column_type(&AttributeType::String { max_length: *to }, dialect);
+                        let new_type =
+                            column_type(&AttributeType::String { max_length: *to }, dialect);
                         statements.push(format!(
                             "ALTER TABLE {} ALTER COLUMN {} TYPE {new_type}",
                             table_name(entity),
@@ -157,11 +197,16 @@ fn literal(value: &Value, dialect: Dialect) -> String {
 
 /// Compares two models and plans the way from `old` to `new`.
 pub fn plan_migration(old: &Model, new: &Model) -> MigrationPlan {
-    let mut plan = MigrationPlan { rules_changed: old.version() != new.version(), ..MigrationPlan::default() };
-    let breaking = |plan: &mut MigrationPlan, message: String| plan.breaking.push(Breaking { message });
+    let mut plan =
+        MigrationPlan { rules_changed: old.version() != new.version(), ..MigrationPlan::default() };
+    let breaking =
+        |plan: &mut MigrationPlan, message: String| plan.breaking.push(Breaking { message });
     for old_entity in old.entities() {
         if new.entity(old_entity.name.as_str()).is_none() {
-            breaking(&mut plan, format!("entity `{}` was removed; its objects would be lost", old_entity.name));
+            breaking(
+                &mut plan,
+                format!("entity `{}` was removed; its objects would be lost", old_entity.name),
+            );
         }
     }
     for new_entity in new.entities() {
@@ -179,7 +224,9 @@ pub fn plan_migration(old: &Model, new: &Model) -> MigrationPlan {
 fn plan_entity(plan: &mut MigrationPlan, old: &Entity, new: &Entity) {
     let entity = new.name.to_string();
     if old.kind != new.kind {
-        plan.breaking.push(Breaking { message: format!("entity `{entity}` changed between file and plain entity") });
+        plan.breaking.push(Breaking {
+            message: format!("entity `{entity}` changed between file and plain entity"),
+        });
     }
     for old_attribute in &old.attributes {
         match new.attribute(&old_attribute.name) {
@@ -192,7 +239,10 @@ fn plan_entity(plan: &mut MigrationPlan, old: &Entity, new: &Entity) {
                     .next()
                     .unwrap_or_default();
                 plan.breaking.push(Breaking {
-                    message: format!("attribute `{entity}.{}` was removed; its values would be lost{renamed}", old_attribute.name),
+                    message: format!(
+                        "attribute `{entity}.{}` was removed; its values would be lost{renamed}",
+                        old_attribute.name
+                    ),
                 });
             }
             Some((_, new_attribute)) => plan_attribute(plan, &entity, old_attribute, new_attribute),
@@ -211,14 +261,19 @@ fn plan_entity(plan: &mut MigrationPlan, old: &Entity, new: &Entity) {
     for old_association in &old.associations {
         match new.associations.iter().find(|a| a.name == old_association.name) {
             None => plan.breaking.push(Breaking {
-                message: format!("association `{}` was removed; its references would be lost", old_association.name),
-            }),
-            Some(new_association) if new_association.target != old_association.target => plan.breaking.push(Breaking {
                 message: format!(
-                    "association `{}` changed its target from `{}` to `{}`",
-                    old_association.name, old_association.target, new_association.target
+                    "association `{}` was removed; its references would be lost",
+                    old_association.name
                 ),
             }),
+            Some(new_association) if new_association.target != old_association.target => {
+                plan.breaking.push(Breaking {
+                    message: format!(
+                        "association `{}` changed its target from `{}` to `{}`",
+                        old_association.name, old_association.target, new_association.target
+                    ),
+                })
+            }
             Some(_) => {}
         }
     }
@@ -278,7 +333,9 @@ fn rules_differ(old: &Model, new: &Model) -> bool {
             .lines()
             .filter(|line| {
                 let line = line.trim_start();
-                !(line.starts_with("attribute ") || line.starts_with("association ") || line.starts_with("entity "))
+                !(line.starts_with("attribute ")
+                    || line.starts_with("association ")
+                    || line.starts_with("entity "))
             })
             .map(str::to_owned)
             .collect::<Vec<_>>()

@@ -33,7 +33,9 @@ pub fn column_type(attribute_type: &AttributeType, dialect: Dialect) -> String {
         }
         .to_owned(),
         Dialect::Postgres => match attribute_type {
-            AttributeType::String { max_length: Some(max) } => format!("varchar({max}) COLLATE \"C\""),
+            AttributeType::String { max_length: Some(max) } => {
+                format!("varchar({max}) COLLATE \"C\"")
+            }
             AttributeType::String { max_length: None } => "text COLLATE \"C\"".to_owned(),
             AttributeType::Enumeration { .. } => "text COLLATE \"C\"".to_owned(),
             AttributeType::Integer => "bigint".to_owned(),
@@ -72,7 +74,11 @@ pub(crate) fn create_entity(entity: &Entity, dialect: Dialect, side: Side) -> Ve
         columns.push(format!("_seq {integer} NOT NULL DEFAULT 0"));
     }
     for slot in (0..entity.member_count()).map(Slot) {
-        columns.push(format!("{} {}", column_name(entity, slot), member_type(entity, slot, dialect)));
+        columns.push(format!(
+            "{} {}",
+            column_name(entity, slot),
+            member_type(entity, slot, dialect)
+        ));
     }
     let without_rowid = if dialect == Dialect::Sqlite { " WITHOUT ROWID" } else { "" };
     let mut statements =
@@ -90,7 +96,9 @@ pub(crate) fn create_entity(entity: &Entity, dialect: Dialect, side: Side) -> Ve
 
 pub(crate) fn member_type(entity: &Entity, slot: Slot, dialect: Dialect) -> String {
     match entity.member_at(slot) {
-        MemberRef::Attribute(index) => column_type(&entity.attributes[index].attribute_type, dialect),
+        MemberRef::Attribute(index) => {
+            column_type(&entity.attributes[index].attribute_type, dialect)
+        }
         MemberRef::Association(_) => id_type(dialect).to_owned(),
     }
 }
@@ -105,26 +113,40 @@ pub(crate) fn slot_value_type(entity: &Entity, slot: Slot) -> ValueType {
 /// `INSERT` of one object: parameter 1 is the id, then one per slot in slot order.
 pub fn insert_statement(entity: &Entity, dialect: Dialect) -> String {
     let slots = (0..entity.member_count()).map(Slot);
-    let columns: Vec<String> =
-        std::iter::once("id".to_owned()).chain(slots.clone().map(|s| column_name(entity, s))).collect();
+    let columns: Vec<String> = std::iter::once("id".to_owned())
+        .chain(slots.clone().map(|s| column_name(entity, s)))
+        .collect();
     let values: Vec<String> = std::iter::once(placeholder(1, ValueType::Reference, dialect))
         .chain(slots.map(|s| placeholder(s.0 + 2, slot_value_type(entity, s), dialect)))
         .collect();
-    format!("INSERT INTO {} ({}) VALUES ({})", table_name(entity), columns.join(", "), values.join(", "))
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        table_name(entity),
+        columns.join(", "),
+        values.join(", ")
+    )
 }
 
 /// The select list reading an object back in the form `param` writes it: the id, then every slot.
 /// PostgreSQL returns decimals, date-times and ids as text, to parse exactly.
 pub fn select_columns(entity: &Entity, alias: &str, dialect: Dialect) -> String {
     let column = |name: String, value_type: ValueType| match (dialect, value_type) {
-        (Dialect::Postgres, ValueType::Decimal | ValueType::Reference) => format!("{alias}.{name}::text"),
+        (Dialect::Postgres, ValueType::Decimal | ValueType::Reference) => {
+            format!("{alias}.{name}::text")
+        }
         (Dialect::Postgres, ValueType::DateTime) => {
-            format!("to_char({alias}.{name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+            format!(
+                "to_char({alias}.{name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+            )
         }
         _ => format!("{alias}.{name}"),
     };
     std::iter::once(column("id".to_owned(), ValueType::Reference))
-        .chain((0..entity.member_count()).map(Slot).map(|s| column(column_name(entity, s), slot_value_type(entity, s))))
+        .chain(
+            (0..entity.member_count())
+                .map(Slot)
+                .map(|s| column(column_name(entity, s), slot_value_type(entity, s))),
+        )
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -63,7 +63,9 @@ fn tables_come_after_the_tables_they_reference() {
     let model = samples::field_service();
     let order: Vec<String> = create_schema(&model, Dialect::Sqlite, Side::Device)
         .iter()
-        .filter_map(|s| s.strip_prefix("CREATE TABLE ").map(|rest| rest.split(' ').next().unwrap().to_owned()))
+        .filter_map(|s| {
+            s.strip_prefix("CREATE TABLE ").map(|rest| rest.split(' ').next().unwrap().to_owned())
+        })
         .collect();
     expect![[r#"["\"Field.Country\"", "\"Field.City\"", "\"Field.Customer\"", "\"System.User\"", "\"Field.Site\"", "\"Field.WorkOrder\"", "\"Field.Feedback\"", "\"Field.Visit\"", "\"Field.Photo\""]"#]]
         .assert_eq(&format!("{order:?}"));
@@ -192,13 +194,23 @@ fn additive_migration_statements() {
         ALTER TABLE "Field.WorkOrder" ALTER COLUMN "Notes" TYPE varchar(4000) COLLATE "C"
         ALTER TABLE "Field.WorkOrder" ADD COLUMN "Urgent" boolean DEFAULT false
     "#]]
-    .assert_eq(&plan.statements(&new, Dialect::Postgres, Side::Server).iter().map(|s| format!("{s}\n")).collect::<String>());
+    .assert_eq(
+        &plan
+            .statements(&new, Dialect::Postgres, Side::Server)
+            .iter()
+            .map(|s| format!("{s}\n"))
+            .collect::<String>(),
+    );
 }
 
 #[test]
 fn rule_only_change_is_not_a_schema_change() {
     let old = samples::field_service();
-    let new = Model::parse(&samples::FIELD_SERVICE.replace("write = [\"Status\", \"Notes\", \"Completed\"]", "write = [\"Status\", \"Notes\"]")).unwrap();
+    let new = Model::parse(&samples::FIELD_SERVICE.replace(
+        "write = [\"Status\", \"Notes\", \"Completed\"]",
+        "write = [\"Status\", \"Notes\"]",
+    ))
+    .unwrap();
     expect![[r#"
         no schema change
         ~ access rules, validation or download behaviour changed (no schema change)
