@@ -1,0 +1,125 @@
+//! The `ferry` binary run as a user runs it: output and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use expect_test::expect;
+use ferry_model::samples;
+
+fn ferry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry")).args(args).output().expect("the ferry binary runs")
+}
+
+/// A scratch directory for this test's files, fresh each run.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferry-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn text(bytes: &[u8], dir: &std::path::Path) -> String {
+    String::from_utf8_lossy(bytes).replace(&dir.display().to_string(), "DIR")
+}
+
+#[test]
+fn check_prints_a_summary_and_the_version() {
+    let dir = scratch("check");
+    let path = write(&dir, "field_service.toml", samples::FIELD_SERVICE);
+    let output = ferry(&["model", "check", &path]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr, &dir));
+    let stdout = text(&output.stdout, &dir);
+    assert!(stdout.starts_with("DIR/field_service.toml: valid\nversion "), "{stdout}");
+    assert!(stdout.contains(&samples::field_service().version().to_string()));
+    assert!(stdout.contains("Field.WorkOrder          8 attributes, 2 associations, 3 access rules, download constraint"));
+}
+
+#[test]
+fn check_reports_every_error_with_line_and_column() {
+    let dir = scratch("invalid");
+    let broken = samples::FIELD_SERVICE
+        .replace("type = \"datetime\", required = true", "type = \"timestamp\", required = true")
+        .replace("[Field.WorkOrder_AssignedTo = '[%CurrentUser%]']", "[Field.WorkOrder_AssignedTo = '[%CurrentUsr%]']")
+        .replace("{ role = \"Planner\", read = [\"*\"] },\n  { role = \"Admin\", create = true, delete = true, read = [\"*\"], write = [\"*\"] },\n]\n\n[entities.\"Field.Photo\"]", "{ role = \"Planer\", read = [\"*\"] },\n  { role = \"Admin\", create = true, delete = true, read = [\"*\"], write = [\"*\"] },\n]\n\n[entities.\"Field.Photo\"]");
+    let path = write(&dir, "broken.toml", &broken);
+    let output = ferry(&["model", "check", &path]);
+    assert_eq!(output.status.code(), Some(2));
+    expect![[r#"
+        DIR/broken.toml:73:33: attribute `Field.Visit.StartedAt` has unknown type `timestamp` (expected string, integer, decimal, boolean, datetime, enumeration or binary)
+        DIR/broken.toml:80:12: entity `Field.Visit`: access rule names unknown role `Planer`
+        DIR/broken.toml: 2 errors; the model is refused
+    "#]]
+    .assert_eq(&text(&output.stderr, &dir));
+    // Once the structure is valid, constraint errors are reported with their positions too.
+    let path = write(&dir, "constraint.toml", &samples::FIELD_SERVICE.replace("'[%CurrentUser%]']\" },\n  { role = \"Planner\", create = true", "'[%CurrentUsr%]']\" },\n  { role = \"Planner\", create = true"));
+    let output = ferry(&["model", "check", &path]);
+    assert_eq!(output.status.code(), Some(2));
+    expect![[r#"
+        DIR/constraint.toml:66:126: entity `Field.WorkOrder`: access rule for role `Technician` constraint: unknown token `[%CurrentUsr%]` (expected CurrentUser, CurrentDateTime, BeginOfCurrentDay, BeginOfTomorrow, BeginOfYesterday or UserRole_<role>)
+        DIR/constraint.toml: 1 error; the model is refused
+    "#]]
+    .assert_eq(&text(&output.stderr, &dir));
+}
+
+#[test]
+fn check_of_a_missing_file_is_an_io_error() {
+    let output = ferry(&["model", "check", "/nonexistent/model.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    expect![[r#"
+        error: read model file /nonexistent/model.toml: No such file or directory (os error 2)
+    "#]]
+    .assert_eq(&String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn diff_prints_the_plan_and_statements() {
+    let dir = scratch("diff");
+    let old = write(&dir, "old.toml", samples::FIELD_SERVICE);
+    let new = write(
+        &dir,
+        "new.toml",
+        &samples::FIELD_SERVICE.replace("attributes.Notes = { type = \"string\", max_length = 2000 }", "attributes.Notes = { type = \"string\", max_length = 2000 }\nattributes.Urgent = { type = \"boolean\", default = false }"),
+    );
+    let output = ferry(&["model", "diff", &old, &new, "--sql", "sqlite"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr, &dir));
+    let stdout = text(&output.stdout, &dir);
+    let plan: String = stdout.lines().skip(2).map(|l| format!("{l}\n")).collect();
+    expect![[r#"
+        + add attribute `Field.WorkOrder.Urgent` (boolean), existing objects get the default false
+        ~ access rules, validation or download behaviour changed (no schema change)
+        statements (server database):
+        ALTER TABLE "Field.WorkOrder" ADD COLUMN "Urgent" INTEGER DEFAULT 0;
+    "#]]
+    .assert_eq(&plan);
+}
+
+#[test]
+fn diff_with_breaking_changes_exits_3() {
+    let dir = scratch("breaking");
+    let old = write(&dir, "old.toml", samples::SALES);
+    let new = write(&dir, "new.toml", &samples::SALES.replace("attributes.Discount = { type = \"decimal\", scale = 4 }\n", ""));
+    let output = ferry(&["model", "diff", &old, &new]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stdout, &dir).contains("! breaking: attribute `Sales.Order.Discount` was removed; its values would be lost"));
+}
+
+#[test]
+fn bad_usage_prints_usage_and_exits_2() {
+    let output = ferry(&["model", "frobnicate"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("usage:"));
+}
+
+#[test]
+fn quick_benchmark_runs() {
+    let output = ferry(&["bench", "--quick"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("evaluate 3 clauses") && stdout.contains("parse+check"), "{stdout}");
+}
