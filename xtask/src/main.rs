@@ -1,6 +1,8 @@
 //! Project tasks: `cargo xtask ci | pg | bench`.
 //! `ci` runs every check CI runs, against a PostgreSQL server it starts itself.
 
+#![allow(clippy::print_stdout, reason = "xtask reports to the developer")]
+
 mod postgres;
 #[cfg(test)]
 mod tidy;
@@ -44,8 +46,8 @@ fn ci() -> Result<(), String> {
     eprintln!("xtask: PostgreSQL for tests at {url}");
     run("cargo", &["fmt", "--all", "--check"], &url)?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
-    run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
     run("cargo", &["test", "--doc", "-p", "ferry-constraint"], &url)?;
+    run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
     drop(server);
     Ok(())
 }

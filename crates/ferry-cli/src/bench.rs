@@ -59,9 +59,11 @@ fn evaluation(count: usize) {
     let objects: Vec<Object> = (0..count)
         .map(|n| arbitrary.object(entity, ObjectId::from_u128(n as u128), &mut |_| Vec::new()))
         .collect();
-    let constraint = ferry_constraint::check(&model, "Field.WorkOrder", EVAL_CONSTRAINT).expect("valid");
+    let constraint =
+        ferry_constraint::check(&model, "Field.WorkOrder", EVAL_CONSTRAINT).expect("valid");
     let bound = constraint.bind(&Context { user: None, roles: Vec::new(), now });
-    let (ferry, ferry_matches) = best_of(|| objects.iter().filter(|o| bound.matches(o, &NoGraph)).count());
+    let (ferry, ferry_matches) =
+        best_of(|| objects.iter().filter(|o| bound.matches(o, &NoGraph)).count());
 
     let slot = |name: &str| entity.attribute(name).expect("sample attribute").0;
     let (status, priority, amount) = (slot("Status"), slot("Priority"), slot("Amount"));
@@ -76,7 +78,10 @@ fn evaluation(count: usize) {
             })
             .count()
     });
-    assert_eq!(ferry_matches, raw_matches, "the benchmark's two sides must select the same objects");
+    assert_eq!(
+        ferry_matches, raw_matches,
+        "the benchmark's two sides must select the same objects"
+    );
     let rate = count as f64 / ferry.as_secs_f64() / 1e6;
     println!(
         "evaluate 3 clauses x {count:>9} objects  {:>9.1} ms  {:>9.1} ms  {:>6.2}x  >= 5M objects/s: {rate:.1}M/s",
@@ -91,12 +96,19 @@ fn parse_and_check(count: usize) {
     let model = samples::field_service();
     let (elapsed, _) = best_of(|| {
         (0..count)
-            .map(|_| ferry_constraint::check(&model, "Field.WorkOrder", black_box(PARSE_CONSTRAINT)).is_ok())
+            .map(|_| {
+                ferry_constraint::check(&model, "Field.WorkOrder", black_box(PARSE_CONSTRAINT))
+                    .is_ok()
+            })
             .filter(|ok| *ok)
             .count()
     });
     // The raw cost: reading every byte of the text once, the least any parser must do.
-    let (raw, _) = best_of(|| (0..count).map(|_| black_box(PARSE_CONSTRAINT).bytes().map(u64::from).sum::<u64>()).sum::<u64>());
+    let (raw, _) = best_of(|| {
+        (0..count)
+            .map(|_| black_box(PARSE_CONSTRAINT).bytes().map(u64::from).sum::<u64>())
+            .sum::<u64>()
+    });
     let each = elapsed.as_secs_f64() * 1e6 / count as f64;
     println!(
         "parse+check {}-char constraint        {:>9.2} us  {:>9.3} us  {:>6.0}x  <= 20 us",

@@ -15,7 +15,8 @@ enum Loaded {
 }
 
 fn load(path: &str) -> anyhow::Result<Loaded> {
-    let source = std::fs::read_to_string(path).with_context(|| format!("read model file {path}"))?;
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("read model file {path}"))?;
     let model = match Model::parse(&source) {
         Ok(model) => model,
         Err(errors) => return Ok(Loaded::Invalid(errors)),
@@ -52,8 +53,10 @@ pub(crate) fn check(path: &str) -> ExitCode {
     };
     println!("{path}: valid");
     println!("version {}", model.version());
-    let roles: Vec<String> =
-        model.roles().map(|r| if r.admin { format!("{} (admin)", r.name) } else { r.name.to_string() }).collect();
+    let roles: Vec<String> = model
+        .roles()
+        .map(|r| if r.admin { format!("{} (admin)", r.name) } else { r.name.to_string() })
+        .collect();
     println!("roles: {}", roles.join(", "));
     println!("entities:");
     for entity in model.entities() {

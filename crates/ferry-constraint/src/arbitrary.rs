@@ -85,10 +85,10 @@ impl<'m> ConstraintGenerator<'m> {
             prefix.push_str(&format!("{association}/{next_name}{filter}/"));
             current = next;
         }
-        if prefix.is_empty() || self.arbitrary.rng.chance(1, 4) {
-            if let Some(path) = prefix.strip_suffix('/') {
-                return path.to_owned();
-            }
+        if self.arbitrary.rng.chance(1, 4)
+            && let Some(path) = prefix.strip_suffix('/')
+        {
+            return path.to_owned();
         }
         self.member_condition(current, &prefix)
     }

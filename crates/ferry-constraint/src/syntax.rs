@@ -10,7 +10,7 @@
 //!             | function '(' path ',' literal ')' | operand (op operand)?
 //! operand    := path | literal
 //! path       := step ('/' step)*            step := name ('[' or ']')?
-//! literal    := 'text' | "text" | number | 'empty' | '[%Token%]'
+//! literal    := 'text' | "text" | number | 'empty' | '[%Lexeme%]'
 //! ```
 
 use std::fmt;
@@ -127,7 +127,7 @@ pub(crate) struct Step {
 }
 
 #[derive(Clone, PartialEq, Debug)]
-enum Token {
+enum Lexeme {
     LBracket,
     RBracket,
     LParen,
@@ -142,26 +142,26 @@ enum Token {
     End,
 }
 
-impl fmt::Display for Token {
+impl fmt::Display for Lexeme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Token::LBracket => f.write_str("`[`"),
-            Token::RBracket => f.write_str("`]`"),
-            Token::LParen => f.write_str("`(`"),
-            Token::RParen => f.write_str("`)`"),
-            Token::Slash => f.write_str("`/`"),
-            Token::Comma => f.write_str("`,`"),
-            Token::Op(op) => write!(f, "`{op}`"),
-            Token::Name(name) => write!(f, "`{name}`"),
-            Token::Text(text) => write!(f, "'{text}'"),
-            Token::Number(number) => write!(f, "{number}"),
-            Token::Token(name) => write!(f, "[%{name}%]"),
-            Token::End => f.write_str("the end"),
+            Lexeme::LBracket => f.write_str("`[`"),
+            Lexeme::RBracket => f.write_str("`]`"),
+            Lexeme::LParen => f.write_str("`(`"),
+            Lexeme::RParen => f.write_str("`)`"),
+            Lexeme::Slash => f.write_str("`/`"),
+            Lexeme::Comma => f.write_str("`,`"),
+            Lexeme::Op(op) => write!(f, "`{op}`"),
+            Lexeme::Name(name) => write!(f, "`{name}`"),
+            Lexeme::Text(text) => write!(f, "'{text}'"),
+            Lexeme::Number(number) => write!(f, "{number}"),
+            Lexeme::Token(name) => write!(f, "[%{name}%]"),
+            Lexeme::End => f.write_str("the end"),
         }
     }
 }
 
-fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
+fn lex(text: &str) -> Result<Vec<(Lexeme, Span)>, ConstraintError> {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut at = 0;
@@ -182,23 +182,23 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
                     ));
                 };
                 at += close + 2;
-                Token::Token(text[start + 2..at - 2].to_owned())
+                Lexeme::Token(text[start + 2..at - 2].to_owned())
             }
-            b'[' => single(&mut at, Token::LBracket),
-            b']' => single(&mut at, Token::RBracket),
-            b'(' => single(&mut at, Token::LParen),
-            b')' => single(&mut at, Token::RParen),
-            b'/' => single(&mut at, Token::Slash),
-            b',' => single(&mut at, Token::Comma),
-            b'=' => single(&mut at, Token::Op(CompareOp::Eq)),
+            b'[' => single(&mut at, Lexeme::LBracket),
+            b']' => single(&mut at, Lexeme::RBracket),
+            b'(' => single(&mut at, Lexeme::LParen),
+            b')' => single(&mut at, Lexeme::RParen),
+            b'/' => single(&mut at, Lexeme::Slash),
+            b',' => single(&mut at, Lexeme::Comma),
+            b'=' => single(&mut at, Lexeme::Op(CompareOp::Eq)),
             b'!' if bytes.get(at + 1) == Some(&b'=') => {
                 at += 2;
-                Token::Op(CompareOp::Ne)
+                Lexeme::Op(CompareOp::Ne)
             }
             b'<' | b'>' => {
                 let equal = bytes.get(at + 1) == Some(&b'=');
                 at += 1 + usize::from(equal);
-                Token::Op(match (byte, equal) {
+                Lexeme::Op(match (byte, equal) {
                     (b'<', false) => CompareOp::Lt,
                     (b'<', true) => CompareOp::Le,
                     (_, false) => CompareOp::Gt,
@@ -226,8 +226,8 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
                     }
                 }
                 match value.strip_prefix("[%").and_then(|v| v.strip_suffix("%]")) {
-                    Some(name) if !name.contains('%') => Token::Token(name.to_owned()),
-                    _ => Token::Text(value),
+                    Some(name) if !name.contains('%') => Lexeme::Token(name.to_owned()),
+                    _ => Lexeme::Text(value),
                 }
             }
             b'0'..=b'9' | b'-' | b'.' => {
@@ -249,7 +249,7 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
                         ConstraintErrorKind::BadNumber { text: number.to_owned() },
                     ));
                 }
-                Token::Number(number.to_owned())
+                Lexeme::Number(number.to_owned())
             }
             b if b.is_ascii_alphabetic() || b == b'_' => {
                 while at < bytes.len()
@@ -258,7 +258,7 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
                 {
                     at += 1;
                 }
-                Token::Name(text[start..at].to_owned())
+                Lexeme::Name(text[start..at].to_owned())
             }
             _ => {
                 let found = text[at..].chars().next().expect("at is inside the text");
@@ -271,11 +271,11 @@ fn lex(text: &str) -> Result<Vec<(Token, Span)>, ConstraintError> {
         };
         tokens.push((token, Span { start, end: at }));
     }
-    tokens.push((Token::End, Span { start: text.len(), end: text.len() }));
+    tokens.push((Lexeme::End, Span { start: text.len(), end: text.len() }));
     Ok(tokens)
 }
 
-fn single(at: &mut usize, token: Token) -> Token {
+fn single(at: &mut usize, token: Lexeme) -> Lexeme {
     *at += 1;
     token
 }
@@ -297,10 +297,10 @@ pub(crate) fn parse(text: &str) -> Result<Expr, ConstraintError> {
     let mut parser = Parser { tokens, at: 0, depth: 0 };
     let mut groups = Vec::new();
     loop {
-        parser.expect(&Token::LBracket, "`[`")?;
+        parser.expect(&Lexeme::LBracket, "`[`")?;
         groups.push(parser.or()?);
-        parser.expect(&Token::RBracket, "`]` or an operator")?;
-        if parser.peek() == &Token::End {
+        parser.expect(&Lexeme::RBracket, "`]` or an operator")?;
+        if parser.peek() == &Lexeme::End {
             break;
         }
     }
@@ -308,17 +308,17 @@ pub(crate) fn parse(text: &str) -> Result<Expr, ConstraintError> {
 }
 
 struct Parser {
-    tokens: Vec<(Token, Span)>,
+    tokens: Vec<(Lexeme, Span)>,
     at: usize,
     depth: usize,
 }
 
 impl Parser {
-    fn peek(&self) -> &Token {
+    fn peek(&self) -> &Lexeme {
         &self.tokens[self.at].0
     }
 
-    fn peek_at(&self, offset: usize) -> &Token {
+    fn peek_at(&self, offset: usize) -> &Lexeme {
         &self.tokens[(self.at + offset).min(self.tokens.len() - 1)].0
     }
 
@@ -326,9 +326,9 @@ impl Parser {
         self.tokens[self.at].1
     }
 
-    fn next(&mut self) -> (Token, Span) {
+    fn next(&mut self) -> (Lexeme, Span) {
         let token = self.tokens[self.at].clone();
-        if token.0 != Token::End {
+        if token.0 != Lexeme::End {
             self.at += 1;
         }
         token
@@ -340,12 +340,12 @@ impl Parser {
         ConstraintError { span, kind: ConstraintErrorKind::Expected { expected, found } }
     }
 
-    fn expect(&mut self, token: &Token, expected: &'static str) -> Result<Span, ConstraintError> {
+    fn expect(&mut self, token: &Lexeme, expected: &'static str) -> Result<Span, ConstraintError> {
         if self.peek() == token { Ok(self.next().1) } else { Err(self.unexpected(expected)) }
     }
 
     fn is_keyword(&self, keyword: &str) -> bool {
-        matches!(self.peek(), Token::Name(name) if name == keyword)
+        matches!(self.peek(), Lexeme::Name(name) if name == keyword)
     }
 
     fn nested<T>(
@@ -385,14 +385,14 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, ConstraintError> {
-        if self.peek() == &Token::LParen {
+        if self.peek() == &Lexeme::LParen {
             self.next();
             let inner = self.or()?;
-            self.expect(&Token::RParen, "`)`")?;
+            self.expect(&Lexeme::RParen, "`)`")?;
             return Ok(inner);
         }
-        if let Token::Name(name) = self.peek().clone()
-            && self.peek_at(1) == &Token::LParen
+        if let Lexeme::Name(name) = self.peek().clone()
+            && self.peek_at(1) == &Lexeme::LParen
         {
             let name_span = self.span();
             self.next();
@@ -400,22 +400,22 @@ impl Parser {
             return match name.as_str() {
                 "not" => {
                     let inner = self.or()?;
-                    self.expect(&Token::RParen, "`)`")?;
+                    self.expect(&Lexeme::RParen, "`)`")?;
                     Ok(Expr::Not(Box::new(inner)))
                 }
                 "true" | "false" => {
-                    self.expect(&Token::RParen, "`)`")?;
+                    self.expect(&Lexeme::RParen, "`)`")?;
                     let value = name == "true";
-                    if let Token::Op(_) = self.peek() {
+                    if let Lexeme::Op(_) = self.peek() {
                         return self.comparison(Operand::Literal(Literal::Bool(value), name_span));
                     }
                     Ok(Expr::Bool(value))
                 }
                 "contains" | "starts-with" | "ends-with" => {
                     let path = self.path()?;
-                    self.expect(&Token::Comma, "`,`")?;
+                    self.expect(&Lexeme::Comma, "`,`")?;
                     let needle = self.operand()?;
-                    self.expect(&Token::RParen, "`)`")?;
+                    self.expect(&Lexeme::RParen, "`)`")?;
                     Ok(Expr::Call { name, name_span, path, needle })
                 }
                 _ => Err(ConstraintError {
@@ -425,14 +425,14 @@ impl Parser {
             };
         }
         let left = self.operand()?;
-        if let Token::Op(_) = self.peek() {
+        if let Lexeme::Op(_) = self.peek() {
             return self.comparison(left);
         }
         Ok(Expr::Alone(left))
     }
 
     fn comparison(&mut self, left: Operand) -> Result<Expr, ConstraintError> {
-        let (Token::Op(op), op_span) = self.next() else {
+        let (Lexeme::Op(op), op_span) = self.next() else {
             unreachable!("comparison is only called before an operator")
         };
         let right = self.operand()?;
@@ -442,19 +442,19 @@ impl Parser {
     fn operand(&mut self) -> Result<Operand, ConstraintError> {
         let span = self.span();
         let literal = match self.peek().clone() {
-            Token::Text(text) => Literal::Text(text),
-            Token::Number(number) => Literal::Number(number),
-            Token::Token(name) => Literal::Token(name),
-            Token::Name(name) if name == "empty" => Literal::Empty,
-            Token::Name(name)
-                if (name == "true" || name == "false") && self.peek_at(1) == &Token::LParen =>
+            Lexeme::Text(text) => Literal::Text(text),
+            Lexeme::Number(number) => Literal::Number(number),
+            Lexeme::Token(name) => Literal::Token(name),
+            Lexeme::Name(name) if name == "empty" => Literal::Empty,
+            Lexeme::Name(name)
+                if (name == "true" || name == "false") && self.peek_at(1) == &Lexeme::LParen =>
             {
                 self.next();
                 self.next();
-                let close = self.expect(&Token::RParen, "`)`")?;
+                let close = self.expect(&Lexeme::RParen, "`)`")?;
                 return Ok(Operand::Literal(Literal::Bool(name == "true"), span.to(close)));
             }
-            Token::Name(_) => return Ok(Operand::Path(self.path()?)),
+            Lexeme::Name(_) => return Ok(Operand::Path(self.path()?)),
             _ => return Err(self.unexpected("a member, a path or a value")),
         };
         self.next();
@@ -465,20 +465,20 @@ impl Parser {
         let mut steps = Vec::new();
         loop {
             let (token, span) = self.next();
-            let Token::Name(name) = token else {
-                self.at -= usize::from(token != Token::End);
+            let Lexeme::Name(name) = token else {
+                self.at -= usize::from(token != Lexeme::End);
                 return Err(self.unexpected("a member or association name"));
             };
-            let filter = if self.peek() == &Token::LBracket {
+            let filter = if self.peek() == &Lexeme::LBracket {
                 self.next();
                 let inner = self.or()?;
-                self.expect(&Token::RBracket, "`]`")?;
+                self.expect(&Lexeme::RBracket, "`]`")?;
                 Some(Box::new(inner))
             } else {
                 None
             };
             steps.push(Step { name, span, filter });
-            if self.peek() != &Token::Slash {
+            if self.peek() != &Lexeme::Slash {
                 return Ok(Path { steps });
             }
             self.next();

@@ -64,7 +64,8 @@ impl Arbitrary {
             AttributeType::String { max_length } => {
                 let mut text = (*rng.pick(&STRING_POOL)).to_owned();
                 if rng.chance(1, 4) {
-                    text.push_str(*rng.pick(&STRING_POOL));
+                    let suffix: &&str = rng.pick(&STRING_POOL);
+                    text.push_str(suffix);
                 }
                 let max = max_length.map_or(usize::MAX, |m| m as usize);
                 Value::String(text.chars().take(max).collect())

@@ -167,7 +167,7 @@ impl<'m> Compiler<'m> {
         self.depth += 1;
         let inner_alias = format!("t{}", self.depth);
         let model = self.model;
-        let text = match hop {
+        match hop {
             Hop::Forward { slot, target } => {
                 let target = model.entity(target.as_str()).expect("checked path");
                 let condition = self.predicate(target, &inner_alias, filter);
@@ -186,8 +186,7 @@ impl<'m> Compiler<'m> {
                     table_name(owner),
                 )
             }
-        };
-        text
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `ferry` binary run as a user runs it: output and exit codes.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -37,7 +39,9 @@ fn check_prints_a_summary_and_the_version() {
     let stdout = text(&output.stdout, &dir);
     assert!(stdout.starts_with("DIR/field_service.toml: valid\nversion "), "{stdout}");
     assert!(stdout.contains(&samples::field_service().version().to_string()));
-    assert!(stdout.contains("Field.WorkOrder          8 attributes, 2 associations, 3 access rules, download constraint"));
+    assert!(stdout.contains(
+        "Field.WorkOrder          8 attributes, 2 associations, 3 access rules, download constraint"
+    ));
 }
 
 #[test]
@@ -57,7 +61,14 @@ fn check_reports_every_error_with_line_and_column() {
     "#]]
     .assert_eq(&text(&output.stderr, &dir));
     // Once the structure is valid, constraint errors are reported with their positions too.
-    let path = write(&dir, "constraint.toml", &samples::FIELD_SERVICE.replace("'[%CurrentUser%]']\" },\n  { role = \"Planner\", create = true", "'[%CurrentUsr%]']\" },\n  { role = \"Planner\", create = true"));
+    let path = write(
+        &dir,
+        "constraint.toml",
+        &samples::FIELD_SERVICE.replace(
+            "'[%CurrentUser%]']\" },\n  { role = \"Planner\", create = true",
+            "'[%CurrentUsr%]']\" },\n  { role = \"Planner\", create = true",
+        ),
+    );
     let output = ferry(&["model", "check", &path]);
     assert_eq!(output.status.code(), Some(2));
     expect![[r#"
@@ -103,10 +114,16 @@ fn diff_prints_the_plan_and_statements() {
 fn diff_with_breaking_changes_exits_3() {
     let dir = scratch("breaking");
     let old = write(&dir, "old.toml", samples::SALES);
-    let new = write(&dir, "new.toml", &samples::SALES.replace("attributes.Discount = { type = \"decimal\", scale = 4 }\n", ""));
+    let new = write(
+        &dir,
+        "new.toml",
+        &samples::SALES.replace("attributes.Discount = { type = \"decimal\", scale = 4 }\n", ""),
+    );
     let output = ferry(&["model", "diff", &old, &new]);
     assert_eq!(output.status.code(), Some(3));
-    assert!(text(&output.stdout, &dir).contains("! breaking: attribute `Sales.Order.Discount` was removed; its values would be lost"));
+    assert!(text(&output.stdout, &dir).contains(
+        "! breaking: attribute `Sales.Order.Discount` was removed; its values would be lost"
+    ));
 }
 
 #[test]

@@ -10,7 +10,12 @@ fn object_id_text_round_trips() {
     expect!["01234567-89ab-cdef-0011-223344556677"].assert_eq(&id.to_string());
     assert_eq!(ObjectId::parse(&id.to_string()), Some(id));
     assert_eq!(ObjectId::parse("01234567-89AB-CDEF-0011-223344556677"), Some(id));
-    for bad in ["", "01234567-89ab-cdef-0011-22334455667", "0123456789ab-cdef-0011-2233-44556677", "g1234567-89ab-cdef-0011-223344556677"] {
+    for bad in [
+        "",
+        "01234567-89ab-cdef-0011-22334455667",
+        "0123456789ab-cdef-0011-2233-44556677",
+        "g1234567-89ab-cdef-0011-223344556677",
+    ] {
         assert_eq!(ObjectId::parse(bad), None, "{bad}");
     }
     assert_eq!(ObjectId::from_bytes(id.to_bytes()), id);
@@ -79,7 +84,23 @@ fn every_day_round_trips() {
 
 #[test]
 fn decimals_parse_at_their_scale() {
-    let cases = [("12.5", 2), ("-0.01", 2), ("0", 0), ("+7", 3), ("1.230", 2), ("1.234", 2), ("999999999999999999", 0), ("1000000000000000000", 0), ("1e3", 2), (".5", 2), ("5.", 2), ("-", 2), ("", 2), ("99999999.99", 10), ("999999999.99", 10)];
+    let cases = [
+        ("12.5", 2),
+        ("-0.01", 2),
+        ("0", 0),
+        ("+7", 3),
+        ("1.230", 2),
+        ("1.234", 2),
+        ("999999999999999999", 0),
+        ("1000000000000000000", 0),
+        ("1e3", 2),
+        (".5", 2),
+        ("5.", 2),
+        ("-", 2),
+        ("", 2),
+        ("99999999.99", 10),
+        ("999999999.99", 10),
+    ];
     let text: String = cases
         .iter()
         .map(|(case, scale)| match Decimal::parse(case, *scale) {

@@ -38,10 +38,7 @@ impl Graph for Dataset {
         visit: &mut dyn FnMut(&Object) -> bool,
     ) -> bool {
         self.objects.get(owner).is_some_and(|objects| {
-            objects
-                .iter()
-                .filter(|o| o.values[slot.0] == Value::Reference(target))
-                .any(|o| visit(o))
+            objects.iter().filter(|o| o.values[slot.0] == Value::Reference(target)).any(visit)
         })
     }
 }
