@@ -174,14 +174,14 @@ fn lex(text: &str) -> Result<Vec<(Lexeme, Span)>, ConstraintError> {
                 continue;
             }
             b'[' if bytes.get(at + 1) == Some(&b'%') => {
-                let Some(close) = text[at..].find("%]") else {
+                let Some(close) = text[at + 2..].find("%]") else {
                     return Err(error(
                         start,
                         text.len(),
                         ConstraintErrorKind::Unterminated { what: "token" },
                     ));
                 };
-                at += close + 2;
+                at += 2 + close + 2;
                 Lexeme::Token(text[start + 2..at - 2].to_owned())
             }
             b'[' => single(&mut at, Lexeme::LBracket),

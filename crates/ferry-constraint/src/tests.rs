@@ -218,3 +218,20 @@ fn nesting_is_limited() {
     let errors = check(&model, "Field.WorkOrder", &deep).unwrap_err();
     expect!["constraint nests deeper than 32 levels at 33..34"].assert_eq(&errors[0].to_string());
 }
+
+/// Inputs the fuzzer found crashing the parser; each must now be a clean error.
+#[test]
+fn fuzz_regressions() {
+    let model = samples::field_service();
+    let text: String = ["[%]'ade}%%", "[%]"]
+        .iter()
+        .map(|case| {
+            format!("{case:12} {}\n", check(&model, "Field.WorkOrder", case).unwrap_err()[0])
+        })
+        .collect();
+    expect![[r#"
+        [%]'ade}%%   unterminated token at 0..10
+        [%]          unterminated token at 0..3
+    "#]]
+    .assert_eq(&text);
+}
