@@ -1,7 +1,7 @@
 //! Values as bind parameters, in the form each backend stores them, and the placeholders
 //! that receive them (with the casts PostgreSQL needs to read a text-encoded value).
 
-use ferry_model::{Value, ValueType};
+use ferry_model::{AttributeType, Decimal, ObjectId, Timestamp, Value, ValueType};
 
 use crate::Dialect;
 
@@ -47,4 +47,46 @@ pub fn placeholder(index: usize, value_type: ValueType, dialect: Dialect) -> Str
             ValueType::Binary => format!("${index}::bytea"),
         },
     }
+}
+
+/// Reads back a value that `param` stored (selected with `select_columns`): `attribute_type` is
+/// the attribute's type, or `None` for a reference. `None` when the stored form is not one
+/// `param` writes, which means the database was changed behind Ferry's back.
+pub fn read_value(
+    stored: Param,
+    attribute_type: Option<&AttributeType>,
+    dialect: Dialect,
+) -> Option<Value> {
+    let Some(attribute_type) = attribute_type else {
+        return match (stored, dialect) {
+            (Param::Null, _) => Some(Value::Empty),
+            (Param::Blob(bytes), Dialect::Sqlite) => {
+                Some(Value::Reference(ObjectId::from_bytes(bytes.try_into().ok()?)))
+            }
+            (Param::Text(text), Dialect::Postgres) => ObjectId::parse(&text).map(Value::Reference),
+            _ => None,
+        };
+    };
+    Some(match (attribute_type, stored, dialect) {
+        (_, Param::Null, _) => Value::Empty,
+        (AttributeType::String { .. }, Param::Text(text), _) => Value::String(text),
+        (AttributeType::Enumeration { .. }, Param::Text(text), _) => Value::Enumeration(text),
+        (AttributeType::Integer, Param::Int(integer), _) => Value::Integer(integer),
+        (AttributeType::Decimal { scale }, Param::Int(units), Dialect::Sqlite) => {
+            Value::Decimal(Decimal::new(units, *scale)?)
+        }
+        (AttributeType::Decimal { scale }, Param::Text(text), Dialect::Postgres) => {
+            Value::Decimal(Decimal::parse(&text, *scale)?)
+        }
+        (AttributeType::Boolean, Param::Int(flag), Dialect::Sqlite) => Value::Boolean(flag != 0),
+        (AttributeType::Boolean, Param::Bool(flag), Dialect::Postgres) => Value::Boolean(flag),
+        (AttributeType::DateTime, Param::Int(micros), Dialect::Sqlite) => {
+            Value::DateTime(Timestamp::from_unix_micros(micros)?)
+        }
+        (AttributeType::DateTime, Param::Text(text), Dialect::Postgres) => {
+            Value::DateTime(Timestamp::parse(&text)?)
+        }
+        (AttributeType::Binary, Param::Blob(bytes), _) => Value::Binary(bytes),
+        _ => return None,
+    })
 }

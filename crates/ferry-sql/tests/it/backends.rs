@@ -4,8 +4,11 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_model::{Model, Object, ObjectId};
-use ferry_sql::{Dialect, Param, Side, Sql, create_schema, insert_statement, param, table_name};
+use ferry_model::{AttributeType, Entity, MemberRef, Model, Object, ObjectId, Slot, Value};
+use ferry_sql::{
+    Dialect, Param, Side, Sql, create_schema, insert_statement, param, read_value, select_columns,
+    table_name,
+};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 pub(crate) struct Sqlite {
@@ -57,8 +60,65 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    pub(crate) fn execute(&self, statement: &str) {
+        self.connection.execute(statement, []).unwrap_or_else(|e| panic!("{e}: {statement}"));
+    }
+
+    /// Every object of the entity, read back through `select_columns` and `read_value`.
+    pub(crate) fn read_all(&self, model: &Model, entity: &str) -> Vec<Object> {
+        let entity = model.entity(entity).unwrap();
+        let query = format!(
+            "SELECT {} FROM {} \"t0\"",
+            select_columns(entity, "\"t0\"", Dialect::Sqlite),
+            table_name(entity)
+        );
+        let mut statement = self.connection.prepare(&query).unwrap();
+        let rows = statement
+            .query_map([], |row| {
+                let stored: Vec<Param> = (0..=entity.member_count())
+                    .map(|i| match row.get::<_, rusqlite::types::Value>(i).unwrap() {
+                        rusqlite::types::Value::Null => Param::Null,
+                        rusqlite::types::Value::Integer(i) => Param::Int(i),
+                        rusqlite::types::Value::Text(t) => Param::Text(t),
+                        rusqlite::types::Value::Blob(b) => Param::Blob(b),
+                        rusqlite::types::Value::Real(r) => panic!("no column stores floats: {r}"),
+                    })
+                    .collect();
+                Ok(decode(entity, stored, Dialect::Sqlite))
+            })
+            .unwrap();
+        let mut objects: Vec<Object> = rows.map(Result::unwrap).collect();
+        objects.sort_by_key(|o| o.id);
+        objects
+    }
+}
+
+/// A row read with `select_columns` (id first, then every slot) back into an object.
+fn decode(entity: &Entity, stored: Vec<Param>, dialect: Dialect) -> Object {
+    let mut stored = stored.into_iter();
+    let id = match read_value(stored.next().unwrap(), None, dialect) {
+        Some(Value::Reference(id)) => id,
+        other => panic!("bad stored id {other:?}"),
+    };
+    let values = stored
+        .enumerate()
+        .map(|(slot, value)| {
+            let attribute_type: Option<&AttributeType> = match entity.member_at(Slot(slot)) {
+                MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
+                MemberRef::Association(_) => None,
+            };
+            let shown = format!("{value:?}");
+            read_value(value, attribute_type, dialect).unwrap_or_else(|| {
+                panic!("{}: cannot read stored {shown}", entity.member_name(Slot(slot)))
+            })
+        })
+        .collect();
+    Object { id, values }
+}
+
 fn object_params(object: &Object, dialect: Dialect) -> Vec<Param> {
-    std::iter::once(param(&ferry_model::Value::Reference(object.id), dialect))
+    std::iter::once(param(&Value::Reference(object.id), dialect))
         .chain(object.values.iter().map(|v| param(v, dialect)))
         .collect()
 }
@@ -172,6 +232,48 @@ impl Postgres {
             .iter()
             .map(|row| ObjectId::parse(row.get::<_, &str>(0)).expect("uuid text"))
             .collect())
+    }
+}
+
+impl Postgres {
+    pub(crate) fn execute(&self, statement: &str) {
+        self.runtime
+            .block_on(self.client.batch_execute(statement))
+            .unwrap_or_else(|e| panic!("{e:?}: {statement}"));
+    }
+
+    /// Every object of the entity, read back through `select_columns` and `read_value`.
+    pub(crate) fn read_all(&self, model: &Model, entity: &str) -> Vec<Object> {
+        let entity = model.entity(entity).unwrap();
+        let query = format!(
+            "SELECT {} FROM {} \"t0\"",
+            select_columns(entity, "\"t0\"", Dialect::Postgres),
+            table_name(entity)
+        );
+        let rows = self.runtime.block_on(self.client.query(&query, &[])).unwrap();
+        let mut objects: Vec<Object> = rows
+            .iter()
+            .map(|row| {
+                let stored = (0..row.len())
+                    .map(|i| {
+                        let column_type = row.columns()[i].type_();
+                        let param = if *column_type == Type::INT8 {
+                            row.get::<_, Option<i64>>(i).map(Param::Int)
+                        } else if *column_type == Type::BOOL {
+                            row.get::<_, Option<bool>>(i).map(Param::Bool)
+                        } else if *column_type == Type::BYTEA {
+                            row.get::<_, Option<Vec<u8>>>(i).map(Param::Blob)
+                        } else {
+                            row.get::<_, Option<String>>(i).map(Param::Text)
+                        };
+                        param.unwrap_or(Param::Null)
+                    })
+                    .collect();
+                decode(entity, stored, Dialect::Postgres)
+            })
+            .collect();
+        objects.sort_by_key(|o| o.id);
+        objects
     }
 }
 
