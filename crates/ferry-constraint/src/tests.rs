@@ -235,3 +235,34 @@ fn fuzz_regressions() {
     "#]]
     .assert_eq(&text);
 }
+
+#[test]
+fn dependencies_decide_the_download_strategy() {
+    let model = samples::field_service();
+    let describe = |entity: &str, text: &str| {
+        let constraint = check(&model, entity, text).unwrap();
+        let others: Vec<String> =
+            constraint.other_entities().iter().map(|e| e.to_string()).collect();
+        format!(
+            "others={others:?} time={} roles={}",
+            constraint.uses_time(),
+            constraint.uses_roles()
+        )
+    };
+    expect![[r#"others=[] time=false roles=false"#]].assert_eq(&describe(
+        "Field.WorkOrder",
+        "[Status = 'Open' and Field.WorkOrder_AssignedTo = '[%CurrentUser%]']",
+    ));
+    expect![[r#"others=["Field.Site", "Field.Visit"] time=true roles=true"#]].assert_eq(&describe(
+        "Field.WorkOrder",
+        "[Field.WorkOrder_Site/Field.Site/Name = 'x' or Field.Visit_WorkOrder/Field.Visit/StartedAt > '[%BeginOfCurrentDay%]' or '[%UserRole_Admin%]']",
+    ));
+}
+
+#[test]
+fn length_is_limited() {
+    let long = format!("[Title = '{}']", "x".repeat(crate::CONSTRAINT_BYTES_MAX));
+    let model = samples::field_service();
+    let errors = check(&model, "Field.WorkOrder", &long).unwrap_err();
+    expect!["constraint is longer than 16384 bytes at 0..16396"].assert_eq(&errors[0].to_string());
+}

@@ -84,7 +84,7 @@ pub enum ModelErrorKind {
     #[error("association `{association}` targets unknown entity `{target}`")]
     UnknownTarget { association: String, target: String },
     #[error(
-        "association `{association}`: unknown kind `{kind}` (expected reference or one-to-one)"
+        "association `{association}`: unknown kind `{kind}` (expected reference, one-to-many or one-to-one)"
     )]
     BadAssociationKind { association: String, kind: String },
     #[error(

@@ -74,7 +74,7 @@ pub enum Scalar {
 #[serde(deny_unknown_fields)]
 pub struct AssociationFile {
     pub target: Spanned<String>,
-    /// `reference` (many-to-one, the default) or `one-to-one`.
+    /// `reference` (the default; also written `one-to-many`: many owners per target) or `one-to-one`.
     pub kind: Option<Spanned<String>>,
 }
 

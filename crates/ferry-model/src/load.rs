@@ -159,8 +159,58 @@ impl Loader<'_> {
         let entity_name = EntityName::new(name.get_ref().clone());
         let at = self.at(name);
         let kind = if file.file { EntityKind::File } else { EntityKind::Plain };
-        let mut attributes = Vec::new();
         let mut member_names = BTreeSet::new();
+        let attributes = self.attributes(&entity_name, kind, file, at, &mut member_names);
+        let associations =
+            self.associations(&entity_name, file, names, association_names, &mut member_names);
+
+        if attributes.len() + associations.len() > MEMBERS_MAX {
+            self.error(
+                at,
+                ModelErrorKind::TooMany { what: "members in one entity", max: MEMBERS_MAX },
+            );
+        }
+
+        let download = self.download(&entity_name, file);
+        let conflict = self.conflict(&entity_name, file);
+        let mut entity = Entity {
+            name: entity_name,
+            attributes,
+            associations,
+            kind,
+            download,
+            conflict,
+            access: Vec::new(),
+            at,
+        };
+        let mut ruled_roles = BTreeSet::new();
+        for access_file in &file.access {
+            if let Some(rule) = self.access_rule(&entity, access_file, roles) {
+                if !ruled_roles.insert(rule.role.clone()) {
+                    self.error(
+                        rule.at,
+                        ModelErrorKind::DuplicateRule {
+                            entity: entity.name.to_string(),
+                            role: rule.role.to_string(),
+                        },
+                    );
+                }
+                entity.access.push(rule);
+            }
+        }
+        entity
+    }
+
+    /// The entity's attributes, the built-in file attributes first; names go into `member_names`.
+    fn attributes(
+        &mut self,
+        entity_name: &EntityName,
+        kind: EntityKind,
+        file: &EntityFile,
+        at: Position,
+        member_names: &mut BTreeSet<String>,
+    ) -> Vec<Attribute> {
+        let mut attributes = Vec::new();
         if kind == EntityKind::File {
             for (file_attribute, attribute_type) in FILE_ATTRIBUTES {
                 member_names.insert(file_attribute.to_lowercase());
@@ -199,12 +249,23 @@ impl Loader<'_> {
                 );
                 continue;
             }
-            if let Some(attribute) = self.attribute(&entity_name, attribute_name, attribute_file) {
+            if let Some(attribute) = self.attribute(entity_name, attribute_name, attribute_file) {
                 attributes.push(attribute);
             }
         }
         attributes.sort_by(|a, b| a.name.cmp(&b.name));
+        attributes
+    }
 
+    /// The associations the entity owns; names go into `member_names` and the model-wide set.
+    fn associations(
+        &mut self,
+        entity_name: &EntityName,
+        file: &EntityFile,
+        names: &BTreeSet<String>,
+        association_names: &mut BTreeSet<String>,
+        member_names: &mut BTreeSet<String>,
+    ) -> Vec<Association> {
         let mut associations = Vec::new();
         for (short, association_file) in &file.associations {
             let association_at = self.at(short);
@@ -239,7 +300,7 @@ impl Loader<'_> {
                 continue;
             }
             let kind = match association_file.kind.as_ref().map(|k| k.get_ref().as_str()) {
-                None | Some("reference") => AssociationKind::Reference,
+                None | Some("reference" | "one-to-many") => AssociationKind::Reference,
                 Some("one-to-one") => AssociationKind::OneToOne,
                 Some(other) => {
                     let kind_at = self.at(association_file.kind.as_ref().expect("matched Some"));
@@ -262,15 +323,11 @@ impl Loader<'_> {
             });
         }
         associations.sort_by(|a, b| a.name.cmp(&b.name));
-        if attributes.len() + associations.len() > MEMBERS_MAX {
-            self.error(
-                at,
-                ModelErrorKind::TooMany { what: "members in one entity", max: MEMBERS_MAX },
-            );
-        }
+        associations
+    }
 
-        let download = self.download(&entity_name, file);
-        let conflict = match file.conflict.as_ref().map(|c| c.get_ref().as_str()) {
+    fn conflict(&mut self, entity_name: &EntityName, file: &EntityFile) -> ConflictPolicy {
+        match file.conflict.as_ref().map(|c| c.get_ref().as_str()) {
             None | Some("last-writer-wins") => ConflictPolicy::LastWriterWins,
             Some("revision-check") => ConflictPolicy::RevisionCheck,
             Some(other) => {
@@ -284,50 +341,19 @@ impl Loader<'_> {
                 );
                 ConflictPolicy::LastWriterWins
             }
-        };
-        let mut entity = Entity {
-            name: entity_name,
-            attributes,
-            associations,
-            kind,
-            download,
-            conflict,
-            access: Vec::new(),
-            at,
-        };
-        let mut ruled_roles = BTreeSet::new();
-        for access_file in &file.access {
-            if let Some(rule) = self.access_rule(&entity, access_file, roles) {
-                if !ruled_roles.insert(rule.role.clone()) {
-                    self.error(
-                        rule.at,
-                        ModelErrorKind::DuplicateRule {
-                            entity: entity.name.to_string(),
-                            role: rule.role.to_string(),
-                        },
-                    );
-                }
-                entity.access.push(rule);
-            }
         }
-        entity
     }
 
-    fn attribute(
+    /// The attribute's type from `type` and the options that shape it (max_length, scale, values).
+    fn attribute_type(
         &mut self,
-        entity: &EntityName,
-        name: &Spanned<String>,
         file: &AttributeFile,
-    ) -> Option<Attribute> {
-        let at = self.at(name);
-        let entity_text = entity.to_string();
-        let attribute_text = name.get_ref().clone();
-        let bad = |problem: String| ModelErrorKind::BadAttribute {
-            entity: entity_text.clone(),
-            attribute: attribute_text.clone(),
-            problem,
-        };
-        let attribute_type = match file.type_name.get_ref().as_str() {
+        at: Position,
+        bad: &dyn Fn(String) -> ModelErrorKind,
+        entity_text: &str,
+        attribute_text: &str,
+    ) -> Option<AttributeType> {
+        Some(match file.type_name.get_ref().as_str() {
             "string" => {
                 let max_length = match &file.max_length {
                     None => None,
@@ -386,14 +412,31 @@ impl Loader<'_> {
                 self.error(
                     self.at(&file.type_name),
                     ModelErrorKind::UnknownType {
-                        entity: entity_text,
-                        attribute: attribute_text,
+                        entity: entity_text.to_owned(),
+                        attribute: attribute_text.to_owned(),
                         type_name: other.to_owned(),
                     },
                 );
                 return None;
             }
+        })
+    }
+
+    fn attribute(
+        &mut self,
+        entity: &EntityName,
+        name: &Spanned<String>,
+        file: &AttributeFile,
+    ) -> Option<Attribute> {
+        let at = self.at(name);
+        let entity_text = entity.to_string();
+        let attribute_text = name.get_ref().clone();
+        let bad = |problem: String| ModelErrorKind::BadAttribute {
+            entity: entity_text.clone(),
+            attribute: attribute_text.clone(),
+            problem,
         };
+        let attribute_type = self.attribute_type(file, at, &bad, &entity_text, &attribute_text)?;
         let value_type = attribute_type.value_type();
         let not_allowed = |option: &'static str| ModelErrorKind::OptionNotAllowed {
             entity: entity_text.clone(),

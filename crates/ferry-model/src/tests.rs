@@ -138,3 +138,23 @@ fn version_ignores_comments_formatting_and_order() {
 fn sample_versions_are_stable() {
     expect!["4956a3baa1b75469"].assert_eq(&samples::field_service().version().to_string());
 }
+
+#[test]
+fn limits_are_clear_errors() {
+    let huge = format!("{ROLES}# {}\n", "x".repeat(crate::MODEL_FILE_BYTES_MAX));
+    check_errors(
+        &huge,
+        expect![[r#"
+            1:1: model file is larger than 4194304 bytes
+        "#]],
+    );
+    let long = format!("A.{}", "B".repeat(60));
+    check_errors(
+        &format!(
+            "{ROLES}[entities.\"{long}\"]\naccess = [{{ role = \"User\", read = [\"*\"] }}]\n"
+        ),
+        expect![[r#"
+            2:11: entity name `A.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB` is not valid: names are at most 59 bytes long, including the module
+        "#]],
+    );
+}
