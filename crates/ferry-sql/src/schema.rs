@@ -110,20 +110,59 @@ pub(crate) fn slot_value_type(entity: &Entity, slot: Slot) -> ValueType {
     }
 }
 
-/// `INSERT` of one object: parameter 1 is the id, then one per slot in slot order.
-pub fn insert_statement(entity: &Entity, dialect: Dialect) -> String {
+/// `INSERT` of one object: parameter 1 is the id, then one per slot in slot order, then the
+/// side's system columns: `_rev` (and `_seq` on the server).
+pub fn insert_statement(entity: &Entity, dialect: Dialect, side: Side) -> String {
     let slots = (0..entity.member_count()).map(Slot);
+    let system: &[&str] = match side {
+        Side::Server => &["_rev", "_seq"],
+        Side::Device => &["_rev"],
+    };
     let columns: Vec<String> = std::iter::once("id".to_owned())
         .chain(slots.clone().map(|s| column_name(entity, s)))
+        .chain(system.iter().map(|c| (*c).to_owned()))
         .collect();
+    let first_system = entity.member_count() + 2;
     let values: Vec<String> = std::iter::once(placeholder(1, ValueType::Reference, dialect))
         .chain(slots.map(|s| placeholder(s.0 + 2, slot_value_type(entity, s), dialect)))
+        .chain(
+            (0..system.len()).map(|i| placeholder(first_system + i, ValueType::Integer, dialect)),
+        )
         .collect();
     format!(
         "INSERT INTO {} ({}) VALUES ({})",
         table_name(entity),
         columns.join(", "),
         values.join(", ")
+    )
+}
+
+/// `UPDATE` of some members of one object, bumping its revision: parameters 1..=n are the new
+/// values of `slots` in order, then (on the server) the change sequence position, then the id.
+/// Returns the new revision.
+pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side: Side) -> String {
+    let mut assignments: Vec<String> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{} = {}",
+                column_name(entity, *s),
+                placeholder(i + 1, slot_value_type(entity, *s), dialect)
+            )
+        })
+        .collect();
+    assignments.push("_rev = _rev + 1".to_owned());
+    let mut next = slots.len() + 1;
+    if side == Side::Server {
+        assignments.push(format!("_seq = {}", placeholder(next, ValueType::Integer, dialect)));
+        next += 1;
+    }
+    format!(
+        "UPDATE {} SET {} WHERE id = {} RETURNING _rev",
+        table_name(entity),
+        assignments.join(", "),
+        placeholder(next, ValueType::Reference, dialect)
     )
 }
 

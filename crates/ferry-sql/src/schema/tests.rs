@@ -75,8 +75,8 @@ fn tables_come_after_the_tables_they_reference() {
 fn insert_placeholders() {
     let model = samples::field_service();
     let country = model.entity("Field.Country").unwrap();
-    expect![[r#"INSERT INTO "Field.Country" (id, "Code", "Name") VALUES ($1::text::uuid, $2::text, $3::text)"#]]
-        .assert_eq(&insert_statement(country, Dialect::Postgres));
+    expect![[r#"INSERT INTO "Field.Country" (id, "Code", "Name", _rev, _seq) VALUES ($1::text::uuid, $2::text, $3::text, $4::int8, $5::int8)"#]]
+        .assert_eq(&insert_statement(country, Dialect::Postgres, Side::Server));
 }
 
 #[track_caller]
@@ -216,4 +216,13 @@ fn rule_only_change_is_not_a_schema_change() {
         ~ access rules, validation or download behaviour changed (no schema change)
     "#]]
     .assert_eq(&plan_migration(&old, &new).to_string());
+}
+
+#[test]
+fn update_only_the_changed_members() {
+    let model = samples::field_service();
+    let order = model.entity("Field.WorkOrder").unwrap();
+    let slots =
+        [order.slot(order.member("Status").unwrap()), order.slot(order.member("Notes").unwrap())];
+    expect![[r#"UPDATE "Field.WorkOrder" SET "Status" = $1::text, "Notes" = $2::text, _rev = _rev + 1, _seq = $3::int8 WHERE id = $4::text::uuid RETURNING _rev"#]].assert_eq(&crate::update_statement(order, &slots, Dialect::Postgres, Side::Server));
 }

@@ -28,8 +28,9 @@ impl Sqlite {
         let entity = model.entity(entity).unwrap();
         let transaction = self.connection.transaction().unwrap();
         {
-            let mut statement =
-                transaction.prepare(&insert_statement(entity, Dialect::Sqlite)).unwrap();
+            let mut statement = transaction
+                .prepare(&insert_statement(entity, Dialect::Sqlite, Side::Server))
+                .unwrap();
             for object in objects {
                 let params = object_params(object, Dialect::Sqlite);
                 statement
@@ -120,6 +121,7 @@ fn decode(entity: &Entity, stored: Vec<Param>, dialect: Dialect) -> Object {
 fn object_params(object: &Object, dialect: Dialect) -> Vec<Param> {
     std::iter::once(param(&Value::Reference(object.id), dialect))
         .chain(object.values.iter().map(|v| param(v, dialect)))
+        .chain([Param::Int(1), Param::Int(0)])
         .collect()
 }
 
@@ -197,8 +199,11 @@ impl Postgres {
     pub(crate) fn insert(&mut self, model: &Model, entity: &str, objects: &[Object]) {
         let entity = model.entity(entity).unwrap();
         self.runtime.block_on(async {
-            let statement =
-                self.client.prepare(&insert_statement(entity, Dialect::Postgres)).await.unwrap();
+            let statement = self
+                .client
+                .prepare(&insert_statement(entity, Dialect::Postgres, Side::Server))
+                .await
+                .unwrap();
             for object in objects {
                 let params = object_params(object, Dialect::Postgres);
                 let bound: Vec<PgParam> = params.iter().map(PgParam).collect();

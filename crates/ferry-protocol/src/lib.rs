@@ -1,0 +1,200 @@
+//! The wire protocol between devices and the server: every request and response body, as JSON.
+//!
+//! Only this crate derives `Serialize`/`Deserialize` for the wire, because a serializable type is
+//! a promise to devices in the field. Values travel in the JSON form of [`value`]; wire input
+//! becomes domain values only through validating conversions there.
+//!
+//! Endpoints (all under `/v1`, JSON bodies, `Authorization: Bearer <token>` except sign-in and health):
+//! - `POST /v1/sign-in` [`SignInRequest`] → [`SignInResponse`]
+//! - `GET /v1/model` → [`ModelResponse`]
+//! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
+//! - `GET /v1/download/{entity}?after=…&limit=…` → [`DownloadPage`]
+//! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay` (administrators)
+//! - `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
+//!
+//! Every error is an [`ErrorBody`] with an HTTP status that says who must act.
+
+pub mod value;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a change would break devices already in the field.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The JSON of one object's members: member name to value (`null` for empty).
+pub type Members = BTreeMap<String, serde_json::Value>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignInResponse {
+    pub token: String,
+    pub user_id: String,
+    pub roles: Vec<String>,
+    /// UTC, as `2026-11-23T10:00:00Z`.
+    pub expires_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelResponse {
+    pub version: String,
+    /// The model file text, as the server loaded it.
+    pub text: String,
+    pub protocol_version: u32,
+}
+
+/// All committed changes of one device, applied by the server in one transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// Chosen by the device before the first attempt and reused on every retry.
+    pub upload_id: String,
+    pub device: String,
+    pub changes: Vec<ObjectChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectChange {
+    pub entity: String,
+    pub id: String,
+    pub kind: ChangeKind,
+    /// The revision the device's change is based on (for entities with revision checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_revision: Option<i64>,
+    /// Only the members the device changed (all members it set, for a new object).
+    #[serde(default)]
+    pub values: Members,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UploadResponse {
+    pub upload_id: String,
+    /// One outcome per change, in the order of the request.
+    pub outcomes: Vec<ObjectOutcome>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectOutcome {
+    pub entity: String,
+    pub id: String,
+    #[serde(flatten)]
+    pub result: OutcomeResult,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum OutcomeResult {
+    /// Applied; the object's fresh server state (readable members only).
+    Applied {
+        revision: i64,
+        values: Members,
+    },
+    Deleted,
+    /// Skipped into `SynchronizationError`; nothing of it was applied.
+    Failed {
+        reason: String,
+        failure_id: i64,
+    },
+}
+
+/// One page of an entity's download.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DownloadPage {
+    pub entity: String,
+    /// `incremental` (changes since the checkpoint) or `full` (everything the user may read now:
+    /// the device removes what it holds beyond `objects` once the last page arrived).
+    pub mode: DownloadMode,
+    pub objects: Vec<DownloadedObject>,
+    /// Ids to remove from the device: deleted, no longer readable or no longer matching.
+    pub removed: Vec<String>,
+    /// Pass as `after` to get the next page, or the next incremental download.
+    pub checkpoint: String,
+    /// True when another page follows.
+    pub more: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DownloadMode {
+    Incremental,
+    Full,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DownloadedObject {
+    pub id: String,
+    pub revision: i64,
+    pub values: Members,
+}
+
+/// A `SynchronizationError` record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub id: i64,
+    pub entity: String,
+    pub object_id: String,
+    pub kind: ChangeKind,
+    pub attempted: Members,
+    pub reason: String,
+    pub user: String,
+    pub upload_id: String,
+    /// UTC.
+    pub at: String,
+    /// Set once a replay applied it.
+    pub replayed_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailureList {
+    pub failures: Vec<Failure>,
+}
+
+/// The result of replaying a failure: the object's outcome now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayResponse {
+    pub outcome: ObjectOutcome,
+}
+
+/// A `SynchronizationHistory` record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub user: String,
+    pub device: String,
+    pub upload_id: String,
+    pub duration_ms: i64,
+    pub objects_up: i64,
+    pub errors: i64,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryList {
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// The body of every error answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `bad-request`, `unauthorized`, `forbidden`, `not-found`,
+    /// `payload-too-large`, `too-many-requests`, `conflict`, `internal`.
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
