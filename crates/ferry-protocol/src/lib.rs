@@ -198,3 +198,21 @@ pub struct ErrorBody {
     #[serde(default)]
     pub details: serde_json::Value,
 }
+
+/// The query of `GET /v1/download/{entity}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadQuery {
+    /// A checkpoint from an earlier page; absent for a first download.
+    pub after: Option<String>,
+    /// The most objects in the page (the server's maximum when absent).
+    pub limit: Option<usize>,
+}
+
+/// The query of `GET /v1/failures`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureQuery {
+    pub entity: Option<String>,
+    pub user: Option<String>,
+}

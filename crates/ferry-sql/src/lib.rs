@@ -17,7 +17,7 @@ mod schema;
 
 pub use filter::{Sql, compile_where};
 pub use migration::{Breaking, Change, MigrationPlan, plan_migration};
-pub use param::{Param, param, placeholder, read_value};
+pub use param::{Param, param, placeholder, read_object, read_value};
 pub use schema::{
     Side, column_name, column_type, create_schema, insert_statement, select_columns, table_name,
     update_statement,

@@ -1,7 +1,9 @@
 //! Values as bind parameters, in the form each backend stores them, and the placeholders
 //! that receive them (with the casts PostgreSQL needs to read a text-encoded value).
 
-use ferry_model::{AttributeType, Decimal, ObjectId, Timestamp, Value, ValueType};
+use ferry_model::{
+    AttributeType, Decimal, Entity, MemberRef, Object, ObjectId, Slot, Timestamp, Value, ValueType,
+};
 
 use crate::Dialect;
 
@@ -89,4 +91,26 @@ pub fn read_value(
         (AttributeType::Binary, Param::Blob(bytes), _) => Value::Binary(bytes),
         _ => return None,
     })
+}
+
+/// Reads back an object selected with `select_columns`: the id, then one stored value per slot.
+/// `None` when a stored form is not one `param` writes.
+pub fn read_object(entity: &Entity, stored: &[Param], dialect: Dialect) -> Option<Object> {
+    let (id, members) = stored.split_first()?;
+    let Some(Value::Reference(id)) = read_value(id.clone(), None, dialect) else { return None };
+    if members.len() != entity.member_count() {
+        return None;
+    }
+    let values = members
+        .iter()
+        .enumerate()
+        .map(|(slot, stored)| {
+            let attribute_type = match entity.member_at(Slot(slot)) {
+                MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
+                MemberRef::Association(_) => None,
+            };
+            read_value(stored.clone(), attribute_type, dialect)
+        })
+        .collect::<Option<Vec<Value>>>()?;
+    Some(Object { id, values })
 }

@@ -1,0 +1,293 @@
+//! Downloads, one entity and one page at a time. A checkpoint is a position in the change
+//! sequence: every applied change and every deletion takes a unique position, and positions
+//! become visible in order, so "everything after the checkpoint" never misses a change.
+//!
+//! Incremental pages send objects changed after the checkpoint (as objects if the user may read
+//! them under the download behaviour, else as removals) and tombstones (as removals). When the
+//! user's filter depends on other objects, on time, or when the checkpoint was made for another
+//! model version, user or set of roles, the page is *full*: every object the user may read now,
+//! and the device removes what it holds beyond them.
+//!
+//! Checkpoints are `I.<fingerprint>.<seq>` (incremental) or `F.<fingerprint>.<start>.<cursor>`
+//! (inside a full download); the fingerprint covers the model version, the user and their roles.
+
+use ferry_constraint::Bound;
+use ferry_model::{DownloadBehaviour, Entity, EntityKind};
+use ferry_protocol::{DownloadMode, DownloadPage, DownloadedObject};
+use ferry_sql::{Param, read_object, select_columns, table_name};
+use sha2::{Digest, Sha256};
+
+use crate::access::{UserRules, context, predicate_sql, user_rules};
+use crate::auth::User;
+use crate::effects::hex;
+use crate::http::ApiError;
+use crate::store::{StoreError, Tx, int};
+use crate::upload::{Covered, readable_members};
+use crate::{Metrics, State};
+
+/// Where a download continues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Position {
+    /// Nothing yet, or a checkpoint that no longer applies: start a full download.
+    Start,
+    /// Inside a full download that began at sequence `start`, after objects up to `cursor`.
+    Full { start: i64, cursor: i64 },
+    /// Everything up to `seq` is on the device.
+    Incremental { seq: i64 },
+}
+
+fn fingerprint(state: &State, user: &User) -> String {
+    let mut roles = user.roles.clone();
+    roles.sort();
+    let text = format!("{}|{}|{}", state.model.version(), user.id, roles.join(","));
+    hex(&Sha256::digest(text.as_bytes())[..8])
+}
+
+fn parse_position(checkpoint: Option<&str>, fingerprint: &str) -> Result<Position, ApiError> {
+    let Some(checkpoint) = checkpoint.filter(|c| !c.is_empty()) else { return Ok(Position::Start) };
+    let bad = || ApiError::BadRequest {
+        message: format!("`{checkpoint}` is not a checkpoint this server gave"),
+        details: serde_json::json!({ "after": checkpoint }),
+    };
+    let parts: Vec<&str> = checkpoint.split('.').collect();
+    let number = |text: &str| text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+    let (position, made_for) = match parts.as_slice() {
+        ["I", made_for, seq] => (Position::Incremental { seq: number(seq)? }, *made_for),
+        ["F", made_for, start, cursor] => {
+            (Position::Full { start: number(start)?, cursor: number(cursor)? }, *made_for)
+        }
+        _ => return Err(bad()),
+    };
+    // A checkpoint made for another model version, user or roles says nothing about this view.
+    Ok(if made_for == fingerprint { position } else { Position::Start })
+}
+
+/// The filter of one user's download of one entity.
+struct View<'m> {
+    rules: UserRules<'m>,
+    download: Option<Bound>,
+    /// True when the filter depends only on the object's own members and the user.
+    incremental: bool,
+}
+
+fn view<'m>(state: &'m State, entity: &'m Entity, user: &User) -> View<'m> {
+    let context = context(state, user);
+    let rules = user_rules(state, entity, user, &context);
+    let download_constraint = state.constraints.download.get(&entity.name);
+    let constraints = rules
+        .rules
+        .iter()
+        .filter_map(|(rule, _)| {
+            state.constraints.access.get(&(entity.name.clone(), rule.role.clone()))
+        })
+        .chain(download_constraint);
+    let incremental =
+        constraints.into_iter().all(|c| c.other_entities().is_empty() && !c.uses_time());
+    View { download: download_constraint.map(|c| c.bind(&context)), rules, incremental }
+}
+
+pub(crate) async fn download(
+    state: &State,
+    user: &User,
+    entity_name: &str,
+    after: Option<&str>,
+    limit: Option<usize>,
+) -> Result<DownloadPage, ApiError> {
+    let entity = state
+        .model
+        .entity(entity_name)
+        .filter(|e| e.kind != EntityKind::System)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown entity `{entity_name}`")))?;
+    let limit = limit.unwrap_or(state.limits.page_rows_max);
+    if limit == 0 || limit > state.limits.page_rows_max {
+        return Err(ApiError::BadRequest {
+            message: format!("limit must be between 1 and {}", state.limits.page_rows_max),
+            details: serde_json::json!({ "limit": limit }),
+        });
+    }
+    let fingerprint = fingerprint(state, user);
+    let mut position = parse_position(after, &fingerprint)?;
+    let view = view(state, entity, user);
+    let mut tx = state.store.begin_snapshot().await?;
+    let now = tx.sequence_now().await?;
+    let page = match &entity.download {
+        DownloadBehaviour::NothingClear => {
+            empty(entity, DownloadMode::Full, format!("I.{fingerprint}.{now}"))
+        }
+        DownloadBehaviour::NothingPreserve => {
+            empty(entity, DownloadMode::Incremental, format!("I.{fingerprint}.{now}"))
+        }
+        _ if view.rules.is_empty() => {
+            empty(entity, DownloadMode::Full, format!("I.{fingerprint}.{now}"))
+        }
+        _ => {
+            if !view.incremental && matches!(position, Position::Incremental { .. }) {
+                position = Position::Start;
+            }
+            match position {
+                Position::Start => {
+                    full_page(state, &mut tx, entity, &view, now, 0, limit, &fingerprint).await?
+                }
+                Position::Full { start, cursor } => {
+                    full_page(state, &mut tx, entity, &view, start, cursor, limit, &fingerprint)
+                        .await?
+                }
+                Position::Incremental { seq } => {
+                    incremental_page(state, &mut tx, entity, &view, seq, now, limit, &fingerprint)
+                        .await?
+                }
+            }
+        }
+    };
+    drop(tx);
+    Metrics::add(&state.metrics.download_pages, 1);
+    Metrics::add(&state.metrics.objects_downloaded, page.objects.len() as u64);
+    Ok(page)
+}
+
+fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String) -> DownloadPage {
+    DownloadPage {
+        entity: entity.name.to_string(),
+        mode,
+        objects: Vec::new(),
+        removed: Vec::new(),
+        checkpoint,
+        more: false,
+    }
+}
+
+/// Rows of `entity` after `after` in sequence order, with revision, sequence and coverage.
+async fn changed_rows(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    view: &View<'_>,
+    after: i64,
+    filtered: bool,
+    limit: usize,
+) -> Result<Vec<(Covered, i64, bool)>, StoreError> {
+    let dialect = state.store.dialect();
+    let mut params = Vec::new();
+    let coverage = view.rules.coverage_columns(state, "t0", &mut params);
+    let download = predicate_sql(state, view.download.as_ref(), "t0", &mut params);
+    let mut conditions =
+        vec![format!("\"t0\"._seq > {}", param_marker(&mut params, Param::Int(after), dialect))];
+    if filtered {
+        conditions.push(format!("({})", coverage.join(" OR ")));
+        conditions.push(download.clone());
+    }
+    let limit_marker = param_marker(&mut params, Param::Int(limit as i64), dialect);
+    let sql = format!(
+        "SELECT {}, \"t0\"._rev, \"t0\"._seq, {download}, {} FROM {} \"t0\" WHERE {} ORDER BY \"t0\"._seq LIMIT {limit_marker}",
+        select_columns(entity, "\"t0\"", dialect),
+        coverage.join(", "),
+        table_name(entity),
+        conditions.join(" AND "),
+    );
+    let rows = tx.query(&sql, &params).await?;
+    let width = entity.member_count() + 1;
+    rows.into_iter()
+        .map(|row| {
+            let object = read_object(entity, &row[..width], dialect)
+                .ok_or_else(|| StoreError::Corrupt(format!("a row of `{}`", entity.name)))?;
+            let revision = int(&row[width])?;
+            let seq = int(&row[width + 1])?;
+            let in_download = crate::access::is_true(&row[width + 2]);
+            let coverage = row[width + 3..].to_vec();
+            Ok((Covered { object, revision, coverage }, seq, in_download))
+        })
+        .collect()
+}
+
+fn param_marker(params: &mut Vec<Param>, param: Param, dialect: ferry_sql::Dialect) -> String {
+    params.push(param);
+    ferry_sql::placeholder(params.len(), ferry_model::ValueType::Integer, dialect)
+}
+
+fn downloaded(entity: &Entity, view: &View<'_>, covered: &Covered) -> DownloadedObject {
+    DownloadedObject {
+        id: covered.object.id.to_string(),
+        revision: covered.revision,
+        values: readable_members(entity, &view.rules, covered),
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one page needs every part of its position")]
+async fn full_page(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    view: &View<'_>,
+    start: i64,
+    cursor: i64,
+    limit: usize,
+    fingerprint: &str,
+) -> Result<DownloadPage, StoreError> {
+    let rows = changed_rows(state, tx, entity, view, cursor, true, limit).await?;
+    let more = rows.len() == limit;
+    let last = rows.last().map_or(cursor, |(_, seq, _)| *seq);
+    let objects = rows.iter().map(|(covered, _, _)| downloaded(entity, view, covered)).collect();
+    let checkpoint = if more {
+        format!("F.{fingerprint}.{start}.{last}")
+    } else {
+        format!("I.{fingerprint}.{start}")
+    };
+    Ok(DownloadPage {
+        entity: entity.name.to_string(),
+        mode: DownloadMode::Full,
+        objects,
+        removed: Vec::new(),
+        checkpoint,
+        more,
+    })
+}
+
+#[allow(clippy::too_many_arguments, reason = "one page needs every part of its position")]
+async fn incremental_page(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    view: &View<'_>,
+    after: i64,
+    now: i64,
+    limit: usize,
+    fingerprint: &str,
+) -> Result<DownloadPage, StoreError> {
+    let rows = changed_rows(state, tx, entity, view, after, false, limit).await?;
+    let tombstones = tx
+        .query(
+            "SELECT object_id, seq FROM ferry_tombstones WHERE entity = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[Param::Text(entity.name.to_string()), Param::Int(after), Param::Int(limit as i64)],
+        )
+        .await?;
+    // Merge both streams in sequence order and keep the first `limit` positions.
+    let mut events: Vec<(i64, Result<&Covered, String>, bool)> =
+        rows.iter().map(|(c, seq, inside)| (*seq, Ok(c), *inside)).collect();
+    for row in &tombstones {
+        let id = crate::auth::read_id(state, &row[0])?;
+        events.push((int(&row[1])?, Err(id.to_string()), false));
+    }
+    events.sort_by_key(|(seq, _, _)| *seq);
+    let more = events.len() > limit || rows.len() == limit || tombstones.len() == limit;
+    events.truncate(limit);
+    let mut objects = Vec::new();
+    let mut removed = Vec::new();
+    for (_, event, inside) in &events {
+        match event {
+            Ok(covered) if *inside && view.rules.covering(&covered.coverage).next().is_some() => {
+                objects.push(downloaded(entity, view, covered));
+            }
+            Ok(covered) => removed.push(covered.object.id.to_string()),
+            Err(id) => removed.push(id.clone()),
+        }
+    }
+    let last = if more { events.last().map_or(after, |(seq, _, _)| *seq) } else { now.max(after) };
+    Ok(DownloadPage {
+        entity: entity.name.to_string(),
+        mode: DownloadMode::Incremental,
+        objects,
+        removed,
+        checkpoint: format!("I.{fingerprint}.{last}"),
+        more,
+    })
+}

@@ -1,0 +1,192 @@
+//! `SynchronizationError` records: written when an uploaded object is skipped, read by
+//! administrators, never deleted, and replayable once the cause is fixed.
+//! Also `SynchronizationHistory`, one record per upload.
+
+use ferry_model::Timestamp;
+use ferry_protocol::{
+    ChangeKind, Failure, FailureList, HistoryEntry, HistoryList, ObjectChange, ObjectOutcome,
+    OutcomeResult, ReplayResponse, UploadRequest,
+};
+use ferry_sql::Param;
+
+use crate::State;
+use crate::auth::{User, read_id};
+use crate::http::ApiError;
+use crate::store::{StoreError, Tx, int, text};
+use crate::upload::{CheckedChange, apply_change_in, check_request};
+
+/// The most failures or history entries one listing returns.
+pub const LISTING_ROWS_MAX: i64 = 1_000;
+
+fn kind_name(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Create => "create",
+        ChangeKind::Update => "update",
+        ChangeKind::Delete => "delete",
+    }
+}
+
+pub(crate) async fn record(
+    tx: &mut Tx<'_>,
+    state: &State,
+    user: &User,
+    upload_id: &str,
+    change: &CheckedChange<'_>,
+    reason: &str,
+) -> Result<i64, StoreError> {
+    let attempted = serde_json::to_string(&change.attempted).expect("JSON values serialise");
+    let rows = tx
+        .query(
+            "INSERT INTO ferry_failures (entity, object_id, kind, attempted, reason, user_id, user_name, upload_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                Param::Text(change.entity.name.to_string()),
+                state.store.id_param(change.id),
+                Param::Text(kind_name(change.kind).to_owned()),
+                Param::Text(attempted),
+                Param::Text(reason.to_owned()),
+                state.store.id_param(user.id),
+                Param::Text(user.name.clone()),
+                Param::Text(upload_id.to_owned()),
+                Param::Int(state.clock.now().unix_micros()),
+            ],
+        )
+        .await?;
+    int(&rows[0][0])
+}
+
+const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id";
+
+fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError> {
+    let kind = match text(&row[3])?.as_str() {
+        "create" => ChangeKind::Create,
+        "update" => ChangeKind::Update,
+        _ => ChangeKind::Delete,
+    };
+    let time = |param: &Param| -> Result<Option<String>, StoreError> {
+        Ok(match param {
+            Param::Null => None,
+            other => Timestamp::from_unix_micros(int(other)?).map(|t| t.to_string()),
+        })
+    };
+    Ok(Failure {
+        id: int(&row[0])?,
+        entity: text(&row[1])?,
+        object_id: read_id(state, &row[2])?.to_string(),
+        kind,
+        attempted: serde_json::from_str(&text(&row[4])?)
+            .map_err(|e| StoreError::Corrupt(format!("failure values: {e}")))?,
+        reason: text(&row[5])?,
+        user: text(&row[6])?,
+        upload_id: text(&row[7])?,
+        at: time(&row[8])?.unwrap_or_default(),
+        replayed_at: time(&row[9])?,
+    })
+}
+
+pub(crate) async fn list(
+    state: &State,
+    entity: Option<&str>,
+    user: Option<&str>,
+) -> Result<FailureList, ApiError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    let rows = tx
+        .query(
+            &format!("SELECT {FAILURE_COLUMNS} FROM ferry_failures WHERE ($1 = '' OR entity = $1) AND ($2 = '' OR user_name = $2) ORDER BY id DESC LIMIT $3"),
+            &[Param::Text(entity.unwrap_or_default().to_owned()), Param::Text(user.unwrap_or_default().to_owned()), Param::Int(LISTING_ROWS_MAX)],
+        )
+        .await?;
+    let failures = rows.iter().map(|row| failure_from_row(state, row)).collect::<Result<_, _>>()?;
+    Ok(FailureList { failures })
+}
+
+pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, ApiError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    let rows = tx
+        .query(
+            &format!("SELECT {FAILURE_COLUMNS} FROM ferry_failures WHERE id = $1"),
+            &[Param::Int(id)],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no failure {id}")))?;
+    Ok(failure_from_row(state, row)?)
+}
+
+/// Applies a failed change again, as the user who uploaded it. On success the failure is marked
+/// replayed (it stays, as a record); on failure nothing changes and the reason is returned.
+pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, ApiError> {
+    let failure = get(state, id).await?;
+    if failure.replayed_at.is_some() {
+        return Err(ApiError::Conflict(format!("failure {id} was already replayed")));
+    }
+    let mut tx = state.store.begin().await?;
+    let seq = tx.take_sequence(1).await?;
+    let rows = tx
+        .query(
+            "SELECT c.user_id, c.roles FROM ferry_credentials c WHERE c.name = $1",
+            &[Param::Text(failure.user.clone())],
+        )
+        .await?;
+    let row = rows.first().ok_or_else(|| {
+        ApiError::Conflict(format!("the user `{}` of failure {id} no longer exists", failure.user))
+    })?;
+    let user = User {
+        id: read_id(state, &row[0])?,
+        name: failure.user.clone(),
+        roles: text(&row[1])?.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+    };
+    let request = UploadRequest {
+        upload_id: failure.upload_id.clone(),
+        device: String::new(),
+        changes: vec![ObjectChange {
+            entity: failure.entity.clone(),
+            id: failure.object_id.clone(),
+            kind: failure.kind,
+            base_revision: None,
+            values: failure.attempted.clone(),
+        }],
+    };
+    let checked = check_request(state, request)?;
+    let change = &checked.changes[0];
+    let result = match apply_change_in(state, &mut tx, &user, change, seq).await? {
+        Ok(result) => {
+            tx.execute(
+                "UPDATE ferry_failures SET replayed_at = $1 WHERE id = $2",
+                &[Param::Int(state.clock.now().unix_micros()), Param::Int(id)],
+            )
+            .await?;
+            tx.commit().await?;
+            result
+        }
+        Err(reason) => OutcomeResult::Failed { reason, failure_id: id },
+    };
+    Ok(ReplayResponse {
+        outcome: ObjectOutcome { entity: failure.entity, id: failure.object_id, result },
+    })
+}
+
+pub(crate) async fn history(state: &State) -> Result<HistoryList, ApiError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    let rows = tx
+        .query(
+            "SELECT user_name, device, upload_id, duration_ms, objects_up, errors, at FROM ferry_history ORDER BY id DESC LIMIT $1",
+            &[Param::Int(LISTING_ROWS_MAX)],
+        )
+        .await?;
+    let entries = rows
+        .iter()
+        .map(|row| {
+            Ok(HistoryEntry {
+                user: text(&row[0])?,
+                device: text(&row[1])?,
+                upload_id: text(&row[2])?,
+                duration_ms: int(&row[3])?,
+                objects_up: int(&row[4])?,
+                errors: int(&row[5])?,
+                at: Timestamp::from_unix_micros(int(&row[6])?)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(HistoryList { entries })
+}

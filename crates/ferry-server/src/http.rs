@@ -1,0 +1,221 @@
+//! Routes, extractors and the serve loop. Handlers stay thin: authenticate, decode, call the
+//! operation, encode. Rejections of malformed requests become `ApiError`s like any other.
+
+mod error;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferry_protocol::{
+    DownloadPage, DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse,
+    PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, UploadRequest, UploadResponse,
+};
+
+pub(crate) use error::ApiError;
+
+use crate::auth::{self, User};
+use crate::{Metrics, State, download, failures, upload};
+
+type Shared = Arc<State>;
+
+pub(crate) fn router(state: Shared) -> Router {
+    let body_limit = state.limits.body_bytes_max;
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/sign-in", post(sign_in))
+        .route("/v1/model", get(model))
+        .route("/v1/upload", post(upload_route))
+        .route("/v1/download/{entity}", get(download_route))
+        .route("/v1/failures", get(failure_list))
+        .route("/v1/failures/{id}", get(failure_get))
+        .route("/v1/failures/{id}/replay", post(failure_replay))
+        .route("/v1/history", get(history))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    server: crate::Server,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, server.router()).with_graceful_shutdown(shutdown).await
+}
+
+/// The signed-in user of a request, from `Authorization: Bearer <token>`.
+struct Authenticated(User);
+
+impl FromRequestParts<Shared> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let header =
+            parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+            return Err(ApiError::Unauthorized(
+                "missing `Authorization: Bearer <token>`: sign in first".to_owned(),
+            ));
+        };
+        auth::authenticate(state, token.trim()).await.map(Authenticated)
+    }
+}
+
+/// An authenticated administrator.
+struct Admin;
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(user) = Authenticated::from_request_parts(parts, state).await?;
+        if !user.is_admin(state) {
+            return Err(ApiError::Forbidden("only administrators may do this".to_owned()));
+        }
+        Ok(Admin)
+    }
+}
+
+fn json_error(rejection: JsonRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge(format!(
+            "the request body is larger than the server accepts: {}",
+            rejection.body_text()
+        ));
+    }
+    ApiError::BadRequest { message: rejection.body_text(), details: serde_json::Value::Null }
+}
+
+fn query_error(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest { message: rejection.body_text(), details: serde_json::Value::Null }
+}
+
+fn path_error(rejection: PathRejection) -> ApiError {
+    ApiError::BadRequest { message: rejection.body_text(), details: serde_json::Value::Null }
+}
+
+async fn health(AxumState(state): AxumState<Shared>) -> Result<&'static str, ApiError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    tx.sequence_now().await?;
+    Ok("ok\n")
+}
+
+async fn metrics(AxumState(state): AxumState<Shared>) -> String {
+    let m = &state.metrics;
+    let counters = [
+        ("ferry_uploads_total", "Uploads applied.", &m.uploads),
+        ("ferry_objects_applied_total", "Uploaded objects applied.", &m.objects_applied),
+        (
+            "ferry_objects_failed_total",
+            "Uploaded objects skipped into SynchronizationError.",
+            &m.objects_failed,
+        ),
+        ("ferry_download_pages_total", "Download pages served.", &m.download_pages),
+        ("ferry_objects_downloaded_total", "Objects sent in downloads.", &m.objects_downloaded),
+        ("ferry_sign_ins_total", "Successful sign-ins.", &m.sign_ins),
+        ("ferry_errors_total", "Requests answered with an error.", &m.errors),
+    ];
+    counters
+        .iter()
+        .map(|(name, help, counter)| {
+            format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                counter.load(Ordering::Relaxed)
+            )
+        })
+        .collect()
+}
+
+async fn sign_in(
+    AxumState(state): AxumState<Shared>,
+    body: Result<Json<SignInRequest>, JsonRejection>,
+) -> Result<Json<SignInResponse>, ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    let (token, user, expires) = auth::sign_in(&state, &request.user, &request.password).await?;
+    Metrics::add(&state.metrics.sign_ins, 1);
+    Ok(Json(SignInResponse {
+        token,
+        user_id: user.id.to_string(),
+        roles: user.roles,
+        expires_at: expires.to_string(),
+    }))
+}
+
+async fn model(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(_): Authenticated,
+) -> Json<ModelResponse> {
+    Json(ModelResponse {
+        version: state.model.version().to_string(),
+        text: state.model_text.clone(),
+        protocol_version: PROTOCOL_VERSION,
+    })
+}
+
+async fn upload_route(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+    body: Result<Json<UploadRequest>, JsonRejection>,
+) -> Result<Json<UploadResponse>, ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    upload::upload(&state, &user, request).await.map(Json)
+}
+
+async fn download_route(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+    entity: Result<Path<String>, PathRejection>,
+    query: Result<Query<DownloadQuery>, QueryRejection>,
+) -> Result<Json<DownloadPage>, ApiError> {
+    let Path(entity) = entity.map_err(path_error)?;
+    let Query(query) = query.map_err(query_error)?;
+    download::download(&state, &user, &entity, query.after.as_deref(), query.limit).await.map(Json)
+}
+
+async fn failure_list(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    query: Result<Query<FailureQuery>, QueryRejection>,
+) -> Result<Json<FailureList>, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    failures::list(&state, query.entity.as_deref(), query.user.as_deref()).await.map(Json)
+}
+
+async fn failure_get(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<ferry_protocol::Failure>, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    failures::get(&state, id).await.map(Json)
+}
+
+async fn failure_replay(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<ReplayResponse>, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    failures::replay(&state, id).await.map(Json)
+}
+
+async fn history(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+) -> Result<Json<HistoryList>, ApiError> {
+    failures::history(&state).await.map(Json)
+}

@@ -1,0 +1,59 @@
+//! Every error answer: one enum, one table from variant to status, JSON `{code, message, details}`.
+//! A 5xx body reveals nothing internal; the cause goes to the server's log.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferry_protocol::ErrorBody;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("{message}")]
+    BadRequest { message: String, details: serde_json::Value },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad-request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
+            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let (message, details) = match self {
+            ApiError::BadRequest { message, details } => (message, details),
+            ApiError::Store(error) => {
+                eprintln!("ferry-server: database error: {error}");
+                ("the database is unavailable; try again".to_owned(), serde_json::Value::Null)
+            }
+            other => (other.to_string(), serde_json::Value::Null),
+        };
+        let body = ErrorBody { code: code.to_owned(), message, details };
+        (status, axum::Json(body)).into_response()
+    }
+}

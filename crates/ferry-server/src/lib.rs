@@ -1,0 +1,182 @@
+//! The Ferry server: the source of truth every device syncs with (DESIGN.md §4).
+//!
+//! [`Server::open`] loads a model, opens the [`Database`] (SQLite file or PostgreSQL URL) and
+//! brings its tables to the model; [`Server::router`] is the HTTP API (see `ferry-protocol`);
+//! [`serve`] runs it on a listener until shutdown.
+//!
+//! An upload is one transaction: each object is checked against the access rules, given to the
+//! before-apply [`Handlers`], validated, and applied (only the changed members); an object that
+//! fails any step is skipped into `SynchronizationError` and the others commit. A download brings
+//! what the user may read, incrementally from a checkpoint on a change sequence that never skips
+//! a change, or in full when the filter depends on more than the object itself.
+
+mod access;
+mod auth;
+mod download;
+mod effects;
+mod failures;
+mod handlers;
+mod http;
+mod store;
+mod upload;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferry_constraint::ModelConstraints;
+use ferry_model::{Model, ModelError, ObjectId, Timestamp};
+
+pub use auth::{PASSWORD_BYTES_MAX, USER_NAME_BYTES_MAX, UserError};
+pub use effects::{Clock, SystemClock};
+pub use failures::LISTING_ROWS_MAX;
+pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
+pub use http::serve;
+pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
+pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX};
+
+/// Request bodies larger than this many bytes are refused.
+pub const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// At most this many object changes in one upload.
+pub const UPLOAD_OBJECTS_MAX: usize = 100_000;
+/// The most objects one download page holds.
+pub const PAGE_ROWS_MAX: usize = 10_000;
+/// How long a token stays valid, in seconds.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
+/// Sign-in attempts allowed per user name per minute.
+pub const SIGN_IN_ATTEMPTS_PER_MINUTE: usize = 10;
+
+/// The server's limits; each exceeded gives a clear 4xx.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub body_bytes_max: usize,
+    pub upload_objects_max: usize,
+    pub page_rows_max: usize,
+    pub token_lifetime_seconds: i64,
+    pub sign_in_attempts_per_minute: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes_max: BODY_BYTES_MAX,
+            upload_objects_max: UPLOAD_OBJECTS_MAX,
+            page_rows_max: PAGE_ROWS_MAX,
+            token_lifetime_seconds: TOKEN_LIFETIME_SECONDS,
+            sign_in_attempts_per_minute: SIGN_IN_ATTEMPTS_PER_MINUTE,
+        }
+    }
+}
+
+/// What a server is started with.
+pub struct Config {
+    /// The model file text.
+    pub model_text: String,
+    pub database: Database,
+    pub limits: Limits,
+    pub handlers: Handlers,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the model is invalid:\n{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Model(Vec<ModelError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A running server's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    state: Arc<State>,
+}
+
+pub(crate) struct State {
+    model: Model,
+    model_text: String,
+    constraints: ModelConstraints,
+    store: store::Store,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    handlers: Handlers,
+    metrics: Metrics,
+    sign_in_attempts: std::sync::Mutex<BTreeMap<String, Vec<Timestamp>>>,
+}
+
+/// Counters reported at `/metrics`.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    uploads: AtomicU64,
+    objects_applied: AtomicU64,
+    objects_failed: AtomicU64,
+    download_pages: AtomicU64,
+    objects_downloaded: AtomicU64,
+    sign_ins: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+}
+
+impl Server {
+    pub async fn open(config: Config) -> Result<Server, OpenError> {
+        let model = Model::parse(&config.model_text).map_err(OpenError::Model)?;
+        let constraints = ferry_constraint::check_model(&model).map_err(OpenError::Model)?;
+        let store = store::Store::open(&config.database, &model, &config.model_text).await?;
+        let state = State {
+            model,
+            model_text: config.model_text,
+            constraints,
+            store,
+            clock: config.clock,
+            limits: config.limits,
+            handlers: config.handlers,
+            metrics: Metrics::default(),
+            sign_in_attempts: std::sync::Mutex::new(BTreeMap::new()),
+        };
+        Ok(Server { state: Arc::new(state) })
+    }
+
+    /// The HTTP API.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// Creates a user with the given roles; the password is kept only as an argon2id hash.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        roles: &[String],
+        password: &str,
+    ) -> Result<ObjectId, UserError> {
+        auth::add_user(&self.state, name, roles, password).await
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.state.model
+    }
+}
+
+impl State {
+    /// Counts a sign-in attempt for `name`; too many in the last minute is refused.
+    fn limit_sign_in(&self, name: &str, now: Timestamp) -> Result<(), http::ApiError> {
+        let mut attempts =
+            self.sign_in_attempts.lock().expect("the attempts lock is never poisoned");
+        let minute_ago = now.unix_micros() - 60_000_000;
+        let recent = attempts.entry(name.to_owned()).or_default();
+        recent.retain(|t| t.unix_micros() > minute_ago);
+        if recent.len() >= self.limits.sign_in_attempts_per_minute {
+            return Err(http::ApiError::TooManyRequests(format!(
+                "more than {} sign-in attempts for this user in one minute: wait a minute",
+                self.limits.sign_in_attempts_per_minute
+            )));
+        }
+        recent.push(now);
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! The server's database: embedded SQLite (one file) or PostgreSQL (a URL), with the same
+//! behaviour. Entity tables come from `ferry-sql`; the store owns only its fixed tables
+//! (the change sequence, users and tokens, tombstones, uploads, failures, history, the model).
+//!
+//! Both backends are driven through [`Tx`]: statements are written once, PostgreSQL style
+//! (`$1`), and rows come back as [`Param`]s. SQLite runs inline on the calling task.
+
+mod postgres;
+mod sqlite;
+
+use ferry_model::{Model, Value};
+use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
+
+pub use postgres::POSTGRES_CONNECTIONS_MAX;
+pub(crate) use postgres::PostgresStore;
+pub(crate) use sqlite::SqliteStore;
+
+/// A row as the drivers return it.
+pub(crate) type Row = Vec<Param>;
+
+/// Where the server keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file, created if missing.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL, e.g. `postgres://ferry@127.0.0.1:5432/ferry`.
+    Postgres(String),
+}
+
+impl Database {
+    /// Parses `sqlite:PATH` or `postgres://…`.
+    pub fn parse(text: &str) -> Result<Database, String> {
+        if let Some(path) = text.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(
+                    "sqlite: needs a file path, as in sqlite:./ferry-data/ferry.db".to_owned()
+                );
+            }
+            Ok(Database::Sqlite(path.into()))
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Database::Postgres(text.to_owned()))
+        } else {
+            Err(format!("unknown database `{text}`: use sqlite:PATH or postgres://…"))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("the stored model cannot be migrated to this one:\n{plan}")]
+    BreakingMigration { plan: String },
+    #[error("the stored model is invalid: {0}")]
+    StoredModel(String),
+    #[error("the database holds a value Ferry did not write: {0}")]
+    Corrupt(String),
+}
+
+pub(crate) enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+/// The fixed tables, in PostgreSQL form; `{id}` and `{serial}` differ per backend.
+const FIXED_TABLES: [&str; 10] = [
+    "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_sequence (id BIGINT PRIMARY KEY, value BIGINT NOT NULL)",
+    "INSERT INTO ferry_sequence (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS ferry_credentials (user_id {id} PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, roles TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
+    "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
+    "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS ferry_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
+];
+
+impl Store {
+    /// Opens the database, creates the fixed tables, and brings the entity tables to `model`:
+    /// created on first start, migrated when the model changed additively, refused otherwise.
+    pub(crate) async fn open(
+        database: &Database,
+        model: &Model,
+        model_text: &str,
+    ) -> Result<Store, StoreError> {
+        let store = match database {
+            Database::Sqlite(path) => Store::Sqlite(SqliteStore::open(path)?),
+            Database::Postgres(url) => Store::Postgres(PostgresStore::open(url).await?),
+        };
+        let mut tx = store.begin().await?;
+        for statement in FIXED_TABLES {
+            let (id, serial) = match store.dialect() {
+                Dialect::Sqlite => ("BLOB", "INTEGER PRIMARY KEY"),
+                Dialect::Postgres => ("TEXT", "BIGSERIAL PRIMARY KEY"),
+            };
+            tx.execute(&statement.replace("{id}", id).replace("{serial}", serial), &[]).await?;
+        }
+        let stored = tx.query("SELECT value FROM ferry_meta WHERE key = 'model'", &[]).await?;
+        let statements = match stored.into_iter().next() {
+            None => create_schema(model, store.dialect(), Side::Server),
+            Some(row) => {
+                let Param::Text(text) = &row[0] else {
+                    return Err(StoreError::Corrupt("the stored model is not text".to_owned()));
+                };
+                let old = Model::parse(text)
+                    .map_err(|errors| StoreError::StoredModel(format!("{errors:?}")))?;
+                let plan = plan_migration(&old, model);
+                if plan.is_breaking() {
+                    return Err(StoreError::BreakingMigration { plan: plan.to_string() });
+                }
+                plan.statements(model, store.dialect(), Side::Server)
+            }
+        };
+        for statement in &statements {
+            tx.execute(statement, &[]).await?;
+        }
+        let upsert = "INSERT INTO ferry_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        tx.execute(upsert, &[Param::Text(model_text.to_owned())]).await?;
+        tx.commit().await?;
+        Ok(store)
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Store::Sqlite(_) => Dialect::Sqlite,
+            Store::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Starts a read-write transaction. Writers serialise on the change sequence row.
+    pub(crate) async fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        match self {
+            Store::Sqlite(store) => Ok(Tx::Sqlite(store.begin().await?)),
+            Store::Postgres(store) => Ok(Tx::Postgres(store.begin("BEGIN").await?)),
+        }
+    }
+
+    /// Starts a read-only transaction that sees one snapshot throughout.
+    pub(crate) async fn begin_snapshot(&self) -> Result<Tx<'_>, StoreError> {
+        match self {
+            Store::Sqlite(store) => Ok(Tx::Sqlite(store.begin().await?)),
+            Store::Postgres(store) => Ok(Tx::Postgres(
+                store.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+            )),
+        }
+    }
+
+    /// The stored form of an id for this backend.
+    pub(crate) fn id_param(&self, id: ferry_model::ObjectId) -> Param {
+        ferry_sql::param(&Value::Reference(id), self.dialect())
+    }
+}
+
+/// One transaction on either backend. Dropped without `commit`, it rolls back.
+pub(crate) enum Tx<'a> {
+    Sqlite(sqlite::SqliteTx<'a>),
+    Postgres(postgres::PostgresTx<'a>),
+}
+
+impl Tx<'_> {
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub(crate) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.query(sql, params),
+            Tx::Postgres(tx) => tx.query(sql, params).await,
+        }
+    }
+
+    pub(crate) async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.execute(sql, params),
+            Tx::Postgres(tx) => tx.execute(sql, params).await,
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit(),
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+
+    /// Marks a point that `rollback_to` can return to, for one object of an upload.
+    pub(crate) async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.execute("SAVEPOINT ferry_object", &[]).await.map(drop)
+    }
+
+    pub(crate) async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.execute("ROLLBACK TO SAVEPOINT ferry_object", &[]).await?;
+        self.release_savepoint().await
+    }
+
+    pub(crate) async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.execute("RELEASE SAVEPOINT ferry_object", &[]).await.map(drop)
+    }
+
+    /// Takes `count` consecutive positions in the change sequence; returns the first.
+    /// The row lock it takes is held until commit, so positions become visible in order.
+    pub(crate) async fn take_sequence(&mut self, count: i64) -> Result<i64, StoreError> {
+        let rows = self
+            .query(
+                "UPDATE ferry_sequence SET value = value + $1 WHERE id = 1 RETURNING value",
+                &[Param::Int(count)],
+            )
+            .await?;
+        let last = int(&rows[0][0])?;
+        Ok(last - count + 1)
+    }
+
+    /// The last position of the change sequence this transaction sees.
+    pub(crate) async fn sequence_now(&mut self) -> Result<i64, StoreError> {
+        let rows = self.query("SELECT value FROM ferry_sequence WHERE id = 1", &[]).await?;
+        int(&rows[0][0])
+    }
+}
+
+pub(crate) fn int(param: &Param) -> Result<i64, StoreError> {
+    match param {
+        Param::Int(value) => Ok(*value),
+        other => Err(StoreError::Corrupt(format!("expected an integer, found {other:?}"))),
+    }
+}
+
+pub(crate) fn text(param: &Param) -> Result<String, StoreError> {
+    match param {
+        Param::Text(value) => Ok(value.clone()),
+        other => Err(StoreError::Corrupt(format!("expected text, found {other:?}"))),
+    }
+}
+
+/// Rewrites `$1`-style placeholders to SQLite's `?1`.
+pub(crate) fn sqlite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

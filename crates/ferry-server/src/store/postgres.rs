@@ -1,0 +1,149 @@
+//! The PostgreSQL backend: a small pool of connections; one transaction per connection.
+//! A connection dropped inside a transaction is closed, which rolls the transaction back.
+
+use std::sync::Mutex;
+
+use ferry_sql::Param;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use super::{Row, StoreError};
+
+/// Connections kept open to PostgreSQL by one server process.
+pub const POSTGRES_CONNECTIONS_MAX: usize = 8;
+
+pub(crate) struct PostgresStore {
+    url: String,
+    idle: Mutex<Vec<tokio_postgres::Client>>,
+    permits: Semaphore,
+}
+
+impl PostgresStore {
+    pub(crate) async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let store = PostgresStore {
+            url: url.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(POSTGRES_CONNECTIONS_MAX),
+        };
+        // Connect once now so a wrong URL fails at start, not at the first request.
+        let client = store.connect().await?;
+        store.idle.lock().expect("pool lock is never poisoned").push(client);
+        Ok(store)
+    }
+
+    async fn connect(&self) -> Result<tokio_postgres::Client, StoreError> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            // The connection ends when its client is dropped; an error then needs no report.
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    pub(crate) async fn begin(&self, begin: &str) -> Result<PostgresTx<'_>, StoreError> {
+        let permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let reused = self.idle.lock().expect("pool lock is never poisoned").pop();
+        let client = match reused {
+            Some(client) if !client.is_closed() => client,
+            _ => self.connect().await?,
+        };
+        client.batch_execute(begin).await?;
+        Ok(PostgresTx { store: self, client: Some(client), _permit: permit })
+    }
+}
+
+pub(crate) struct PostgresTx<'a> {
+    store: &'a PostgresStore,
+    client: Option<tokio_postgres::Client>,
+    _permit: SemaphorePermit<'a>,
+}
+
+/// A parameter bound to PostgreSQL; NULL fits any placeholder type.
+#[derive(Debug)]
+struct Bind<'a>(&'a Param);
+
+impl ToSql for Bind<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Bool(flag) => flag.to_sql(ty, out),
+            Param::Int(integer) => integer.to_sql(ty, out),
+            Param::Text(text) => text.to_sql(ty, out),
+            Param::Blob(bytes) => bytes.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl PostgresTx<'_> {
+    fn client(&self) -> &tokio_postgres::Client {
+        self.client.as_ref().expect("the client is present until commit")
+    }
+
+    pub(crate) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<Row>, StoreError> {
+        let binds: Vec<Bind> = params.iter().map(Bind).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
+        let rows = self.client().query(sql, &refs).await?;
+        rows.iter().map(read_row).collect()
+    }
+
+    pub(crate) async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        let binds: Vec<Bind> = params.iter().map(Bind).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
+        if params.is_empty() && !sql.contains('$') {
+            self.client().batch_execute(sql).await?;
+            return Ok(0);
+        }
+        Ok(self.client().execute(sql, &refs).await?)
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        let client = self.client.take().expect("the client is present until commit");
+        client.batch_execute("COMMIT").await?;
+        self.store.idle.lock().expect("pool lock is never poisoned").push(client);
+        Ok(())
+    }
+}
+
+impl Drop for PostgresTx<'_> {
+    fn drop(&mut self) {
+        // Not committed: closing the connection makes PostgreSQL roll the transaction back.
+        drop(self.client.take());
+    }
+}
+
+fn read_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    (0..row.len())
+        .map(|index| {
+            let column_type = row.columns()[index].type_();
+            let param = if *column_type == Type::INT8 {
+                row.try_get::<_, Option<i64>>(index)?.map(Param::Int)
+            } else if *column_type == Type::INT4 {
+                row.try_get::<_, Option<i32>>(index)?.map(|v| Param::Int(i64::from(v)))
+            } else if *column_type == Type::BOOL {
+                row.try_get::<_, Option<bool>>(index)?.map(Param::Bool)
+            } else if *column_type == Type::BYTEA {
+                row.try_get::<_, Option<Vec<u8>>>(index)?.map(Param::Blob)
+            } else {
+                row.try_get::<_, Option<String>>(index)?.map(Param::Text)
+            };
+            Ok(param.unwrap_or(Param::Null))
+        })
+        .collect()
+}

@@ -1,0 +1,638 @@
+//! One upload, one transaction. The request is checked whole first (bad input changes nothing);
+//! then each object, in reference order, is checked against the access rules, handed to the
+//! before-apply handlers, validated and applied, each inside a savepoint: an object that fails
+//! is rolled back alone and recorded as a failure, and the others commit.
+//! The response is stored under the upload id, so a retried upload gets it again unapplied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_constraint::Context;
+use ferry_model::{Entity, EntityKind, MemberRef, Object, ObjectId, Slot, Value};
+use ferry_protocol::{
+    ChangeKind, Members, ObjectOutcome, OutcomeResult, UploadRequest, UploadResponse, value,
+};
+use ferry_sql::{
+    Param, Side, insert_statement, param, read_object, select_columns, table_name, update_statement,
+};
+use serde_json::json;
+
+use crate::access::{UserRules, context, user_rules};
+use crate::auth::User;
+use crate::handlers::ObjectState;
+use crate::http::ApiError;
+use crate::store::{StoreError, Tx, int, text};
+use crate::{Metrics, State, failures, validate};
+
+/// The longest upload id accepted, in bytes.
+pub const UPLOAD_ID_BYTES_MAX: usize = 100;
+/// The longest device name accepted, in bytes.
+pub const DEVICE_BYTES_MAX: usize = 200;
+
+/// An upload whose every change names a known entity, id and members with values of their types.
+pub(crate) struct CheckedUpload<'m> {
+    pub(crate) upload_id: String,
+    pub(crate) device: String,
+    pub(crate) changes: Vec<CheckedChange<'m>>,
+}
+
+pub(crate) struct CheckedChange<'m> {
+    pub(crate) entity: &'m Entity,
+    pub(crate) id: ObjectId,
+    pub(crate) kind: ChangeKind,
+    pub(crate) base_revision: Option<i64>,
+    pub(crate) values: Vec<(Slot, Value)>,
+    /// The change as the device sent it, for the failure record.
+    pub(crate) attempted: Members,
+}
+
+pub(crate) fn check_request<'m>(
+    state: &'m State,
+    request: UploadRequest,
+) -> Result<CheckedUpload<'m>, ApiError> {
+    let bad =
+        |message: String, details: serde_json::Value| ApiError::BadRequest { message, details };
+    if request.upload_id.is_empty()
+        || request.upload_id.len() > UPLOAD_ID_BYTES_MAX
+        || request.upload_id.chars().any(char::is_control)
+    {
+        return Err(bad(
+            format!(
+                "upload_id must be 1 to {UPLOAD_ID_BYTES_MAX} bytes without control characters"
+            ),
+            json!({}),
+        ));
+    }
+    if request.device.len() > DEVICE_BYTES_MAX || request.device.chars().any(char::is_control) {
+        return Err(bad(
+            format!("device must be at most {DEVICE_BYTES_MAX} bytes without control characters"),
+            json!({}),
+        ));
+    }
+    if request.changes.len() > state.limits.upload_objects_max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "an upload holds at most {} objects, this one {}",
+            state.limits.upload_objects_max,
+            request.changes.len()
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    let mut changes = Vec::with_capacity(request.changes.len());
+    for (index, change) in request.changes.into_iter().enumerate() {
+        let at = |extra: serde_json::Value| {
+            let mut details = json!({ "change": index, "entity": change.entity, "id": change.id });
+            if let (Some(details), Some(extra)) = (details.as_object_mut(), extra.as_object()) {
+                details.extend(extra.clone());
+            }
+            details
+        };
+        let entity = state
+            .model
+            .entity(&change.entity)
+            .filter(|e| e.kind != EntityKind::System)
+            .ok_or_else(|| {
+                bad(format!("change {index}: unknown entity `{}`", change.entity), at(json!({})))
+            })?;
+        let id = ObjectId::parse(&change.id).ok_or_else(|| {
+            bad(format!("change {index}: `{}` is not an object id", change.id), at(json!({})))
+        })?;
+        if !seen.insert((entity.name.clone(), id)) {
+            return Err(bad(
+                format!("change {index}: `{}` {id} appears twice in the upload", entity.name),
+                at(json!({})),
+            ));
+        }
+        if change.kind == ChangeKind::Delete && !change.values.is_empty() {
+            return Err(bad(
+                format!("change {index}: a deletion carries no values"),
+                at(json!({})),
+            ));
+        }
+        let mut values = Vec::with_capacity(change.values.len());
+        for (member, json_value) in &change.values {
+            let Some(member_ref) = entity.member(member) else {
+                return Err(bad(
+                    format!("change {index}: `{}` has no member `{member}`", entity.name),
+                    at(json!({ "member": member })),
+                ));
+            };
+            let attribute_type = match member_ref {
+                MemberRef::Attribute(i) => Some(&entity.attributes[i].attribute_type),
+                MemberRef::Association(_) => None,
+            };
+            let decoded = value::decode(json_value, attribute_type).map_err(|error| {
+                bad(
+                    format!("change {index}: `{}.{member}`: {error}", entity.name),
+                    at(json!({ "member": member })),
+                )
+            })?;
+            values.push((entity.slot(member_ref), decoded));
+        }
+        changes.push(CheckedChange {
+            entity,
+            id,
+            kind: change.kind,
+            base_revision: change.base_revision,
+            values,
+            attempted: change.values,
+        });
+    }
+    Ok(CheckedUpload { upload_id: request.upload_id, device: request.device, changes })
+}
+
+/// Creations first, each after the created objects it references; then updates; then deletions.
+fn apply_order(changes: &[CheckedChange<'_>]) -> Vec<usize> {
+    let created: BTreeMap<ObjectId, usize> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == ChangeKind::Create)
+        .map(|(i, c)| (c.id, i))
+        .collect();
+    let mut order = Vec::with_capacity(changes.len());
+    let mut state = vec![0u8; changes.len()]; // 0 new, 1 visiting, 2 placed
+    fn visit(
+        index: usize,
+        changes: &[CheckedChange<'_>],
+        created: &BTreeMap<ObjectId, usize>,
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) {
+        if state[index] != 0 {
+            return; // placed, or a cycle: its members keep request order
+        }
+        state[index] = 1;
+        for (_, value) in &changes[index].values {
+            if let Value::Reference(target) = value
+                && let Some(&target_index) = created.get(target)
+            {
+                visit(target_index, changes, created, state, order);
+            }
+        }
+        state[index] = 2;
+        order.push(index);
+    }
+    for index in created.values() {
+        visit(*index, changes, &created, &mut state, &mut order);
+    }
+    order.extend((0..changes.len()).filter(|&i| changes[i].kind == ChangeKind::Update));
+    order.extend((0..changes.len()).filter(|&i| changes[i].kind == ChangeKind::Delete));
+    order
+}
+
+pub(crate) async fn upload(
+    state: &State,
+    user: &User,
+    request: UploadRequest,
+) -> Result<UploadResponse, ApiError> {
+    let started = state.clock.now();
+    let checked = check_request(state, request)?;
+    let mut tx = state.store.begin().await?;
+    // Taking the sequence first serialises writers, so the idempotency check below sees any
+    // upload with this id that committed while this one waited.
+    let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
+    if let Some(response) = stored_response(&mut tx, state, &checked.upload_id, user).await? {
+        return Ok(response);
+    }
+    let context = context(state, user);
+    let mut outcomes: Vec<Option<ObjectOutcome>> = vec![None; checked.changes.len()];
+    let mut seq = first_seq;
+    let mut failed = 0;
+    for index in apply_order(&checked.changes) {
+        let change = &checked.changes[index];
+        tx.savepoint().await?;
+        let result = match apply_change(state, &mut tx, user, &context, change, seq).await? {
+            Ok(result) => {
+                tx.release_savepoint().await?;
+                seq += 1;
+                result
+            }
+            Err(reason) => {
+                tx.rollback_to_savepoint().await?;
+                failed += 1;
+                let failure_id =
+                    failures::record(&mut tx, state, user, &checked.upload_id, change, &reason)
+                        .await?;
+                OutcomeResult::Failed { reason, failure_id }
+            }
+        };
+        outcomes[index] = Some(ObjectOutcome {
+            entity: change.entity.name.to_string(),
+            id: change.id.to_string(),
+            result,
+        });
+    }
+    let response = UploadResponse {
+        upload_id: checked.upload_id.clone(),
+        outcomes: outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect(),
+    };
+    let stored = serde_json::to_string(&response).expect("responses serialise");
+    tx.execute(
+        "INSERT INTO ferry_uploads (upload_id, user_id, response) VALUES ($1, $2, $3)",
+        &[
+            Param::Text(checked.upload_id.clone()),
+            state.store.id_param(user.id),
+            Param::Text(stored),
+        ],
+    )
+    .await?;
+    let duration_ms = (state.clock.now().unix_micros() - started.unix_micros()) / 1000;
+    tx.execute(
+        "INSERT INTO ferry_history (user_name, device, upload_id, duration_ms, objects_up, errors, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            Param::Text(user.name.clone()),
+            Param::Text(checked.device.clone()),
+            Param::Text(checked.upload_id.clone()),
+            Param::Int(duration_ms),
+            Param::Int(checked.changes.len() as i64),
+            Param::Int(failed),
+            Param::Int(started.unix_micros()),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Metrics::add(&state.metrics.uploads, 1);
+    Metrics::add(&state.metrics.objects_applied, checked.changes.len() as u64 - failed as u64);
+    Metrics::add(&state.metrics.objects_failed, failed as u64);
+    Ok(response)
+}
+
+async fn stored_response(
+    tx: &mut Tx<'_>,
+    state: &State,
+    upload_id: &str,
+    user: &User,
+) -> Result<Option<UploadResponse>, ApiError> {
+    let rows = tx
+        .query(
+            "SELECT user_id, response FROM ferry_uploads WHERE upload_id = $1",
+            &[Param::Text(upload_id.to_owned())],
+        )
+        .await?;
+    let Some(row) = rows.into_iter().next() else { return Ok(None) };
+    if crate::auth::read_id(state, &row[0])? != user.id {
+        return Err(ApiError::Conflict(format!(
+            "upload id `{upload_id}` was already used by another user"
+        )));
+    }
+    let response = serde_json::from_str(&text(&row[1])?)
+        .map_err(|e| StoreError::Corrupt(format!("stored upload response: {e}")))?;
+    Ok(Some(response))
+}
+
+/// An object read with the coverage of the user's rules.
+pub(crate) struct Covered {
+    pub(crate) object: Object,
+    pub(crate) revision: i64,
+    pub(crate) coverage: Vec<Param>,
+}
+
+/// Reads one object with its revision and which of `rules` cover it.
+pub(crate) async fn read_covered(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    rules: &UserRules<'_>,
+    id: ObjectId,
+) -> Result<Option<Covered>, StoreError> {
+    let dialect = state.store.dialect();
+    let mut params = Vec::new();
+    let coverage = rules.coverage_columns(state, "t0", &mut params);
+    params.push(param(&Value::Reference(id), dialect));
+    let mut columns = vec![select_columns(entity, "\"t0\"", dialect), "\"t0\"._rev".to_owned()];
+    columns.extend(coverage);
+    let sql = format!(
+        "SELECT {} FROM {} \"t0\" WHERE \"t0\".id = {}",
+        columns.join(", "),
+        table_name(entity),
+        ferry_sql::placeholder(params.len(), ferry_model::ValueType::Reference, dialect)
+    );
+    let rows = tx.query(&sql, &params).await?;
+    let Some(row) = rows.into_iter().next() else { return Ok(None) };
+    let width = entity.member_count() + 1;
+    let object = read_object(entity, &row[..width], dialect)
+        .ok_or_else(|| StoreError::Corrupt(format!("a row of `{}`", entity.name)))?;
+    Ok(Some(Covered { object, revision: int(&row[width])?, coverage: row[width + 1..].to_vec() }))
+}
+
+async fn tombstoned(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    id: ObjectId,
+) -> Result<bool, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT 1 FROM ferry_tombstones WHERE entity = $1 AND object_id = $2",
+            &[Param::Text(entity.name.to_string()), state.store.id_param(id)],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Applies one change inside a savepoint-free transaction (a replay); `Ok(Err(reason))` when
+/// the object is rejected.
+pub(crate) async fn apply_change_in(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    change: &CheckedChange<'_>,
+    seq: i64,
+) -> Result<Result<OutcomeResult, String>, StoreError> {
+    apply_change(state, tx, user, &context(state, user), change, seq).await
+}
+
+/// Applies one change; `Ok(Err(reason))` when the object is rejected.
+async fn apply_change(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    context: &Context,
+    change: &CheckedChange<'_>,
+    seq: i64,
+) -> Result<Result<OutcomeResult, String>, StoreError> {
+    let entity = change.entity;
+    let rules = user_rules(state, entity, user, context);
+    let current = read_covered(state, tx, entity, &rules, change.id).await?;
+    match (change.kind, current) {
+        (ChangeKind::Create, Some(_)) => {
+            Ok(Err(format!("`{}` {} already exists on the server", entity.name, change.id)))
+        }
+        (ChangeKind::Create, None) => create(state, tx, user, &rules, change, seq).await,
+        (ChangeKind::Update | ChangeKind::Delete, None) => {
+            if tombstoned(state, tx, entity, change.id).await? {
+                if change.kind == ChangeKind::Delete {
+                    return Ok(Ok(OutcomeResult::Deleted));
+                }
+                return Ok(Err(format!(
+                    "`{}` {} was deleted on the server",
+                    entity.name, change.id
+                )));
+            }
+            Ok(Err(format!("`{}` {} does not exist on the server", entity.name, change.id)))
+        }
+        (ChangeKind::Update, Some(current)) => {
+            update(state, tx, user, &rules, change, current, seq).await
+        }
+        (ChangeKind::Delete, Some(current)) => {
+            delete(state, tx, &rules, change, current, seq).await
+        }
+    }
+}
+
+/// The first written member that no rule in `rules` may write, by name.
+fn unwritable<'a>(
+    entity: &Entity,
+    written: &[Slot],
+    rules: impl Iterator<Item = &'a ferry_model::AccessRule> + Clone,
+) -> Option<String> {
+    if rules.clone().any(|rule| written.iter().all(|slot| rule.write.contains(slot))) {
+        return None;
+    }
+    let slot = written
+        .iter()
+        .find(|slot| !rules.clone().any(|rule| rule.write.contains(slot)))
+        .or(written.first());
+    Some(slot.map_or_else(|| "(none)".to_owned(), |slot| entity.member_name(*slot).to_owned()))
+}
+
+fn role_names(user: &User) -> String {
+    user.roles.join(", ")
+}
+
+async fn create(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    rules: &UserRules<'_>,
+    change: &CheckedChange<'_>,
+    seq: i64,
+) -> Result<Result<OutcomeResult, String>, StoreError> {
+    let entity = change.entity;
+    if tombstoned(state, tx, entity, change.id).await? {
+        return Ok(Err(format!(
+            "`{}` {} was deleted on the server; ids are never reused",
+            entity.name, change.id
+        )));
+    }
+    let creating: Vec<&ferry_model::AccessRule> =
+        rules.rules.iter().map(|(rule, _)| *rule).filter(|rule| rule.create).collect();
+    if creating.is_empty() {
+        return Ok(Err(format!(
+            "access: no role of the user ({}) may create `{}`",
+            role_names(user),
+            entity.name
+        )));
+    }
+    let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
+    if let Some(member) = unwritable(entity, &written, creating.iter().copied()) {
+        return Ok(Err(format!(
+            "access: role(s) {} may not write member `{member}` of `{}`",
+            role_names(user),
+            entity.name
+        )));
+    }
+    let mut values = entity.default_values();
+    for (slot, value) in &change.values {
+        values[slot.0] = value.clone();
+    }
+    let mut object = ObjectState { entity, id: change.id, values, user: &user.name };
+    if let Err(reason) = state.handlers.run_before(&mut object) {
+        return Ok(Err(format!("rejected by a before-apply handler: {reason}")));
+    }
+    if let Err(reason) =
+        check_references(state, tx, entity, change.id, &object.values, None).await?
+    {
+        return Ok(Err(reason));
+    }
+    if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
+        return Ok(Err(reason));
+    }
+    let dialect = tx.dialect();
+    let mut params = vec![param(&Value::Reference(change.id), dialect)];
+    params.extend(object.values.iter().map(|v| param(v, dialect)));
+    params.extend([Param::Int(1), Param::Int(seq)]);
+    tx.execute(&insert_statement(entity, dialect, Side::Server), &params).await?;
+    // The new object must lie inside what a creating rule covers, or the user could create
+    // objects their own rules hide from them.
+    let Some(created) = read_covered(state, tx, entity, rules, change.id).await? else {
+        return Err(StoreError::Corrupt("an inserted object is missing".to_owned()));
+    };
+    let covered_by_creator = rules
+        .rules
+        .iter()
+        .zip(&created.coverage)
+        .any(|((rule, _), c)| rule.create && crate::access::is_true(c));
+    if !covered_by_creator {
+        return Ok(Err(format!(
+            "access: the new `{}` lies outside the constraint of every rule that lets role(s) {} create it",
+            entity.name,
+            role_names(user)
+        )));
+    }
+    state.handlers.run_after(&object);
+    Ok(Ok(applied(entity, rules, &created)))
+}
+
+async fn update(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    rules: &UserRules<'_>,
+    change: &CheckedChange<'_>,
+    current: Covered,
+    seq: i64,
+) -> Result<Result<OutcomeResult, String>, StoreError> {
+    let entity = change.entity;
+    let covering: Vec<&ferry_model::AccessRule> = rules.covering(&current.coverage).collect();
+    if covering.is_empty() {
+        return Ok(Err(format!(
+            "access: `{}` {} is not accessible to role(s) {}",
+            entity.name,
+            change.id,
+            role_names(user)
+        )));
+    }
+    let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
+    if let Some(member) = unwritable(entity, &written, covering.iter().copied()) {
+        return Ok(Err(format!(
+            "access: role(s) {} may not write member `{member}` of `{}`",
+            role_names(user),
+            entity.name
+        )));
+    }
+    if entity.conflict == ferry_model::ConflictPolicy::RevisionCheck
+        && let Some(base) = change.base_revision
+        && base != current.revision
+    {
+        return Ok(Err(format!(
+            "conflict: the change is based on revision {base} of `{}` {}, but the server has revision {}",
+            entity.name, change.id, current.revision
+        )));
+    }
+    let mut values = current.object.values.clone();
+    for (slot, value) in &change.values {
+        values[slot.0] = value.clone();
+    }
+    let mut object = ObjectState { entity, id: change.id, values, user: &user.name };
+    if let Err(reason) = state.handlers.run_before(&mut object) {
+        return Ok(Err(format!("rejected by a before-apply handler: {reason}")));
+    }
+    if let Err(reason) =
+        check_references(state, tx, entity, change.id, &object.values, Some(&current.object.values))
+            .await?
+    {
+        return Ok(Err(reason));
+    }
+    if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
+        return Ok(Err(reason));
+    }
+    let changed: Vec<Slot> = (0..entity.member_count())
+        .map(Slot)
+        .filter(|slot| object.values[slot.0] != current.object.values[slot.0])
+        .collect();
+    if changed.is_empty() {
+        return Ok(Ok(applied(entity, rules, &current)));
+    }
+    let dialect = tx.dialect();
+    let mut params: Vec<Param> =
+        changed.iter().map(|slot| param(&object.values[slot.0], dialect)).collect();
+    params.push(Param::Int(seq));
+    params.push(param(&Value::Reference(change.id), dialect));
+    tx.execute(&update_statement(entity, &changed, dialect, Side::Server), &params).await?;
+    state.handlers.run_after(&object);
+    let Some(fresh) = read_covered(state, tx, entity, rules, change.id).await? else {
+        return Err(StoreError::Corrupt("an updated object is missing".to_owned()));
+    };
+    Ok(Ok(applied(entity, rules, &fresh)))
+}
+
+async fn delete(
+    state: &State,
+    tx: &mut Tx<'_>,
+    rules: &UserRules<'_>,
+    change: &CheckedChange<'_>,
+    current: Covered,
+    seq: i64,
+) -> Result<Result<OutcomeResult, String>, StoreError> {
+    let entity = change.entity;
+    if !rules.covering(&current.coverage).any(|rule| rule.delete) {
+        return Ok(Err(format!("access: no role of the user may delete this `{}`", entity.name)));
+    }
+    if entity.conflict == ferry_model::ConflictPolicy::RevisionCheck
+        && let Some(base) = change.base_revision
+        && base != current.revision
+    {
+        return Ok(Err(format!(
+            "conflict: the deletion is based on revision {base} of `{}` {}, but the server has revision {}",
+            entity.name, change.id, current.revision
+        )));
+    }
+    let dialect = tx.dialect();
+    let id = param(&Value::Reference(change.id), dialect);
+    let sql = format!(
+        "DELETE FROM {} WHERE id = {}",
+        table_name(entity),
+        ferry_sql::placeholder(1, ferry_model::ValueType::Reference, dialect)
+    );
+    tx.execute(&sql, &[id]).await?;
+    tx.execute(
+        "INSERT INTO ferry_tombstones (entity, object_id, seq) VALUES ($1, $2, $3) ON CONFLICT (entity, object_id) DO UPDATE SET seq = excluded.seq",
+        &[Param::Text(entity.name.to_string()), state.store.id_param(change.id), Param::Int(seq)],
+    )
+    .await?;
+    Ok(Ok(OutcomeResult::Deleted))
+}
+
+/// Every reference the change sets must point at an object that exists (on the server, or
+/// created earlier in this upload, which is already applied in this transaction).
+async fn check_references(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    id: ObjectId,
+    values: &[Value],
+    before: Option<&[Value]>,
+) -> Result<Result<(), String>, StoreError> {
+    let dialect = tx.dialect();
+    for (index, association) in entity.associations.iter().enumerate() {
+        let slot = entity.slot(MemberRef::Association(index));
+        let Value::Reference(target_id) = &values[slot.0] else { continue };
+        if before.is_some_and(|before| before[slot.0] == values[slot.0]) {
+            continue;
+        }
+        let target = state.model.entity(association.target.as_str()).expect("validated model");
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE id = {}",
+            table_name(target),
+            ferry_sql::placeholder(1, ferry_model::ValueType::Reference, dialect)
+        );
+        if tx.query(&sql, &[param(&Value::Reference(*target_id), dialect)]).await?.is_empty() {
+            return Ok(Err(format!(
+                "dangling reference: `{}` {id} refers through `{}` to {target_id}, which exists neither on the server nor in the upload",
+                entity.name, association.name
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The outcome of an applied object: its fresh state, readable members only.
+fn applied(entity: &Entity, rules: &UserRules<'_>, covered: &Covered) -> OutcomeResult {
+    OutcomeResult::Applied {
+        revision: covered.revision,
+        values: readable_members(entity, rules, covered),
+    }
+}
+
+pub(crate) fn readable_members(
+    entity: &Entity,
+    rules: &UserRules<'_>,
+    covered: &Covered,
+) -> Members {
+    rules
+        .readable(&covered.coverage)
+        .into_iter()
+        .map(|slot| {
+            (entity.member_name(slot).to_owned(), value::encode(&covered.object.values[slot.0]))
+        })
+        .collect()
+}

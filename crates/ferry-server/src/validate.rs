@@ -1,0 +1,72 @@
+//! Validation rules of the model, checked on an object's values after a change and before it is
+//! applied: required, max length, range, pattern, and unique (which asks the database).
+
+use ferry_model::{AttributeType, Entity, ObjectId, Slot, Value};
+use ferry_sql::{column_name, param, table_name};
+
+use crate::store::{StoreError, Tx};
+
+/// `Ok(Err(reason))` when the object breaks a rule; `Err` when the database failed.
+pub(crate) async fn validate(
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    id: ObjectId,
+    values: &[Value],
+) -> Result<Result<(), String>, StoreError> {
+    for (index, attribute) in entity.attributes.iter().enumerate() {
+        let value = &values[index];
+        let name = &attribute.name;
+        let rules = &attribute.rules;
+        if value.is_empty() {
+            if rules.required {
+                return Ok(Err(format!("validation: `{name}` is required")));
+            }
+            continue;
+        }
+        if let (AttributeType::String { max_length: Some(max) }, Value::String(text)) =
+            (&attribute.attribute_type, value)
+            && text.chars().count() > *max as usize
+        {
+            return Ok(Err(format!(
+                "validation: `{name}` is longer than its max length of {max} characters"
+            )));
+        }
+        if let Some(min) = &rules.min
+            && value.compare(min) == Some(std::cmp::Ordering::Less)
+        {
+            return Ok(Err(format!("validation: `{name}` is {value}, below its minimum {min}")));
+        }
+        if let Some(max) = &rules.max
+            && value.compare(max) == Some(std::cmp::Ordering::Greater)
+        {
+            return Ok(Err(format!("validation: `{name}` is {value}, above its maximum {max}")));
+        }
+        if let (Some(pattern), Value::String(text)) = (&rules.pattern, value)
+            && !pattern.matches(text)
+        {
+            return Ok(Err(format!(
+                "validation: `{name}` does not match the pattern {}",
+                pattern.source()
+            )));
+        }
+        if rules.unique {
+            let dialect = tx.dialect();
+            let id_value = Value::Reference(id);
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} = {} AND id <> {} LIMIT 1",
+                table_name(entity),
+                column_name(entity, Slot(index)),
+                ferry_sql::placeholder(1, attribute.attribute_type.value_type(), dialect),
+                ferry_sql::placeholder(2, ferry_model::ValueType::Reference, dialect),
+            );
+            let rows = tx.query(&sql, &[param(value, dialect), param(&id_value, dialect)]).await?;
+            if !rows.is_empty() {
+                return Ok(Err(format!(
+                    "validation: `{name}` must be unique, and another `{}` has {value}",
+                    entity.name
+                )));
+            }
+        }
+    }
+    Ok(Ok(()))
+}

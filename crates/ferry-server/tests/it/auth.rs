@@ -1,0 +1,112 @@
+//! Sign-in, tokens and the limits around them.
+
+use axum::http::{Method, StatusCode};
+use ferry_server::Limits;
+use serde_json::json;
+
+use crate::harness::{PASSWORD, TestServer, backends};
+
+#[tokio::test]
+async fn sign_in_gives_a_token_that_opens_the_api() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let alice = server.user("alice", &["Technician"]).await;
+        let (status, model) = server.call(Method::GET, "/v1/model", Some(&alice.token), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(model["version"], server.server.model().version().to_string());
+        assert!(model["text"].as_str().unwrap().contains("Field.WorkOrder"));
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_unknown_user_and_missing_token_are_refused_alike() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        server.user("alice", &["Technician"]).await;
+        for (user, password) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
+            let (status, body) = server
+                .call(
+                    Method::POST,
+                    "/v1/sign-in",
+                    None,
+                    Some(json!({ "user": user, "password": password })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                body,
+                json!({ "code": "unauthorized", "message": "wrong user name or password", "details": null })
+            );
+        }
+        let (status, body) = server.call(Method::GET, "/v1/model", None, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+        let (status, _) = server.call(Method::GET, "/v1/model", Some("forged-token"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn tokens_expire() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let alice = server.user("alice", &["Technician"]).await;
+        let later = server.clock.now_plus_days(31);
+        *server.clock.0.lock().unwrap() = later;
+        let (status, body) = server.call(Method::GET, "/v1/model", Some(&alice.token), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["message"], "the token has expired: sign in again");
+    }
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_minute() {
+    for backend in backends() {
+        let limits = Limits { sign_in_attempts_per_minute: 3, ..Limits::default() };
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            Default::default(),
+            limits,
+        )
+        .await;
+        server.user("alice", &["Technician"]).await; // one attempt
+        for _ in 0..2 {
+            let (status, _) = server
+                .call(
+                    Method::POST,
+                    "/v1/sign-in",
+                    None,
+                    Some(json!({ "user": "alice", "password": "nope" })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/v1/sign-in",
+                None,
+                Some(json!({ "user": "alice", "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn bad_user_input_is_refused() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let roles = vec!["Wizard".to_owned()];
+        let error = server.server.add_user("merlin", &roles, PASSWORD).await.unwrap_err();
+        assert_eq!(error.to_string(), "unknown role `Wizard`");
+        let error = server.server.add_user("merlin", &[], "short").await.unwrap_err();
+        assert_eq!(error.to_string(), "password must be 8 to 1024 bytes");
+        server.user("alice", &["Technician"]).await;
+        let error = server.server.add_user("alice", &[], PASSWORD).await.unwrap_err();
+        assert_eq!(error.to_string(), "user `alice` already exists");
+    }
+}

@@ -1,0 +1,300 @@
+//! Downloads: what each user may read, under each entity's download behaviour, incrementally
+//! from checkpoints that never miss a change, with removals for what left the user's view.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{
+    Backend, TestServer, backends, create, delete, fixture, id, outcomes, update,
+};
+
+#[tokio::test]
+async fn each_user_downloads_what_their_rules_let_them_read() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let alice = server.download_all(&f.alice, "Field.WorkOrder", None).await;
+        let mut expected = vec![f.orders[0].clone(), f.orders[1].clone()];
+        expected.sort();
+        assert_eq!(alice.objects.keys().cloned().collect::<Vec<_>>(), expected);
+        assert_eq!(alice.mode, "full");
+        let planner = server.download_all(&f.planner, "Field.WorkOrder", None).await;
+        assert_eq!(planner.objects.len(), 4);
+        // Readable members only: technicians do not read customers' email.
+        let customer = id(900);
+        let (_, created) = server
+            .upload(
+                &f.planner,
+                "c",
+                json!([create(
+                    "Field.Customer",
+                    &customer,
+                    json!({ "Name": "Acme", "Email": "a@b.c" })
+                )]),
+            )
+            .await;
+        assert_eq!(outcomes(&created), ["applied"]);
+        let seen = server.download_all(&f.alice, "Field.Customer", None).await;
+        let values = seen.objects[&customer]["values"].as_object().unwrap();
+        assert!(values.contains_key("Name") && !values.contains_key("Email"), "{values:?}");
+        let planner_view = server.download_all(&f.planner, "Field.Customer", None).await;
+        assert_eq!(planner_view.objects[&customer]["values"]["Email"], "a@b.c");
+    }
+}
+
+#[tokio::test]
+async fn incremental_downloads_send_changes_and_removals_only() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let first = server.download_all(&f.planner, "Field.Site", None).await;
+        assert_eq!(first.objects.len(), 1);
+        let (_, changed) = server
+            .upload(
+                &f.planner,
+                "i1",
+                json!([
+                    update("Field.Site", &f.site, json!({ "Address": "Main 1" })),
+                    create("Field.Site", &id(902), json!({ "Name": "Yard" }))
+                ]),
+            )
+            .await;
+        assert_eq!(outcomes(&changed), ["applied", "applied"]);
+        let second = server.download_all(&f.planner, "Field.Site", Some(&first.checkpoint)).await;
+        assert_eq!(second.mode, "incremental");
+        assert_eq!(second.objects.len(), 2);
+        assert_eq!(second.objects[&f.site]["values"]["Address"], "Main 1");
+        let (_, deleted) =
+            server.upload(&f.planner, "i2", json!([delete("Field.Site", &id(902))])).await;
+        assert_eq!(outcomes(&deleted), ["deleted"]);
+        let third = server.download_all(&f.planner, "Field.Site", Some(&second.checkpoint)).await;
+        assert_eq!((third.objects.len(), third.removed.clone()), (0, vec![id(902)]));
+        let nothing = server.download_all(&f.planner, "Field.Site", Some(&third.checkpoint)).await;
+        assert_eq!((nothing.objects.len(), nothing.removed.len()), (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn objects_that_leave_the_view_are_removed() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let before = server.download_all(&f.alice, "Field.WorkOrder", None).await;
+        assert_eq!(before.objects.len(), 2);
+        // Reassigned to Bob: Alice may no longer read it. Work orders download by a
+        // time-dependent constraint, so the answer is full and the device drops what is missing.
+        let (_, moved) = server
+            .upload(
+                &f.planner,
+                "m",
+                json!([update(
+                    "Field.WorkOrder",
+                    &f.orders[0],
+                    json!({ "Field.WorkOrder_AssignedTo": f.bob.id.to_string() })
+                )]),
+            )
+            .await;
+        assert_eq!(outcomes(&moved), ["applied"]);
+        let after =
+            server.download_all(&f.alice, "Field.WorkOrder", Some(&before.checkpoint)).await;
+        assert_eq!(
+            (after.mode.as_str(), after.objects.keys().collect::<Vec<_>>()),
+            ("full", vec![&f.orders[1]])
+        );
+        let bob = server.download_all(&f.bob, "Field.WorkOrder", None).await;
+        assert_eq!(bob.objects.len(), 3);
+
+        // Sales customers download incrementally (the rule depends only on the object and the
+        // user): one given to another sales person arrives as a removal.
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::SALES,
+            Default::default(),
+            Default::default(),
+        )
+        .await;
+        let sam = server.user("sam", &["SalesPerson"]).await;
+        let sue = server.user("sue", &["SalesPerson"]).await;
+        let boss = server.user("boss", &["Manager"]).await;
+        let customer = id(920);
+        let (_, created) = server
+            .upload(
+                &sam,
+                "s1",
+                json!([create(
+                    "Sales.Customer",
+                    &customer,
+                    json!({ "Name": "Acme", "Sales.Customer_Owner": sam.id.to_string() })
+                )]),
+            )
+            .await;
+        assert_eq!(outcomes(&created), ["applied"]);
+        let first = server.download_all(&sam, "Sales.Customer", None).await;
+        assert_eq!(first.objects.len(), 1);
+        let (_, handed) = server
+            .upload(
+                &boss,
+                "s2",
+                json!([update(
+                    "Sales.Customer",
+                    &customer,
+                    json!({ "Sales.Customer_Owner": sue.id.to_string() })
+                )]),
+            )
+            .await;
+        assert_eq!(outcomes(&handed), ["applied"]);
+        let second = server.download_all(&sam, "Sales.Customer", Some(&first.checkpoint)).await;
+        assert_eq!(
+            (second.mode.as_str(), second.objects.len(), second.removed.clone()),
+            ("incremental", 0, vec![customer.clone()])
+        );
+        let sue_view = server.download_all(&sue, "Sales.Customer", Some(&first.checkpoint)).await;
+        assert_eq!(sue_view.mode, "full", "a checkpoint made for another user starts over");
+        assert_eq!(sue_view.objects.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn download_behaviours_clear_preserve_and_constrain() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let (_, sent) = server
+            .upload(
+                &f.alice,
+                "fb",
+                json!([create("Field.Feedback", &id(910), json!({ "Message": "hi" }))]),
+            )
+            .await;
+        assert_eq!(outcomes(&sent), ["applied"]);
+        let feedback = server.download_all(&f.alice, "Field.Feedback", None).await;
+        assert_eq!((feedback.mode.as_str(), feedback.objects.len()), ("full", 0));
+        let photos = server.download_all(&f.alice, "Field.Photo", None).await;
+        assert_eq!((photos.mode.as_str(), photos.objects.len()), ("incremental", 0));
+        // Closed and overdue work orders leave every planner's download (a time-dependent
+        // constraint, so the server answers in full and the device drops what is missing).
+        let (_, closed) = server
+            .upload(
+                &f.planner,
+                "cl",
+                json!([update(
+                    "Field.WorkOrder",
+                    &f.orders[3],
+                    json!({ "Status": "Closed", "DueDate": "2026-11-01T00:00:00Z" })
+                )]),
+            )
+            .await;
+        assert_eq!(outcomes(&closed), ["applied"]);
+        let planner = server.download_all(&f.planner, "Field.WorkOrder", None).await;
+        assert_eq!((planner.mode.as_str(), planner.objects.len()), ("full", 3));
+        let again =
+            server.download_all(&f.planner, "Field.WorkOrder", Some(&planner.checkpoint)).await;
+        assert_eq!(again.mode, "full");
+    }
+}
+
+#[tokio::test]
+async fn pages_cover_everything_exactly_once() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let planner = server.user("pat", &["Planner"]).await;
+        let sites: Vec<serde_json::Value> = (0..25)
+            .map(|n| create("Field.Site", &id(1000 + n), json!({ "Name": format!("Site {n}") })))
+            .collect();
+        let (_, created) = server.upload(&planner, "many", serde_json::Value::Array(sites)).await;
+        assert!(outcomes(&created).iter().all(|o| o == "applied"));
+        let mut after: Option<String> = None;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut pages = 0;
+        loop {
+            let query = after.as_ref().map(|a| format!("&after={a}")).unwrap_or_default();
+            let (status, page) = server
+                .call(
+                    Method::GET,
+                    &format!("/v1/download/Field.Site?limit=7{query}"),
+                    Some(&planner.token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for object in page["objects"].as_array().unwrap() {
+                assert!(seen.insert(object["id"].as_str().unwrap().to_owned()), "sent twice");
+            }
+            pages += 1;
+            after = Some(page["checkpoint"].as_str().unwrap().to_owned());
+            if !page["more"].as_bool().unwrap() {
+                break;
+            }
+        }
+        assert_eq!((seen.len(), pages), (25, 4));
+        let (status, body) = server
+            .call(Method::GET, "/v1/download/Field.Site?limit=0", Some(&planner.token), None)
+            .await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("limit must be between 1 and 10000"))
+        );
+        let (status, _) =
+            server.call(Method::GET, "/v1/download/Field.Nope", Some(&planner.token), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = server
+            .call(Method::GET, "/v1/download/Field.Site?after=garbage", Some(&planner.token), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
+
+/// A writer that took an earlier position in the change sequence but commits after a download
+/// ran: the next download from that download's checkpoint must still see its change. The
+/// writer and the reader are two servers on one database, as with two server processes.
+#[tokio::test]
+async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let server = TestServer::start(Backend::Postgres).await;
+    let f = fixture(&server).await;
+    let ferry_server::Database::Postgres(url) = &server.database else {
+        unreachable!("a PostgreSQL test")
+    };
+    let before = server.download_all(&f.planner, "Field.Site", None).await;
+
+    // A second server process on the same database.
+    let config = ferry_server::Config {
+        model_text: ferry_model::samples::FIELD_SERVICE.to_owned(),
+        database: server.database.clone(),
+        limits: Default::default(),
+        handlers: Default::default(),
+        clock: server.clock.clone(),
+    };
+    let other = ferry_server::Server::open(config).await.unwrap();
+
+    // The slow writer: a transaction that takes its sequence position and changes the site,
+    // then waits before committing.
+    let (mut writer, connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let transaction = writer.transaction().await.unwrap();
+    let seq: i64 = transaction
+        .query_one("UPDATE ferry_sequence SET value = value + 1 WHERE id = 1 RETURNING value", &[])
+        .await
+        .unwrap()
+        .get(0);
+    transaction
+        .execute("UPDATE \"Field.Site\" SET \"Address\" = 'slow', _rev = _rev + 1, _seq = $1 WHERE id = $2::text::uuid", &[&seq, &f.site])
+        .await
+        .unwrap();
+
+    // Meanwhile the other server answers a download (and a writer there waits its turn).
+    let reader = TestServer {
+        server: other,
+        database: server.database.clone(),
+        clock: server.clock.clone(),
+    };
+    let during = reader.download_all(&f.planner, "Field.Site", Some(&before.checkpoint)).await;
+    assert!(during.objects.is_empty(), "{during:?}");
+    transaction.commit().await.unwrap();
+
+    let after = reader.download_all(&f.planner, "Field.Site", Some(&during.checkpoint)).await;
+    assert_eq!(after.objects[&f.site]["values"]["Address"], "slow");
+}

@@ -1,0 +1,11 @@
+//! The server through its HTTP API, on both backends: SQLite always, PostgreSQL when
+//! `FERRY_TEST_POSTGRES` is set (one fresh database per test).
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+#![allow(clippy::print_stdout, reason = "tests report what they skipped")]
+
+mod harness;
+
+mod auth;
+mod download;
+mod upload;

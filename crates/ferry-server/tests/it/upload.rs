@@ -1,0 +1,425 @@
+//! Uploads as DESIGN.md describes them: one transaction, access rules, handlers, validation,
+//! only changed members, failures recorded with their reasons, dangling references,
+//! revision checks, and idempotency by upload id.
+
+use axum::http::{Method, StatusCode};
+use ferry_model::Value;
+use ferry_server::{Handlers, Limits};
+use serde_json::json;
+
+use crate::harness::{TestServer, backends, create, delete, fixture, id, outcomes, update};
+
+#[tokio::test]
+async fn a_rejected_object_is_skipped_into_failures_and_the_others_commit() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let changes = json!([
+            update("Field.WorkOrder", &f.orders[0], json!({ "Status": "Done", "Notes": "fixed" })),
+            update("Field.WorkOrder", &f.orders[1], json!({ "Title": "renamed" })),
+            update("Field.WorkOrder", &f.orders[2], json!({ "Notes": "not mine" })),
+        ]);
+        let (status, response) = server.upload(&f.alice, "u1", changes).await;
+        assert_eq!(status, StatusCode::OK, "{response}");
+        assert_eq!(
+            outcomes(&response),
+            [
+                "applied",
+                "failed: access: role(s) Technician may not write member `Title` of `Field.WorkOrder`",
+                &format!(
+                    "failed: access: `Field.WorkOrder` {} is not accessible to role(s) Technician",
+                    f.orders[2]
+                ),
+            ]
+        );
+        assert_eq!(response["outcomes"][0]["values"]["Notes"], "fixed");
+        assert_eq!(response["outcomes"][0]["revision"], 2);
+        // The failures are on the server, with the attempted values, for administrators.
+        let (status, list) =
+            server.call(Method::GET, "/v1/failures", Some(&f.admin.token), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let failures = list["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[1]["attempted"], json!({ "Title": "renamed" }));
+        assert_eq!(failures[1]["user"], "alice");
+        assert_eq!(failures[1]["upload_id"], "u1");
+        let (status, _) =
+            server.call(Method::GET, "/v1/failures", Some(&f.alice.token), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn only_changed_members_are_applied_so_the_last_writer_wins_per_member() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let (_, first) = server
+            .upload(
+                &f.alice,
+                "a",
+                json!([update("Field.WorkOrder", &f.orders[0], json!({ "Notes": "from alice" }))]),
+            )
+            .await;
+        assert_eq!(outcomes(&first), ["applied"]);
+        let (_, second) = server
+            .upload(
+                &f.planner,
+                "p",
+                json!([update("Field.WorkOrder", &f.orders[0], json!({ "Priority": 5 }))]),
+            )
+            .await;
+        let values = &second["outcomes"][0]["values"];
+        assert_eq!(
+            (values["Notes"].as_str(), values["Priority"].as_i64()),
+            (Some("from alice"), Some(5))
+        );
+    }
+}
+
+#[tokio::test]
+async fn validation_rules_reject_with_the_rule_named() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let changes = json!([
+            create("Field.WorkOrder", &id(301), json!({ "Number": 9, "Title": null })),
+            create(
+                "Field.WorkOrder",
+                &id(302),
+                json!({ "Number": 10, "Title": "x", "Priority": 9 })
+            ),
+            create(
+                "Field.WorkOrder",
+                &id(303),
+                json!({ "Number": 1, "Title": "duplicate number" })
+            ),
+            create("Field.Customer", &id(304), json!({ "Name": "C", "Email": "not an email" })),
+            create("Field.WorkOrder", &id(305), json!({ "Number": 11, "Title": "t".repeat(201) })),
+            create("Field.WorkOrder", &id(306), json!({ "Number": 12, "Title": "fine" })),
+        ]);
+        let (_, response) = server.upload(&f.planner, "v", changes).await;
+        assert_eq!(
+            outcomes(&response),
+            [
+                "failed: validation: `Title` is required",
+                "failed: validation: `Priority` is 9, above its maximum 5",
+                "failed: validation: `Number` must be unique, and another `Field.WorkOrder` has 1",
+                "failed: validation: `Email` does not match the pattern [^@ ]+@[^@ ]+",
+                "failed: validation: `Title` is longer than its max length of 200 characters",
+                "applied",
+            ]
+        );
+        // Model defaults apply to members a new object does not set.
+        let values = &response["outcomes"][5]["values"];
+        assert_eq!(
+            (values["Status"].as_str(), values["Priority"].as_i64(), values["Amount"].as_str()),
+            (Some("Open"), Some(3), Some("0.00"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn new_objects_apply_in_reference_order_and_dangling_references_fail() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let (city, country, customer) = (id(401), id(402), id(403));
+        // Listed before what they reference: the server reorders.
+        let changes = json!([
+            create(
+                "Field.Customer",
+                &customer,
+                json!({ "Name": "Acme", "Field.Customer_City": city })
+            ),
+            create("Field.City", &city, json!({ "Name": "Delft", "Field.City_Country": country })),
+            create(
+                "Field.Site",
+                &id(404),
+                json!({ "Name": "Nowhere", "Field.Site_City": id(999) })
+            ),
+        ]);
+        let (_, response) = server.upload(&f.planner, "r1", changes).await;
+        let results = outcomes(&response);
+        let dangling = |entity: &str, id: &str, association: &str, target: &str| {
+            format!(
+                "failed: dangling reference: `{entity}` {id} refers through `{association}` to {target}, which exists neither on the server nor in the upload"
+            )
+        };
+        assert_eq!(results[0], dangling("Field.Customer", &customer, "Field.Customer_City", &city));
+        assert_eq!(results[1], dangling("Field.City", &city, "Field.City_Country", &country));
+        let (_, response) = server
+            .upload(
+                &f.admin,
+                "r2",
+                json!([
+                    create(
+                        "Field.City",
+                        &city,
+                        json!({ "Name": "Delft", "Field.City_Country": country })
+                    ),
+                    create(
+                        "Field.Country",
+                        &country,
+                        json!({ "Code": "NL", "Name": "Netherlands" })
+                    ),
+                    create(
+                        "Field.Customer",
+                        &customer,
+                        json!({ "Name": "Acme", "Field.Customer_City": city })
+                    ),
+                    create(
+                        "Field.Site",
+                        &id(404),
+                        json!({ "Name": "Nowhere", "Field.Site_City": id(999) })
+                    ),
+                ]),
+            )
+            .await;
+        let results = outcomes(&response);
+        assert_eq!(results[..3], ["applied", "applied", "applied"]);
+        assert_eq!(
+            results[3],
+            format!(
+                "failed: dangling reference: `Field.Site` {} refers through `Field.Site_City` to {}, which exists neither on the server nor in the upload",
+                id(404),
+                id(999)
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_retried_upload_returns_the_first_result_and_applies_nothing_twice() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let changes = json!([
+            update("Field.WorkOrder", &f.orders[0], json!({ "Notes": "once" })),
+            create("Field.Feedback", &id(501), json!({ "Message": "great" })),
+        ]);
+        let (_, first) = server.upload(&f.alice, "retry-me", changes.clone()).await;
+        // The response was lost; the device sends the same upload again.
+        let (status, second) = server.upload(&f.alice, "retry-me", changes).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(first, second);
+        assert_eq!(first["outcomes"][0]["revision"], 2);
+        let downloaded = server.download_all(&f.planner, "Field.WorkOrder", None).await;
+        assert_eq!(downloaded.objects[&f.orders[0]]["revision"], 2);
+        // Another user cannot reuse the id.
+        let (status, body) = server.upload(&f.bob, "retry-me", json!([])).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn revision_checks_reject_outdated_changes() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let visit = id(601);
+        let (_, created) = server
+            .upload(&f.alice, "v1", json!([create("Field.Visit", &visit, json!({ "StartedAt": "2026-11-23T08:00:00Z", "Field.Visit_WorkOrder": f.orders[0] }))]))
+            .await;
+        assert_eq!(outcomes(&created), ["applied"]);
+        let change = |summary: &str, base: i64| json!([{ "entity": "Field.Visit", "id": visit, "kind": "update", "base_revision": base, "values": { "Summary": summary } }]);
+        let (_, first) = server.upload(&f.alice, "v2", change("first", 1)).await;
+        assert_eq!(outcomes(&first), ["applied"]);
+        let (_, stale) = server.upload(&f.alice, "v3", change("stale", 1)).await;
+        assert_eq!(
+            outcomes(&stale),
+            [format!(
+                "failed: conflict: the change is based on revision 1 of `Field.Visit` {visit}, but the server has revision 2"
+            )]
+        );
+    }
+}
+
+#[tokio::test]
+async fn handlers_change_or_reject_objects() {
+    for backend in backends() {
+        let handlers = Handlers::default().before_apply(
+            "Field.Feedback",
+            Box::new(|object| {
+                if matches!(object.get("Message"), Some(Value::String(m)) if m.contains("spam")) {
+                    return Err("looks like spam".to_owned());
+                }
+                object.set("Rating", Value::Integer(5))
+            }),
+        );
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            handlers,
+            Limits::default(),
+        )
+        .await;
+        let f = fixture(&server).await;
+        let (_, response) = server
+            .upload(
+                &f.alice,
+                "h",
+                json!([
+                    create("Field.Feedback", &id(701), json!({ "Message": "buy spam" })),
+                    create("Field.Feedback", &id(702), json!({ "Message": "ok" }))
+                ]),
+            )
+            .await;
+        assert_eq!(
+            outcomes(&response),
+            ["failed: rejected by a before-apply handler: looks like spam", "applied"]
+        );
+        assert_eq!(response["outcomes"][1]["values"]["Rating"], 5);
+    }
+}
+
+#[tokio::test]
+async fn deletions_follow_the_rules_and_are_idempotent() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let (_, refused) =
+            server.upload(&f.alice, "d1", json!([delete("Field.WorkOrder", &f.orders[0])])).await;
+        assert_eq!(
+            outcomes(&refused),
+            ["failed: access: no role of the user may delete this `Field.WorkOrder`"]
+        );
+        let (_, deleted) =
+            server.upload(&f.planner, "d2", json!([delete("Field.WorkOrder", &f.orders[0])])).await;
+        assert_eq!(outcomes(&deleted), ["deleted"]);
+        let (_, again) =
+            server.upload(&f.planner, "d3", json!([delete("Field.WorkOrder", &f.orders[0])])).await;
+        assert_eq!(outcomes(&again), ["deleted"]);
+        let (_, update) = server
+            .upload(
+                &f.planner,
+                "d4",
+                json!([update("Field.WorkOrder", &f.orders[0], json!({ "Notes": "late" }))]),
+            )
+            .await;
+        assert_eq!(
+            outcomes(&update),
+            [format!("failed: `Field.WorkOrder` {} was deleted on the server", f.orders[0])]
+        );
+    }
+}
+
+#[tokio::test]
+async fn failures_replay_after_the_cause_is_fixed() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let customer = id(801);
+        let city = id(802);
+        let (_, response) = server
+            .upload(
+                &f.planner,
+                "f1",
+                json!([create(
+                    "Field.Customer",
+                    &customer,
+                    json!({ "Name": "Later", "Field.Customer_City": city })
+                )]),
+            )
+            .await;
+        let failure_id = response["outcomes"][0]["failure_id"].as_i64().unwrap();
+        let replay = format!("/v1/failures/{failure_id}/replay");
+        let (_, still) = server.call(Method::POST, &replay, Some(&f.admin.token), None).await;
+        assert_eq!(still["outcome"]["outcome"], "failed");
+        // The cause is fixed: the city now exists.
+        let (_, fix) = server
+            .upload(
+                &f.planner,
+                "f2",
+                json!([create("Field.City", &city, json!({ "Name": "Utrecht" }))]),
+            )
+            .await;
+        assert_eq!(outcomes(&fix), ["applied"]);
+        let (status, replayed) =
+            server.call(Method::POST, &replay, Some(&f.admin.token), None).await;
+        assert_eq!(status, StatusCode::OK, "{replayed}");
+        assert_eq!(replayed["outcome"]["outcome"], "applied");
+        let (_, record) = server
+            .call(Method::GET, &format!("/v1/failures/{failure_id}"), Some(&f.admin.token), None)
+            .await;
+        assert!(record["replayed_at"].is_string(), "{record}");
+        let (status, _) = server.call(Method::POST, &replay, Some(&f.admin.token), None).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_whole_and_change_nothing() {
+    for backend in backends() {
+        let limits = Limits { upload_objects_max: 3, body_bytes_max: 4096, ..Limits::default() };
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            Handlers::default(),
+            limits,
+        )
+        .await;
+        let f = fixture_small(&server).await;
+        let good = update("Field.WorkOrder", &f.1, json!({ "Notes": "must not land" }));
+        let cases = [
+            (
+                json!([good, create("Field.Nope", &id(1), json!({}))]),
+                "change 1: unknown entity `Field.Nope`".to_owned(),
+            ),
+            (
+                json!([good, update("Field.WorkOrder", &id(3), json!({ "Colour": "red" }))]),
+                "change 1: `Field.WorkOrder` has no member `Colour`".to_owned(),
+            ),
+            (
+                json!([good, update("Field.WorkOrder", "not-an-id", json!({}))]),
+                "change 1: `not-an-id` is not an object id".to_owned(),
+            ),
+            (
+                json!([good, update("Field.City", &id(2), json!({ "Name": 5 }))]),
+                "change 1: `Field.City.Name`: expected a string without NUL characters, found 5"
+                    .to_owned(),
+            ),
+            (
+                json!([good, update("Field.WorkOrder", &f.1, json!({ "Priority": 2 }))]),
+                format!("change 1: `Field.WorkOrder` {} appears twice in the upload", f.1),
+            ),
+            (
+                json!([good, good, good, good]),
+                "an upload holds at most 3 objects, this one 4".to_owned(),
+            ),
+        ];
+        for (changes, message) in cases {
+            let (status, body) = server.upload(&f.0, "bad", changes).await;
+            assert!(status.is_client_error(), "{status} {body}");
+            assert_eq!(body["message"], message);
+        }
+        let (status, body) = server
+            .raw(Method::POST, "/v1/upload", Some(&f.0.token), axum::body::Body::from("{not json"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let huge =
+            json!({ "upload_id": "x", "device": "d", "changes": [], "padding": "x".repeat(5000) });
+        let (status, body) =
+            server.call(Method::POST, "/v1/upload", Some(&f.0.token), Some(huge)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        let after = server.download_all(&f.0, "Field.WorkOrder", None).await;
+        assert_eq!(after.objects[&f.1]["values"]["Notes"], serde_json::Value::Null);
+        let (_, failures) = server.call(Method::GET, "/v1/failures", Some(&f.0.token), None).await;
+        assert_eq!(failures["code"], "forbidden");
+    }
+}
+
+/// A planner and one work order, for tests that need little.
+async fn fixture_small(server: &TestServer) -> (crate::harness::SignedIn, String) {
+    let planner = server.user("pat", &["Planner"]).await;
+    let order = id(201);
+    let (_, response) = server
+        .upload(
+            &planner,
+            "setup",
+            json!([create("Field.WorkOrder", &order, json!({ "Number": 1, "Title": "one" }))]),
+        )
+        .await;
+    assert_eq!(outcomes(&response), ["applied"]);
+    (planner, order)
+}
