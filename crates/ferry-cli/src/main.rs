@@ -4,18 +4,24 @@
 
 mod bench;
 mod model;
+mod serve;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
+pub(crate) const USAGE: &str = "usage:
   ferry model check FILE                 validate a model file; print a summary and its version
   ferry model diff OLD NEW [--sql DIALECT]
                                          print the migration plan from OLD to NEW
                                          (DIALECT: sqlite or postgres, to print its statements)
+  ferry serve --model FILE [--database sqlite:PATH | postgres://...] [--listen HOST:PORT]
+                                         run the server (default sqlite:ferry-data/ferry.db,
+                                         127.0.0.1:8750)
+  ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
+                                         add a user; the password is read from standard input
   ferry bench [--quick]                  run the benchmarks and print ratios to the raw cost
 
-exit codes: 0 success, 1 a file could not be read, 2 bad usage or an invalid model,
-            3 the migration plan has breaking changes";
+exit codes: 0 success, 1 a file, database or address could not be used, 2 bad usage or an
+            invalid model or user, 3 the migration plan has breaking changes";
 
 /// Exit codes; documented in `USAGE`.
 pub(crate) const EXIT_IO: u8 = 1;
@@ -29,6 +35,8 @@ fn main() -> ExitCode {
         ["model", "check", file] => model::check(file),
         ["model", "diff", old, new] => model::diff(old, new, None),
         ["model", "diff", old, new, "--sql", dialect] => model::diff(old, new, Some(dialect)),
+        ["serve", rest @ ..] => serve::serve(rest),
+        ["user", "add", name, rest @ ..] => serve::add_user(name, rest),
         ["bench"] => bench::run(bench::Size::Full),
         ["bench", "--quick"] => bench::run(bench::Size::Quick),
         ["help" | "--help" | "-h"] => {

@@ -140,3 +140,62 @@ fn quick_benchmark_runs() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("evaluate 3 clauses") && stdout.contains("parse+check"), "{stdout}");
 }
+
+#[test]
+fn user_add_then_serve_then_sign_in_over_http() {
+    use std::io::{BufRead, Read, Write};
+    let dir = scratch("serve");
+    let model = write(&dir, "model.toml", samples::FIELD_SERVICE);
+    let database = format!("sqlite:{}", dir.join("data/ferry.db").display());
+    let add = |name: &str, role: &str, password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args([
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                "--model",
+                &model,
+                "--database",
+                &database,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = add("alice", "Technician", "a long password");
+    assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        String::from_utf8_lossy(&added.stdout)
+            .starts_with("user alice (Technician) added with id ")
+    );
+    let refused = add("bob", "Wizard", "a long password");
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&refused.stderr), "error: unknown role `Wizard`\n");
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line.trim().rsplit("http://").next().unwrap().to_owned();
+    let body = r#"{"user":"alice","password":"a long password"}"#;
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(stream, "POST /v1/sign-in HTTP/1.1\r\nHost: ferry\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200 OK") && response.contains("\"roles\":[\"Technician\"]"),
+        "{response}"
+    );
+}

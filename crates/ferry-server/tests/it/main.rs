@@ -8,4 +8,5 @@ mod harness;
 
 mod auth;
 mod download;
+mod smoke;
 mod upload;

@@ -1,0 +1,146 @@
+//! `ferry serve` and `ferry user add`: run the server on a model and a database, and manage
+//! its users. SQLite in `./ferry-data/` is the default database.
+
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use ferry_server::{Config, Database, Handlers, Limits, Server, SystemClock};
+
+use crate::{EXIT_INVALID, EXIT_IO};
+
+/// The database used when none is named.
+const DEFAULT_DATABASE: &str = "sqlite:ferry-data/ferry.db";
+/// The address served when none is named.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
+
+/// Options shared by the commands that open the server's database.
+struct Options {
+    model: String,
+    database: Database,
+    listen: String,
+    roles: Vec<String>,
+    password_stdin: bool,
+}
+
+fn options(args: &[&str]) -> Result<Options, String> {
+    let mut model = None;
+    let mut database = DEFAULT_DATABASE.to_owned();
+    let mut listen = DEFAULT_LISTEN.to_owned();
+    let mut roles = Vec::new();
+    let mut password_stdin = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{name} needs a value"))
+        };
+        match *arg {
+            "--model" => model = Some(value("--model")?),
+            "--database" => database = value("--database")?,
+            "--listen" => listen = value("--listen")?,
+            "--role" => roles.push(value("--role")?),
+            "--password-stdin" => password_stdin = true,
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    let model = model.ok_or("--model FILE is required")?;
+    Ok(Options { model, database: Database::parse(&database)?, listen, roles, password_stdin })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the runtime starts")
+}
+
+async fn open(options: &Options) -> anyhow::Result<Server> {
+    let model_text = std::fs::read_to_string(&options.model)
+        .with_context(|| format!("read model file {}", options.model))?;
+    let config = Config {
+        model_text,
+        database: options.database.clone(),
+        limits: Limits::default(),
+        handlers: Handlers::default(),
+        clock: Arc::new(SystemClock),
+    };
+    Server::open(config).await.context("open the server")
+}
+
+pub(crate) fn serve(args: &[&str]) -> ExitCode {
+    let options = match options(args) {
+        Ok(options) => options,
+        Err(message) => return usage_error(&message),
+    };
+    runtime().block_on(async {
+        let server = match open(&options).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::from(EXIT_IO);
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(&options.listen).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("error: listen on {}: {error}", options.listen);
+                return ExitCode::from(EXIT_IO);
+            }
+        };
+        let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        println!("ferry: serving model version {} on http://{address}", server.model().version());
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match ferry_server::serve(listener, server, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: serve: {error}");
+                ExitCode::from(EXIT_IO)
+            }
+        }
+    })
+}
+
+pub(crate) fn add_user(name: &str, args: &[&str]) -> ExitCode {
+    let options = match options(args) {
+        Ok(options) => options,
+        Err(message) => return usage_error(&message),
+    };
+    if options.roles.is_empty() {
+        return usage_error("give at least one --role ROLE");
+    }
+    if !options.password_stdin {
+        return usage_error(
+            "--password-stdin is required: the password is read from standard input",
+        );
+    }
+    let mut password = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut password) {
+        eprintln!("error: read the password from standard input: {error}");
+        return ExitCode::from(EXIT_IO);
+    }
+    let password = password.trim_end_matches(['\n', '\r']);
+    runtime().block_on(async {
+        let server = match open(&options).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::from(EXIT_IO);
+            }
+        };
+        match server.add_user(name, &options.roles, password).await {
+            Ok(id) => {
+                println!("user {name} ({}) added with id {id}", options.roles.join(", "));
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        }
+    })
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}\n{}", crate::USAGE);
+    ExitCode::from(EXIT_INVALID)
+}

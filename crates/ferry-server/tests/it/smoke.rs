@@ -1,0 +1,46 @@
+//! The server on a real socket: `serve` on 127.0.0.1:0, spoken to in plain HTTP/1.1.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Backend, PASSWORD, TestServer};
+
+async fn http(address: std::net::SocketAddr, request: String) -> String {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn serves_http_on_a_socket_and_shuts_down() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server.server.add_user("alice", &["Technician".to_owned()], PASSWORD).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(ferry_server::serve(listener, server.server.clone(), async {
+        let _ = stopped.await;
+    }));
+    let health = http(
+        address,
+        "GET /health HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n".to_owned(),
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200 OK") && health.ends_with("ok\n"), "{health}");
+    let body = format!(r#"{{"user":"alice","password":"{PASSWORD}"}}"#);
+    let sign_in = http(
+        address,
+        format!("POST /v1/sign-in HTTP/1.1\r\nHost: ferry\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+    )
+    .await;
+    assert!(sign_in.starts_with("HTTP/1.1 200 OK") && sign_in.contains("\"token\""), "{sign_in}");
+    let metrics = http(
+        address,
+        "GET /metrics HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n".to_owned(),
+    )
+    .await;
+    assert!(metrics.contains("ferry_sign_ins_total 1"), "{metrics}");
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
