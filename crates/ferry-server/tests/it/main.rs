@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod access;
 mod auth;
 mod download;
 mod smoke;
