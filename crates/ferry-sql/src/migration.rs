@@ -324,21 +324,64 @@ fn plan_attribute(plan: &mut MigrationPlan, entity: &str, old: &Attribute, new: 
     }
 }
 
-/// Whether anything outside the schema differs: compared on the canonical text without the
-/// schema lines, so a pure schema change does not also claim a rule change.
+/// Whether anything outside the schema differs: roles, access rules, download behaviour,
+/// conflict policy or validation, compared on what both models have (a removed member is a
+/// schema change, not also a rule change).
 fn rules_differ(old: &Model, new: &Model) -> bool {
-    let rules = |model: &Model| {
-        model
-            .canonical_text()
-            .lines()
-            .filter(|line| {
-                let line = line.trim_start();
-                !(line.starts_with("attribute ")
-                    || line.starts_with("association ")
-                    || line.starts_with("entity "))
-            })
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-    };
-    rules(old) != rules(new)
+    let roles = |m: &Model| m.roles().map(|r| (r.name.to_string(), r.admin)).collect::<Vec<_>>();
+    if roles(old) != roles(new) {
+        return true;
+    }
+    new.entities().any(|new_entity| {
+        let Some(old_entity) = old.entity(new_entity.name.as_str()) else { return false };
+        let shared = |entity: &Entity, slots: &std::collections::BTreeSet<Slot>| -> Vec<String> {
+            slots
+                .iter()
+                .map(|slot| entity.member_name(*slot).to_owned())
+                .filter(|name| {
+                    old_entity.member(name).is_some() && new_entity.member(name).is_some()
+                })
+                .collect()
+        };
+        let rule_facts = |entity: &Entity| -> Vec<String> {
+            entity
+                .access
+                .iter()
+                .map(|rule| {
+                    let constraint = rule.constraint.as_ref().map(|c| c.text.as_str());
+                    let (read, write) = (shared(entity, &rule.read), shared(entity, &rule.write));
+                    format!(
+                        "{} {} {} {read:?} {write:?} {constraint:?}",
+                        rule.role, rule.create, rule.delete
+                    )
+                })
+                .collect()
+        };
+        let download = |entity: &Entity| match &entity.download {
+            ferry_model::DownloadBehaviour::Constraint(source) => source.text.clone(),
+            other => other.keyword().to_owned(),
+        };
+        let validation = |entity: &Entity| -> Vec<String> {
+            entity
+                .attributes
+                .iter()
+                .filter(|a| {
+                    old_entity.attribute(&a.name).is_some()
+                        && new_entity.attribute(&a.name).is_some()
+                })
+                .map(|a| {
+                    let rules = &a.rules;
+                    let pattern = rules.pattern.as_ref().map(|p| p.source().to_owned());
+                    format!(
+                        "{} {} {} {:?} {:?} {pattern:?} {:?}",
+                        a.name, rules.required, rules.unique, rules.min, rules.max, a.default
+                    )
+                })
+                .collect()
+        };
+        rule_facts(old_entity) != rule_facts(new_entity)
+            || download(old_entity) != download(new_entity)
+            || old_entity.conflict != new_entity.conflict
+            || validation(old_entity) != validation(new_entity)
+    })
 }

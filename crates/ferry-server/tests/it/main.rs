@@ -9,5 +9,6 @@ mod harness;
 mod access;
 mod auth;
 mod download;
+mod migration;
 mod smoke;
 mod upload;
