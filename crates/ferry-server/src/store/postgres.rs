@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: a small pool of connections; one transaction per connection.
 //! A connection dropped inside a transaction is closed, which rolls the transaction back.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use ferry_sql::Param;
@@ -11,10 +12,18 @@ use super::{Row, StoreError};
 
 /// Connections kept open to PostgreSQL by one server process.
 pub const POSTGRES_CONNECTIONS_MAX: usize = 8;
+/// Prepared statements kept per connection; past it the cache starts over.
+const STATEMENT_CACHE_MAX: usize = 512;
+
+/// A connection with the statements prepared on it.
+struct Connection {
+    client: tokio_postgres::Client,
+    statements: BTreeMap<String, tokio_postgres::Statement>,
+}
 
 pub(crate) struct PostgresStore {
     url: String,
-    idle: Mutex<Vec<tokio_postgres::Client>>,
+    idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
 
@@ -26,36 +35,36 @@ impl PostgresStore {
             permits: Semaphore::new(POSTGRES_CONNECTIONS_MAX),
         };
         // Connect once now so a wrong URL fails at start, not at the first request.
-        let client = store.connect().await?;
-        store.idle.lock().expect("pool lock is never poisoned").push(client);
+        let connection = store.connect().await?;
+        store.idle.lock().expect("pool lock is never poisoned").push(connection);
         Ok(store)
     }
 
-    async fn connect(&self) -> Result<tokio_postgres::Client, StoreError> {
+    async fn connect(&self) -> Result<Connection, StoreError> {
         let (client, connection) =
             tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             // The connection ends when its client is dropped; an error then needs no report.
             let _ = connection.await;
         });
-        Ok(client)
+        Ok(Connection { client, statements: BTreeMap::new() })
     }
 
     pub(crate) async fn begin(&self, begin: &str) -> Result<PostgresTx<'_>, StoreError> {
         let permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let reused = self.idle.lock().expect("pool lock is never poisoned").pop();
-        let client = match reused {
-            Some(client) if !client.is_closed() => client,
+        let connection = match reused {
+            Some(connection) if !connection.client.is_closed() => connection,
             _ => self.connect().await?,
         };
-        client.batch_execute(begin).await?;
-        Ok(PostgresTx { store: self, client: Some(client), _permit: permit })
+        connection.client.batch_execute(begin).await?;
+        Ok(PostgresTx { store: self, connection: Some(connection), _permit: permit })
     }
 }
 
 pub(crate) struct PostgresTx<'a> {
     store: &'a PostgresStore,
-    client: Option<tokio_postgres::Client>,
+    connection: Option<Connection>,
     _permit: SemaphorePermit<'a>,
 }
 
@@ -86,8 +95,22 @@ impl ToSql for Bind<'_> {
 }
 
 impl PostgresTx<'_> {
-    fn client(&self) -> &tokio_postgres::Client {
-        self.client.as_ref().expect("the client is present until commit")
+    fn connection(&mut self) -> &mut Connection {
+        self.connection.as_mut().expect("the connection is present until commit")
+    }
+
+    /// The statement prepared for `sql` on this connection, preparing it the first time.
+    async fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
+        let connection = self.connection();
+        if let Some(statement) = connection.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = connection.client.prepare(sql).await?;
+        if connection.statements.len() >= STATEMENT_CACHE_MAX {
+            connection.statements.clear();
+        }
+        connection.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
     }
 
     pub(crate) async fn query(
@@ -95,28 +118,30 @@ impl PostgresTx<'_> {
         sql: &str,
         params: &[Param],
     ) -> Result<Vec<Row>, StoreError> {
+        let statement = self.statement(sql).await?;
         let binds: Vec<Bind> = params.iter().map(Bind).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        let rows = self.client().query(sql, &refs).await?;
+        let rows = self.connection().client.query(&statement, &refs).await?;
         rows.iter().map(read_row).collect()
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        if params.is_empty() && !sql.contains('$') {
+            self.connection().client.batch_execute(sql).await?;
+            return Ok(0);
+        }
+        let statement = self.statement(sql).await?;
         let binds: Vec<Bind> = params.iter().map(Bind).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        if params.is_empty() && !sql.contains('$') {
-            self.client().batch_execute(sql).await?;
-            return Ok(0);
-        }
-        Ok(self.client().execute(sql, &refs).await?)
+        Ok(self.connection().client.execute(&statement, &refs).await?)
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        let client = self.client.take().expect("the client is present until commit");
-        client.batch_execute("COMMIT").await?;
-        self.store.idle.lock().expect("pool lock is never poisoned").push(client);
+        let connection = self.connection.take().expect("the connection is present until commit");
+        connection.client.batch_execute("COMMIT").await?;
+        self.store.idle.lock().expect("pool lock is never poisoned").push(connection);
         Ok(())
     }
 }
@@ -124,7 +149,7 @@ impl PostgresTx<'_> {
 impl Drop for PostgresTx<'_> {
     fn drop(&mut self) {
         // Not committed: closing the connection makes PostgreSQL roll the transaction back.
-        drop(self.client.take());
+        drop(self.connection.take());
     }
 }
 

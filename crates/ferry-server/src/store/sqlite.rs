@@ -9,6 +9,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{Row, StoreError, sqlite_placeholders};
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_MAX: usize = 512;
 /// How long a statement waits for a lock held by another process on the same file, in ms.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -29,6 +31,7 @@ impl SqliteStore {
         connection.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_MAX);
         Ok(SqliteStore { connection: Mutex::new(connection) })
     }
 
@@ -46,7 +49,7 @@ pub(crate) struct SqliteTx<'a> {
 
 impl SqliteTx<'_> {
     pub(crate) fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>, StoreError> {
-        let mut statement = self.connection.prepare(&sqlite_placeholders(sql))?;
+        let mut statement = self.connection.prepare_cached(&sqlite_placeholders(sql))?;
         let columns = statement.column_count();
         let mut rows = statement.query(rusqlite::params_from_iter(params.iter().map(to_sql)))?;
         let mut out = Vec::new();
@@ -62,7 +65,7 @@ impl SqliteTx<'_> {
 
     pub(crate) fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         let sql = sqlite_placeholders(sql);
-        let mut statement = self.connection.prepare(&sql)?;
+        let mut statement = self.connection.prepare_cached(&sql)?;
         if statement.readonly() || sql.contains("RETURNING") {
             let mut rows =
                 statement.query(rusqlite::params_from_iter(params.iter().map(to_sql)))?;
