@@ -63,9 +63,17 @@ fn pg() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
+    let server = postgres::Server::start()?;
     let mut command = vec!["run", "--release", "--quiet", "-p", "ferry-cli", "--", "bench"];
     command.extend(args.iter().map(String::as_str));
-    run("cargo", &command, "")
+    eprintln!("xtask: $ cargo {}", command.join(" "));
+    let status = Command::new("cargo")
+        .args(&command)
+        .env("FERRY_BENCH_POSTGRES", server.url())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    drop(server);
+    if status.success() { Ok(()) } else { Err(format!("the benchmarks failed ({status})")) }
 }
 
 fn run(program: &str, args: &[&str], postgres_url: &str) -> Result<(), String> {

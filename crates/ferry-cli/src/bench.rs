@@ -3,6 +3,8 @@
 
 #![allow(clippy::disallowed_methods, reason = "benchmarks measure real elapsed time")]
 
+mod server;
+
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -34,6 +36,10 @@ pub(crate) fn run(size: Size) -> ExitCode {
     println!("benchmark                               ferry        raw cost     ratio   target");
     evaluation(objects);
     parse_and_check(parses);
+    if let Err(error) = server::run(size) {
+        eprintln!("error: server benchmarks: {error:#}");
+        return ExitCode::from(crate::EXIT_IO);
+    }
     ExitCode::SUCCESS
 }
 
