@@ -220,7 +220,7 @@ fn work_order(n: usize) -> serde_json::Value {
         "Amount": format!("{}.50", n % 1000),
         "DueDate": "2026-12-01T08:00:00Z",
         "Notes": format!("Notes for work order {n}"),
-        "Completed": n % 2 == 0,
+        "Completed": n.is_multiple_of(2),
     })
 }
 
