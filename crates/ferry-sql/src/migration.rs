@@ -5,7 +5,7 @@ use std::fmt;
 
 use ferry_model::{Attribute, AttributeType, Entity, Model, Slot, Value};
 
-use crate::schema::{Side, column_type, create_entity, member_type, table_name};
+use crate::schema::{Side, column_type, create_entity, member_type, table_name, unique_index};
 use crate::{Dialect, quote};
 
 /// What changes between two models.
@@ -41,6 +41,11 @@ pub enum Change {
         attribute: String,
         from: Option<u32>,
         to: Option<u32>,
+    },
+    /// An attribute became unique: its values get an index for the uniqueness check.
+    IndexUnique {
+        entity: String,
+        attribute: String,
     },
     AddEnumerationValues {
         entity: String,
@@ -79,6 +84,9 @@ impl fmt::Display for Change {
             }
             Change::AddEnumerationValues { entity, attribute, values } => {
                 write!(f, "add values {} to enumeration `{entity}.{attribute}`", values.join(", "))
+            }
+            Change::IndexUnique { entity, attribute } => {
+                write!(f, "index `{entity}.{attribute}`, which became unique")
             }
         }
     }
@@ -139,6 +147,9 @@ impl MigrationPlan {
                         "ALTER TABLE {} ADD COLUMN {column} {column_type}{default}",
                         table_name(entity)
                     ));
+                    if entity.attributes[index].rules.unique {
+                        statements.push(unique_index(entity, attribute));
+                    }
                 }
                 Change::AddAssociation { entity, association, .. } => {
                     let entity = entity_of(entity);
@@ -165,6 +176,9 @@ impl MigrationPlan {
                     }
                 }
                 Change::AddEnumerationValues { .. } => {}
+                Change::IndexUnique { entity, attribute } => {
+                    statements.push(unique_index(entity_of(entity), attribute));
+                }
             }
         }
         statements
@@ -290,6 +304,10 @@ fn plan_entity(plan: &mut MigrationPlan, old: &Entity, new: &Entity) {
 
 fn plan_attribute(plan: &mut MigrationPlan, entity: &str, old: &Attribute, new: &Attribute) {
     let name = &new.name;
+    if new.rules.unique && !old.rules.unique {
+        plan.changes
+            .push(Change::IndexUnique { entity: entity.to_owned(), attribute: name.clone() });
+    }
     match (&old.attribute_type, &new.attribute_type) {
         (a, b) if a == b => {}
         (AttributeType::String { max_length: from }, AttributeType::String { max_length: to }) => {

@@ -87,11 +87,30 @@ pub(crate) fn create_entity(entity: &Entity, dialect: Dialect, side: Side) -> Ve
         let index = quote(&format!("ix:{}", association.name));
         statements.push(format!("CREATE INDEX {index} ON {table} ({})", quote(&association.name)));
     }
+    for attribute in entity.attributes.iter().filter(|a| a.rules.unique) {
+        statements.push(unique_index(entity, &attribute.name));
+    }
     if side == Side::Server {
         let index = quote(&format!("seq:{}", entity.name));
         statements.push(format!("CREATE INDEX {index} ON {table} (_seq)"));
     }
     statements
+}
+
+/// The index that makes checking a unique attribute a lookup. Uniqueness itself is a validation
+/// rule: writers are serialised, so the check before each write is enough.
+pub(crate) fn unique_index(entity: &Entity, attribute: &str) -> String {
+    let name = format!("ix:{}.{attribute}", entity.name);
+    // PostgreSQL cuts identifiers at 63 bytes; a longer name becomes a stable hash of itself.
+    let name = if name.len() <= 63 { name } else { format!("ix:{:016x}", fnv1a(name.as_bytes())) };
+    format!("CREATE INDEX {} ON {} ({})", quote(&name), table_name(entity), quote(attribute))
+}
+
+/// FNV-1a, 64 bits: a short, stable name for an over-long identifier.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 pub(crate) fn member_type(entity: &Entity, slot: Slot, dialect: Dialect) -> String {

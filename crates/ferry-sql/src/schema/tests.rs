@@ -34,6 +34,7 @@ fn work_order_tables() {
         ) WITHOUT ROWID;
         CREATE INDEX "ix:Field.WorkOrder_AssignedTo" ON "Field.WorkOrder" ("Field.WorkOrder_AssignedTo");
         CREATE INDEX "ix:Field.WorkOrder_Site" ON "Field.WorkOrder" ("Field.WorkOrder_Site");
+        CREATE INDEX "ix:Field.WorkOrder.Number" ON "Field.WorkOrder" ("Number");
         CREATE INDEX "seq:Field.WorkOrder" ON "Field.WorkOrder" (_seq)"#]]
     .assert_eq(&find(Dialect::Sqlite));
     expect![[r#"
@@ -54,6 +55,7 @@ fn work_order_tables() {
         );
         CREATE INDEX "ix:Field.WorkOrder_AssignedTo" ON "Field.WorkOrder" ("Field.WorkOrder_AssignedTo");
         CREATE INDEX "ix:Field.WorkOrder_Site" ON "Field.WorkOrder" ("Field.WorkOrder_Site");
+        CREATE INDEX "ix:Field.WorkOrder.Number" ON "Field.WorkOrder" ("Number");
         CREATE INDEX "seq:Field.WorkOrder" ON "Field.WorkOrder" (_seq)"#]]
     .assert_eq(&find(Dialect::Postgres));
 }
