@@ -23,6 +23,8 @@ use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int, text};
 use crate::{Metrics, State, failures, validate};
 
+mod batch;
+
 /// The longest upload id accepted, in bytes.
 pub const UPLOAD_ID_BYTES_MAX: usize = 100;
 /// The longest device name accepted, in bytes.
@@ -193,25 +195,66 @@ pub(crate) async fn upload(
         return Ok(response);
     }
     let context = context(state, user);
+    let mut rules_by_entity: BTreeMap<&ferry_model::EntityName, UserRules<'_>> = BTreeMap::new();
+    for change in &checked.changes {
+        rules_by_entity
+            .entry(&change.entity.name)
+            .or_insert_with(|| user_rules(state, change.entity, user, &context));
+    }
+    let batched: Vec<bool> = checked
+        .changes
+        .iter()
+        .map(|c| batch::batchable(c, &rules_by_entity[&c.entity.name]))
+        .collect();
+    let creates: Vec<&CheckedChange<'_>> =
+        checked.changes.iter().zip(&batched).filter(|(_, b)| **b).map(|(c, _)| c).collect();
+    let mut facts = batch::prefetch(state, &mut tx, &creates).await?;
+    let mut pending = Vec::new();
     let mut outcomes: Vec<Option<ObjectOutcome>> = vec![None; checked.changes.len()];
     let mut seq = first_seq;
     let mut failed = 0;
     for index in apply_order(&checked.changes) {
         let change = &checked.changes[index];
-        tx.savepoint().await?;
-        let result = match apply_change(state, &mut tx, user, &context, change, seq).await? {
-            Ok(result) => {
-                tx.release_savepoint().await?;
-                seq += 1;
-                result
+        let result = if batched[index] {
+            let rules = &rules_by_entity[&change.entity.name];
+            match batch::decide(state, user, rules, change, &mut facts) {
+                Ok(values) => {
+                    let accepted =
+                        batch::Accepted { entity: change.entity, id: change.id, values, seq };
+                    seq += 1;
+                    let outcome = batch::outcome(rules, &accepted);
+                    pending.push(accepted);
+                    outcome
+                }
+                Err(reason) => {
+                    failed += 1;
+                    let failure_id =
+                        failures::record(&mut tx, state, user, &checked.upload_id, change, &reason)
+                            .await?;
+                    OutcomeResult::Failed { reason, failure_id }
+                }
             }
-            Err(reason) => {
-                tx.rollback_to_savepoint().await?;
-                failed += 1;
-                let failure_id =
-                    failures::record(&mut tx, state, user, &checked.upload_id, change, &reason)
-                        .await?;
-                OutcomeResult::Failed { reason, failure_id }
+        } else {
+            // Objects applied one by one see every new object accepted before them.
+            batch::flush(state, &mut tx, user, &mut pending).await?;
+            tx.savepoint().await?;
+            match apply_change(state, &mut tx, user, &context, change, seq).await? {
+                Ok(result) => {
+                    tx.release_savepoint().await?;
+                    seq += 1;
+                    if change.kind == ChangeKind::Create {
+                        facts.created(&change.entity.name, change.id);
+                    }
+                    result
+                }
+                Err(reason) => {
+                    tx.rollback_to_savepoint().await?;
+                    failed += 1;
+                    let failure_id =
+                        failures::record(&mut tx, state, user, &checked.upload_id, change, &reason)
+                            .await?;
+                    OutcomeResult::Failed { reason, failure_id }
+                }
             }
         };
         outcomes[index] = Some(ObjectOutcome {
@@ -220,6 +263,7 @@ pub(crate) async fn upload(
             result,
         });
     }
+    batch::flush(state, &mut tx, user, &mut pending).await?;
     let response = UploadResponse {
         upload_id: checked.upload_id.clone(),
         outcomes: outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect(),
@@ -379,7 +423,7 @@ async fn apply_change(
 }
 
 /// The first written member that no rule in `rules` may write, by name.
-fn unwritable<'a>(
+pub(crate) fn unwritable<'a>(
     entity: &Entity,
     written: &[Slot],
     rules: impl Iterator<Item = &'a ferry_model::AccessRule> + Clone,

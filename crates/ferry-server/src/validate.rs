@@ -13,13 +13,44 @@ pub(crate) async fn validate(
     id: ObjectId,
     values: &[Value],
 ) -> Result<Result<(), String>, StoreError> {
+    if let Err(reason) = check_rules(entity, values) {
+        return Ok(Err(reason));
+    }
+    for (index, attribute) in entity.attributes.iter().enumerate().filter(|(_, a)| a.rules.unique) {
+        let value = &values[index];
+        if value.is_empty() {
+            continue;
+        }
+        let dialect = tx.dialect();
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} = {} AND id <> {} LIMIT 1",
+            table_name(entity),
+            column_name(entity, Slot(index)),
+            ferry_sql::placeholder(1, attribute.attribute_type.value_type(), dialect),
+            ferry_sql::placeholder(2, ferry_model::ValueType::Reference, dialect),
+        );
+        let rows =
+            tx.query(&sql, &[param(value, dialect), param(&Value::Reference(id), dialect)]).await?;
+        if !rows.is_empty() {
+            return Ok(Err(unique_taken(entity, &attribute.name, value)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub(crate) fn unique_taken(entity: &Entity, attribute: &str, value: &Value) -> String {
+    format!("validation: `{attribute}` must be unique, and another `{}` has {value}", entity.name)
+}
+
+/// The rules that need only the object itself: required, max length, range and pattern.
+pub(crate) fn check_rules(entity: &Entity, values: &[Value]) -> Result<(), String> {
     for (index, attribute) in entity.attributes.iter().enumerate() {
         let value = &values[index];
         let name = &attribute.name;
         let rules = &attribute.rules;
         if value.is_empty() {
             if rules.required {
-                return Ok(Err(format!("validation: `{name}` is required")));
+                return Err(format!("validation: `{name}` is required"));
             }
             continue;
         }
@@ -27,46 +58,28 @@ pub(crate) async fn validate(
             (&attribute.attribute_type, value)
             && text.chars().count() > *max as usize
         {
-            return Ok(Err(format!(
+            return Err(format!(
                 "validation: `{name}` is longer than its max length of {max} characters"
-            )));
+            ));
         }
         if let Some(min) = &rules.min
             && value.compare(min) == Some(std::cmp::Ordering::Less)
         {
-            return Ok(Err(format!("validation: `{name}` is {value}, below its minimum {min}")));
+            return Err(format!("validation: `{name}` is {value}, below its minimum {min}"));
         }
         if let Some(max) = &rules.max
             && value.compare(max) == Some(std::cmp::Ordering::Greater)
         {
-            return Ok(Err(format!("validation: `{name}` is {value}, above its maximum {max}")));
+            return Err(format!("validation: `{name}` is {value}, above its maximum {max}"));
         }
         if let (Some(pattern), Value::String(text)) = (&rules.pattern, value)
             && !pattern.matches(text)
         {
-            return Ok(Err(format!(
+            return Err(format!(
                 "validation: `{name}` does not match the pattern {}",
                 pattern.source()
-            )));
-        }
-        if rules.unique {
-            let dialect = tx.dialect();
-            let id_value = Value::Reference(id);
-            let sql = format!(
-                "SELECT 1 FROM {} WHERE {} = {} AND id <> {} LIMIT 1",
-                table_name(entity),
-                column_name(entity, Slot(index)),
-                ferry_sql::placeholder(1, attribute.attribute_type.value_type(), dialect),
-                ferry_sql::placeholder(2, ferry_model::ValueType::Reference, dialect),
-            );
-            let rows = tx.query(&sql, &[param(value, dialect), param(&id_value, dialect)]).await?;
-            if !rows.is_empty() {
-                return Ok(Err(format!(
-                    "validation: `{name}` must be unique, and another `{}` has {value}",
-                    entity.name
-                )));
-            }
+            ));
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }

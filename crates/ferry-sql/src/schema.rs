@@ -188,7 +188,26 @@ pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side:
 /// The select list reading an object back in the form `param` writes it: the id, then every slot.
 /// PostgreSQL returns decimals, date-times and ids as text, to parse exactly.
 pub fn select_columns(entity: &Entity, alias: &str, dialect: Dialect) -> String {
-    let column = |name: String, value_type: ValueType| match (dialect, value_type) {
+    std::iter::once(readable_column(alias, "id", ValueType::Reference, dialect))
+        .chain(
+            (0..entity.member_count()).map(Slot).map(|s| select_column(entity, s, alias, dialect)),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The id column in the form `read_value` reads.
+pub fn select_id(alias: &str, dialect: Dialect) -> String {
+    readable_column(alias, "id", ValueType::Reference, dialect)
+}
+
+/// One member's column in the form `read_value` reads.
+pub fn select_column(entity: &Entity, slot: Slot, alias: &str, dialect: Dialect) -> String {
+    readable_column(alias, &column_name(entity, slot), slot_value_type(entity, slot), dialect)
+}
+
+fn readable_column(alias: &str, name: &str, value_type: ValueType, dialect: Dialect) -> String {
+    match (dialect, value_type) {
         (Dialect::Postgres, ValueType::Decimal | ValueType::Reference) => {
             format!("{alias}.{name}::text")
         }
@@ -198,15 +217,33 @@ pub fn select_columns(entity: &Entity, alias: &str, dialect: Dialect) -> String 
             )
         }
         _ => format!("{alias}.{name}"),
-    };
-    std::iter::once(column("id".to_owned(), ValueType::Reference))
-        .chain(
-            (0..entity.member_count())
-                .map(Slot)
-                .map(|s| column(column_name(entity, s), slot_value_type(entity, s))),
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
+    }
+}
+
+/// `INSERT` of `rows` objects at once, each with the parameters of `insert_statement` in turn.
+pub fn insert_rows_statement(entity: &Entity, dialect: Dialect, side: Side, rows: usize) -> String {
+    let single = insert_statement(entity, dialect, side);
+    let (head, first_row) = single.split_once(" VALUES ").expect("an insert has VALUES");
+    let per_row = entity.member_count() + if side == Side::Server { 3 } else { 2 };
+    let types: Vec<ValueType> = std::iter::once(ValueType::Reference)
+        .chain((0..entity.member_count()).map(|s| slot_value_type(entity, Slot(s))))
+        .chain(std::iter::repeat_n(ValueType::Integer, per_row - entity.member_count() - 1))
+        .collect();
+    debug_assert_eq!(
+        first_row.matches(if dialect == Dialect::Sqlite { '?' } else { '$' }).count(),
+        per_row
+    );
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let placeholders: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| placeholder(row * per_row + i + 1, *t, dialect))
+                .collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    format!("{head} VALUES {}", values.join(", "))
 }
 
 #[cfg(test)]

@@ -1,0 +1,277 @@
+//! New objects checked without a write per object: when every rule of the user on an entity is
+//! unconstrained (so access does not depend on the stored object), the facts the checks need
+//! (which ids exist, which were deleted, which unique values are taken) are read in a few
+//! queries up front, each object is decided in memory, and the accepted ones are written with
+//! multi-row inserts. The outcome is the same as applying them one by one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_model::{EntityName, MemberRef, ObjectId, Slot, Value, ValueType};
+use ferry_protocol::{ChangeKind, OutcomeResult, value};
+use ferry_sql::{
+    Param, Side, insert_rows_statement, param, placeholder, read_value, select_column, table_name,
+};
+
+use super::CheckedChange;
+use crate::State;
+use crate::access::UserRules;
+use crate::auth::User;
+use crate::handlers::ObjectState;
+use crate::store::{StoreError, Tx};
+
+/// Ids and values in one `IN (…)` list.
+const IN_LIST_MAX: usize = 500;
+/// Bind parameters in one multi-row insert (both backends accept far more than this).
+const INSERT_PARAMS_MAX: usize = 30_000;
+
+/// What the checks of new objects need to know about the database and about this upload.
+#[derive(Default)]
+pub(crate) struct Facts {
+    /// Objects that exist: on the server before the upload, or created earlier in it.
+    existing: BTreeSet<(EntityName, ObjectId)>,
+    tombstoned: BTreeSet<(EntityName, ObjectId)>,
+    /// Values of unique attributes already taken, in their canonical text form.
+    taken: BTreeMap<(EntityName, Slot), BTreeSet<String>>,
+}
+
+impl Facts {
+    pub(crate) fn created(&mut self, entity: &EntityName, id: ObjectId) {
+        self.existing.insert((entity.clone(), id));
+    }
+}
+
+/// True when a create of `change` can be decided in memory: some rule of the user may create
+/// the entity and none of the user's rules on it has a constraint.
+pub(crate) fn batchable(change: &CheckedChange<'_>, rules: &UserRules<'_>) -> bool {
+    change.kind == ChangeKind::Create
+        && rules.rules.iter().any(|(rule, _)| rule.create)
+        && rules.rules.iter().all(|(_, bound)| bound.is_none())
+}
+
+/// Reads the facts the batchable creates need, in a few queries per entity.
+pub(crate) async fn prefetch(
+    state: &State,
+    tx: &mut Tx<'_>,
+    creates: &[&CheckedChange<'_>],
+) -> Result<Facts, StoreError> {
+    let mut ids: BTreeMap<EntityName, BTreeSet<ObjectId>> = BTreeMap::new();
+    let mut own: BTreeMap<EntityName, BTreeSet<ObjectId>> = BTreeMap::new();
+    let mut unique: BTreeMap<(EntityName, Slot), Vec<Value>> = BTreeMap::new();
+    for change in creates {
+        let entity = change.entity;
+        ids.entry(entity.name.clone()).or_default().insert(change.id);
+        own.entry(entity.name.clone()).or_default().insert(change.id);
+        for (slot, value) in &change.values {
+            match entity.member_at(*slot) {
+                MemberRef::Association(index) => {
+                    if let Value::Reference(target) = value {
+                        ids.entry(entity.associations[index].target.clone())
+                            .or_default()
+                            .insert(*target);
+                    }
+                }
+                MemberRef::Attribute(index) => {
+                    if entity.attributes[index].rules.unique && !value.is_empty() {
+                        unique.entry((entity.name.clone(), *slot)).or_default().push(value.clone());
+                    }
+                }
+            }
+        }
+    }
+    let dialect = tx.dialect();
+    let mut facts = Facts::default();
+    for (entity_name, entity_ids) in &ids {
+        let entity = state.model.entity(entity_name.as_str()).expect("checked entity");
+        let ids: Vec<ObjectId> = entity_ids.iter().copied().collect();
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let list = in_list(1, chunk.len(), ValueType::Reference, dialect);
+            let sql = format!(
+                "SELECT {} FROM {} \"t0\" WHERE \"t0\".id IN ({list})",
+                ferry_sql::select_id("\"t0\"", dialect),
+                table_name(entity)
+            );
+            let params: Vec<Param> =
+                chunk.iter().map(|id| param(&Value::Reference(*id), dialect)).collect();
+            for row in tx.query(&sql, &params).await? {
+                facts.existing.insert((entity_name.clone(), crate::auth::read_id(state, &row[0])?));
+            }
+        }
+    }
+    for (entity_name, entity_ids) in &own {
+        let ids: Vec<ObjectId> = entity_ids.iter().copied().collect();
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT object_id FROM ferry_tombstones WHERE entity = $1 AND object_id IN ({})",
+                list.join(", ")
+            );
+            let mut params = vec![Param::Text(entity_name.to_string())];
+            params.extend(chunk.iter().map(|id| state.store.id_param(*id)));
+            for row in tx.query(&sql, &params).await? {
+                facts
+                    .tombstoned
+                    .insert((entity_name.clone(), crate::auth::read_id(state, &row[0])?));
+            }
+        }
+    }
+    for ((entity_name, slot), values) in &unique {
+        let entity = state.model.entity(entity_name.as_str()).expect("checked entity");
+        let MemberRef::Attribute(index) = entity.member_at(*slot) else {
+            unreachable!("unique applies to attributes")
+        };
+        let attribute_type = &entity.attributes[index].attribute_type;
+        let taken = facts.taken.entry((entity_name.clone(), *slot)).or_default();
+        for chunk in values.chunks(IN_LIST_MAX) {
+            let list = in_list(1, chunk.len(), attribute_type.value_type(), dialect);
+            let column = ferry_sql::column_name(entity, *slot);
+            let sql = format!(
+                "SELECT {} FROM {} \"t0\" WHERE \"t0\".{column} IN ({list})",
+                select_column(entity, *slot, "\"t0\"", dialect),
+                table_name(entity)
+            );
+            let params: Vec<Param> = chunk.iter().map(|v| param(v, dialect)).collect();
+            for row in tx.query(&sql, &params).await? {
+                let stored = read_value(row[0].clone(), Some(attribute_type), dialect)
+                    .ok_or_else(|| StoreError::Corrupt(format!("a value of `{}`", entity.name)))?;
+                taken.insert(stored.to_string());
+            }
+        }
+    }
+    Ok(facts)
+}
+
+fn in_list(
+    first: usize,
+    count: usize,
+    value_type: ValueType,
+    dialect: ferry_sql::Dialect,
+) -> String {
+    (first..first + count)
+        .map(|i| placeholder(i, value_type, dialect))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A new object accepted in memory, waiting to be written.
+pub(crate) struct Accepted<'m> {
+    pub(crate) entity: &'m ferry_model::Entity,
+    pub(crate) id: ObjectId,
+    pub(crate) values: Vec<Value>,
+    pub(crate) seq: i64,
+}
+
+/// Decides one batchable create: `Ok(values)` to write, or `Err(reason)` to record.
+/// The checks and their messages are those of the one-by-one path.
+pub(crate) fn decide(
+    state: &State,
+    user: &User,
+    rules: &UserRules<'_>,
+    change: &CheckedChange<'_>,
+    facts: &mut Facts,
+) -> Result<Vec<Value>, String> {
+    let entity = change.entity;
+    let key = (entity.name.clone(), change.id);
+    if facts.existing.contains(&key) {
+        return Err(format!("`{}` {} already exists on the server", entity.name, change.id));
+    }
+    if facts.tombstoned.contains(&key) {
+        return Err(format!(
+            "`{}` {} was deleted on the server; ids are never reused",
+            entity.name, change.id
+        ));
+    }
+    let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
+    let creating = rules.rules.iter().map(|(rule, _)| *rule).filter(|rule| rule.create);
+    if let Some(member) = super::unwritable(entity, &written, creating) {
+        return Err(format!(
+            "access: role(s) {} may not write member `{member}` of `{}`",
+            user.roles.join(", "),
+            entity.name
+        ));
+    }
+    let mut values = entity.default_values();
+    for (slot, value) in &change.values {
+        values[slot.0] = value.clone();
+    }
+    let mut object = ObjectState { entity, id: change.id, values, user: &user.name };
+    if let Err(reason) = state.handlers.run_before(&mut object) {
+        return Err(format!("rejected by a before-apply handler: {reason}"));
+    }
+    for (index, association) in entity.associations.iter().enumerate() {
+        let slot = entity.slot(MemberRef::Association(index));
+        if let Value::Reference(target) = &object.values[slot.0]
+            && !facts.existing.contains(&(association.target.clone(), *target))
+        {
+            return Err(format!(
+                "dangling reference: `{}` {} refers through `{}` to {target}, which exists neither on the server nor in the upload",
+                entity.name, change.id, association.name
+            ));
+        }
+    }
+    crate::validate::check_rules(entity, &object.values)?;
+    for (index, attribute) in entity.attributes.iter().enumerate().filter(|(_, a)| a.rules.unique) {
+        let value = &object.values[index];
+        if value.is_empty() {
+            continue;
+        }
+        let taken = facts.taken.entry((entity.name.clone(), Slot(index))).or_default();
+        if !taken.insert(value.to_string()) {
+            return Err(crate::validate::unique_taken(entity, &attribute.name, value));
+        }
+    }
+    facts.created(&entity.name, change.id);
+    Ok(object.values)
+}
+
+/// The outcome of an accepted create: rules without constraints cover every object, so the
+/// readable members are known without reading the object back.
+pub(crate) fn outcome(rules: &UserRules<'_>, accepted: &Accepted<'_>) -> OutcomeResult {
+    let readable: BTreeSet<Slot> =
+        rules.rules.iter().flat_map(|(rule, _)| rule.read.iter().copied()).collect();
+    let values = readable
+        .into_iter()
+        .map(|slot| {
+            (accepted.entity.member_name(slot).to_owned(), value::encode(&accepted.values[slot.0]))
+        })
+        .collect();
+    OutcomeResult::Applied { revision: 1, values }
+}
+
+/// Writes the accepted objects with multi-row inserts, then runs their after-apply handlers.
+pub(crate) async fn flush(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    pending: &mut Vec<Accepted<'_>>,
+) -> Result<(), StoreError> {
+    let dialect = tx.dialect();
+    let mut by_entity: BTreeMap<&EntityName, Vec<&Accepted<'_>>> = BTreeMap::new();
+    for accepted in pending.iter() {
+        by_entity.entry(&accepted.entity.name).or_default().push(accepted);
+    }
+    for objects in by_entity.values() {
+        let entity = objects[0].entity;
+        let per_row = entity.member_count() + 3;
+        for chunk in objects.chunks((INSERT_PARAMS_MAX / per_row).max(1)) {
+            let mut params = Vec::with_capacity(chunk.len() * per_row);
+            for accepted in chunk {
+                params.push(param(&Value::Reference(accepted.id), dialect));
+                params.extend(accepted.values.iter().map(|v| param(v, dialect)));
+                params.extend([Param::Int(1), Param::Int(accepted.seq)]);
+            }
+            tx.execute(&insert_rows_statement(entity, dialect, Side::Server, chunk.len()), &params)
+                .await?;
+        }
+    }
+    for accepted in pending.iter() {
+        let object = ObjectState {
+            entity: accepted.entity,
+            id: accepted.id,
+            values: accepted.values.clone(),
+            user: &user.name,
+        };
+        state.handlers.run_after(&object);
+    }
+    pending.clear();
+    Ok(())
+}
