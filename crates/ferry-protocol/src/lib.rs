@@ -8,7 +8,8 @@
 //! - `POST /v1/sign-in` [`SignInRequest`] → [`SignInResponse`]
 //! - `GET /v1/model` → [`ModelResponse`]
 //! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
-//! - `GET /v1/download/{entity}?after=…&limit=…` → [`DownloadPage`]
+//! - `GET /v1/download/{entity}?after=…&limit=…&index=…` → [`DownloadPage`]
+//! - `POST /v1/download/{entity}/objects` [`ObjectsRequest`] → [`ObjectsResponse`]
 //! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay` (administrators)
 //! - `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
 //!
@@ -127,6 +128,9 @@ pub struct DownloadPage {
     pub checkpoint: String,
     /// True when another page follows.
     pub more: bool,
+    /// True when `objects` carry ids and revisions only (a full download asked as an index).
+    #[serde(default)]
+    pub index: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +211,23 @@ pub struct DownloadQuery {
     pub after: Option<String>,
     /// The most objects in the page (the server's maximum when absent).
     pub limit: Option<usize>,
+    /// In a full download, send each object's id and revision only; the device reconciles them
+    /// with what it holds and fetches what it lacks with `POST /v1/download/{entity}/objects`.
+    pub index: Option<bool>,
+}
+
+/// The body of `POST /v1/download/{entity}/objects`: the objects a device wants in full.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectsRequest {
+    pub ids: Vec<String>,
+}
+
+/// The objects asked for that the user may read now; the others are `removed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectsResponse {
+    pub objects: Vec<DownloadedObject>,
+    pub removed: Vec<String>,
 }
 
 /// The query of `GET /v1/failures`.

@@ -12,8 +12,8 @@
 //! (inside a full download); the fingerprint covers the model version, the user and their roles.
 
 use ferry_constraint::Bound;
-use ferry_model::{DownloadBehaviour, Entity, EntityKind};
-use ferry_protocol::{DownloadMode, DownloadPage, DownloadedObject};
+use ferry_model::{DownloadBehaviour, Entity, EntityKind, ObjectId};
+use ferry_protocol::{DownloadMode, DownloadPage, DownloadedObject, ObjectsResponse};
 use ferry_sql::{Param, read_object, select_columns, table_name};
 use sha2::{Digest, Sha256};
 
@@ -86,18 +86,30 @@ fn view<'m>(state: &'m State, entity: &'m Entity, user: &User) -> View<'m> {
     View { download: download_constraint.map(|c| c.bind(&context)), rules, incremental }
 }
 
+fn downloadable<'m>(state: &'m State, entity_name: &str) -> Result<&'m Entity, ApiError> {
+    state
+        .model
+        .entity(entity_name)
+        .filter(|e| e.kind != EntityKind::System)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown entity `{entity_name}`")))
+}
+
+/// How a client asked for a page.
+pub(crate) struct PageRequest<'a> {
+    pub(crate) after: Option<&'a str>,
+    pub(crate) limit: Option<usize>,
+    /// Full pages carry ids and revisions only.
+    pub(crate) index: bool,
+}
+
 pub(crate) async fn download(
     state: &State,
     user: &User,
     entity_name: &str,
-    after: Option<&str>,
-    limit: Option<usize>,
+    request: PageRequest<'_>,
 ) -> Result<DownloadPage, ApiError> {
-    let entity = state
-        .model
-        .entity(entity_name)
-        .filter(|e| e.kind != EntityKind::System)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown entity `{entity_name}`")))?;
+    let PageRequest { after, limit, index } = request;
+    let entity = downloadable(state, entity_name)?;
     let limit = limit.unwrap_or(state.limits.page_rows_max);
     if limit == 0 || limit > state.limits.page_rows_max {
         return Err(ApiError::BadRequest {
@@ -124,17 +136,14 @@ pub(crate) async fn download(
             if !view.incremental && matches!(position, Position::Incremental { .. }) {
                 position = Position::Start;
             }
+            let page = Page { entity, view: &view, limit, fingerprint: &fingerprint };
             match position {
-                Position::Start => {
-                    full_page(state, &mut tx, entity, &view, now, 0, limit, &fingerprint).await?
-                }
+                Position::Start => full_page(state, &mut tx, &page, (now, 0), index).await?,
                 Position::Full { start, cursor } => {
-                    full_page(state, &mut tx, entity, &view, start, cursor, limit, &fingerprint)
-                        .await?
+                    full_page(state, &mut tx, &page, (start, cursor), index).await?
                 }
                 Position::Incremental { seq } => {
-                    incremental_page(state, &mut tx, entity, &view, seq, now, limit, &fingerprint)
-                        .await?
+                    incremental_page(state, &mut tx, &page, seq, now).await?
                 }
             }
         }
@@ -145,14 +154,24 @@ pub(crate) async fn download(
     Ok(page)
 }
 
+/// What every page of one download shares.
+struct Page<'a, 'm> {
+    entity: &'m Entity,
+    view: &'a View<'m>,
+    limit: usize,
+    fingerprint: &'a str,
+}
+
 fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String) -> DownloadPage {
+    let (objects, removed) = (Vec::new(), Vec::new());
     DownloadPage {
         entity: entity.name.to_string(),
         mode,
-        objects: Vec::new(),
-        removed: Vec::new(),
+        objects,
+        removed,
         checkpoint,
         more: false,
+        index: false,
     }
 }
 
@@ -212,47 +231,45 @@ fn downloaded(entity: &Entity, view: &View<'_>, covered: &Covered) -> Downloaded
     }
 }
 
-#[allow(clippy::too_many_arguments, reason = "one page needs every part of its position")]
 async fn full_page(
     state: &State,
     tx: &mut Tx<'_>,
-    entity: &Entity,
-    view: &View<'_>,
-    start: i64,
-    cursor: i64,
-    limit: usize,
-    fingerprint: &str,
+    page: &Page<'_, '_>,
+    (start, cursor): (i64, i64),
+    index: bool,
 ) -> Result<DownloadPage, StoreError> {
+    let Page { entity, view, limit, fingerprint } = *page;
     let rows = changed_rows(state, tx, entity, view, cursor, true, limit).await?;
     let more = rows.len() == limit;
     let last = rows.last().map_or(cursor, |(_, seq, _)| *seq);
-    let objects = rows.iter().map(|(covered, _, _)| downloaded(entity, view, covered)).collect();
+    let objects = rows
+        .iter()
+        .map(|(covered, _, _)| match index {
+            true => DownloadedObject {
+                id: covered.object.id.to_string(),
+                revision: covered.revision,
+                values: Default::default(),
+            },
+            false => downloaded(entity, view, covered),
+        })
+        .collect();
     let checkpoint = if more {
         format!("F.{fingerprint}.{start}.{last}")
     } else {
         format!("I.{fingerprint}.{start}")
     };
-    Ok(DownloadPage {
-        entity: entity.name.to_string(),
-        mode: DownloadMode::Full,
-        objects,
-        removed: Vec::new(),
-        checkpoint,
-        more,
-    })
+    let (entity, mode, removed) = (entity.name.to_string(), DownloadMode::Full, Vec::new());
+    Ok(DownloadPage { entity, mode, objects, removed, checkpoint, more, index })
 }
 
-#[allow(clippy::too_many_arguments, reason = "one page needs every part of its position")]
 async fn incremental_page(
     state: &State,
     tx: &mut Tx<'_>,
-    entity: &Entity,
-    view: &View<'_>,
+    page: &Page<'_, '_>,
     after: i64,
     now: i64,
-    limit: usize,
-    fingerprint: &str,
 ) -> Result<DownloadPage, StoreError> {
+    let Page { entity, view, limit, fingerprint } = *page;
     let rows = changed_rows(state, tx, entity, view, after, false, limit).await?;
     let tombstones = tx
         .query(
@@ -289,5 +306,89 @@ async fn incremental_page(
         removed,
         checkpoint: format!("I.{fingerprint}.{last}"),
         more,
+        index: false,
     })
+}
+
+/// The objects a device asks for in full (after reconciling an index), as the user may read
+/// them now; asked-for ids the user may not read, or that are gone, come back as removed.
+pub(crate) async fn objects(
+    state: &State,
+    user: &User,
+    entity_name: &str,
+    ids: &[String],
+) -> Result<ObjectsResponse, ApiError> {
+    let entity = downloadable(state, entity_name)?;
+    if ids.len() > state.limits.page_rows_max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "ask for at most {} objects at once",
+            state.limits.page_rows_max
+        )));
+    }
+    let ids = ids
+        .iter()
+        .map(|id| {
+            ObjectId::parse(id).ok_or_else(|| ApiError::BadRequest {
+                message: format!("`{id}` is not an object id"),
+                details: serde_json::json!({ "id": id }),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let view = view(state, entity, user);
+    let dialect = state.store.dialect();
+    let mut found = Vec::new();
+    // Entities that download nothing, or that the user may not read, answer every id as removed.
+    let downloads =
+        matches!(entity.download, DownloadBehaviour::All | DownloadBehaviour::Constraint(_));
+    let ids_to_read = if downloads && !view.rules.is_empty() { ids.as_slice() } else { &[] };
+    let mut tx = state.store.begin_snapshot().await?;
+    for chunk in ids_to_read.chunks(IDS_PER_QUERY) {
+        let mut params = Vec::new();
+        let coverage = view.rules.coverage_columns(state, "t0", &mut params);
+        let download = predicate_sql(state, view.download.as_ref(), "t0", &mut params);
+        let first = params.len() + 1;
+        params.extend(
+            chunk.iter().map(|id| ferry_sql::param(&ferry_model::Value::Reference(*id), dialect)),
+        );
+        let list: Vec<String> = (first..first + chunk.len())
+            .map(|i| ferry_sql::placeholder(i, ferry_model::ValueType::Reference, dialect))
+            .collect();
+        let sql = format!(
+            "SELECT {}, \"t0\"._rev, \"t0\"._seq, {download}, {} FROM {} \"t0\" WHERE \"t0\".id IN ({}) AND ({}) AND {download}",
+            select_columns(entity, "\"t0\"", dialect),
+            coverage.join(", "),
+            table_name(entity),
+            list.join(", "),
+            coverage.join(" OR "),
+        );
+        for row in tx.query(&sql, &params).await? {
+            found.push(covered_row(entity, dialect, &row)?.0);
+        }
+    }
+    drop(tx);
+    let objects: Vec<DownloadedObject> =
+        found.iter().map(|covered| downloaded(entity, &view, covered)).collect();
+    let present: std::collections::BTreeSet<ObjectId> = found.iter().map(|c| c.object.id).collect();
+    let removed = ids.iter().filter(|id| !present.contains(id)).map(|id| id.to_string()).collect();
+    Metrics::add(&state.metrics.objects_downloaded, objects.len() as u64);
+    Ok(ObjectsResponse { objects, removed })
+}
+
+/// Ids asked for in one query.
+const IDS_PER_QUERY: usize = 500;
+
+/// A row of `changed_rows`' shape: the object, revision, sequence position, whether it is in
+/// the download, and the coverage of each rule.
+fn covered_row(
+    entity: &Entity,
+    dialect: ferry_sql::Dialect,
+    row: &[Param],
+) -> Result<(Covered, i64, bool), StoreError> {
+    let width = entity.member_count() + 1;
+    let object = read_object(entity, &row[..width], dialect)
+        .ok_or_else(|| StoreError::Corrupt(format!("a row of `{}`", entity.name)))?;
+    let revision = int(&row[width])?;
+    let seq = int(&row[width + 1])?;
+    let in_download = crate::access::is_true(&row[width + 2]);
+    Ok((Covered { object, revision, coverage: row[width + 3..].to_vec() }, seq, in_download))
 }

@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_protocol::{
     DownloadPage, DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse,
-    PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, UploadRequest, UploadResponse,
+    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest,
+    SignInResponse, UploadRequest, UploadResponse,
 };
 
 pub(crate) use error::ApiError;
@@ -33,6 +34,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/model", get(model))
         .route("/v1/upload", post(upload_route))
         .route("/v1/download/{entity}", get(download_route))
+        .route("/v1/download/{entity}/objects", post(objects_route))
         .route("/v1/failures", get(failure_list))
         .route("/v1/failures/{id}", get(failure_get))
         .route("/v1/failures/{id}/replay", post(failure_replay))
@@ -183,7 +185,23 @@ async fn download_route(
 ) -> Result<Json<DownloadPage>, ApiError> {
     let Path(entity) = entity.map_err(path_error)?;
     let Query(query) = query.map_err(query_error)?;
-    download::download(&state, &user, &entity, query.after.as_deref(), query.limit).await.map(Json)
+    let request = download::PageRequest {
+        after: query.after.as_deref(),
+        limit: query.limit,
+        index: query.index.unwrap_or(false),
+    };
+    download::download(&state, &user, &entity, request).await.map(Json)
+}
+
+async fn objects_route(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+    entity: Result<Path<String>, PathRejection>,
+    body: Result<Json<ObjectsRequest>, JsonRejection>,
+) -> Result<Json<ObjectsResponse>, ApiError> {
+    let Path(entity) = entity.map_err(path_error)?;
+    let Json(request) = body.map_err(json_error)?;
+    download::objects(&state, &user, &entity, &request.ids).await.map(Json)
 }
 
 async fn failure_list(

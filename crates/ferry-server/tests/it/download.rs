@@ -298,3 +298,69 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
     let after = reader.download_all(&f.planner, "Field.Site", Some(&during.checkpoint)).await;
     assert_eq!(after.objects[&f.site]["values"]["Address"], "slow");
 }
+
+/// A full download asked as an index: ids and revisions only; the device fetches what it lacks
+/// or holds outdated, and drops what is not in the index.
+#[tokio::test]
+async fn full_downloads_reconcile_by_ids_and_revisions() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        // Work orders download by a time-dependent constraint: always full.
+        let device = server.download_all(&f.planner, "Field.WorkOrder", None).await;
+        let (_, changed) = server
+            .upload(
+                &f.planner,
+                "x",
+                json!([update("Field.WorkOrder", &f.orders[1], json!({ "Notes": "changed" }))]),
+            )
+            .await;
+        assert_eq!(outcomes(&changed), ["applied"]);
+        let (status, index) = server
+            .call(
+                Method::GET,
+                &format!("/v1/download/Field.WorkOrder?index=true&after={}", device.checkpoint),
+                Some(&f.planner.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{index}");
+        assert_eq!((index["mode"].as_str(), index["index"].as_bool()), (Some("full"), Some(true)));
+        let entries = index["objects"].as_array().unwrap();
+        assert_eq!(entries.len(), 4);
+        assert!(entries.iter().all(|e| e["values"].as_object().unwrap().is_empty()));
+        // The device compares revisions with what it holds and asks for the outdated one.
+        let outdated: Vec<String> = entries
+            .iter()
+            .filter(|e| device.objects[e["id"].as_str().unwrap()]["revision"] != e["revision"])
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(outdated, vec![f.orders[1].clone()]);
+        let asked = json!({ "ids": [outdated[0], f.orders[2], id(99_999)] });
+        let (status, fetched) = server
+            .call(
+                Method::POST,
+                "/v1/download/Field.WorkOrder/objects",
+                Some(&f.alice.token),
+                Some(asked),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{fetched}");
+        // Alice may read her order but not Bob's; an unknown id is gone too.
+        assert_eq!(fetched["objects"].as_array().unwrap().len(), 1);
+        assert_eq!(fetched["objects"][0]["values"]["Notes"], "changed");
+        assert_eq!(fetched["removed"], json!([f.orders[2], id(99_999)]));
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/v1/download/Field.WorkOrder/objects",
+                Some(&f.alice.token),
+                Some(json!({ "ids": ["nope"] })),
+            )
+            .await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("`nope` is not an object id"))
+        );
+    }
+}
