@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use ferry_protocol::{
     DownloadPage, DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse,
     ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest,
-    SignInResponse, UploadRequest, UploadResponse,
+    SignInResponse, UploadRequest,
 };
 
 pub(crate) use error::ApiError;
@@ -172,9 +172,10 @@ async fn upload_route(
     AxumState(state): AxumState<Shared>,
     Authenticated(user): Authenticated,
     body: Result<Json<UploadRequest>, JsonRejection>,
-) -> Result<Json<UploadResponse>, ApiError> {
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    upload::upload(&state, &user, request).await.map(Json)
+    let response = upload::upload(&state, &user, request).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], response))
 }
 
 async fn download_route(

@@ -180,11 +180,13 @@ fn apply_order(changes: &[CheckedChange<'_>]) -> Vec<usize> {
     order
 }
 
+/// Applies an upload and answers with the response's JSON, which is also stored under the
+/// upload id: a retry gets exactly these bytes back.
 pub(crate) async fn upload(
     state: &State,
     user: &User,
     request: UploadRequest,
-) -> Result<UploadResponse, ApiError> {
+) -> Result<String, ApiError> {
     let started = state.clock.now();
     let checked = check_request(state, request)?;
     let mut tx = state.store.begin().await?;
@@ -269,12 +271,13 @@ pub(crate) async fn upload(
         outcomes: outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect(),
     };
     let stored = serde_json::to_string(&response).expect("responses serialise");
+    drop(response);
     tx.execute(
         "INSERT INTO ferry_uploads (upload_id, user_id, response) VALUES ($1, $2, $3)",
         &[
             Param::Text(checked.upload_id.clone()),
             state.store.id_param(user.id),
-            Param::Text(stored),
+            Param::Text(stored.clone()),
         ],
     )
     .await?;
@@ -296,7 +299,7 @@ pub(crate) async fn upload(
     Metrics::add(&state.metrics.uploads, 1);
     Metrics::add(&state.metrics.objects_applied, checked.changes.len() as u64 - failed as u64);
     Metrics::add(&state.metrics.objects_failed, failed as u64);
-    Ok(response)
+    Ok(stored)
 }
 
 async fn stored_response(
@@ -304,7 +307,7 @@ async fn stored_response(
     state: &State,
     upload_id: &str,
     user: &User,
-) -> Result<Option<UploadResponse>, ApiError> {
+) -> Result<Option<String>, ApiError> {
     let rows = tx
         .query(
             "SELECT user_id, response FROM ferry_uploads WHERE upload_id = $1",
@@ -317,9 +320,7 @@ async fn stored_response(
             "upload id `{upload_id}` was already used by another user"
         )));
     }
-    let response = serde_json::from_str(&text(&row[1])?)
-        .map_err(|e| StoreError::Corrupt(format!("stored upload response: {e}")))?;
-    Ok(Some(response))
+    Ok(Some(text(&row[1])?))
 }
 
 /// An object read with the coverage of the user's rules.

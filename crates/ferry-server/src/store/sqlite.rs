@@ -9,6 +9,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::{Row, StoreError, sqlite_placeholders};
 
+/// SQLite's page cache, in KiB: large tables stay in memory between requests.
+const PAGE_CACHE_KIB: i64 = 64 * 1024;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE_MAX: usize = 512;
 /// How long a statement waits for a lock held by another process on the same file, in ms.
@@ -32,6 +34,7 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_MAX);
+        connection.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
         Ok(SqliteStore { connection: Mutex::new(connection) })
     }
 
