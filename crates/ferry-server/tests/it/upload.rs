@@ -423,3 +423,33 @@ async fn fixture_small(server: &TestServer) -> (crate::harness::SignedIn, String
     assert_eq!(outcomes(&response), ["applied"]);
     (planner, order)
 }
+
+/// The same upload sent twice at once (a device that timed out and retried while the first
+/// attempt was still running): one applies, the other waits and gets the same result.
+#[tokio::test]
+async fn a_retry_while_the_first_attempt_runs_gets_the_same_result() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let changes = json!([
+            update("Field.WorkOrder", &f.orders[0], json!({ "Notes": "concurrent" })),
+            create("Field.Feedback", &id(950), json!({ "Message": "twice?" })),
+        ]);
+        let (first, second) = tokio::join!(
+            server.upload(&f.alice, "same", changes.clone()),
+            server.upload(&f.alice, "same", changes)
+        );
+        assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK));
+        assert_eq!(first.1, second.1);
+        assert_eq!(first.1["outcomes"][0]["revision"], 2, "applied once");
+        let (_, history) =
+            server.call(Method::GET, "/v1/history", Some(&f.admin.token), None).await;
+        let same: Vec<&serde_json::Value> = history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["upload_id"] == "same")
+            .collect();
+        assert_eq!(same.len(), 1, "{history}");
+    }
+}
