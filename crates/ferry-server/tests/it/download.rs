@@ -365,6 +365,12 @@ async fn full_downloads_reconcile_by_ids_and_revisions() {
     }
 }
 
+/// What a device holds of each entity, and its checkpoint there.
+type Device = std::collections::BTreeMap<
+    &'static str,
+    (std::collections::BTreeMap<String, serde_json::Value>, Option<String>),
+>;
+
 /// The convergence invariant: a device that follows every change with incremental downloads
 /// (and full ones where the filter demands) holds exactly what a fresh device of the same user
 /// gets from its first full sync, after every round of changes.
@@ -374,13 +380,8 @@ async fn a_device_following_changes_equals_a_fresh_device() {
         let server = TestServer::start(backend).await;
         let f = fixture(&server).await;
         let entities = ["Field.Site", "Field.WorkOrder", "Field.Customer"];
-        let mut devices: Vec<(
-            &crate::harness::SignedIn,
-            std::collections::BTreeMap<
-                &str,
-                (std::collections::BTreeMap<String, serde_json::Value>, Option<String>),
-            >,
-        )> = vec![(&f.alice, Default::default()), (&f.planner, Default::default())];
+        let mut devices: Vec<(&crate::harness::SignedIn, Device)> =
+            vec![(&f.alice, Device::default()), (&f.planner, Device::default())];
         let mut rng = ferry_model::arbitrary::SplitMix64::new(7);
         let mut sites: Vec<String> = vec![f.site.clone()];
         let mut next = 3_000;
