@@ -103,7 +103,6 @@ fn diff_prints_the_plan_and_statements() {
     let plan: String = stdout.lines().skip(2).map(|l| format!("{l}\n")).collect();
     expect![[r#"
         + add attribute `Field.WorkOrder.Urgent` (boolean), existing objects get the default false
-        ~ access rules, validation or download behaviour changed (no schema change)
         statements (server database):
         ALTER TABLE "Field.WorkOrder" ADD COLUMN "Urgent" INTEGER DEFAULT 0;
     "#]]
