@@ -30,13 +30,41 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 /// A constraint of about 200 characters for the parse-and-check benchmark.
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
-pub(crate) fn run(size: Size) -> ExitCode {
+/// The benchmarks, by the name `--only` selects them with.
+pub(crate) const SCENARIOS: [&str; 5] = ["evaluate", "parse", "upload", "download", "incremental"];
+
+/// `ferry bench [--quick] [--only NAME]`.
+pub(crate) fn command(args: &[&str]) -> ExitCode {
+    let mut size = Size::Full;
+    let mut only = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match (*arg, args.clone().next()) {
+            ("--quick", _) => size = Size::Quick,
+            ("--only", Some(name)) if SCENARIOS.contains(name) => {
+                only = Some(*name);
+                args.next();
+            }
+            _ => {
+                eprintln!("error: unknown benchmark option `{arg}` (scenarios: {})\n{}", SCENARIOS.join(", "), crate::USAGE);
+                return ExitCode::from(crate::EXIT_INVALID);
+            }
+        }
+    }
+    run(size, &|name| only.is_none_or(|only| only == name))
+}
+
+fn run(size: Size, selected: &dyn Fn(&str) -> bool) -> ExitCode {
     let objects = if size == Size::Full { 1_000_000 } else { 20_000 };
     let parses = if size == Size::Full { 20_000 } else { 1_000 };
     println!("benchmark                               ferry        raw cost     ratio   target");
-    evaluation(objects);
-    parse_and_check(parses);
-    if let Err(error) = server::run(size) {
+    if selected("evaluate") {
+        evaluation(objects);
+    }
+    if selected("parse") {
+        parse_and_check(parses);
+    }
+    if let Err(error) = server::run(size, selected) {
         eprintln!("error: server benchmarks: {error:#}");
         return ExitCode::from(crate::EXIT_IO);
     }

@@ -18,7 +18,8 @@ pub(crate) const USAGE: &str = "usage:
                                          127.0.0.1:8750)
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
-  ferry bench [--quick]                  run the benchmarks and print ratios to the raw cost
+  ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost
+                                         (NAME: evaluate, parse, upload, download, incremental)
 
 exit codes: 0 success, 1 a file, database or address could not be used, 2 bad usage or an
             invalid model or user, 3 the migration plan has breaking changes";
@@ -37,8 +38,7 @@ fn main() -> ExitCode {
         ["model", "diff", old, new, "--sql", dialect] => model::diff(old, new, Some(dialect)),
         ["serve", rest @ ..] => serve::serve(rest),
         ["user", "add", name, rest @ ..] => serve::add_user(name, rest),
-        ["bench"] => bench::run(bench::Size::Full),
-        ["bench", "--quick"] => bench::run(bench::Size::Quick),
+        ["bench", rest @ ..] => bench::command(rest),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -179,7 +179,7 @@ fn backend_name(dialect: Dialect) -> &'static str {
 }
 
 /// Runs every server scenario; returns an error only when the environment fails.
-pub(crate) fn run(size: Size) -> anyhow::Result<()> {
+pub(crate) fn run(size: Size, selected: &dyn Fn(&str) -> bool) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
@@ -187,23 +187,23 @@ pub(crate) fn run(size: Size) -> anyhow::Result<()> {
         if databases.postgres.is_none() {
             println!("(PostgreSQL scenarios skipped: set FERRY_BENCH_POSTGRES, as `cargo xtask bench` does)");
         }
-        let result = scenarios(size, &mut databases).await;
+        let result = scenarios(size, selected, &mut databases).await;
         databases.drop_all().await;
         result
     })
 }
 
-async fn scenarios(size: Size, databases: &mut Databases) -> anyhow::Result<()> {
+async fn scenarios(size: Size, selected: &dyn Fn(&str) -> bool, databases: &mut Databases) -> anyhow::Result<()> {
     let upload_count = if size == Size::Full { 10_000 } else { 500 };
-    for dialect in databases.backends() {
+    for dialect in databases.backends().into_iter().filter(|_| selected("upload")) {
         upload(dialect, upload_count, databases).await?;
     }
-    if databases.backends().contains(&Dialect::Postgres) {
+    if databases.backends().contains(&Dialect::Postgres) && selected("download") {
         let rows = if size == Size::Full { 100_000 } else { 2_000 };
         download(rows, databases).await?;
     }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
-    for dialect in databases.backends() {
+    for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {
         for rows in sizes {
             incremental(dialect, *rows, databases).await?;
         }
