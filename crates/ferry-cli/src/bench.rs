@@ -46,7 +46,11 @@ pub(crate) fn command(args: &[&str]) -> ExitCode {
                 args.next();
             }
             _ => {
-                eprintln!("error: unknown benchmark option `{arg}` (scenarios: {})\n{}", SCENARIOS.join(", "), crate::USAGE);
+                eprintln!(
+                    "error: unknown benchmark option `{arg}` (scenarios: {})\n{}",
+                    SCENARIOS.join(", "),
+                    crate::USAGE
+                );
                 return ExitCode::from(crate::EXIT_INVALID);
             }
         }

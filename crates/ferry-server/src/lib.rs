@@ -34,7 +34,7 @@ pub use failures::LISTING_ROWS_MAX;
 pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
 pub use http::serve;
 pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
-pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX};
+pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RECORD_RETENTION_SECONDS};
 
 /// Request bodies larger than this many bytes are refused.
 pub const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;

@@ -65,7 +65,7 @@ pub(crate) enum Store {
 }
 
 /// The fixed tables, in PostgreSQL form; `{id}` and `{serial}` differ per backend.
-const FIXED_TABLES: [&str; 10] = [
+const FIXED_TABLES: [&str; 11] = [
     "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_sequence (id BIGINT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO ferry_sequence (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
@@ -73,7 +73,8 @@ const FIXED_TABLES: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
-    "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ferry_uploads_at ON ferry_uploads (at)",
     "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT)",
     "CREATE TABLE IF NOT EXISTS ferry_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
 ];
@@ -97,6 +98,11 @@ impl Store {
                 Dialect::Postgres => ("TEXT", "BIGSERIAL PRIMARY KEY"),
             };
             tx.execute(&statement.replace("{id}", id).replace("{serial}", serial), &[]).await?;
+        }
+        if store.dialect() == Dialect::Postgres {
+            // Upload responses are written once and read back rarely: skip compressing them.
+            tx.execute("ALTER TABLE ferry_uploads ALTER COLUMN response SET STORAGE EXTERNAL", &[])
+                .await?;
         }
         let stored = tx.query("SELECT value FROM ferry_meta WHERE key = 'model'", &[]).await?;
         let statements = match stored.into_iter().next() {
@@ -183,6 +189,18 @@ impl Tx<'_> {
         match self {
             Tx::Sqlite(tx) => tx.execute(sql, params),
             Tx::Postgres(tx) => tx.execute(sql, params).await,
+        }
+    }
+
+    /// Bulk-loads lines of PostgreSQL's `COPY` text format; `None` on SQLite, which has no COPY.
+    pub(crate) async fn copy_in(
+        &mut self,
+        sql: &str,
+        data: String,
+    ) -> Option<Result<u64, StoreError>> {
+        match self {
+            Tx::Sqlite(_) => None,
+            Tx::Postgres(tx) => Some(tx.copy_in(sql, data).await),
         }
     }
 

@@ -29,6 +29,9 @@ mod batch;
 pub const UPLOAD_ID_BYTES_MAX: usize = 100;
 /// The longest device name accepted, in bytes.
 pub const DEVICE_BYTES_MAX: usize = 200;
+/// How long an upload's response is kept for retries, in seconds. A device retries within
+/// minutes; a week covers a device that lost its connection mid-upload and came back later.
+pub const UPLOAD_RECORD_RETENTION_SECONDS: i64 = 7 * 24 * 3600;
 
 /// An upload whose every change names a known entity, id and members with values of their types.
 pub(crate) struct CheckedUpload<'m> {
@@ -272,12 +275,15 @@ pub(crate) async fn upload(
     };
     let stored = serde_json::to_string(&response).expect("responses serialise");
     drop(response);
+    let expired = started.unix_micros() - UPLOAD_RECORD_RETENTION_SECONDS * 1_000_000;
+    tx.execute("DELETE FROM ferry_uploads WHERE at < $1", &[Param::Int(expired)]).await?;
     tx.execute(
-        "INSERT INTO ferry_uploads (upload_id, user_id, response) VALUES ($1, $2, $3)",
+        "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4)",
         &[
             Param::Text(checked.upload_id.clone()),
             state.store.id_param(user.id),
             Param::Text(stored.clone()),
+            Param::Int(started.unix_micros()),
         ],
     )
     .await?;

@@ -156,6 +156,73 @@ pub fn insert_statement(entity: &Entity, dialect: Dialect, side: Side) -> String
     )
 }
 
+/// `COPY … FROM STDIN` (PostgreSQL's text format) of objects, with the columns in the order of
+/// `insert_statement`; each object is one line of `copy_line`.
+pub fn copy_statement(entity: &Entity, side: Side) -> String {
+    let mut columns: Vec<String> = std::iter::once("id".to_owned())
+        .chain((0..entity.member_count()).map(|s| column_name(entity, Slot(s))))
+        .collect();
+    columns.push("_rev".to_owned());
+    if side == Side::Server {
+        columns.push("_seq".to_owned());
+    }
+    format!("COPY {} ({}) FROM STDIN", table_name(entity), columns.join(", "))
+}
+
+/// One object as a line of PostgreSQL's `COPY` text format: the id, every slot's value, then the
+/// system columns (`_rev`, and `_seq` on the server).
+pub fn copy_line(
+    id: ferry_model::ObjectId,
+    values: &[ferry_model::Value],
+    system: &[i64],
+    out: &mut String,
+) {
+    use ferry_model::Value;
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{id}");
+    for value in values {
+        out.push('\t');
+        match value {
+            Value::Empty => out.push_str("\\N"),
+            Value::String(text) | Value::Enumeration(text) => {
+                for c in text.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\t' => out.push_str("\\t"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Value::Integer(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Decimal(d) => {
+                let _ = write!(out, "{d}");
+            }
+            Value::Boolean(b) => out.push(if *b { 't' } else { 'f' }),
+            Value::DateTime(t) => {
+                let _ = write!(out, "{t}");
+            }
+            Value::Binary(bytes) => {
+                out.push_str("\\\\x");
+                for b in bytes {
+                    let _ = write!(out, "{b:02x}");
+                }
+            }
+            Value::Reference(target) => {
+                let _ = write!(out, "{target}");
+            }
+        }
+    }
+    for number in system {
+        let _ = write!(out, "\t{number}");
+    }
+    out.push('\n');
+}
+
 /// `UPDATE` of some members of one object, bumping its revision: parameters 1..=n are the new
 /// values of `slots` in order, then (on the server) the change sequence position, then the id.
 /// Returns the new revision.

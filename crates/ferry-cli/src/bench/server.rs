@@ -193,7 +193,11 @@ pub(crate) fn run(size: Size, selected: &dyn Fn(&str) -> bool) -> anyhow::Result
     })
 }
 
-async fn scenarios(size: Size, selected: &dyn Fn(&str) -> bool, databases: &mut Databases) -> anyhow::Result<()> {
+async fn scenarios(
+    size: Size,
+    selected: &dyn Fn(&str) -> bool,
+    databases: &mut Databases,
+) -> anyhow::Result<()> {
     let upload_count = if size == Size::Full { 10_000 } else { 500 };
     for dialect in databases.backends().into_iter().filter(|_| selected("upload")) {
         upload(dialect, upload_count, databases).await?;

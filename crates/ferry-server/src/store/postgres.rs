@@ -138,6 +138,15 @@ impl PostgresTx<'_> {
         Ok(self.connection().client.execute(&statement, &refs).await?)
     }
 
+    /// Streams `data` (PostgreSQL's `COPY` text format) into the `COPY … FROM STDIN` statement.
+    pub(crate) async fn copy_in(&mut self, sql: &str, data: String) -> Result<u64, StoreError> {
+        use futures_util::SinkExt as _;
+        let sink = self.connection().client.copy_in::<_, std::io::Cursor<Vec<u8>>>(sql).await?;
+        let mut sink = std::pin::pin!(sink);
+        sink.send(std::io::Cursor::new(data.into_bytes())).await?;
+        Ok(sink.as_mut().finish().await?)
+    }
+
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         let connection = self.connection.take().expect("the connection is present until commit");
         connection.client.batch_execute("COMMIT").await?;

@@ -2,7 +2,7 @@
 //! unconstrained (so access does not depend on the stored object), the facts the checks need
 //! (which ids exist, which were deleted, which unique values are taken) are read in a few
 //! queries up front, each object is decided in memory, and the accepted ones are written with
-//! multi-row inserts. The outcome is the same as applying them one by one.
+//! multi-row inserts (`COPY` on PostgreSQL). The outcome is the same as applying them one by one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -252,6 +252,15 @@ pub(crate) async fn flush(
     }
     for objects in by_entity.values() {
         let entity = objects[0].entity;
+        if dialect == ferry_sql::Dialect::Postgres {
+            let mut data = String::new();
+            for accepted in objects {
+                ferry_sql::copy_line(accepted.id, &accepted.values, &[1, accepted.seq], &mut data);
+            }
+            let copied = tx.copy_in(&ferry_sql::copy_statement(entity, Side::Server), data).await;
+            copied.expect("PostgreSQL has COPY")?;
+            continue;
+        }
         let per_row = entity.member_count() + 3;
         for chunk in objects.chunks((INSERT_PARAMS_MAX / per_row).max(1)) {
             let mut params = Vec::with_capacity(chunk.len() * per_row);

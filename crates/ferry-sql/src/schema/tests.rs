@@ -228,3 +228,28 @@ fn update_only_the_changed_members() {
         [order.slot(order.member("Status").unwrap()), order.slot(order.member("Notes").unwrap())];
     expect![[r#"UPDATE "Field.WorkOrder" SET "Status" = $1::text, "Notes" = $2::text, _rev = _rev + 1, _seq = $3::int8 WHERE id = $4::text::uuid RETURNING _rev"#]].assert_eq(&crate::update_statement(order, &slots, Dialect::Postgres, Side::Server));
 }
+
+#[test]
+fn copy_lines_escape_text_and_write_nulls() {
+    let model = samples::sales();
+    let order = model.entity("Sales.Order").unwrap();
+    let mut values = order.default_values();
+    let set = |values: &mut Vec<ferry_model::Value>, name: &str, value: ferry_model::Value| {
+        values[order.slot(order.member(name).unwrap()).0] = value;
+    };
+    set(&mut values, "Note", ferry_model::Value::String("tab\there\\ and\nnew line".to_owned()));
+    set(&mut values, "Signature", ferry_model::Value::Binary(vec![0, 255]));
+    set(
+        &mut values,
+        "Amount",
+        ferry_model::Value::Decimal(ferry_model::Decimal::parse("-1.5", 2).unwrap()),
+    );
+    let mut line = String::new();
+    crate::copy_line(ObjectId::from_u128(1), &values, &[1, 42], &mut line);
+    expect![[r#"
+        00000000-0000-0000-0000-000000000001	-1.50	\N	\N	tab\there\\ and\nnew line	\N	\N	f	\N	\\x00ff	Draft	\N	1	42
+    "#]]
+    .assert_eq(&line);
+    expect![[r#"COPY "Sales.Order" (id, "Amount", "ChangedDate", "Discount", "Note", "Number", "OrderDate", "Paid", "Reference", "Signature", "Status", "Sales.Order_Customer", _rev, _seq) FROM STDIN"#]]
+        .assert_eq(&crate::copy_statement(order, Side::Server));
+}
