@@ -449,6 +449,46 @@ fn role_names(user: &User) -> String {
     user.roles.join(", ")
 }
 
+pub(crate) fn not_writable(user: &User, member: &str, entity: &Entity) -> String {
+    format!(
+        "access: role(s) {} may not write member `{member}` of `{}`",
+        role_names(user),
+        entity.name
+    )
+}
+
+pub(crate) fn dangling(
+    entity: &Entity,
+    id: ObjectId,
+    association: &str,
+    target: ObjectId,
+) -> String {
+    format!(
+        "dangling reference: `{}` {id} refers through `{association}` to {target}, which exists neither on the server nor in the upload",
+        entity.name
+    )
+}
+
+/// The object after the change: `base` with the changed members set, then given to the
+/// before-apply handlers, which may change it further or reject it.
+pub(crate) fn changed_object<'a>(
+    state: &State,
+    user: &'a User,
+    change: &CheckedChange<'a>,
+    base: Vec<Value>,
+) -> Result<ObjectState<'a>, String> {
+    let mut object =
+        ObjectState { entity: change.entity, id: change.id, values: base, user: &user.name };
+    for (slot, value) in &change.values {
+        object.values[slot.0] = value.clone();
+    }
+    state
+        .handlers
+        .run_before(&mut object)
+        .map_err(|reason| format!("rejected by a before-apply handler: {reason}"))?;
+    Ok(object)
+}
+
 async fn create(
     state: &State,
     tx: &mut Tx<'_>,
@@ -475,20 +515,12 @@ async fn create(
     }
     let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
     if let Some(member) = unwritable(entity, &written, creating.iter().copied()) {
-        return Ok(Err(format!(
-            "access: role(s) {} may not write member `{member}` of `{}`",
-            role_names(user),
-            entity.name
-        )));
+        return Ok(Err(not_writable(user, &member, entity)));
     }
-    let mut values = entity.default_values();
-    for (slot, value) in &change.values {
-        values[slot.0] = value.clone();
-    }
-    let mut object = ObjectState { entity, id: change.id, values, user: &user.name };
-    if let Err(reason) = state.handlers.run_before(&mut object) {
-        return Ok(Err(format!("rejected by a before-apply handler: {reason}")));
-    }
+    let object = match changed_object(state, user, change, entity.default_values()) {
+        Ok(object) => object,
+        Err(reason) => return Ok(Err(reason)),
+    };
     if let Err(reason) =
         check_references(state, tx, entity, change.id, &object.values, None).await?
     {
@@ -544,11 +576,7 @@ async fn update(
     }
     let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
     if let Some(member) = unwritable(entity, &written, covering.iter().copied()) {
-        return Ok(Err(format!(
-            "access: role(s) {} may not write member `{member}` of `{}`",
-            role_names(user),
-            entity.name
-        )));
+        return Ok(Err(not_writable(user, &member, entity)));
     }
     if entity.conflict == ferry_model::ConflictPolicy::RevisionCheck
         && let Some(base) = change.base_revision
@@ -559,14 +587,10 @@ async fn update(
             entity.name, change.id, current.revision
         )));
     }
-    let mut values = current.object.values.clone();
-    for (slot, value) in &change.values {
-        values[slot.0] = value.clone();
-    }
-    let mut object = ObjectState { entity, id: change.id, values, user: &user.name };
-    if let Err(reason) = state.handlers.run_before(&mut object) {
-        return Ok(Err(format!("rejected by a before-apply handler: {reason}")));
-    }
+    let object = match changed_object(state, user, change, current.object.values.clone()) {
+        Ok(object) => object,
+        Err(reason) => return Ok(Err(reason)),
+    };
     if let Err(reason) =
         check_references(state, tx, entity, change.id, &object.values, Some(&current.object.values))
             .await?
@@ -657,10 +681,7 @@ async fn check_references(
             ferry_sql::placeholder(1, ferry_model::ValueType::Reference, dialect)
         );
         if tx.query(&sql, &[param(&Value::Reference(*target_id), dialect)]).await?.is_empty() {
-            return Ok(Err(format!(
-                "dangling reference: `{}` {id} refers through `{}` to {target_id}, which exists neither on the server nor in the upload",
-                entity.name, association.name
-            )));
+            return Ok(Err(dangling(entity, id, &association.name, *target_id)));
         }
     }
     Ok(Ok(()))

@@ -184,29 +184,15 @@ pub(crate) fn decide(
     let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
     let creating = rules.rules.iter().map(|(rule, _)| *rule).filter(|rule| rule.create);
     if let Some(member) = super::unwritable(entity, &written, creating) {
-        return Err(format!(
-            "access: role(s) {} may not write member `{member}` of `{}`",
-            user.roles.join(", "),
-            entity.name
-        ));
+        return Err(super::not_writable(user, &member, entity));
     }
-    let mut values = entity.default_values();
-    for (slot, value) in &change.values {
-        values[slot.0] = value.clone();
-    }
-    let mut object = ObjectState { entity, id: change.id, values, user: &user.name };
-    if let Err(reason) = state.handlers.run_before(&mut object) {
-        return Err(format!("rejected by a before-apply handler: {reason}"));
-    }
+    let object = super::changed_object(state, user, change, entity.default_values())?;
     for (index, association) in entity.associations.iter().enumerate() {
         let slot = entity.slot(MemberRef::Association(index));
         if let Value::Reference(target) = &object.values[slot.0]
             && !facts.existing.contains(&(association.target.clone(), *target))
         {
-            return Err(format!(
-                "dangling reference: `{}` {} refers through `{}` to {target}, which exists neither on the server nor in the upload",
-                entity.name, change.id, association.name
-            ));
+            return Err(super::dangling(entity, change.id, &association.name, *target));
         }
     }
     crate::validate::check_rules(entity, &object.values)?;
