@@ -147,6 +147,43 @@ pub struct DownloadedObject {
     pub values: Members,
 }
 
+/// A download page that borrows its objects' values, for the server to serialise large pages
+/// without copying them into [`Members`]. Its JSON is exactly that of [`DownloadPage`].
+#[derive(Serialize)]
+pub struct DownloadPageRef<'a> {
+    pub entity: &'a str,
+    pub mode: DownloadMode,
+    pub objects: Vec<ObjectRef<'a>>,
+    pub removed: &'a [String],
+    pub checkpoint: &'a str,
+    pub more: bool,
+    pub index: bool,
+}
+
+/// An object of a [`DownloadPageRef`]: its id, revision and readable members by name.
+pub struct ObjectRef<'a> {
+    pub id: ferry_model::ObjectId,
+    pub revision: i64,
+    pub members: Vec<(&'a str, &'a ferry_model::Value)>,
+}
+
+impl Serialize for ObjectRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Values<'b>(&'b [(&'b str, &'b ferry_model::Value)]);
+        impl Serialize for Values<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(name, v)| (*name, value::JsonValue(v))))
+            }
+        }
+        let mut object = serializer.serialize_struct("DownloadedObject", 3)?;
+        object.serialize_field("id", &format_args!("{}", self.id))?;
+        object.serialize_field("revision", &self.revision)?;
+        object.serialize_field("values", &Values(&self.members))?;
+        object.end()
+    }
+}
+
 /// A `SynchronizationError` record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
@@ -236,4 +273,58 @@ pub struct ObjectsResponse {
 pub struct FailureQuery {
     pub entity: Option<String>,
     pub user: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_model::{Decimal, ObjectId, Timestamp, Value};
+
+    use super::*;
+
+    /// The borrowing page the server writes reads back as the page devices decode.
+    #[test]
+    fn a_borrowed_page_is_a_download_page() {
+        let values = [
+            Value::String("a \"quoted\" line\n".to_owned()),
+            Value::Empty,
+            Value::Decimal(Decimal::parse("-1.5", 2).unwrap()),
+            Value::DateTime(Timestamp::parse("2026-11-23T10:00:00.25Z").unwrap()),
+            Value::Binary(vec![1, 2, 3]),
+            Value::Reference(ObjectId::from_u128(9)),
+            Value::Boolean(true),
+            Value::Integer(-7),
+        ];
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let members: Vec<(&str, &Value)> = names.iter().copied().zip(values.iter()).collect();
+        let removed = vec![ObjectId::from_u128(3).to_string()];
+        let borrowed = DownloadPageRef {
+            entity: "Sales.Order",
+            mode: DownloadMode::Incremental,
+            objects: vec![ObjectRef { id: ObjectId::from_u128(1), revision: 4, members }],
+            removed: &removed,
+            checkpoint: "I.x.5",
+            more: true,
+            index: false,
+        };
+        let owned = DownloadPage {
+            entity: "Sales.Order".to_owned(),
+            mode: DownloadMode::Incremental,
+            objects: vec![DownloadedObject {
+                id: ObjectId::from_u128(1).to_string(),
+                revision: 4,
+                values: names
+                    .iter()
+                    .zip(&values)
+                    .map(|(n, v)| ((*n).to_owned(), value::encode(v)))
+                    .collect(),
+            }],
+            removed: removed.clone(),
+            checkpoint: "I.x.5".to_owned(),
+            more: true,
+            index: false,
+        };
+        let decoded: DownloadPage =
+            serde_json::from_str(&serde_json::to_string(&borrowed).unwrap()).unwrap();
+        assert_eq!(decoded, owned);
+    }
 }

@@ -13,7 +13,7 @@
 
 use ferry_constraint::Bound;
 use ferry_model::{DownloadBehaviour, Entity, EntityKind, ObjectId};
-use ferry_protocol::{DownloadMode, DownloadPage, DownloadedObject, ObjectsResponse};
+use ferry_protocol::{DownloadMode, DownloadPageRef, DownloadedObject, ObjectRef, ObjectsResponse};
 use ferry_sql::{Param, read_object, select_columns, table_name};
 use sha2::{Digest, Sha256};
 
@@ -107,7 +107,7 @@ pub(crate) async fn download(
     user: &User,
     entity_name: &str,
     request: PageRequest<'_>,
-) -> Result<DownloadPage, ApiError> {
+) -> Result<Rendered, ApiError> {
     let PageRequest { after, limit, index } = request;
     let entity = downloadable(state, entity_name)?;
     let limit = limit.unwrap_or(state.limits.page_rows_max);
@@ -150,7 +150,7 @@ pub(crate) async fn download(
     };
     drop(tx);
     Metrics::add(&state.metrics.download_pages, 1);
-    Metrics::add(&state.metrics.objects_downloaded, page.objects.len() as u64);
+    Metrics::add(&state.metrics.objects_downloaded, page.objects as u64);
     Ok(page)
 }
 
@@ -162,17 +162,17 @@ struct Page<'a, 'm> {
     fingerprint: &'a str,
 }
 
-fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String) -> DownloadPage {
-    let (objects, removed) = (Vec::new(), Vec::new());
-    DownloadPage {
-        entity: entity.name.to_string(),
+fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String) -> Rendered {
+    let page = DownloadPageRef {
+        entity: entity.name.as_str(),
         mode,
-        objects,
-        removed,
-        checkpoint,
+        objects: Vec::new(),
+        removed: &[],
+        checkpoint: &checkpoint,
         more: false,
         index: false,
-    }
+    };
+    render(page)
 }
 
 /// Rows of `entity` after `after` in sequence order, with revision, sequence and coverage.
@@ -237,29 +237,28 @@ async fn full_page(
     page: &Page<'_, '_>,
     (start, cursor): (i64, i64),
     index: bool,
-) -> Result<DownloadPage, StoreError> {
+) -> Result<Rendered, StoreError> {
     let Page { entity, view, limit, fingerprint } = *page;
     let rows = changed_rows(state, tx, entity, view, cursor, true, limit).await?;
     let more = rows.len() == limit;
     let last = rows.last().map_or(cursor, |(_, seq, _)| *seq);
-    let objects = rows
-        .iter()
-        .map(|(covered, _, _)| match index {
-            true => DownloadedObject {
-                id: covered.object.id.to_string(),
-                revision: covered.revision,
-                values: Default::default(),
-            },
-            false => downloaded(entity, view, covered),
-        })
-        .collect();
+    let objects: Vec<ObjectRef<'_>> =
+        rows.iter().map(|(covered, _, _)| object_ref(entity, view, covered, index)).collect();
     let checkpoint = if more {
         format!("F.{fingerprint}.{start}.{last}")
     } else {
         format!("I.{fingerprint}.{start}")
     };
-    let (entity, mode, removed) = (entity.name.to_string(), DownloadMode::Full, Vec::new());
-    Ok(DownloadPage { entity, mode, objects, removed, checkpoint, more, index })
+    let mode = DownloadMode::Full;
+    Ok(render(DownloadPageRef {
+        entity: entity.name.as_str(),
+        mode,
+        objects,
+        removed: &[],
+        checkpoint: &checkpoint,
+        more,
+        index,
+    }))
 }
 
 async fn incremental_page(
@@ -268,7 +267,7 @@ async fn incremental_page(
     page: &Page<'_, '_>,
     after: i64,
     now: i64,
-) -> Result<DownloadPage, StoreError> {
+) -> Result<Rendered, StoreError> {
     let Page { entity, view, limit, fingerprint } = *page;
     let rows = changed_rows(state, tx, entity, view, after, false, limit).await?;
     let tombstones = tx
@@ -292,22 +291,54 @@ async fn incremental_page(
     for (_, event, inside) in &events {
         match event {
             Ok(covered) if *inside && view.rules.covering(&covered.coverage).next().is_some() => {
-                objects.push(downloaded(entity, view, covered));
+                objects.push(object_ref(entity, view, covered, false));
             }
             Ok(covered) => removed.push(covered.object.id.to_string()),
             Err(id) => removed.push(id.clone()),
         }
     }
     let last = if more { events.last().map_or(after, |(seq, _, _)| *seq) } else { now.max(after) };
-    Ok(DownloadPage {
-        entity: entity.name.to_string(),
-        mode: DownloadMode::Incremental,
+    let checkpoint = format!("I.{fingerprint}.{last}");
+    let mode = DownloadMode::Incremental;
+    Ok(render(DownloadPageRef {
+        entity: entity.name.as_str(),
+        mode,
         objects,
-        removed,
-        checkpoint: format!("I.{fingerprint}.{last}"),
+        removed: &removed,
+        checkpoint: &checkpoint,
         more,
         index: false,
-    })
+    }))
+}
+
+/// A page as the JSON it is answered with, and how many objects it holds.
+pub(crate) struct Rendered {
+    pub(crate) json: String,
+    pub(crate) objects: usize,
+}
+
+fn render(page: DownloadPageRef<'_>) -> Rendered {
+    let objects = page.objects.len();
+    Rendered { json: serde_json::to_string(&page).expect("pages serialise"), objects }
+}
+
+/// An object as a page sends it: readable members only, or none in an index.
+fn object_ref<'a>(
+    entity: &'a Entity,
+    view: &View<'_>,
+    covered: &'a Covered,
+    index: bool,
+) -> ObjectRef<'a> {
+    let members = match index {
+        true => Vec::new(),
+        false => view
+            .rules
+            .readable(&covered.coverage)
+            .into_iter()
+            .map(|slot| (entity.member_name(slot), &covered.object.values[slot.0]))
+            .collect(),
+    };
+    ObjectRef { id: covered.object.id, revision: covered.revision, members }
 }
 
 /// The objects a device asks for in full (after reconciling an index), as the user may read

@@ -13,9 +13,9 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_protocol::{
-    DownloadPage, DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse,
-    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest,
-    SignInResponse, UploadRequest,
+    DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse, ObjectsRequest,
+    ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse,
+    UploadRequest,
 };
 
 pub(crate) use error::ApiError;
@@ -183,7 +183,7 @@ async fn download_route(
     Authenticated(user): Authenticated,
     entity: Result<Path<String>, PathRejection>,
     query: Result<Query<DownloadQuery>, QueryRejection>,
-) -> Result<Json<DownloadPage>, ApiError> {
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
     let Path(entity) = entity.map_err(path_error)?;
     let Query(query) = query.map_err(query_error)?;
     let request = download::PageRequest {
@@ -191,7 +191,8 @@ async fn download_route(
         limit: query.limit,
         index: query.index.unwrap_or(false),
     };
-    download::download(&state, &user, &entity, request).await.map(Json)
+    let page = download::download(&state, &user, &entity, request).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], page.json))
 }
 
 async fn objects_route(
