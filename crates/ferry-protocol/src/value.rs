@@ -128,6 +128,25 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A value serialised in its JSON form (the same as [`encode`]) without building a
+/// `serde_json::Value`: for large pages, where those allocations would dominate.
+pub struct JsonValue<'a>(pub &'a Value);
+
+impl serde::Serialize for JsonValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Empty => serializer.serialize_unit(),
+            Value::String(text) | Value::Enumeration(text) => serializer.serialize_str(text),
+            Value::Integer(integer) => serializer.serialize_i64(*integer),
+            Value::Decimal(decimal) => serializer.collect_str(decimal),
+            Value::Boolean(flag) => serializer.serialize_bool(*flag),
+            Value::DateTime(time) => serializer.collect_str(time),
+            Value::Binary(bytes) => serializer.serialize_str(&base64_encode(bytes)),
+            Value::Reference(id) => serializer.collect_str(id),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
@@ -190,24 +209,5 @@ mod tests {
             "00000000-0000-0000-0000-00000000002a" -> 00000000-0000-0000-0000-00000000002a -> "00000000-0000-0000-0000-00000000002a"
             42 -> error: expected an object id, found 42
         "#]].assert_eq(&text);
-    }
-}
-
-/// A value serialised in its JSON form (the same as [`encode`]) without building a
-/// `serde_json::Value`: for large pages, where those allocations would dominate.
-pub struct JsonValue<'a>(pub &'a Value);
-
-impl serde::Serialize for JsonValue<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Empty => serializer.serialize_unit(),
-            Value::String(text) | Value::Enumeration(text) => serializer.serialize_str(text),
-            Value::Integer(integer) => serializer.serialize_i64(*integer),
-            Value::Decimal(decimal) => serializer.collect_str(decimal),
-            Value::Boolean(flag) => serializer.serialize_bool(*flag),
-            Value::DateTime(time) => serializer.collect_str(time),
-            Value::Binary(bytes) => serializer.serialize_str(&base64_encode(bytes)),
-            Value::Reference(id) => serializer.collect_str(id),
-        }
     }
 }
