@@ -51,6 +51,61 @@ pub fn placeholder(index: usize, value_type: ValueType, dialect: Dialect) -> Str
     }
 }
 
+/// PostgreSQL only: `ANY(…)` over parameter `index`, which holds [`array_param`] of values of
+/// `value_type`: one parameter for a whole list, where an `IN (…)` list would need one each.
+pub fn any_of(index: usize, value_type: ValueType) -> String {
+    let element = match value_type {
+        ValueType::Decimal => "numeric",
+        ValueType::DateTime => "timestamptz",
+        ValueType::Reference => "uuid",
+        ValueType::String | ValueType::Enumeration => "text",
+        ValueType::Integer => "int8",
+        ValueType::Boolean => "bool",
+        ValueType::Binary => "bytea",
+    };
+    format!("ANY(${index}::text::{element}[])")
+}
+
+/// Non-empty values as one PostgreSQL array literal, for [`any_of`]; binary values are not
+/// supported (nothing compares them in lists).
+pub fn array_param(values: &[Value]) -> Param {
+    let mut literal = String::from("{");
+    for (index, value) in values.iter().enumerate() {
+        assert!(
+            !matches!(value, Value::Empty | Value::Binary(_)),
+            "array_param takes non-empty, non-binary values"
+        );
+        if index > 0 {
+            literal.push(',');
+        }
+        let text = match value {
+            Value::String(text) | Value::Enumeration(text) => text.clone(),
+            other => other_text(other),
+        };
+        literal.push('"');
+        for c in text.chars() {
+            if c == '"' || c == '\\' {
+                literal.push('\\');
+            }
+            literal.push(c);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    Param::Text(literal)
+}
+
+fn other_text(value: &Value) -> String {
+    match value {
+        Value::Integer(i) => i.to_string(),
+        Value::Decimal(d) => d.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::DateTime(t) => t.to_string(),
+        Value::Reference(id) => id.to_string(),
+        _ => unreachable!("strings and the unsupported kinds are handled by the caller"),
+    }
+}
+
 /// Reads back a value that `param` stored (selected with `select_columns`): `attribute_type` is
 /// the attribute's type, or `None` for a reference. `None` when the stored form is not one
 /// `param` writes, which means the database was changed behind Ferry's back.

@@ -19,7 +19,7 @@ use crate::auth::User;
 use crate::handlers::ObjectState;
 use crate::store::{StoreError, Tx};
 
-/// Ids and values in one `IN (…)` list.
+/// Ids and values in one `IN (…)` list (SQLite; PostgreSQL takes one array).
 const IN_LIST_MAX: usize = 500;
 /// Bind parameters in one multi-row insert: both backends accept far more, but PostgreSQL plans
 /// statements of about this size fastest (measured with `ferry bench`).
@@ -83,36 +83,34 @@ pub(crate) async fn prefetch(
     let mut facts = Facts::default();
     for (entity_name, entity_ids) in &ids {
         let entity = state.model.entity(entity_name.as_str()).expect("checked entity");
-        let ids: Vec<ObjectId> = entity_ids.iter().copied().collect();
-        for chunk in ids.chunks(IN_LIST_MAX) {
-            let list = in_list(1, chunk.len(), ValueType::Reference, dialect);
-            let sql = format!(
-                "SELECT {} FROM {} \"t0\" WHERE \"t0\".id IN ({list})",
-                ferry_sql::select_id("\"t0\"", dialect),
-                table_name(entity)
-            );
-            let params: Vec<Param> =
-                chunk.iter().map(|id| param(&Value::Reference(*id), dialect)).collect();
-            for row in tx.query(&sql, &params).await? {
-                facts.existing.insert((entity_name.clone(), crate::auth::read_id(state, &row[0])?));
-            }
+        let values: Vec<Value> = entity_ids.iter().map(|id| Value::Reference(*id)).collect();
+        let id_column = ferry_sql::select_id("\"t0\"", dialect);
+        let select = |condition: &str| {
+            format!("SELECT {id_column} FROM {} \"t0\" WHERE {condition}", table_name(entity))
+        };
+        for row in
+            select_among(tx, "\"t0\".id", &[], &values, ValueType::Reference, &select).await?
+        {
+            facts.existing.insert((entity_name.clone(), crate::auth::read_id(state, &row[0])?));
         }
     }
     for (entity_name, entity_ids) in &own {
-        let ids: Vec<ObjectId> = entity_ids.iter().copied().collect();
-        for chunk in ids.chunks(IN_LIST_MAX) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT object_id FROM ferry_tombstones WHERE entity = $1 AND object_id IN ({})",
-                list.join(", ")
-            );
-            let mut params = vec![Param::Text(entity_name.to_string())];
-            params.extend(chunk.iter().map(|id| state.store.id_param(*id)));
-            for row in tx.query(&sql, &params).await? {
-                facts
-                    .tombstoned
-                    .insert((entity_name.clone(), crate::auth::read_id(state, &row[0])?));
+        // The fixed table keeps ids as text on PostgreSQL and as 16 bytes on SQLite.
+        let (values, value_type): (Vec<Value>, ValueType) = match dialect {
+            ferry_sql::Dialect::Postgres => (
+                entity_ids.iter().map(|id| Value::String(id.to_string())).collect(),
+                ValueType::String,
+            ),
+            ferry_sql::Dialect::Sqlite => {
+                (entity_ids.iter().map(|id| Value::Reference(*id)).collect(), ValueType::Reference)
             }
+        };
+        let select = |condition: &str| {
+            format!("SELECT object_id FROM ferry_tombstones WHERE entity = $1 AND {condition}")
+        };
+        let before = [Param::Text(entity_name.to_string())];
+        for row in select_among(tx, "object_id", &before, &values, value_type, &select).await? {
+            facts.tombstoned.insert((entity_name.clone(), crate::auth::read_id(state, &row[0])?));
         }
     }
     for ((entity_name, slot), values) in &unique {
@@ -121,36 +119,57 @@ pub(crate) async fn prefetch(
             unreachable!("unique applies to attributes")
         };
         let attribute_type = &entity.attributes[index].attribute_type;
+        let column = format!("\"t0\".{}", ferry_sql::column_name(entity, *slot));
+        let shown = select_column(entity, *slot, "\"t0\"", dialect);
+        let select = |condition: &str| {
+            format!("SELECT {shown} FROM {} \"t0\" WHERE {condition}", table_name(entity))
+        };
         let taken = facts.taken.entry((entity_name.clone(), *slot)).or_default();
-        for chunk in values.chunks(IN_LIST_MAX) {
-            let list = in_list(1, chunk.len(), attribute_type.value_type(), dialect);
-            let column = ferry_sql::column_name(entity, *slot);
-            let sql = format!(
-                "SELECT {} FROM {} \"t0\" WHERE \"t0\".{column} IN ({list})",
-                select_column(entity, *slot, "\"t0\"", dialect),
-                table_name(entity)
-            );
-            let params: Vec<Param> = chunk.iter().map(|v| param(v, dialect)).collect();
-            for row in tx.query(&sql, &params).await? {
-                let stored = read_value(row[0].clone(), Some(attribute_type), dialect)
-                    .ok_or_else(|| StoreError::Corrupt(format!("a value of `{}`", entity.name)))?;
-                taken.insert(stored.to_string());
-            }
+        for row in
+            select_among(tx, &column, &[], values, attribute_type.value_type(), &select).await?
+        {
+            let stored = read_value(row[0].clone(), Some(attribute_type), dialect)
+                .ok_or_else(|| StoreError::Corrupt(format!("a value of `{}`", entity.name)))?;
+            taken.insert(stored.to_string());
         }
     }
     Ok(facts)
 }
 
-fn in_list(
-    first: usize,
-    count: usize,
+/// Rows of `select(condition)` where `condition` says that `column` is among `values`: one
+/// array parameter on PostgreSQL, lists of [`IN_LIST_MAX`] on SQLite. `before` are parameters
+/// the statement numbers first.
+async fn select_among(
+    tx: &mut Tx<'_>,
+    column: &str,
+    before: &[Param],
+    values: &[Value],
     value_type: ValueType,
-    dialect: ferry_sql::Dialect,
-) -> String {
-    (first..first + count)
-        .map(|i| placeholder(i, value_type, dialect))
-        .collect::<Vec<_>>()
-        .join(", ")
+    select: &(dyn Fn(&str) -> String + Sync),
+) -> Result<Vec<crate::store::Row>, StoreError> {
+    let dialect = tx.dialect();
+    let first = before.len() + 1;
+    if dialect == ferry_sql::Dialect::Postgres {
+        let mut params = before.to_vec();
+        params.push(ferry_sql::array_param(values));
+        return tx
+            .query(
+                &select(&format!("{column} = {}", ferry_sql::any_of(first, value_type))),
+                &params,
+            )
+            .await;
+    }
+    let mut rows = Vec::new();
+    for chunk in values.chunks(IN_LIST_MAX) {
+        let list: Vec<String> =
+            (first..first + chunk.len()).map(|i| placeholder(i, value_type, dialect)).collect();
+        let mut params = before.to_vec();
+        params.extend(chunk.iter().map(|v| param(v, dialect)));
+        rows.extend(
+            tx.query(&select(&format!("{column} IN ({})", list.join(", "))), &params).await?,
+        );
+    }
+    Ok(rows)
 }
 
 /// A new object accepted in memory, waiting to be written.

@@ -453,3 +453,40 @@ async fn a_retry_while_the_first_attempt_runs_gets_the_same_result() {
         assert_eq!(same.len(), 1, "{history}");
     }
 }
+
+/// Unique values are looked up in lists (one array on PostgreSQL): quotes, backslashes and
+/// commas inside them must not break the lookup.
+#[tokio::test]
+async fn unique_values_with_quotes_and_backslashes_are_checked() {
+    for backend in backends() {
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::SALES,
+            Handlers::default(),
+            Limits::default(),
+        )
+        .await;
+        let boss = server.user("boss", &["Manager"]).await;
+        let codes = ["\",", "\\}"];
+        let first: Vec<serde_json::Value> = codes
+            .iter()
+            .enumerate()
+            .map(|(n, code)| create("Sales.Country", &id(n as u128), json!({ "Code": code })))
+            .collect();
+        let (_, response) = server.upload(&boss, "c1", serde_json::Value::Array(first)).await;
+        assert_eq!(outcomes(&response), ["applied", "applied"]);
+        let again: Vec<serde_json::Value> = codes
+            .iter()
+            .enumerate()
+            .map(|(n, code)| create("Sales.Country", &id(10 + n as u128), json!({ "Code": code })))
+            .collect();
+        let (_, response) = server.upload(&boss, "c2", serde_json::Value::Array(again)).await;
+        assert_eq!(
+            outcomes(&response),
+            [
+                "failed: validation: `Code` must be unique, and another `Sales.Country` has \"\\\",\"",
+                "failed: validation: `Code` must be unique, and another `Sales.Country` has \"\\\\}\"",
+            ]
+        );
+    }
+}
