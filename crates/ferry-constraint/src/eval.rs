@@ -110,3 +110,34 @@ fn text_matches(function: TextFunction, text: &[u8], needle: &[u8]) -> bool {
         TextFunction::Contains => needle.is_empty() || text.windows(needle.len()).any(same),
     }
 }
+
+/// Objects held in memory, by entity: a [`Graph`] for evaluating over data a program holds
+/// itself (tests, simulations, a device's objects).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryGraph {
+    pub objects: std::collections::BTreeMap<EntityName, Vec<Object>>,
+}
+
+impl MemoryGraph {
+    pub fn get_mut(&mut self, entity: &EntityName, id: ObjectId) -> Option<&mut Object> {
+        self.objects.get_mut(entity)?.iter_mut().find(|o| o.id == id)
+    }
+}
+
+impl Graph for MemoryGraph {
+    fn object(&self, entity: &EntityName, id: ObjectId) -> Option<&Object> {
+        self.objects.get(entity)?.iter().find(|o| o.id == id)
+    }
+
+    fn any_referrer(
+        &self,
+        owner: &EntityName,
+        slot: Slot,
+        target: ObjectId,
+        visit: &mut dyn FnMut(&Object) -> bool,
+    ) -> bool {
+        self.objects.get(owner).is_some_and(|objects| {
+            objects.iter().filter(|o| o.values[slot.0] == Value::Reference(target)).any(visit)
+        })
+    }
+}

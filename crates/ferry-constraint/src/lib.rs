@@ -41,7 +41,7 @@ pub mod arbitrary;
 
 use ferry_model::{EntityName, Model, ValueType};
 
-pub use eval::{Graph, NoGraph};
+pub use eval::{Graph, MemoryGraph, NoGraph};
 pub use model::{ModelConstraints, check_model};
 pub use predicate::{Bound, Constraint, Context, Hop, Operand, Predicate, TextFunction, TimeToken};
 pub use syntax::{CompareOp, Span};

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_constraint::{Context, Graph};
+use ferry_constraint::{Context, Graph, MemoryGraph};
 use ferry_model::{
     AttributeType, DownloadBehaviour, Entity, EntityKind, EntityName, MemberRef, Model, Object,
     ObjectId, Slot, Value, samples,
@@ -17,34 +17,7 @@ use serde_json::{Value as Json, json};
 use crate::harness::{SignedIn, TestServer, backends};
 
 /// The objects as the test knows them, for in-memory evaluation.
-#[derive(Default)]
-struct World {
-    objects: BTreeMap<EntityName, Vec<Object>>,
-}
-
-impl Graph for World {
-    fn object(&self, entity: &EntityName, id: ObjectId) -> Option<&Object> {
-        self.objects.get(entity)?.iter().find(|o| o.id == id)
-    }
-
-    fn any_referrer(
-        &self,
-        owner: &EntityName,
-        slot: Slot,
-        target: ObjectId,
-        visit: &mut dyn FnMut(&Object) -> bool,
-    ) -> bool {
-        self.objects.get(owner).is_some_and(|objects| {
-            objects.iter().filter(|o| o.values[slot.0] == Value::Reference(target)).any(visit)
-        })
-    }
-}
-
-impl World {
-    fn get_mut(&mut self, entity: &EntityName, id: ObjectId) -> &mut Object {
-        self.objects.get_mut(entity).unwrap().iter_mut().find(|o| o.id == id).unwrap()
-    }
-}
+type World = MemoryGraph;
 
 /// A counter that makes written values unique (for unique attributes) and ids distinct.
 struct Counter(u128);
@@ -355,7 +328,8 @@ async fn access_matrix_of_the_field_service_model() {
                                 entity.name,
                                 entity.member_name(slot)
                             );
-                            matrix.world.get_mut(&entity.name, target).values[slot.0] = new_value;
+                            matrix.world.get_mut(&entity.name, target).unwrap().values[slot.0] =
+                                new_value;
                         } else {
                             assert_eq!(
                                 outcome["outcome"],

@@ -2,12 +2,12 @@
 //! memory, SQLite and PostgreSQL must select exactly the same objects for every constraint.
 //! A mismatch prints the seed and the constraint, and `FERRY_DIFF_SEED=<seed>` replays it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use ferry_constraint::arbitrary::ConstraintGenerator;
-use ferry_constraint::{Context, Graph};
+use ferry_constraint::{Context, Graph, MemoryGraph};
 use ferry_model::arbitrary::{Arbitrary, SplitMix64};
-use ferry_model::{EntityName, Model, Object, ObjectId, Slot, Timestamp, Value, samples};
+use ferry_model::{Model, ObjectId, Timestamp, samples};
 use ferry_sql::{Dialect, compile_where};
 
 use crate::backends::{Postgres, Sqlite};
@@ -20,28 +20,7 @@ const CONSTRAINTS_PER_ENTITY: usize = 100;
 const SEEDS: u64 = 4;
 
 /// The objects of one data set, reachable as a graph for in-memory evaluation.
-#[derive(Default)]
-struct Dataset {
-    objects: BTreeMap<EntityName, Vec<Object>>,
-}
-
-impl Graph for Dataset {
-    fn object(&self, entity: &EntityName, id: ObjectId) -> Option<&Object> {
-        self.objects.get(entity)?.iter().find(|o| o.id == id)
-    }
-
-    fn any_referrer(
-        &self,
-        owner: &EntityName,
-        slot: Slot,
-        target: ObjectId,
-        visit: &mut dyn FnMut(&Object) -> bool,
-    ) -> bool {
-        self.objects.get(owner).is_some_and(|objects| {
-            objects.iter().filter(|o| o.values[slot.0] == Value::Reference(target)).any(visit)
-        })
-    }
-}
+type Dataset = MemoryGraph;
 
 fn dataset(model: &Model, arbitrary: &mut Arbitrary) -> Dataset {
     let mut data = Dataset::default();
