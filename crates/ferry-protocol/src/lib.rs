@@ -147,6 +147,38 @@ pub struct DownloadedObject {
     pub values: Members,
 }
 
+/// An applied object's outcome that borrows its values, for the server to write large upload
+/// responses without copying them into [`Members`]. Its JSON is exactly that of an
+/// [`ObjectOutcome`] with [`OutcomeResult::Applied`].
+pub struct AppliedRef<'a> {
+    pub entity: &'a str,
+    pub id: ferry_model::ObjectId,
+    pub revision: i64,
+    pub members: Vec<(&'a str, &'a ferry_model::Value)>,
+}
+
+impl Serialize for AppliedRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(5))?;
+        map.serialize_entry("entity", self.entity)?;
+        map.serialize_entry("id", &format_args!("{}", self.id))?;
+        map.serialize_entry("outcome", "applied")?;
+        map.serialize_entry("revision", &self.revision)?;
+        map.serialize_entry("values", &MembersRef(&self.members))?;
+        map.end()
+    }
+}
+
+/// Members by name, serialised as a JSON object of values.
+struct MembersRef<'a>(&'a [(&'a str, &'a ferry_model::Value)]);
+
+impl Serialize for MembersRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, v)| (*name, value::JsonValue(v))))
+    }
+}
+
 /// A download page that borrows its objects' values, for the server to serialise large pages
 /// without copying them into [`Members`]. Its JSON is exactly that of [`DownloadPage`].
 #[derive(Serialize)]
@@ -170,16 +202,10 @@ pub struct ObjectRef<'a> {
 impl Serialize for ObjectRef<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct Values<'b>(&'b [(&'b str, &'b ferry_model::Value)]);
-        impl Serialize for Values<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_map(self.0.iter().map(|(name, v)| (*name, value::JsonValue(v))))
-            }
-        }
         let mut object = serializer.serialize_struct("DownloadedObject", 3)?;
         object.serialize_field("id", &format_args!("{}", self.id))?;
         object.serialize_field("revision", &self.revision)?;
-        object.serialize_field("values", &Values(&self.members))?;
+        object.serialize_field("values", &MembersRef(&self.members))?;
         object.end()
     }
 }

@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_constraint::Context;
 use ferry_model::{Entity, EntityKind, MemberRef, Object, ObjectId, Slot, Value};
-use ferry_protocol::{
-    ChangeKind, Members, ObjectOutcome, OutcomeResult, UploadRequest, UploadResponse, value,
-};
+use ferry_protocol::{ChangeKind, Members, ObjectOutcome, OutcomeResult, UploadRequest, value};
 use ferry_sql::{
     Param, Side, insert_statement, param, read_object, select_columns, table_name, update_statement,
 };
@@ -215,7 +213,8 @@ pub(crate) async fn upload(
         checked.changes.iter().zip(&batched).filter(|(_, b)| **b).map(|(c, _)| c).collect();
     let mut facts = batch::prefetch(state, &mut tx, &creates).await?;
     let mut pending = Vec::new();
-    let mut outcomes: Vec<Option<ObjectOutcome>> = vec![None; checked.changes.len()];
+    // Each outcome's JSON, in request order; the response is written from them.
+    let mut outcomes: Vec<Option<String>> = vec![None; checked.changes.len()];
     let mut seq = first_seq;
     let mut failed = 0;
     for index in apply_order(&checked.changes) {
@@ -227,9 +226,10 @@ pub(crate) async fn upload(
                     let accepted =
                         batch::Accepted { entity: change.entity, id: change.id, values, seq };
                     seq += 1;
-                    let outcome = batch::outcome(rules, &accepted);
+                    let outcome = batch::outcome_json(rules, &accepted);
                     pending.push(accepted);
-                    outcome
+                    outcomes[index] = Some(outcome);
+                    continue;
                 }
                 Err(reason) => {
                     failed += 1;
@@ -262,19 +262,15 @@ pub(crate) async fn upload(
                 }
             }
         };
-        outcomes[index] = Some(ObjectOutcome {
+        let outcome = ObjectOutcome {
             entity: change.entity.name.to_string(),
             id: change.id.to_string(),
             result,
-        });
+        };
+        outcomes[index] = Some(serde_json::to_string(&outcome).expect("outcomes serialise"));
     }
     batch::flush(state, &mut tx, user, &mut pending).await?;
-    let response = UploadResponse {
-        upload_id: checked.upload_id.clone(),
-        outcomes: outcomes.into_iter().map(|o| o.expect("every change has an outcome")).collect(),
-    };
-    let stored = serde_json::to_string(&response).expect("responses serialise");
-    drop(response);
+    let stored = response_json(&checked.upload_id, outcomes);
     let expired = started.unix_micros() - UPLOAD_RECORD_RETENTION_SECONDS * 1_000_000;
     tx.execute("DELETE FROM ferry_uploads WHERE at < $1", &[Param::Int(expired)]).await?;
     tx.execute(
@@ -306,6 +302,23 @@ pub(crate) async fn upload(
     Metrics::add(&state.metrics.objects_applied, checked.changes.len() as u64 - failed as u64);
     Metrics::add(&state.metrics.objects_failed, failed as u64);
     Ok(stored)
+}
+
+/// The JSON of an `UploadResponse` made of each outcome's JSON.
+fn response_json(upload_id: &str, outcomes: Vec<Option<String>>) -> String {
+    let length = outcomes.iter().map(|o| o.as_ref().map_or(0, |o| o.len() + 1)).sum::<usize>();
+    let mut json = String::with_capacity(length + upload_id.len() + 32);
+    json.push_str("{\"upload_id\":");
+    json.push_str(&serde_json::to_string(upload_id).expect("strings serialise"));
+    json.push_str(",\"outcomes\":[");
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        if index > 0 {
+            json.push(',');
+        }
+        json.push_str(&outcome.expect("every change has an outcome"));
+    }
+    json.push_str("]}");
+    json
 }
 
 async fn stored_response(

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_model::{EntityName, MemberRef, ObjectId, Slot, Value, ValueType};
-use ferry_protocol::{ChangeKind, OutcomeResult, value};
+use ferry_protocol::{AppliedRef, ChangeKind};
 use ferry_sql::{
     Param, Side, insert_rows_statement, param, placeholder, read_value, select_column, table_name,
 };
@@ -231,16 +231,16 @@ pub(crate) fn decide(
 
 /// The outcome of an accepted create: rules without constraints cover every object, so the
 /// readable members are known without reading the object back.
-pub(crate) fn outcome(rules: &UserRules<'_>, accepted: &Accepted<'_>) -> OutcomeResult {
+pub(crate) fn outcome_json(rules: &UserRules<'_>, accepted: &Accepted<'_>) -> String {
     let readable: BTreeSet<Slot> =
         rules.rules.iter().flat_map(|(rule, _)| rule.read.iter().copied()).collect();
-    let values = readable
+    let members = readable
         .into_iter()
-        .map(|slot| {
-            (accepted.entity.member_name(slot).to_owned(), value::encode(&accepted.values[slot.0]))
-        })
+        .map(|slot| (accepted.entity.member_name(slot), &accepted.values[slot.0]))
         .collect();
-    OutcomeResult::Applied { revision: 1, values }
+    let applied =
+        AppliedRef { entity: accepted.entity.name.as_str(), id: accepted.id, revision: 1, members };
+    serde_json::to_string(&applied).expect("outcomes serialise")
 }
 
 /// Writes the accepted objects with multi-row inserts, then runs their after-apply handlers.
