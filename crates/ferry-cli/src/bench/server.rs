@@ -58,7 +58,6 @@ impl Client {
 
 /// A server on a fresh database, serving on 127.0.0.1, with a signed-in planner.
 struct Running {
-    server: Server,
     address: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -73,14 +72,18 @@ impl Running {
             clock: Arc::new(SystemClock),
         };
         let server = Server::open(config).await?;
-        let _ = server.add_user("planner", &["Planner".to_owned()], PASSWORD).await;
+        // A scenario reopens its database: the planner may exist already.
+        match server.add_user("planner", &["Planner".to_owned()], PASSWORD).await {
+            Ok(_) | Err(ferry_server::UserError::Exists(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(ferry_server::serve(listener, server.clone(), async {
             let _ = stopped.await;
         }));
-        Ok(Running { server, address, stop: Some(stop) })
+        Ok(Running { address, stop: Some(stop) })
     }
 
     async fn client(&self) -> anyhow::Result<Client> {
@@ -99,7 +102,6 @@ impl Drop for Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = &self.server;
     }
 }
 
