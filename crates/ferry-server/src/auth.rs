@@ -195,7 +195,7 @@ pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, Api
             &[Param::Text(token_hash(token))],
         )
         .await?;
-    drop(tx);
+    tx.finish().await?;
     let Some(row) = rows.into_iter().next() else {
         return Err(ApiError::Unauthorized("unknown token: sign in again".to_owned()));
     };

@@ -148,7 +148,7 @@ pub(crate) async fn download(
             }
         }
     };
-    drop(tx);
+    tx.finish().await?;
     Metrics::add(&state.metrics.download_pages, 1);
     Metrics::add(&state.metrics.objects_downloaded, page.objects as u64);
     Ok(page)
@@ -396,7 +396,7 @@ pub(crate) async fn objects(
             found.push(covered_row(entity, dialect, &row)?.0);
         }
     }
-    drop(tx);
+    tx.finish().await?;
     let objects: Vec<DownloadedObject> =
         found.iter().map(|covered| downloaded(entity, &view, covered)).collect();
     let present: std::collections::BTreeSet<ObjectId> = found.iter().map(|c| c.object.id).collect();

@@ -95,6 +95,7 @@ pub(crate) async fn list(
             &[Param::Text(entity.unwrap_or_default().to_owned()), Param::Text(user.unwrap_or_default().to_owned()), Param::Int(LISTING_ROWS_MAX)],
         )
         .await?;
+    tx.finish().await?;
     let failures = rows.iter().map(|row| failure_from_row(state, row)).collect::<Result<_, _>>()?;
     Ok(FailureList { failures })
 }
@@ -107,6 +108,7 @@ pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, ApiError> {
             &[Param::Int(id)],
         )
         .await?;
+    tx.finish().await?;
     let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no failure {id}")))?;
     Ok(failure_from_row(state, row)?)
 }
@@ -157,7 +159,10 @@ pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, Api
             tx.commit().await?;
             result
         }
-        Err(reason) => OutcomeResult::Failed { reason, failure_id: id },
+        Err(reason) => {
+            tx.finish().await?;
+            OutcomeResult::Failed { reason, failure_id: id }
+        }
     };
     Ok(ReplayResponse {
         outcome: ObjectOutcome { entity: failure.entity, id: failure.object_id, result },
@@ -172,6 +177,7 @@ pub(crate) async fn history(state: &State) -> Result<HistoryList, ApiError> {
             &[Param::Int(LISTING_ROWS_MAX)],
         )
         .await?;
+    tx.finish().await?;
     let entries = rows
         .iter()
         .map(|row| {

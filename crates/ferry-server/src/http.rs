@@ -113,6 +113,7 @@ fn path_error(rejection: PathRejection) -> ApiError {
 async fn health(AxumState(state): AxumState<Shared>) -> Result<&'static str, ApiError> {
     let mut tx = state.store.begin_snapshot().await?;
     tx.sequence_now().await?;
+    tx.finish().await?;
     Ok("ok\n")
 }
 

@@ -211,6 +211,15 @@ impl Tx<'_> {
         }
     }
 
+    /// Ends a transaction whose changes, if any, are discarded, keeping the connection for
+    /// the next one (dropping a transaction rolls back too, but closes a PostgreSQL connection).
+    pub(crate) async fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback(),
+            Tx::Postgres(tx) => tx.rollback().await,
+        }
+    }
+
     /// Marks a point that `rollback_to` can return to, for one object of an upload.
     pub(crate) async fn savepoint(&mut self) -> Result<(), StoreError> {
         self.execute("SAVEPOINT ferry_object", &[]).await.map(drop)

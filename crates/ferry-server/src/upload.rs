@@ -195,6 +195,7 @@ pub(crate) async fn upload(
     // upload with this id that committed while this one waited.
     let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
     if let Some(response) = stored_response(&mut tx, state, &checked.upload_id, user).await? {
+        tx.finish().await?;
         return Ok(response);
     }
     let context = context(state, user);

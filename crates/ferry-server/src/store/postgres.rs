@@ -147,9 +147,18 @@ impl PostgresTx<'_> {
         Ok(sink.as_mut().finish().await?)
     }
 
-    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        let connection = self.connection.take().expect("the connection is present until commit");
-        connection.client.batch_execute("COMMIT").await?;
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.end("COMMIT").await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.end("ROLLBACK").await
+    }
+
+    /// Ends the transaction and returns the connection to the pool.
+    async fn end(mut self, statement: &str) -> Result<(), StoreError> {
+        let connection = self.connection.take().expect("the connection is present until the end");
+        connection.client.batch_execute(statement).await?;
         self.store.idle.lock().expect("pool lock is never poisoned").push(connection);
         Ok(())
     }

@@ -86,6 +86,12 @@ impl SqliteTx<'_> {
         self.open = false;
         Ok(())
     }
+
+    pub(crate) fn rollback(mut self) -> Result<(), StoreError> {
+        self.connection.execute_batch("ROLLBACK")?;
+        self.open = false;
+        Ok(())
+    }
 }
 
 impl Drop for SqliteTx<'_> {
