@@ -172,9 +172,19 @@ async fn model(
 async fn upload_route(
     AxumState(state): AxumState<Shared>,
     Authenticated(user): Authenticated,
-    body: Result<Json<UploadRequest>, JsonRejection>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
-    let Json(request) = body.map_err(json_error)?;
+    let body = body.map_err(|r| {
+        ApiError::PayloadTooLarge(format!(
+            "the request body is larger than the server accepts: {}",
+            r.body_text()
+        ))
+    })?;
+    let request: UploadRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            message: format!("the body is not an upload: {e}"),
+            details: serde_json::Value::Null,
+        })?;
     let response = upload::upload(&state, &user, request).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], response))
 }
