@@ -258,8 +258,9 @@ pub struct HistoryList {
 /// The body of every error answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// Stable, machine-readable: `bad-request`, `unauthorized`, `forbidden`, `not-found`,
-    /// `payload-too-large`, `too-many-requests`, `conflict`, `internal`.
+    /// Stable, machine-readable: `bad-request` (400), `unauthorized` (401), `forbidden` (403),
+    /// `not-found` (404), `method-not-allowed` (405), `conflict` (409), `payload-too-large`
+    /// (413), `too-many-requests` (429), `unavailable` (503: the database failed; try again).
     pub code: String,
     pub message: String,
     #[serde(default)]

@@ -40,6 +40,9 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/failures/{id}/replay", post(failure_replay))
         .route("/v1/history", get(history))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this endpoint does not take that method".to_owned())
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

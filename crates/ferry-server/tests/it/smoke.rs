@@ -44,3 +44,20 @@ async fn serves_http_on_a_socket_and_shuts_down() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn unknown_endpoints_and_methods_answer_in_json() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    for (method, path, status, code) in [
+        (axum::http::Method::GET, "/v1/nowhere", 404, "not-found"),
+        (axum::http::Method::GET, "/v1/upload", 405, "method-not-allowed"),
+        (axum::http::Method::DELETE, "/v1/sign-in", 405, "method-not-allowed"),
+    ] {
+        let (got, body) = server.call(method.clone(), path, None, None).await;
+        assert_eq!(
+            (got.as_u16(), body["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {body}"
+        );
+    }
+}
