@@ -46,7 +46,7 @@ fn ci() -> Result<(), String> {
     eprintln!("xtask: PostgreSQL for tests at {url}");
     run("cargo", &["fmt", "--all", "--check"], &url)?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
-    run("cargo", &["test", "--doc", "-p", "ferry-constraint"], &url)?;
+    run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], &url)?;
     run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
     drop(server);
     Ok(())

@@ -223,9 +223,9 @@ pub fn copy_line(
     out.push('\n');
 }
 
-/// `UPDATE` of some members of one object, bumping its revision: parameters 1..=n are the new
-/// values of `slots` in order, then (on the server) the change sequence position, then the id.
-/// Returns the new revision.
+/// `UPDATE` of some members of one object: parameters 1..=n are the new values of `slots` in
+/// order, then (on the server, which also bumps the revision) the change sequence position,
+/// then the id. Returns the revision.
 pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side: Side) -> String {
     let mut assignments: Vec<String> = slots
         .iter()
@@ -238,9 +238,10 @@ pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side:
             )
         })
         .collect();
-    assignments.push("_rev = _rev + 1".to_owned());
     let mut next = slots.len() + 1;
     if side == Side::Server {
+        // The device keeps the revision it last saw from the server; only the server counts.
+        assignments.push("_rev = _rev + 1".to_owned());
         assignments.push(format!("_seq = {}", placeholder(next, ValueType::Integer, dialect)));
         next += 1;
     }

@@ -1,0 +1,148 @@
+//! The device database: one SQLite file in WAL mode with `synchronous=FULL`, so a committed
+//! change survives a power loss. It holds the model's tables (device side), the record of
+//! what is dirty, the checkpoints, and the model itself.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ferry_model::{Model, ObjectId, Value};
+use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
+use rusqlite::types::Value as SqlValue;
+
+use crate::ClientError;
+use crate::effects::{Clock, IdSource, RandomIds, SystemClock};
+
+/// The fixed tables of a device database.
+const FIXED_TABLES: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // One row per object with committed changes not yet uploaded: what kind of change, which
+    // members changed (comma-separated names), and the server revision the change is based on.
+    "CREATE TABLE IF NOT EXISTS ferry_dirty (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, PRIMARY KEY (entity, object_id))",
+    "CREATE TABLE IF NOT EXISTS ferry_checkpoints (entity TEXT PRIMARY KEY, checkpoint TEXT NOT NULL)",
+];
+
+/// How long a statement waits for a lock held by another connection, in milliseconds.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// A device database. Cheap to share between threads (`&Database` is enough for every call).
+pub struct Database {
+    pub(crate) connection: Mutex<rusqlite::Connection>,
+    pub(crate) model: Arc<Model>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdSource>,
+}
+
+impl Database {
+    /// Opens (or creates) the database at `path` for the model in `model_text`.
+    /// A database made for an earlier version of the model is migrated when the change is
+    /// additive, keeping unsynchronised changes; a breaking change is refused.
+    pub fn open(path: impl AsRef<Path>, model_text: &str) -> Result<Database, ClientError> {
+        Self::open_with(path, model_text, Arc::new(SystemClock), Arc::new(RandomIds))
+    }
+
+    /// [`Database::open`] with a given clock and id source (for tests and simulations).
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        model_text: &str,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Result<Database, ClientError> {
+        let model = Model::parse(model_text).map_err(ClientError::Model)?;
+        ferry_constraint::check_model(&model).map_err(ClientError::Model)?;
+        let mut connection = rusqlite::Connection::open(path.as_ref())?;
+        connection.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        let transaction = connection.transaction()?;
+        for statement in FIXED_TABLES {
+            transaction.execute(statement, [])?;
+        }
+        let stored: Option<String> = transaction
+            .query_row("SELECT value FROM ferry_meta WHERE key = 'model'", [], |row| row.get(0))
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })?;
+        let statements = match stored {
+            None => create_schema(&model, Dialect::Sqlite, Side::Device),
+            Some(text) => {
+                let old = Model::parse(&text)
+                    .map_err(|_| ClientError::Corrupt("the stored model is invalid".to_owned()))?;
+                let plan = plan_migration(&old, &model);
+                if plan.is_breaking() {
+                    return Err(ClientError::BreakingModel { plan: plan.to_string() });
+                }
+                plan.statements(&model, Dialect::Sqlite, Side::Device)
+            }
+        };
+        for statement in statements {
+            transaction.execute(&statement, [])?;
+        }
+        transaction.execute(
+            "INSERT INTO ferry_meta (key, value) VALUES ('model', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [model_text],
+        )?;
+        transaction.commit()?;
+        Ok(Database { connection: Mutex::new(connection), model: Arc::new(model), clock, ids })
+    }
+
+    /// The model this database holds.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        // A panic while holding the lock leaves no half-applied state: every write runs in
+        // a transaction that rolls back when dropped, so the connection stays usable.
+        self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The signed-in user, whose id `[%CurrentUser%]` stands for in local queries.
+    pub(crate) fn current_user(
+        &self,
+        connection: &rusqlite::Connection,
+    ) -> Result<Option<ObjectId>, ClientError> {
+        let user: Option<String> = connection
+            .query_row("SELECT value FROM ferry_meta WHERE key = 'user'", [], |row| row.get(0))
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })?;
+        Ok(user.and_then(|text| ObjectId::parse(&text)))
+    }
+
+    /// Records who is signed in on this device (`[%CurrentUser%]` in local queries).
+    pub fn set_current_user(&self, user: ObjectId) -> Result<(), ClientError> {
+        self.lock().execute(
+            "INSERT INTO ferry_meta (key, value) VALUES ('user', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [user.to_string()],
+        )?;
+        Ok(())
+    }
+}
+
+pub(crate) fn to_sql(param: &Param) -> SqlValue {
+    match param {
+        Param::Null => SqlValue::Null,
+        Param::Bool(flag) => SqlValue::Integer(i64::from(*flag)),
+        Param::Int(integer) => SqlValue::Integer(*integer),
+        Param::Text(text) => SqlValue::Text(text.clone()),
+        Param::Blob(bytes) => SqlValue::Blob(bytes.clone()),
+    }
+}
+
+pub(crate) fn from_sql(value: SqlValue) -> Param {
+    match value {
+        SqlValue::Null => Param::Null,
+        SqlValue::Integer(integer) => Param::Int(integer),
+        SqlValue::Text(text) => Param::Text(text),
+        SqlValue::Blob(bytes) => Param::Blob(bytes),
+        SqlValue::Real(real) => Param::Text(real.to_string()),
+    }
+}
+
+pub(crate) fn id_param(id: ObjectId) -> SqlValue {
+    to_sql(&ferry_sql::param(&Value::Reference(id), Dialect::Sqlite))
+}

@@ -1,0 +1,117 @@
+//! The Ferry device SDK: the library an app embeds to work offline (DESIGN.md §3).
+//!
+//! A [`Database`] is one SQLite file on the device holding the model's objects. The app
+//! [`create`](Database::create)s objects, [`set`](Database::set)s their members, and
+//! [`commit`](Database::commit)s them; uncommitted changes live only in the app's [`Object`]s.
+//! [`rollback`](Database::rollback) returns an object to its committed state,
+//! [`delete`](Database::delete) removes it (recording the deletion when the server knows it),
+//! [`clear`](Database::clear) empties an entity on the device only, and [`query`](Database::query)
+//! reads committed objects with the constraint language.
+//! The database records which committed members are dirty: the sync engine uploads exactly those.
+//!
+//! ```
+//! # let dir = std::env::temp_dir().join(format!("ferry-doc-lib-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir); std::fs::create_dir_all(&dir).unwrap();
+//! use ferry_client::{Database, Deletion, Query};
+//! use ferry_model::{Value, samples};
+//!
+//! let db = Database::open(dir.join("device.db"), samples::FIELD_SERVICE)?;
+//! let mut site = db.create("Field.Site")?;
+//! db.set(&mut site, "Name", Value::String("Depot".to_owned()))?;
+//! db.set(&mut site, "Address", Value::String("Main 1".to_owned()))?;
+//! db.commit(&mut [&mut site])?;
+//! assert_eq!(db.pending_changes()?, 1);
+//!
+//! db.set(&mut site, "Address", Value::String("Main 2".to_owned()))?;
+//! db.rollback(&mut site)?; // back to the committed "Main 1"
+//! assert_eq!(db.get_value(&site, "Address")?, &Value::String("Main 1".to_owned()));
+//!
+//! assert_eq!(db.query(&Query::new("Field.Site").filter("[Name = 'Depot']"))?.len(), 1);
+//! assert_eq!(db.delete(&mut site)?, Deletion::Removed); // never uploaded: no trace left
+//! assert_eq!(db.pending_changes()?, 0);
+//! # Ok::<(), ferry_client::ClientError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod database;
+mod effects;
+mod object;
+mod query;
+
+use ferry_model::{ModelError, ObjectId, ValueType};
+
+pub use database::Database;
+pub use effects::{Clock, IdSource, RandomIds, SystemClock};
+pub use object::{ClearMode, Deletion, Object};
+pub use query::{Order, Query};
+
+/// Why a device operation was refused or failed; each names the thing concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The model text is not a valid model.
+    #[error("the model is invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Model(Vec<ModelError>),
+    /// The database was made for a model this one cannot migrate from.
+    #[error("the device database cannot be migrated to this model:\n{plan}")]
+    BreakingModel {
+        /// The migration plan, with the breaking changes.
+        plan: String,
+    },
+    /// No such entity in the model.
+    #[error("unknown entity `{entity}`")]
+    UnknownEntity {
+        /// The name given.
+        entity: String,
+    },
+    /// No such member of the entity.
+    #[error("`{entity}` has no member `{member}`")]
+    UnknownMember {
+        /// The entity.
+        entity: String,
+        /// The name given.
+        member: String,
+    },
+    /// A value of the wrong type for the member.
+    #[error("`{entity}.{member}` takes values of type {expected}")]
+    WrongType {
+        /// The entity.
+        entity: String,
+        /// The member.
+        member: String,
+        /// The member's type.
+        expected: ValueType,
+    },
+    /// The object was deleted.
+    #[error("`{entity}` {id} was deleted")]
+    Deleted {
+        /// The entity.
+        entity: String,
+        /// The object.
+        id: ObjectId,
+    },
+    /// `clear` found unsynchronised changes and was told to keep them.
+    #[error(
+        "`{entity}` has {count} objects with unsynchronised changes; sync first, or clear with ClearMode::DiscardChanges"
+    )]
+    UnsyncedChanges {
+        /// The entity.
+        entity: String,
+        /// How many objects have changes.
+        count: usize,
+    },
+    /// A query's constraint is not valid for its entity.
+    #[error("constraint `{constraint}`: {}", .errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Constraint {
+        /// The constraint text.
+        constraint: String,
+        /// Every problem found.
+        errors: Vec<ferry_constraint::ConstraintError>,
+    },
+    /// The database file failed.
+    #[error("device database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The database holds something Ferry did not write.
+    #[error("the device database is damaged: {0}")]
+    Corrupt(String),
+}

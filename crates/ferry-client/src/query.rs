@@ -1,0 +1,185 @@
+//! Local queries: the constraint language over the device database, sorted and paged.
+
+use ferry_constraint::Context;
+use ferry_model::{ObjectId, Slot};
+use ferry_sql::{Dialect, compile_where, read_object, select_columns, table_name};
+
+use crate::ClientError;
+use crate::database::{Database, from_sql, id_param, to_sql};
+use crate::object::Object;
+
+/// Ascending or descending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Smallest first (strings by their UTF-8 bytes).
+    Ascending,
+    /// Largest first.
+    Descending,
+}
+
+/// A local query: objects of one entity matching an optional constraint.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("ferry-doc-query-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir); std::fs::create_dir_all(&dir).unwrap();
+/// use ferry_client::{Database, Order, Query};
+/// use ferry_model::{Value, samples};
+///
+/// let db = Database::open(dir.join("device.db"), samples::FIELD_SERVICE)?;
+/// for (n, priority) in [(1, 5), (2, 1), (3, 4)] {
+///     let mut order = db.create("Field.WorkOrder")?;
+///     db.set(&mut order, "Number", Value::Integer(n))?;
+///     db.set(&mut order, "Priority", Value::Integer(priority))?;
+///     db.commit(&mut [&mut order])?;
+/// }
+/// let urgent = db.query(&Query::new("Field.WorkOrder").filter("[Priority >= 4]").sort("Number", Order::Descending))?;
+/// let numbers: Vec<&Value> = urgent.iter().map(|o| db.get_value(o, "Number").unwrap()).collect();
+/// assert_eq!(numbers, [&Value::Integer(3), &Value::Integer(1)]);
+/// # Ok::<(), ferry_client::ClientError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Query {
+    entity: String,
+    constraint: Option<String>,
+    sort: Vec<(String, Order)>,
+    limit: Option<usize>,
+    offset: usize,
+}
+
+impl Query {
+    /// Every object of `entity`, in id order.
+    pub fn new(entity: &str) -> Query {
+        Query {
+            entity: entity.to_owned(),
+            constraint: None,
+            sort: Vec::new(),
+            limit: None,
+            offset: 0,
+        }
+    }
+
+    /// Only objects matching the constraint, e.g. `[Status = 'Open']`.
+    pub fn filter(mut self, constraint: &str) -> Query {
+        self.constraint = Some(constraint.to_owned());
+        self
+    }
+
+    /// Sorts by an attribute; several calls sort by several, in order. Ties keep id order.
+    pub fn sort(mut self, attribute: &str, order: Order) -> Query {
+        self.sort.push((attribute.to_owned(), order));
+        self
+    }
+
+    /// At most `limit` objects.
+    pub fn limit(mut self, limit: usize) -> Query {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Skips the first `offset` objects.
+    pub fn offset(mut self, offset: usize) -> Query {
+        self.offset = offset;
+        self
+    }
+}
+
+impl Database {
+    /// The committed objects matching the query, as stored on the device.
+    pub fn query(&self, query: &Query) -> Result<Vec<Object>, ClientError> {
+        let entity = self
+            .model
+            .entity(&query.entity)
+            .ok_or_else(|| ClientError::UnknownEntity { entity: query.entity.clone() })?;
+        let connection = self.lock();
+        let context = Context {
+            user: self.current_user(&connection)?,
+            roles: Vec::new(),
+            now: self.clock.now(),
+        };
+        let (condition, params) = match &query.constraint {
+            Some(text) => {
+                let constraint =
+                    ferry_constraint::check(&self.model, entity.name.as_str(), text).map_err(
+                        |errors| ClientError::Constraint { constraint: text.clone(), errors },
+                    )?;
+                let sql = compile_where(
+                    &self.model,
+                    &constraint.bind(&context),
+                    "t0",
+                    Dialect::Sqlite,
+                    1,
+                );
+                (sql.text, sql.params)
+            }
+            None => ("1".to_owned(), Vec::new()),
+        };
+        let mut order = Vec::new();
+        for (attribute, direction) in &query.sort {
+            let Some((index, _)) = entity.attribute(attribute) else {
+                return Err(ClientError::UnknownMember {
+                    entity: entity.name.to_string(),
+                    member: attribute.clone(),
+                });
+            };
+            let direction = if *direction == Order::Ascending { "ASC" } else { "DESC" };
+            order.push(format!(
+                "\"t0\".{} {direction}",
+                ferry_sql::column_name(entity, Slot(index))
+            ));
+        }
+        order.push("\"t0\".id".to_owned());
+        let limit = query.limit.map_or(-1, |l| l as i64);
+        let sql = format!(
+            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {} LIMIT {limit} OFFSET {}",
+            select_columns(entity, "\"t0\"", Dialect::Sqlite),
+            table_name(entity),
+            order.join(", "),
+            query.offset
+        );
+        let mut statement = connection.prepare(&sql)?;
+        let width = entity.member_count() + 1;
+        let rows =
+            statement.query_map(rusqlite::params_from_iter(params.iter().map(to_sql)), |row| {
+                (0..width)
+                    .map(|i| row.get::<_, rusqlite::types::Value>(i).map(from_sql))
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+        let mut objects = Vec::new();
+        for row in rows {
+            let stored = read_object(entity, &row?, Dialect::Sqlite)
+                .ok_or_else(|| ClientError::Corrupt(format!("a row of `{}`", entity.name)))?;
+            objects.push(Object::from_database(entity.name.clone(), stored.id, stored.values));
+        }
+        Ok(objects)
+    }
+
+    /// The committed object with this id, if the device holds it.
+    pub fn get(&self, entity: &str, id: ObjectId) -> Result<Option<Object>, ClientError> {
+        let entity_model = self
+            .model
+            .entity(entity)
+            .ok_or_else(|| ClientError::UnknownEntity { entity: entity.to_owned() })?;
+        let connection = self.lock();
+        let sql = format!(
+            "SELECT {} FROM {} \"t0\" WHERE \"t0\".id = ?1",
+            select_columns(entity_model, "\"t0\"", Dialect::Sqlite),
+            table_name(entity_model)
+        );
+        let width = entity_model.member_count() + 1;
+        let row = connection
+            .query_row(&sql, [id_param(id)], |row| {
+                (0..width)
+                    .map(|i| row.get::<_, rusqlite::types::Value>(i).map(from_sql))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })?;
+        let Some(row) = row else { return Ok(None) };
+        let stored = read_object(entity_model, &row, Dialect::Sqlite)
+            .ok_or_else(|| ClientError::Corrupt(format!("a row of `{}`", entity_model.name)))?;
+        Ok(Some(Object::from_database(entity_model.name.clone(), stored.id, stored.values)))
+    }
+}
