@@ -39,3 +39,10 @@ impl IdSource for RandomIds {
         ObjectId::from_parts(millis, u128::from_be_bytes(random))
     }
 }
+
+/// 32 random hex digits: upload ids and device names.
+pub(crate) fn random_token() -> String {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).expect("the operating system provides random bytes");
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -38,6 +38,7 @@ mod database;
 mod effects;
 mod object;
 mod query;
+mod sync;
 
 use ferry_model::{ModelError, ObjectId, ValueType};
 
@@ -45,6 +46,10 @@ pub use database::Database;
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
+pub use sync::{
+    HttpTransport, RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX,
+    SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode, SyncReport,
+};
 
 /// Why a device operation was refused or failed; each names the thing concerned.
 #[derive(Debug, thiserror::Error)]

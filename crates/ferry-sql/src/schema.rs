@@ -225,7 +225,7 @@ pub fn copy_line(
 
 /// `UPDATE` of some members of one object: parameters 1..=n are the new values of `slots` in
 /// order, then (on the server, which also bumps the revision) the change sequence position,
-/// then the id. Returns the revision.
+/// then the id. On the server it returns the new revision.
 pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side: Side) -> String {
     let mut assignments: Vec<String> = slots
         .iter()
@@ -245,8 +245,9 @@ pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side:
         assignments.push(format!("_seq = {}", placeholder(next, ValueType::Integer, dialect)));
         next += 1;
     }
+    let returning = if side == Side::Server { " RETURNING _rev" } else { "" };
     format!(
-        "UPDATE {} SET {} WHERE id = {} RETURNING _rev",
+        "UPDATE {} SET {} WHERE id = {}{returning}",
         table_name(entity),
         assignments.join(", "),
         placeholder(next, ValueType::Reference, dialect)

@@ -1,0 +1,599 @@
+//! The sync engine: one sync at a time, an upload phase then a download phase (DESIGN.md §4).
+//!
+//! Upload sends every committed change in one request under an upload id that is stored, with
+//! the request, before it is sent: a retry after a lost answer resends the same request, and the
+//! server answers it once. The answer is applied in one local transaction. Download brings each
+//! entity per its download behaviour, all pages of all entities applied in one local transaction,
+//! so a download that fails part way changes nothing on the device.
+
+mod transport;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_model::{DownloadBehaviour, Entity, EntityKind, MemberRef, ObjectId, Slot, Value};
+use ferry_protocol::{
+    ChangeKind, DownloadMode, DownloadPage, ErrorBody, Members, ObjectChange, OutcomeResult,
+    SignInRequest, SignInResponse, UploadRequest, UploadResponse, value,
+};
+use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
+
+pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
+
+use crate::database::{Database, id_param, to_sql};
+use crate::{ClientError, effects};
+
+/// The answer to a second sync while one runs, exactly as DESIGN.md §4 words it.
+pub const SIMULTANEOUS_SYNC_MESSAGE: &str = "Performing simultaneous synchronizations is not supported. Please try again after the current synchronization is completed.";
+
+/// Attempts of one request when the network fails, the first included.
+pub const SEND_ATTEMPTS_MAX: u32 = 3;
+/// The wait before the first retry, in milliseconds; it doubles for each further one.
+pub const RETRY_DELAY_MS: u64 = 200;
+
+/// What a sync uploads and downloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every committed change up; every entity down per its download behaviour.
+    All,
+    /// Every committed change up; the fresh server state of the uploaded objects down.
+    Unsynchronized,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Objects the server applied (created, changed or deleted).
+    pub uploaded: usize,
+    /// Objects the server rejected, with the reason (they are in `SynchronizationError`).
+    pub rejected: Vec<(String, ObjectId, String)>,
+    /// Objects downloaded, per entity.
+    pub downloaded: BTreeMap<String, usize>,
+    /// Objects removed from the device by the download, per entity.
+    pub removed: BTreeMap<String, usize>,
+}
+
+/// Why a sync did not complete. The device keeps every committed change for the next one.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Another sync is running on this device.
+    #[error("{SIMULTANEOUS_SYNC_MESSAGE}")]
+    AlreadyRunning,
+    /// The server address is not `http://host:port`.
+    #[error("`{server}` is not a server address such as http://127.0.0.1:8750")]
+    BadServer {
+        /// The address given.
+        server: String,
+    },
+    /// The server could not be reached (after retries).
+    #[error("cannot reach the server at {server}: {reason}; check the connection and sync again")]
+    Unreachable {
+        /// `host:port`.
+        server: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Nobody is signed in on this device, or the token expired.
+    #[error("not signed in, or the session expired: sign in again ({message})")]
+    NotSignedIn {
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server refused the request.
+    #[error("the server answered {status} {code}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The error code of `ErrorBody`.
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// A committed object refers to an object that is neither on the device nor on the server:
+    /// a modelling error the app must fix; nothing was sent.
+    #[error(
+        "`{entity}` {id} refers through `{association}` to {target}, which is neither committed on this device nor known to the server"
+    )]
+    Integrity {
+        /// The referring object's entity.
+        entity: String,
+        /// The referring object.
+        id: ObjectId,
+        /// The association.
+        association: String,
+        /// The missing object.
+        target: ObjectId,
+    },
+    /// The device database failed.
+    #[error(transparent)]
+    Local(#[from] ClientError),
+}
+
+impl From<rusqlite::Error> for SyncError {
+    fn from(error: rusqlite::Error) -> Self {
+        SyncError::Local(ClientError::Database(error))
+    }
+}
+
+/// Synchronises one device database with one server.
+pub struct SyncEngine {
+    database: Arc<Database>,
+    transport: HttpTransport,
+    running: AtomicBool,
+}
+
+/// Releases the one-sync-at-a-time flag when a sync ends, however it ends.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+fn meta(connection: &rusqlite::Connection, key: &str) -> Result<Option<String>, rusqlite::Error> {
+    connection
+        .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
+        .map(Some)
+        .or_else(|error| match error {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            other => Err(other),
+        })
+}
+
+fn set_meta(
+    connection: &rusqlite::Connection,
+    key: &str,
+    value: &str,
+) -> Result<(), rusqlite::Error> {
+    connection.execute(
+        "INSERT INTO ferry_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+impl SyncEngine {
+    /// An engine for `database` and the server at `server` (`http://host:port`).
+    pub fn new(database: Arc<Database>, server: &str) -> Result<SyncEngine, SyncError> {
+        Ok(SyncEngine {
+            database,
+            transport: HttpTransport::new(server)?,
+            running: AtomicBool::new(false),
+        })
+    }
+
+    /// Signs in; the token and the user are kept in the device database.
+    pub async fn sign_in(&self, user: &str, password: &str) -> Result<ObjectId, SyncError> {
+        let body = serde_json::to_vec(&SignInRequest {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
+        .expect("requests serialise");
+        let response: SignInResponse = self.call("POST", "/v1/sign-in", None, &body).await?;
+        let id = ObjectId::parse(&response.user_id).ok_or_else(|| SyncError::Server {
+            status: 200,
+            code: "bad-response".to_owned(),
+            message: format!("`{}` is not a user id", response.user_id),
+        })?;
+        let connection = self.database.lock();
+        set_meta(&connection, "token", &response.token)?;
+        set_meta(&connection, "user", &id.to_string())?;
+        Ok(id)
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> Result<T, SyncError> {
+        let mut attempt = 0;
+        let response = loop {
+            match self.transport.request(method, path, token, body).await {
+                Ok(response) => break response,
+                Err(SyncError::Unreachable { .. }) if attempt + 1 < SEND_ATTEMPTS_MAX => {
+                    tokio::time::sleep(std::time::Duration::from_millis(RETRY_DELAY_MS << attempt))
+                        .await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        if response.status == 200 {
+            return serde_json::from_slice(&response.body).map_err(|e| SyncError::Server {
+                status: 200,
+                code: "bad-response".to_owned(),
+                message: format!("the answer is not what this device expects: {e}"),
+            });
+        }
+        let error: ErrorBody = serde_json::from_slice(&response.body).unwrap_or(ErrorBody {
+            code: "unknown".to_owned(),
+            message: String::from_utf8_lossy(&response.body).into_owned(),
+            details: serde_json::Value::Null,
+        });
+        if response.status == 401 {
+            return Err(SyncError::NotSignedIn { message: error.message });
+        }
+        Err(SyncError::Server { status: response.status, code: error.code, message: error.message })
+    }
+
+    fn token(&self) -> Result<String, SyncError> {
+        meta(&self.database.lock(), "token")?.ok_or_else(|| SyncError::NotSignedIn {
+            message: "no one has signed in on this device".to_owned(),
+        })
+    }
+
+    /// Runs one sync. Only one runs at a time: a second attempt fails at once with
+    /// [`SIMULTANEOUS_SYNC_MESSAGE`].
+    pub async fn sync(&self, mode: SyncMode) -> Result<SyncReport, SyncError> {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return Err(SyncError::AlreadyRunning);
+        }
+        let _running = Running(&self.running);
+        let token = self.token()?;
+        let mut report = SyncReport::default();
+        self.upload(&token, &mut report).await?;
+        if mode == SyncMode::All {
+            self.download(&token, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// The pending upload: the one stored by an earlier attempt, or a new one of every dirty object.
+    fn pending_upload(&self) -> Result<Option<UploadRequest>, SyncError> {
+        let connection = self.database.lock();
+        if let Some(body) = meta(&connection, "pending_upload")? {
+            let request = serde_json::from_str(&body)
+                .map_err(|e| ClientError::Corrupt(format!("the pending upload: {e}")))?;
+            return Ok(Some(request));
+        }
+        let mut statement = connection.prepare("SELECT entity, object_id, kind, members, base_revision FROM ferry_dirty ORDER BY entity, object_id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            let (entity_name, id, kind, members, base_revision) = row?;
+            let entity = self.database.model.entity(&entity_name).ok_or_else(|| {
+                ClientError::Corrupt(format!("dirty object of unknown entity `{entity_name}`"))
+            })?;
+            let id = ObjectId::from_bytes(
+                id.try_into().map_err(|_| ClientError::Corrupt("a dirty id".to_owned()))?,
+            );
+            let kind = match kind.as_str() {
+                "create" => ChangeKind::Create,
+                "update" => ChangeKind::Update,
+                _ => ChangeKind::Delete,
+            };
+            let mut values = Members::new();
+            if kind != ChangeKind::Delete {
+                let object = stored_values(&connection, entity, id)?;
+                for member in members.split(',').filter(|m| !m.is_empty()) {
+                    let Some(found) = entity.member(member) else { continue };
+                    values.insert(member.to_owned(), value::encode(&object[entity.slot(found).0]));
+                }
+            }
+            changes.push(ObjectChange {
+                entity: entity_name,
+                id: id.to_string(),
+                kind,
+                base_revision,
+                values,
+            });
+        }
+        drop(statement);
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        self.check_integrity(&connection, &changes)?;
+        let upload_id = effects::random_token();
+        let request = UploadRequest { upload_id, device: device_name(&connection)?, changes };
+        // Stored before it is sent: every retry sends exactly this request under this id.
+        set_meta(
+            &connection,
+            "pending_upload",
+            &serde_json::to_string(&request).expect("requests serialise"),
+        )?;
+        Ok(Some(request))
+    }
+
+    /// Every reference of an uploaded object must point at an object on the device.
+    fn check_integrity(
+        &self,
+        connection: &rusqlite::Connection,
+        changes: &[ObjectChange],
+    ) -> Result<(), SyncError> {
+        for change in changes.iter().filter(|c| c.kind != ChangeKind::Delete) {
+            let entity = self.database.model.entity(&change.entity).expect("checked when read");
+            for association in &entity.associations {
+                let Some(json) = change.values.get(&association.name) else { continue };
+                let Ok(Value::Reference(target)) = value::decode(json, None) else { continue };
+                let target_entity = self
+                    .database
+                    .model
+                    .entity(association.target.as_str())
+                    .expect("validated model");
+                if target_entity.kind == EntityKind::System {
+                    continue; // users are known to the server
+                }
+                let found: i64 = connection.query_row(
+                    &format!("SELECT count(*) FROM {} WHERE id = ?1", table_name(target_entity)),
+                    [id_param(target)],
+                    |row| row.get(0),
+                )?;
+                if found == 0 {
+                    let id = ObjectId::parse(&change.id).expect("written by this engine");
+                    return Err(SyncError::Integrity {
+                        entity: change.entity.clone(),
+                        id,
+                        association: association.name.clone(),
+                        target,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn upload(&self, token: &str, report: &mut SyncReport) -> Result<(), SyncError> {
+        let Some(request) = self.pending_upload()? else { return Ok(()) };
+        let body = serde_json::to_vec(&request).expect("requests serialise");
+        let response: UploadResponse = self.call("POST", "/v1/upload", Some(token), &body).await?;
+        let mut connection = self.database.lock();
+        let transaction = connection.transaction()?;
+        for (change, outcome) in request.changes.iter().zip(&response.outcomes) {
+            let entity = self.database.model.entity(&change.entity).expect("checked when read");
+            let id = ObjectId::parse(&change.id).expect("written by this engine");
+            let sent: BTreeSet<&str> = change.values.keys().map(String::as_str).collect();
+            let still_dirty = forget_sent(&transaction, entity, id, &sent)?;
+            match &outcome.result {
+                OutcomeResult::Applied { revision, values } => {
+                    report.uploaded += 1;
+                    write_fresh(&transaction, entity, id, *revision, values, &still_dirty)?;
+                }
+                OutcomeResult::Deleted => report.uploaded += 1,
+                OutcomeResult::Failed { reason, .. } => {
+                    report.rejected.push((change.entity.clone(), id, reason.clone()))
+                }
+            }
+        }
+        transaction.execute("DELETE FROM ferry_meta WHERE key = 'pending_upload'", [])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    async fn download(&self, token: &str, report: &mut SyncReport) -> Result<(), SyncError> {
+        let model = Arc::clone(&self.database.model);
+        let mut pages: Vec<(&Entity, Vec<DownloadPage>)> = Vec::new();
+        for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
+            let mut after = meta(&self.database.lock(), &format!("checkpoint:{}", entity.name))?;
+            let mut entity_pages = Vec::new();
+            loop {
+                let query = after.as_ref().map(|a| format!("?after={a}")).unwrap_or_default();
+                let page: DownloadPage = self
+                    .call("GET", &format!("/v1/download/{}{query}", entity.name), Some(token), b"")
+                    .await?;
+                let more = page.more;
+                after = Some(page.checkpoint.clone());
+                entity_pages.push(page);
+                if !more {
+                    break;
+                }
+            }
+            pages.push((entity, entity_pages));
+        }
+        // Every page of every entity in one local transaction.
+        let mut connection = self.database.lock();
+        let transaction = connection.transaction()?;
+        for (entity, entity_pages) in &pages {
+            let (downloaded, removed) = apply_pages(&transaction, entity, entity_pages)?;
+            report.downloaded.insert(entity.name.to_string(), downloaded);
+            report.removed.insert(entity.name.to_string(), removed);
+            if let Some(last) = entity_pages.last() {
+                set_meta(&transaction, &format!("checkpoint:{}", entity.name), &last.checkpoint)?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+}
+
+fn device_name(connection: &rusqlite::Connection) -> Result<String, SyncError> {
+    if let Some(name) = meta(connection, "device")? {
+        return Ok(name);
+    }
+    let name = effects::random_token();
+    set_meta(connection, "device", &name)?;
+    Ok(name)
+}
+
+fn stored_values(
+    connection: &rusqlite::Connection,
+    entity: &Entity,
+    id: ObjectId,
+) -> Result<Vec<Value>, SyncError> {
+    let sql = format!(
+        "SELECT {} FROM {} \"t0\" WHERE \"t0\".id = ?1",
+        ferry_sql::select_columns(entity, "\"t0\"", Dialect::Sqlite),
+        table_name(entity)
+    );
+    let width = entity.member_count() + 1;
+    let row: Vec<ferry_sql::Param> = connection.query_row(&sql, [id_param(id)], |row| {
+        (0..width)
+            .map(|i| row.get::<_, rusqlite::types::Value>(i).map(crate::database::from_sql))
+            .collect()
+    })?;
+    let object = ferry_sql::read_object(entity, &row, Dialect::Sqlite)
+        .ok_or_else(|| ClientError::Corrupt(format!("a row of `{}`", entity.name)))?;
+    Ok(object.values)
+}
+
+/// Removes what was sent from the object's dirty record; returns the members still dirty
+/// (changed and committed again while the upload was under way).
+fn forget_sent(
+    transaction: &rusqlite::Transaction<'_>,
+    entity: &Entity,
+    id: ObjectId,
+    sent: &BTreeSet<&str>,
+) -> Result<BTreeSet<String>, SyncError> {
+    let row: Option<(String, String)> = transaction
+        .query_row(
+            "SELECT kind, members FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
+            rusqlite::params![entity.name.as_str(), id_param(id)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|error| match error {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            other => Err(other),
+        })?;
+    let Some((kind, members)) = row else { return Ok(BTreeSet::new()) };
+    let remaining: BTreeSet<String> = members
+        .split(',')
+        .filter(|m| !m.is_empty() && !sent.contains(m))
+        .map(str::to_owned)
+        .collect();
+    if remaining.is_empty() || kind == "delete" {
+        transaction.execute(
+            "DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
+            rusqlite::params![entity.name.as_str(), id_param(id)],
+        )?;
+        return Ok(BTreeSet::new());
+    }
+    let joined = remaining.iter().map(String::as_str).collect::<Vec<_>>().join(",");
+    transaction.execute(
+        "UPDATE ferry_dirty SET kind = 'update', members = ?3 WHERE entity = ?1 AND object_id = ?2",
+        rusqlite::params![entity.name.as_str(), id_param(id), joined],
+    )?;
+    Ok(remaining)
+}
+
+/// Writes an object's fresh server state, keeping members that are dirty again on the device.
+fn write_fresh(
+    transaction: &rusqlite::Transaction<'_>,
+    entity: &Entity,
+    id: ObjectId,
+    revision: i64,
+    values: &Members,
+    keep: &BTreeSet<String>,
+) -> Result<(), SyncError> {
+    let mut slots = Vec::new();
+    let mut params = Vec::new();
+    for (name, json) in values {
+        if keep.contains(name) {
+            continue;
+        }
+        let Some(member) = entity.member(name) else { continue };
+        let attribute_type = match member {
+            MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
+            MemberRef::Association(_) => None,
+        };
+        let Ok(decoded) = value::decode(json, attribute_type) else { continue };
+        slots.push(entity.slot(member));
+        params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
+    }
+    let mut assignments: Vec<String> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{} = ?{}", ferry_sql::column_name(entity, *s), i + 1))
+        .collect();
+    assignments.push(format!("_rev = ?{}", slots.len() + 1));
+    params.push(rusqlite::types::Value::Integer(revision));
+    params.push(id_param(id));
+    let sql = format!(
+        "UPDATE {} SET {} WHERE id = ?{}",
+        table_name(entity),
+        assignments.join(", "),
+        slots.len() + 2
+    );
+    transaction.execute(&sql, rusqlite::params_from_iter(params))?;
+    Ok(())
+}
+
+fn is_dirty(
+    transaction: &rusqlite::Transaction<'_>,
+    entity: &Entity,
+    id: ObjectId,
+) -> Result<bool, SyncError> {
+    let count: i64 = transaction.query_row(
+        "SELECT count(*) FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
+        rusqlite::params![entity.name.as_str(), id_param(id)],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
+}
+
+/// Applies an entity's pages; returns how many objects were written and removed. Objects with
+/// unsynchronised changes on the device are left as they are.
+fn apply_pages(
+    transaction: &rusqlite::Transaction<'_>,
+    entity: &Entity,
+    pages: &[DownloadPage],
+) -> Result<(usize, usize), SyncError> {
+    let full = pages.first().is_some_and(|p| p.mode == DownloadMode::Full)
+        && !matches!(entity.download, DownloadBehaviour::NothingPreserve);
+    let mut received = BTreeSet::new();
+    let (mut downloaded, mut removed) = (0, 0);
+    let delete = format!("DELETE FROM {} WHERE id = ?1", table_name(entity));
+    let insert = insert_statement(entity, Dialect::Sqlite, Side::Device).replacen(
+        "INSERT",
+        "INSERT OR REPLACE",
+        1,
+    );
+    for page in pages {
+        for object in &page.objects {
+            let Some(id) = ObjectId::parse(&object.id) else { continue };
+            received.insert(id);
+            if is_dirty(transaction, entity, id)? {
+                continue;
+            }
+            let mut params = vec![id_param(id)];
+            for slot in (0..entity.member_count()).map(Slot) {
+                let name = entity.member_name(slot);
+                let attribute_type = match entity.member_at(slot) {
+                    MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
+                    MemberRef::Association(_) => None,
+                };
+                let decoded = object
+                    .values
+                    .get(name)
+                    .and_then(|json| value::decode(json, attribute_type).ok())
+                    .unwrap_or(Value::Empty);
+                params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
+            }
+            params.push(rusqlite::types::Value::Integer(object.revision));
+            transaction.execute(&insert, rusqlite::params_from_iter(params))?;
+            downloaded += 1;
+        }
+        for id in page.removed.iter().filter_map(|id| ObjectId::parse(id)) {
+            if !is_dirty(transaction, entity, id)? {
+                removed += transaction.execute(&delete, [id_param(id)])?;
+            }
+        }
+    }
+    if full {
+        let ids: Vec<Vec<u8>> = {
+            let mut statement =
+                transaction.prepare(&format!("SELECT id FROM {}", table_name(entity)))?;
+            let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for bytes in ids {
+            let Ok(bytes) = <[u8; 16]>::try_from(bytes) else { continue };
+            let id = ObjectId::from_bytes(bytes);
+            if !received.contains(&id) && !is_dirty(transaction, entity, id)? {
+                removed += transaction.execute(&delete, [id_param(id)])?;
+            }
+        }
+    }
+    Ok((downloaded, removed))
+}

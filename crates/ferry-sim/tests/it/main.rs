@@ -1,0 +1,172 @@
+//! End-to-end: devices and a server over real HTTP, on both server backends.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
+
+use ferry_client::{Query, SIMULTANEOUS_SYNC_MESSAGE, SyncError, SyncMode};
+use ferry_model::{Value, samples};
+use ferry_sim::{TestWorld, backends};
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+#[tokio::test]
+async fn committed_changes_reach_other_devices_and_uncommitted_ones_do_not() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let other = world.device("pam", &["Planner"]).await;
+        let db = &planner.database;
+        let mut site = db.create("Field.Site").unwrap();
+        db.set(&mut site, "Name", text("Depot")).unwrap();
+        db.commit(&mut [&mut site]).unwrap();
+        let mut draft = db.create("Field.Site").unwrap();
+        db.set(&mut draft, "Name", text("not committed")).unwrap();
+        let report = planner.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!((report.uploaded, report.rejected.len()), (1, 0), "{report:?}");
+        assert_eq!(db.pending_changes().unwrap(), 0);
+        // Uncommitted changes are still there in the app's object after the sync.
+        assert_eq!(db.get_value(&draft, "Name").unwrap(), &text("not committed"));
+
+        other.engine.sync(SyncMode::All).await.unwrap();
+        let sites = other.database.query(&Query::new("Field.Site")).unwrap();
+        assert_eq!(sites.len(), 1);
+        assert_eq!(other.database.get_value(&sites[0], "Name").unwrap(), &text("Depot"));
+        assert_eq!(sites[0].id(), site.id(), "ids are made on the device and never change");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_different_attributes_both_win() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let first = world.device("pat", &["Planner"]).await;
+        let second = world.device("pam", &["Planner"]).await;
+        let mut order = first.database.create("Field.WorkOrder").unwrap();
+        first.database.set(&mut order, "Number", Value::Integer(1)).unwrap();
+        first.database.set(&mut order, "Title", text("Pump")).unwrap();
+        first.database.commit(&mut [&mut order]).unwrap();
+        first.engine.sync(SyncMode::All).await.unwrap();
+        second.engine.sync(SyncMode::All).await.unwrap();
+
+        // Both edit offline: one the notes, the other the priority.
+        first.database.set(&mut order, "Notes", text("bring a wrench")).unwrap();
+        first.database.commit(&mut [&mut order]).unwrap();
+        let mut theirs = second.database.get("Field.WorkOrder", order.id()).unwrap().unwrap();
+        second.database.set(&mut theirs, "Priority", Value::Integer(5)).unwrap();
+        second.database.commit(&mut [&mut theirs]).unwrap();
+        first.engine.sync(SyncMode::All).await.unwrap();
+        second.engine.sync(SyncMode::All).await.unwrap();
+        first.engine.sync(SyncMode::All).await.unwrap();
+        for device in [&first, &second] {
+            let stored = device.database.get("Field.WorkOrder", order.id()).unwrap().unwrap();
+            assert_eq!(
+                device.database.get_value(&stored, "Notes").unwrap(),
+                &text("bring a wrench")
+            );
+            assert_eq!(device.database.get_value(&stored, "Priority").unwrap(), &Value::Integer(5));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_change_is_reported_and_the_device_returns_to_the_server_state() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let technician = world.device("tess", &["Technician"]).await;
+        let mut order = planner.database.create("Field.WorkOrder").unwrap();
+        planner.database.set(&mut order, "Number", Value::Integer(1)).unwrap();
+        planner.database.set(&mut order, "Title", text("Pump")).unwrap();
+        planner
+            .database
+            .set(&mut order, "Field.WorkOrder_AssignedTo", Value::Reference(technician.user))
+            .unwrap();
+        planner.database.commit(&mut [&mut order]).unwrap();
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        technician.engine.sync(SyncMode::All).await.unwrap();
+
+        let mut mine = technician.database.get("Field.WorkOrder", order.id()).unwrap().unwrap();
+        technician.database.set(&mut mine, "Title", text("Renamed")).unwrap();
+        technician.database.set(&mut mine, "Notes", text("done")).unwrap();
+        technician.database.commit(&mut [&mut mine]).unwrap();
+        let report = technician.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        assert_eq!(
+            report.rejected[0].2,
+            "access: role(s) Technician may not write member `Title` of `Field.WorkOrder`"
+        );
+        let stored = technician.database.get("Field.WorkOrder", order.id()).unwrap().unwrap();
+        assert_eq!(technician.database.get_value(&stored, "Title").unwrap(), &text("Pump"));
+        assert_eq!(technician.database.pending_changes().unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn each_device_holds_what_its_user_may_read() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let alice = world.device("alice", &["Technician"]).await;
+        let bob = world.device("bob", &["Technician"]).await;
+        for (n, who) in [(1, alice.user), (2, bob.user), (3, bob.user)] {
+            let mut order = planner.database.create("Field.WorkOrder").unwrap();
+            planner.database.set(&mut order, "Number", Value::Integer(n)).unwrap();
+            planner.database.set(&mut order, "Title", text("job")).unwrap();
+            planner
+                .database
+                .set(&mut order, "Field.WorkOrder_AssignedTo", Value::Reference(who))
+                .unwrap();
+            planner.database.commit(&mut [&mut order]).unwrap();
+        }
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        alice.engine.sync(SyncMode::All).await.unwrap();
+        bob.engine.sync(SyncMode::All).await.unwrap();
+        let count = |device: &ferry_sim::Device| {
+            device.database.query(&Query::new("Field.WorkOrder")).unwrap().len()
+        };
+        assert_eq!((count(&alice), count(&bob), count(&planner)), (1, 2, 3));
+    }
+}
+
+#[tokio::test]
+async fn a_second_sync_while_one_runs_is_refused_with_the_fixed_message() {
+    let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
+    let planner = world.device("pat", &["Planner"]).await;
+    let (first, second) =
+        tokio::join!(planner.engine.sync(SyncMode::All), planner.engine.sync(SyncMode::All));
+    let refused = [first, second].into_iter().filter_map(Result::err).collect::<Vec<_>>();
+    assert_eq!(refused.len(), 1);
+    assert!(matches!(refused[0], SyncError::AlreadyRunning));
+    assert_eq!(
+        refused[0].to_string(),
+        "Performing simultaneous synchronizations is not supported. Please try again after the current synchronization is completed."
+    );
+    assert_eq!(SIMULTANEOUS_SYNC_MESSAGE, refused[0].to_string());
+}
+
+#[tokio::test]
+async fn a_reference_to_an_object_that_is_nowhere_stops_the_sync_before_sending() {
+    let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
+    let planner = world.device("pat", &["Planner"]).await;
+    let db = &planner.database;
+    let mut site = db.create("Field.Site").unwrap();
+    db.commit(&mut [&mut site]).unwrap();
+    let mut order = db.create("Field.WorkOrder").unwrap();
+    db.set(&mut order, "Number", Value::Integer(1)).unwrap();
+    db.set(&mut order, "Title", text("t")).unwrap();
+    db.set(&mut order, "Field.WorkOrder_Site", Value::Reference(site.id())).unwrap();
+    db.commit(&mut [&mut order]).unwrap();
+    // The site is deleted before it was ever uploaded: the order points at nothing.
+    db.delete(&mut site).unwrap();
+    let error = planner.engine.sync(SyncMode::All).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "`Field.WorkOrder` {} refers through `Field.WorkOrder_Site` to {}, which is neither committed on this device nor known to the server",
+            order.id(),
+            site.id()
+        )
+    );
+    assert_eq!(db.pending_changes().unwrap(), 1, "nothing was sent or lost");
+}
