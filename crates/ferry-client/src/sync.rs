@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_model::{DownloadBehaviour, Entity, EntityKind, MemberRef, ObjectId, Slot, Value};
 use ferry_protocol::{
-    ChangeKind, DownloadMode, DownloadPage, ErrorBody, Members, ObjectChange, OutcomeResult,
-    SignInRequest, SignInResponse, UploadRequest, UploadResponse, value,
+    ChangeKind, DownloadMode, DownloadPage, ErrorBody, Members, ObjectChange, ObjectsRequest,
+    ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse, UploadRequest, UploadResponse,
+    value,
 };
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
@@ -39,6 +40,22 @@ pub enum SyncMode {
     All,
     /// Every committed change up; the fresh server state of the uploaded objects down.
     Unsynchronized,
+    /// The committed changes of these objects up (deletions cannot be selected); their fresh
+    /// server state down. Make it with [`SyncMode::selected`].
+    Selected(Vec<(String, ObjectId)>),
+}
+
+impl SyncMode {
+    /// Selected-objects sync of these objects; objects never committed are skipped (their
+    /// uncommitted changes are never sent).
+    pub fn selected(objects: &[&crate::Object]) -> SyncMode {
+        let chosen = objects
+            .iter()
+            .filter(|o| o.is_committed())
+            .map(|o| (o.entity().to_string(), o.id()))
+            .collect();
+        SyncMode::Selected(chosen)
+    }
 }
 
 /// What a sync did.
@@ -235,15 +252,25 @@ impl SyncEngine {
         let _running = Running(&self.running);
         let token = self.token()?;
         let mut report = SyncReport::default();
-        self.upload(&token, &mut report).await?;
-        if mode == SyncMode::All {
-            self.download(&token, &mut report).await?;
+        let selection: Option<BTreeSet<(String, ObjectId)>> = match &mode {
+            SyncMode::Selected(objects) => Some(objects.iter().cloned().collect()),
+            _ => None,
+        };
+        self.upload(&token, selection.as_ref(), &mut report).await?;
+        match &mode {
+            SyncMode::All => self.download(&token, &mut report).await?,
+            SyncMode::Unsynchronized => {}
+            SyncMode::Selected(objects) => self.refresh(&token, objects, &mut report).await?,
         }
         Ok(report)
     }
 
-    /// The pending upload: the one stored by an earlier attempt, or a new one of every dirty object.
-    fn pending_upload(&self) -> Result<Option<UploadRequest>, SyncError> {
+    /// The pending upload: the one stored by an earlier attempt, or a new one of every dirty
+    /// object (of the selection's changed objects, when there is one).
+    fn pending_upload(
+        &self,
+        selection: Option<&BTreeSet<(String, ObjectId)>>,
+    ) -> Result<Option<UploadRequest>, SyncError> {
         let connection = self.database.lock();
         if let Some(body) = meta(&connection, "pending_upload")? {
             let request = serde_json::from_str(&body)
@@ -274,6 +301,11 @@ impl SyncEngine {
                 "update" => ChangeKind::Update,
                 _ => ChangeKind::Delete,
             };
+            if let Some(selection) = selection
+                && (kind == ChangeKind::Delete || !selection.contains(&(entity_name.clone(), id)))
+            {
+                continue;
+            }
             let mut values = Members::new();
             if kind != ChangeKind::Delete {
                 let object = stored_values(&connection, entity, id)?;
@@ -294,7 +326,7 @@ impl SyncEngine {
         if changes.is_empty() {
             return Ok(None);
         }
-        self.check_integrity(&connection, &changes)?;
+        self.check_integrity(&connection, &changes, selection.is_some())?;
         let upload_id = effects::random_token();
         let request = UploadRequest { upload_id, device: device_name(&connection)?, changes };
         // Stored before it is sent: every retry sends exactly this request under this id.
@@ -306,12 +338,17 @@ impl SyncEngine {
         Ok(Some(request))
     }
 
-    /// Every reference of an uploaded object must point at an object on the device.
+    /// Every reference of an uploaded object must point at an object committed on the device
+    /// (all of which a full upload sends) or, for a selection, one in the selection or known to
+    /// the server (on the device and not created since the last upload).
     fn check_integrity(
         &self,
         connection: &rusqlite::Connection,
         changes: &[ObjectChange],
+        selected: bool,
     ) -> Result<(), SyncError> {
+        let sent: BTreeSet<(&str, &str)> =
+            changes.iter().map(|c| (c.entity.as_str(), c.id.as_str())).collect();
         for change in changes.iter().filter(|c| c.kind != ChangeKind::Delete) {
             let entity = self.database.model.entity(&change.entity).expect("checked when read");
             for association in &entity.associations {
@@ -325,12 +362,21 @@ impl SyncEngine {
                 if target_entity.kind == EntityKind::System {
                     continue; // users are known to the server
                 }
+                let target_text = target.to_string();
+                if sent.contains(&(target_entity.name.as_str(), target_text.as_str())) {
+                    continue;
+                }
                 let found: i64 = connection.query_row(
                     &format!("SELECT count(*) FROM {} WHERE id = ?1", table_name(target_entity)),
                     [id_param(target)],
                     |row| row.get(0),
                 )?;
-                if found == 0 {
+                let created_here: i64 = connection.query_row(
+                    "SELECT count(*) FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2 AND kind = 'create'",
+                    rusqlite::params![target_entity.name.as_str(), id_param(target)],
+                    |row| row.get(0),
+                )?;
+                if found == 0 || selected && created_here > 0 {
                     let id = ObjectId::parse(&change.id).expect("written by this engine");
                     return Err(SyncError::Integrity {
                         entity: change.entity.clone(),
@@ -344,8 +390,13 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn upload(&self, token: &str, report: &mut SyncReport) -> Result<(), SyncError> {
-        let Some(request) = self.pending_upload()? else { return Ok(()) };
+    async fn upload(
+        &self,
+        token: &str,
+        selection: Option<&BTreeSet<(String, ObjectId)>>,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let Some(request) = self.pending_upload(selection)? else { return Ok(()) };
         let body = serde_json::to_vec(&request).expect("requests serialise");
         let response: UploadResponse = self.call("POST", "/v1/upload", Some(token), &body).await?;
         let mut connection = self.database.lock();
@@ -367,6 +418,50 @@ impl SyncEngine {
             }
         }
         transaction.execute("DELETE FROM ferry_meta WHERE key = 'pending_upload'", [])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The fresh server state of the selected objects, applied in one local transaction.
+    async fn refresh(
+        &self,
+        token: &str,
+        objects: &[(String, ObjectId)],
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (entity, id) in objects {
+            by_entity.entry(entity.as_str()).or_default().push(id.to_string());
+        }
+        let mut pages = Vec::new();
+        for (entity_name, ids) in by_entity {
+            let entity = self
+                .database
+                .model
+                .entity(entity_name)
+                .ok_or_else(|| ClientError::UnknownEntity { entity: entity_name.to_owned() })?;
+            let body = serde_json::to_vec(&ObjectsRequest { ids }).expect("requests serialise");
+            let response: ObjectsResponse = self
+                .call("POST", &format!("/v1/download/{entity_name}/objects"), Some(token), &body)
+                .await?;
+            let page = DownloadPage {
+                entity: entity_name.to_owned(),
+                mode: DownloadMode::Incremental,
+                objects: response.objects,
+                removed: response.removed,
+                checkpoint: String::new(),
+                more: false,
+                index: false,
+            };
+            pages.push((entity, vec![page]));
+        }
+        let mut connection = self.database.lock();
+        let transaction = connection.transaction()?;
+        for (entity, entity_pages) in &pages {
+            let (downloaded, removed) = apply_pages(&transaction, entity, entity_pages)?;
+            report.downloaded.insert(entity.name.to_string(), downloaded);
+            report.removed.insert(entity.name.to_string(), removed);
+        }
         transaction.commit()?;
         Ok(())
     }

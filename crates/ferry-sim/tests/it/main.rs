@@ -170,3 +170,59 @@ async fn a_reference_to_an_object_that_is_nowhere_stops_the_sync_before_sending(
     );
     assert_eq!(db.pending_changes().unwrap(), 1, "nothing was sent or lost");
 }
+
+#[tokio::test]
+async fn unsynchronized_sync_uploads_without_downloading() {
+    let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
+    let first = world.device("pat", &["Planner"]).await;
+    let second = world.device("pam", &["Planner"]).await;
+    let mut theirs = second.database.create("Field.Site").unwrap();
+    second.database.set(&mut theirs, "Name", text("theirs")).unwrap();
+    second.database.commit(&mut [&mut theirs]).unwrap();
+    second.engine.sync(SyncMode::All).await.unwrap();
+    let mut mine = first.database.create("Field.Site").unwrap();
+    first.database.set(&mut mine, "Name", text("mine")).unwrap();
+    first.database.commit(&mut [&mut mine]).unwrap();
+    let report = first.engine.sync(SyncMode::Unsynchronized).await.unwrap();
+    assert_eq!(
+        (report.uploaded, report.rejected.len(), report.downloaded.len()),
+        (1, 0, 0),
+        "{report:?}"
+    );
+    assert!(
+        first.database.get("Field.Site", theirs.id()).unwrap().is_none(),
+        "nothing else was downloaded"
+    );
+    assert_eq!(first.database.pending_changes().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn selected_sync_sends_only_the_selected_objects_and_brings_their_fresh_state() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let db = &planner.database;
+        let mut chosen = db.create("Field.Site").unwrap();
+        db.set(&mut chosen, "Name", text("chosen")).unwrap();
+        let mut other = db.create("Field.Site").unwrap();
+        db.set(&mut other, "Name", text("other")).unwrap();
+        db.commit(&mut [&mut chosen, &mut other]).unwrap();
+        let never_committed = db.create("Field.Site").unwrap();
+        let report =
+            planner.engine.sync(SyncMode::selected(&[&chosen, &never_committed])).await.unwrap();
+        assert_eq!(report.uploaded, 1, "{report:?}");
+        assert_eq!(report.downloaded.get("Field.Site"), Some(&1));
+        assert_eq!(db.pending_changes().unwrap(), 1, "the unselected object still waits");
+
+        // A selected object that refers to a new object outside the selection is a modelling error.
+        let mut order = db.create("Field.WorkOrder").unwrap();
+        db.set(&mut order, "Number", Value::Integer(1)).unwrap();
+        db.set(&mut order, "Title", text("t")).unwrap();
+        db.set(&mut order, "Field.WorkOrder_Site", Value::Reference(other.id())).unwrap();
+        db.commit(&mut [&mut order]).unwrap();
+        let error = planner.engine.sync(SyncMode::selected(&[&order])).await.unwrap_err();
+        assert!(matches!(error, SyncError::Integrity { .. }), "{error}");
+        let report = planner.engine.sync(SyncMode::selected(&[&order, &other])).await.unwrap();
+        assert_eq!((report.uploaded, db.pending_changes().unwrap()), (2, 0), "{report:?}");
+    }
+}
