@@ -32,6 +32,7 @@ pub struct TestWorld {
     pub server: Server,
     pub address: SocketAddr,
     pub model_text: String,
+    database: ferry_server::Database,
     directory: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -66,28 +67,29 @@ impl TestWorld {
                 ))
             }
         };
-        let config = Config {
-            model_text: model_text.to_owned(),
-            database,
-            limits: Limits::default(),
-            handlers: Handlers::default(),
-            clock: Arc::new(SystemClock),
-        };
-        let server = Server::open(config).await.expect("the server opens");
-        let listener =
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");
-        let address = listener.local_addr().expect("a bound address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ferry_server::serve(listener, server.clone(), async {
-            let _ = stopped.await;
-        }));
+        let (server, address, stop) = serve(&database, model_text).await;
         TestWorld {
             server,
             address,
             model_text: model_text.to_owned(),
+            database,
             directory,
             stop: Some(stop),
         }
+    }
+
+    /// Stops serving: devices can no longer reach the server.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Starts the server again on the same database (on a new port).
+    pub async fn restart(&mut self) {
+        self.stop();
+        let (server, address, stop) = serve(&self.database, &self.model_text).await;
+        (self.server, self.address, self.stop) = (server, address, Some(stop));
     }
 
     /// A new device (its own database file) signed in as a new user with these roles.
@@ -104,6 +106,27 @@ impl TestWorld {
         let id = engine.sign_in(user, password).await.expect("the user signs in");
         Device { database, engine, user: id }
     }
+}
+
+async fn serve(
+    database: &ferry_server::Database,
+    model_text: &str,
+) -> (Server, SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let config = Config {
+        model_text: model_text.to_owned(),
+        database: database.clone(),
+        limits: Limits::default(),
+        handlers: Handlers::default(),
+        clock: Arc::new(SystemClock),
+    };
+    let server = Server::open(config).await.expect("the server opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");
+    let address = listener.local_addr().expect("a bound address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(ferry_server::serve(listener, server.clone(), async {
+        let _ = stopped.await;
+    }));
+    (server, address, stop)
 }
 
 impl Drop for TestWorld {

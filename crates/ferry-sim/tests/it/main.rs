@@ -226,3 +226,46 @@ async fn selected_sync_sends_only_the_selected_objects_and_brings_their_fresh_st
         assert_eq!((report.uploaded, db.pending_changes().unwrap()), (2, 0), "{report:?}");
     }
 }
+
+/// The network fails during the upload: the device keeps every change and its upload, and the
+/// next sync (against the server back on line) sends the same upload id, applied once.
+#[tokio::test]
+async fn an_upload_that_could_not_be_sent_is_sent_again_under_the_same_id() {
+    for backend in backends() {
+        let mut world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let admin = world.device("ada", &["Admin"]).await;
+        let db = &planner.database;
+        let mut site = db.create("Field.Site").unwrap();
+        db.set(&mut site, "Name", text("Depot")).unwrap();
+        db.commit(&mut [&mut site]).unwrap();
+        world.stop();
+        let error = planner.engine.sync(SyncMode::All).await.unwrap_err();
+        assert!(matches!(error, SyncError::Unreachable { .. }), "{error}");
+        assert_eq!(db.pending_changes().unwrap(), 1, "nothing committed is lost");
+        // More work meanwhile goes into the next upload, not into the pending one.
+        let mut later = db.create("Field.Site").unwrap();
+        db.set(&mut later, "Name", text("Yard")).unwrap();
+        db.commit(&mut [&mut later]).unwrap();
+
+        world.restart().await;
+        let engine = ferry_client::SyncEngine::new(
+            std::sync::Arc::clone(db),
+            &format!("http://{}", world.address),
+        )
+        .unwrap();
+        let first = engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(first.uploaded, 1, "the pending upload, as it was: {first:?}");
+        let second = engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(second.uploaded, 1, "then the later work: {second:?}");
+        assert_eq!(db.pending_changes().unwrap(), 0);
+        let admin_engine = ferry_client::SyncEngine::new(
+            std::sync::Arc::clone(&admin.database),
+            &format!("http://{}", world.address),
+        )
+        .unwrap();
+        admin_engine.sign_in("ada", "device password").await.unwrap();
+        admin_engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(admin.database.query(&Query::new("Field.Site")).unwrap().len(), 2);
+    }
+}
