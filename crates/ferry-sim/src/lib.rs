@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ferry_client::{Database, SyncEngine};
 use ferry_server::{Config, Handlers, Limits, Server, SystemClock};
 
+/// The password of every user a [`TestWorld`] makes.
+pub const PASSWORD: &str = "device password";
+
 /// Which database the server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -94,11 +97,16 @@ impl TestWorld {
 
     /// A new device (its own database file) signed in as a new user with these roles.
     pub async fn device(&self, user: &str, roles: &[&str]) -> Device {
-        let password = "device password";
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        self.server.add_user(user, &roles, password).await.expect("the user is added");
+        self.server.add_user(user, &roles, PASSWORD).await.expect("the user is added");
+        self.another_device(user, user).await
+    }
+
+    /// A new device, with the database file `file`, signed in as the existing `user`.
+    pub async fn another_device(&self, user: &str, file: &str) -> Device {
+        let password = PASSWORD;
         let database = Arc::new(
-            Database::open(self.directory.join(format!("{user}.db")), &self.model_text)
+            Database::open(self.directory.join(format!("{file}.db")), &self.model_text)
                 .expect("the device database opens"),
         );
         let engine = SyncEngine::new(Arc::clone(&database), &format!("http://{}", self.address))

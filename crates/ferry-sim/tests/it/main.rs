@@ -6,6 +6,8 @@ use ferry_client::{Query, SIMULTANEOUS_SYNC_MESSAGE, SyncError, SyncMode};
 use ferry_model::{Value, samples};
 use ferry_sim::{TestWorld, backends};
 
+mod convergence;
+
 fn text(s: &str) -> Value {
     Value::String(s.to_owned())
 }
