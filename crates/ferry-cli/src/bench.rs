@@ -31,7 +31,8 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
 /// The benchmarks, by the name `--only` selects them with.
-pub(crate) const SCENARIOS: [&str; 5] = ["evaluate", "parse", "upload", "download", "incremental"];
+pub(crate) const SCENARIOS: [&str; 6] =
+    ["evaluate", "parse", "upload", "download", "incremental", "device"];
 
 /// `ferry bench [--quick] [--only NAME]`.
 pub(crate) fn command(args: &[&str]) -> ExitCode {

@@ -19,7 +19,8 @@ pub(crate) const USAGE: &str = "usage:
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost
-                                         (NAME: evaluate, parse, upload, download, incremental)
+                                         (NAME: evaluate, parse, upload, download, incremental,
+                                         device)
 
 exit codes: 0 success, 1 a file, database or address could not be used, 2 bad usage or an
             invalid model or user, 3 the migration plan has breaking changes";

@@ -208,6 +208,15 @@ async fn scenarios(
         let rows = if size == Size::Full { 100_000 } else { 2_000 };
         download(rows, databases).await?;
     }
+    if selected("device") {
+        let rows = if size == Size::Full { 100_000 } else { 2_000 };
+        let dialect = if databases.backends().contains(&Dialect::Postgres) {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        device_sync(dialect, rows, databases).await?;
+    }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
     for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {
         for rows in sizes {
@@ -516,6 +525,136 @@ async fn incremental(
         "incremental: 100 changes among {rows:>8} sites, {:<10} {:>6.2} ms  (cost of the changes, not the data)",
         backend_name(dialect),
         ms(elapsed),
+    );
+    Ok(())
+}
+
+/// The initial full sync of `rows` work orders to an empty device, against a scan of the same
+/// rows on the server's database plus inserting them into a fresh SQLite file.
+async fn device_sync(
+    dialect: Dialect,
+    rows: usize,
+    databases: &mut Databases,
+) -> anyhow::Result<()> {
+    let database = databases.fresh(dialect).await?;
+    drop(Running::start(&database).await?);
+    seed(&database, "Field.WorkOrder", rows).await?;
+    let running = Running::start(&database).await?;
+    std::fs::create_dir_all(&databases.directory)?;
+    let device_path = databases.directory.join(format!("device-{rows}.db"));
+    let device = Arc::new(ferry_client::Database::open(&device_path, samples::FIELD_SERVICE)?);
+    let engine =
+        ferry_client::SyncEngine::new(Arc::clone(&device), &format!("http://{}", running.address))?;
+    engine.sign_in("planner", PASSWORD).await?;
+    let start = Instant::now();
+    let report = engine.sync(ferry_client::SyncMode::All).await?;
+    let ferry = start.elapsed();
+    let received = report.downloaded.get("Field.WorkOrder").copied().unwrap_or_default();
+    anyhow::ensure!(received == rows, "the device received {received} of {rows} work orders");
+    drop(engine);
+    drop(device);
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", device_path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+
+    // The floor: read the same rows from the server's database, insert them into a fresh file.
+    let model = samples::field_service();
+    let entity = model.entity("Field.WorkOrder").expect("sample entity");
+    let start = Instant::now();
+    let scanned: Vec<Vec<ferry_sql::Param>> = match &database {
+        Database::Postgres(url) => {
+            let client = pg_connect(url).await?;
+            let scan = format!(
+                "SELECT {} FROM {} \"t0\"",
+                select_columns(entity, "\"t0\"", Dialect::Postgres),
+                table_name(entity)
+            );
+            client
+                .query(&scan, &[])
+                .await?
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| match row.columns()[i].type_() {
+                            t if *t == tokio_postgres::types::Type::INT8 => row
+                                .get::<_, Option<i64>>(i)
+                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Int),
+                            t if *t == tokio_postgres::types::Type::BOOL => row
+                                .get::<_, Option<bool>>(i)
+                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Bool),
+                            _ => row
+                                .get::<_, Option<String>>(i)
+                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Text),
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+        Database::Sqlite(path) => {
+            let connection = rusqlite::Connection::open(path)?;
+            let scan = format!(
+                "SELECT {} FROM {} \"t0\"",
+                select_columns(entity, "\"t0\"", Dialect::Sqlite),
+                table_name(entity)
+            );
+            let mut statement = connection.prepare(&scan)?;
+            let width = entity.member_count() + 1;
+            let rows = statement.query_map([], |row| {
+                (0..width)
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                            rusqlite::types::Value::Integer(i) => ferry_sql::Param::Int(i),
+                            rusqlite::types::Value::Text(t) => ferry_sql::Param::Text(t),
+                            rusqlite::types::Value::Blob(b) => ferry_sql::Param::Blob(b),
+                            _ => ferry_sql::Param::Null,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            rows.collect::<Result<_, _>>()?
+        }
+    };
+    let floor_path = databases.directory.join(format!("floor-{rows}.db"));
+    let mut connection = rusqlite::Connection::open(&floor_path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    for statement in create_schema(&model, Dialect::Sqlite, Side::Device) {
+        connection.execute(&statement, [])?;
+    }
+    let transaction = connection.transaction()?;
+    {
+        let columns = (0..entity.member_count())
+            .map(|s| ferry_sql::column_name(entity, ferry_model::Slot(s)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let marks =
+            (1..=entity.member_count() + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut insert = transaction.prepare(&format!(
+            "INSERT INTO {} (id, {columns}) VALUES ({marks})",
+            table_name(entity)
+        ))?;
+        for row in &scanned {
+            let values = row.iter().map(|p| match p {
+                ferry_sql::Param::Int(i) => rusqlite::types::Value::Integer(*i),
+                ferry_sql::Param::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+                ferry_sql::Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                ferry_sql::Param::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+                ferry_sql::Param::Null => rusqlite::types::Value::Null,
+            });
+            insert.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    transaction.commit()?;
+    let floor = start.elapsed();
+    println!(
+        "device initial sync {rows:>7} work orders, {:<10} {:>7.1} ms {:>9.1} ms  {:>6.2}x  <= 1.5 s, <= 400 bytes/object: {} bytes",
+        backend_name(dialect),
+        ms(ferry),
+        ms(floor),
+        ferry.as_secs_f64() / floor.as_secs_f64(),
+        bytes / rows as u64,
     );
     Ok(())
 }
