@@ -58,6 +58,78 @@ impl SyncMode {
     }
 }
 
+/// The phase a sync is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Sending committed changes.
+    Upload,
+    /// Bringing the server's data.
+    Download,
+}
+
+/// How far a sync has come, reported as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// The entity being downloaded, in the download phase.
+    pub entity: Option<String>,
+    /// Objects sent or received so far in this phase.
+    pub objects_done: usize,
+    /// Objects in this phase, when known (the upload's; a download learns its size as it goes).
+    pub objects_total: Option<usize>,
+    /// Bytes sent or received so far in this phase.
+    pub bytes_done: usize,
+    /// Bytes in this phase, when known.
+    pub bytes_total: Option<usize>,
+}
+
+/// Asks a running sync to stop. The phase under way is finished or rolled back whole: a
+/// cancelled download changes nothing on the device, and an upload sent is answered once.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not yet cancelled.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Asks the sync to stop at its next step.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// True once `cancel` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// How to run a sync: a progress callback and a cancel token, both optional.
+#[derive(Clone, Default)]
+pub struct SyncOptions {
+    /// Called at each step with how far the sync has come.
+    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    /// Checked between steps.
+    pub cancel: Option<CancelToken>,
+}
+
+impl SyncOptions {
+    fn report(&self, progress: Progress) {
+        if let Some(callback) = &self.progress {
+            callback(&progress);
+        }
+    }
+
+    fn check(&self) -> Result<(), SyncError> {
+        match &self.cancel {
+            Some(token) if token.is_cancelled() => Err(SyncError::Cancelled),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What a sync did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -77,6 +149,11 @@ pub enum SyncError {
     /// Another sync is running on this device.
     #[error("{SIMULTANEOUS_SYNC_MESSAGE}")]
     AlreadyRunning,
+    /// The sync was cancelled; the phase under way finished or was rolled back whole.
+    #[error(
+        "the synchronization was cancelled; committed changes not yet uploaded are kept for the next one"
+    )]
+    Cancelled,
     /// The server address is not `http://host:port`.
     #[error("`{server}` is not a server address such as http://127.0.0.1:8750")]
     BadServer {
@@ -207,6 +284,17 @@ impl SyncEngine {
         token: Option<&str>,
         body: &[u8],
     ) -> Result<T, SyncError> {
+        self.call_sized(method, path, token, body).await.map(|(value, _)| value)
+    }
+
+    /// [`SyncEngine::call`], also giving the size of the answer in bytes.
+    async fn call_sized<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> Result<(T, usize), SyncError> {
         let mut attempt = 0;
         let response = loop {
             match self.transport.request(method, path, token, body).await {
@@ -220,11 +308,14 @@ impl SyncEngine {
             }
         };
         if response.status == 200 {
-            return serde_json::from_slice(&response.body).map_err(|e| SyncError::Server {
-                status: 200,
-                code: "bad-response".to_owned(),
-                message: format!("the answer is not what this device expects: {e}"),
-            });
+            let size = response.body.len();
+            return serde_json::from_slice(&response.body).map(|value| (value, size)).map_err(
+                |e| SyncError::Server {
+                    status: 200,
+                    code: "bad-response".to_owned(),
+                    message: format!("the answer is not what this device expects: {e}"),
+                },
+            );
         }
         let error: ErrorBody = serde_json::from_slice(&response.body).unwrap_or(ErrorBody {
             code: "unknown".to_owned(),
@@ -246,6 +337,15 @@ impl SyncEngine {
     /// Runs one sync. Only one runs at a time: a second attempt fails at once with
     /// [`SIMULTANEOUS_SYNC_MESSAGE`].
     pub async fn sync(&self, mode: SyncMode) -> Result<SyncReport, SyncError> {
+        self.sync_with(mode, &SyncOptions::default()).await
+    }
+
+    /// [`SyncEngine::sync`] with progress reports and a cancel token.
+    pub async fn sync_with(
+        &self,
+        mode: SyncMode,
+        options: &SyncOptions,
+    ) -> Result<SyncReport, SyncError> {
         if self.running.swap(true, Ordering::AcqRel) {
             return Err(SyncError::AlreadyRunning);
         }
@@ -256,9 +356,11 @@ impl SyncEngine {
             SyncMode::Selected(objects) => Some(objects.iter().cloned().collect()),
             _ => None,
         };
-        self.upload(&token, selection.as_ref(), &mut report).await?;
+        options.check()?;
+        self.upload(&token, selection.as_ref(), options, &mut report).await?;
+        options.check()?;
         match &mode {
-            SyncMode::All => self.download(&token, &mut report).await?,
+            SyncMode::All => self.download(&token, options, &mut report).await?,
             SyncMode::Unsynchronized => {}
             SyncMode::Selected(objects) => self.refresh(&token, objects, &mut report).await?,
         }
@@ -394,11 +496,23 @@ impl SyncEngine {
         &self,
         token: &str,
         selection: Option<&BTreeSet<(String, ObjectId)>>,
+        options: &SyncOptions,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
         let Some(request) = self.pending_upload(selection)? else { return Ok(()) };
         let body = serde_json::to_vec(&request).expect("requests serialise");
+        let total = request.changes.len();
+        let progress = |objects_done, bytes_done| Progress {
+            phase: Phase::Upload,
+            entity: None,
+            objects_done,
+            objects_total: Some(total),
+            bytes_done,
+            bytes_total: Some(body.len()),
+        };
+        options.report(progress(0, 0));
         let response: UploadResponse = self.call("POST", "/v1/upload", Some(token), &body).await?;
+        options.report(progress(total, body.len()));
         let mut connection = self.database.lock();
         let transaction = connection.transaction()?;
         for (change, outcome) in request.changes.iter().zip(&response.outcomes) {
@@ -466,17 +580,39 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn download(&self, token: &str, report: &mut SyncReport) -> Result<(), SyncError> {
+    async fn download(
+        &self,
+        token: &str,
+        options: &SyncOptions,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
         let model = Arc::clone(&self.database.model);
         let mut pages: Vec<(&Entity, Vec<DownloadPage>)> = Vec::new();
+        let (mut objects_done, mut bytes_done) = (0, 0);
         for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
             let mut after = meta(&self.database.lock(), &format!("checkpoint:{}", entity.name))?;
             let mut entity_pages = Vec::new();
             loop {
                 let query = after.as_ref().map(|a| format!("?after={a}")).unwrap_or_default();
-                let page: DownloadPage = self
-                    .call("GET", &format!("/v1/download/{}{query}", entity.name), Some(token), b"")
+                options.check()?;
+                let (page, size): (DownloadPage, usize) = self
+                    .call_sized(
+                        "GET",
+                        &format!("/v1/download/{}{query}", entity.name),
+                        Some(token),
+                        b"",
+                    )
                     .await?;
+                objects_done += page.objects.len();
+                bytes_done += size;
+                options.report(Progress {
+                    phase: Phase::Download,
+                    entity: Some(entity.name.to_string()),
+                    objects_done,
+                    objects_total: None,
+                    bytes_done,
+                    bytes_total: None,
+                });
                 let more = page.more;
                 after = Some(page.checkpoint.clone());
                 entity_pages.push(page);
@@ -486,7 +622,8 @@ impl SyncEngine {
             }
             pages.push((entity, entity_pages));
         }
-        // Every page of every entity in one local transaction.
+        // Every page of every entity in one local transaction; a cancelled download applies none.
+        options.check()?;
         let mut connection = self.database.lock();
         let transaction = connection.transaction()?;
         for (entity, entity_pages) in &pages {

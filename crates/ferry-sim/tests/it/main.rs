@@ -271,3 +271,54 @@ async fn an_upload_that_could_not_be_sent_is_sent_again_under_the_same_id() {
         assert_eq!(admin.database.query(&Query::new("Field.Site")).unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn a_cancelled_download_changes_nothing_on_the_device() {
+    let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
+    let writer = world.device("pat", &["Planner"]).await;
+    let reader = world.device("pam", &["Planner"]).await;
+    let mut site = writer.database.create("Field.Site").unwrap();
+    writer.database.set(&mut site, "Name", text("Depot")).unwrap();
+    writer.database.commit(&mut [&mut site]).unwrap();
+    writer.engine.sync(SyncMode::All).await.unwrap();
+
+    let mut mine = reader.database.create("Field.Site").unwrap();
+    reader.database.set(&mut mine, "Name", text("Yard")).unwrap();
+    reader.database.commit(&mut [&mut mine]).unwrap();
+    // Cancel as soon as the first download page arrives: the upload is done, the download not applied.
+    let cancel = ferry_client::CancelToken::new();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, stop) = (std::sync::Arc::clone(&events), cancel.clone());
+    let options = ferry_client::SyncOptions {
+        progress: Some(std::sync::Arc::new(move |progress: &ferry_client::Progress| {
+            seen.lock().unwrap().push(progress.clone());
+            if progress.phase == ferry_client::Phase::Download {
+                stop.cancel();
+            }
+        })),
+        cancel: Some(cancel),
+    };
+    let error = reader.engine.sync_with(SyncMode::All, &options).await.unwrap_err();
+    assert!(matches!(error, SyncError::Cancelled), "{error}");
+    assert_eq!(reader.database.pending_changes().unwrap(), 0, "the upload finished");
+    assert!(
+        reader.database.get("Field.Site", site.id()).unwrap().is_none(),
+        "the download was not applied"
+    );
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events[0].phase, ferry_client::Phase::Upload);
+    assert_eq!((events[1].objects_done, events[1].objects_total), (1, Some(1)));
+    assert_eq!(events[2].phase, ferry_client::Phase::Download);
+    assert!(events[2].bytes_done > 0 && events[2].entity.is_some(), "{:?}", events[2]);
+
+    // The next sync completes, and a token cancelled before the start stops it at once.
+    reader.engine.sync(SyncMode::All).await.unwrap();
+    assert!(reader.database.get("Field.Site", site.id()).unwrap().is_some());
+    let cancelled = ferry_client::CancelToken::new();
+    cancelled.cancel();
+    let options = ferry_client::SyncOptions { progress: None, cancel: Some(cancelled) };
+    assert!(matches!(
+        reader.engine.sync_with(SyncMode::All, &options).await,
+        Err(SyncError::Cancelled)
+    ));
+}
