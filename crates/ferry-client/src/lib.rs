@@ -47,9 +47,9 @@ pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
-    CancelToken, HttpTransport, Phase, Progress, RESPONSE_BYTES_MAX, RETRY_DELAY_MS,
-    SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode, SyncOptions,
-    SyncReport,
+    CancelToken, HttpTransport, Phase, Progress, ProgressCallback, RESPONSE_BYTES_MAX,
+    RETRY_DELAY_MS, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode,
+    SyncOptions, SyncReport,
 };
 
 /// Why a device operation was refused or failed; each names the thing concerned.

@@ -106,11 +106,14 @@ impl CancelToken {
     }
 }
 
+/// Called with each [`Progress`] report; it runs on the syncing task, so keep it short.
+pub type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// How to run a sync: a progress callback and a cancel token, both optional.
 #[derive(Clone, Default)]
 pub struct SyncOptions {
     /// Called at each step with how far the sync has come.
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressCallback>,
     /// Checked between steps.
     pub cancel: Option<CancelToken>,
 }
