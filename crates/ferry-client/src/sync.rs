@@ -152,6 +152,15 @@ pub enum SyncError {
     /// Another sync is running on this device.
     #[error("{SIMULTANEOUS_SYNC_MESSAGE}")]
     AlreadyRunning,
+    /// Another user's committed changes are still on the device: sign in as that user and sync
+    /// first, so nothing is lost. Nothing changed on the device.
+    #[error(
+        "{count} changes of the previous user are not uploaded yet: sign in as that user and sync before switching users"
+    )]
+    AnotherUsersChanges {
+        /// How many objects have changes.
+        count: usize,
+    },
     /// The sync was cancelled; the phase under way finished or was rolled back whole.
     #[error(
         "the synchronization was cancelled; committed changes not yet uploaded are kept for the next one"
@@ -261,7 +270,9 @@ impl SyncEngine {
         })
     }
 
-    /// Signs in; the token and the user are kept in the device database.
+    /// Signs in; the token and the user are kept in the device database. When another user was
+    /// signed in, that user's objects leave the device, which is refused while any of their
+    /// changes are not uploaded.
     pub async fn sign_in(&self, user: &str, password: &str) -> Result<ObjectId, SyncError> {
         let body = serde_json::to_vec(&SignInRequest {
             user: user.to_owned(),
@@ -274,9 +285,24 @@ impl SyncEngine {
             code: "bad-response".to_owned(),
             message: format!("`{}` is not a user id", response.user_id),
         })?;
-        let connection = self.database.lock();
-        set_meta(&connection, "token", &response.token)?;
-        set_meta(&connection, "user", &id.to_string())?;
+        let mut connection = self.database.lock();
+        let previous = meta(&connection, "user")?.and_then(|text| ObjectId::parse(&text));
+        let transaction = connection.transaction()?;
+        if previous.is_some_and(|previous| previous != id) {
+            // The previous user's data leaves the device, but only once its changes are uploaded.
+            let pending: i64 =
+                transaction.query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
+            if pending > 0 || meta(&transaction, "pending_upload")?.is_some() {
+                return Err(SyncError::AnotherUsersChanges { count: pending as usize });
+            }
+            for entity in self.database.model.entities().filter(|e| e.kind != EntityKind::System) {
+                transaction.execute(&format!("DELETE FROM {}", table_name(entity)), [])?;
+            }
+            transaction.execute("DELETE FROM ferry_meta WHERE key LIKE 'checkpoint:%'", [])?;
+        }
+        set_meta(&transaction, "token", &response.token)?;
+        set_meta(&transaction, "user", &id.to_string())?;
+        transaction.commit()?;
         Ok(id)
     }
 

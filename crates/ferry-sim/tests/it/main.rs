@@ -322,3 +322,32 @@ async fn a_cancelled_download_changes_nothing_on_the_device() {
         Err(SyncError::Cancelled)
     ));
 }
+
+#[tokio::test]
+async fn a_new_user_on_the_device_waits_for_the_previous_users_changes() {
+    let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
+    let device = world.device("pat", &["Planner"]).await;
+    world.server.add_user("tess", &["Technician".to_owned()], ferry_sim::PASSWORD).await.unwrap();
+    let db = &device.database;
+    let mut site = db.create("Field.Site").unwrap();
+    db.set(&mut site, "Name", text("Depot")).unwrap();
+    db.commit(&mut [&mut site]).unwrap();
+    let error = device.engine.sign_in("tess", ferry_sim::PASSWORD).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "1 changes of the previous user are not uploaded yet: sign in as that user and sync before switching users"
+    );
+    assert_eq!(db.pending_changes().unwrap(), 1);
+    device.engine.sync(SyncMode::All).await.unwrap();
+    device.engine.sign_in("tess", ferry_sim::PASSWORD).await.unwrap();
+    assert!(
+        db.query(&Query::new("Field.Site")).unwrap().is_empty(),
+        "the previous user's data left the device"
+    );
+    device.engine.sync(SyncMode::All).await.unwrap();
+    assert_eq!(
+        db.query(&Query::new("Field.Site")).unwrap().len(),
+        1,
+        "what the new user may read came back"
+    );
+}
