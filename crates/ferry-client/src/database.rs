@@ -3,7 +3,7 @@
 //! what is dirty, the checkpoints, and the model itself.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ferry_model::{Model, ObjectId, Value};
 use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
@@ -27,7 +27,7 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 /// A device database. Cheap to share between threads (`&Database` is enough for every call).
 pub struct Database {
     pub(crate) connection: Mutex<rusqlite::Connection>,
-    pub(crate) model: Arc<Model>,
+    model: RwLock<Arc<Model>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
 }
@@ -84,12 +84,45 @@ impl Database {
             [model_text],
         )?;
         transaction.commit()?;
-        Ok(Database { connection: Mutex::new(connection), model: Arc::new(model), clock, ids })
+        Ok(Database {
+            connection: Mutex::new(connection),
+            model: RwLock::new(Arc::new(model)),
+            clock,
+            ids,
+        })
     }
 
-    /// The model this database holds.
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// The model this database holds now.
+    pub fn model(&self) -> Arc<Model> {
+        Arc::clone(&self.model.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Moves the database to a newer model (as a sync does when the server's model changed):
+    /// the local schema is migrated and unsynchronised changes are kept. Returns whether the
+    /// model changed; a breaking change is refused and nothing changes.
+    pub fn upgrade_model(&self, model_text: &str) -> Result<bool, ClientError> {
+        let model = Model::parse(model_text).map_err(ClientError::Model)?;
+        ferry_constraint::check_model(&model).map_err(ClientError::Model)?;
+        let current = self.model();
+        if current.version() == model.version() {
+            return Ok(false);
+        }
+        let plan = plan_migration(&current, &model);
+        if plan.is_breaking() {
+            return Err(ClientError::BreakingModel { plan: plan.to_string() });
+        }
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        for statement in plan.statements(&model, Dialect::Sqlite, Side::Device) {
+            transaction.execute(&statement, [])?;
+        }
+        transaction.execute(
+            "INSERT INTO ferry_meta (key, value) VALUES ('model', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [model_text],
+        )?;
+        transaction.commit()?;
+        *self.model.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(model);
+        Ok(true)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {

@@ -67,14 +67,15 @@ pub enum ClearMode {
     DiscardChanges,
 }
 
-impl Database {
-    fn entity(&self, name: &str) -> Result<&Entity, ClientError> {
-        self.model
-            .entity(name)
-            .filter(|e| e.kind != ferry_model::EntityKind::System)
-            .ok_or_else(|| ClientError::UnknownEntity { entity: name.to_owned() })
-    }
+/// An entity objects may be made of (not a system entity), by name.
+fn entity_of<'m>(model: &'m ferry_model::Model, name: &str) -> Result<&'m Entity, ClientError> {
+    model
+        .entity(name)
+        .filter(|e| e.kind != ferry_model::EntityKind::System)
+        .ok_or_else(|| ClientError::UnknownEntity { entity: name.to_owned() })
+}
 
+impl Database {
     fn slot(&self, entity: &Entity, member: &str) -> Result<Slot, ClientError> {
         entity.member(member).map(|m| entity.slot(m)).ok_or_else(|| ClientError::UnknownMember {
             entity: entity.name.to_string(),
@@ -97,7 +98,8 @@ impl Database {
     /// # Ok::<(), ferry_client::ClientError>(())
     /// ```
     pub fn create(&self, entity: &str) -> Result<Object, ClientError> {
-        let entity = self.entity(entity)?;
+        let model = self.model();
+        let entity = entity_of(&model, entity)?;
         let id = self.ids.new_id(self.clock.now());
         Ok(Object {
             entity: entity.name.clone(),
@@ -114,7 +116,8 @@ impl Database {
         object: &'o Object,
         member: &str,
     ) -> Result<&'o Value, ClientError> {
-        let entity = self.entity(object.entity.as_str())?;
+        let model = self.model();
+        let entity = entity_of(&model, object.entity.as_str())?;
         Ok(&object.values[self.slot(entity, member)?.0])
     }
 
@@ -136,7 +139,8 @@ impl Database {
     /// # Ok::<(), ClientError>(())
     /// ```
     pub fn set(&self, object: &mut Object, member: &str, value: Value) -> Result<(), ClientError> {
-        let entity = self.entity(object.entity.as_str())?;
+        let model = self.model();
+        let entity = entity_of(&model, object.entity.as_str())?;
         let slot = self.slot(entity, member)?;
         if object.deleted {
             return Err(ClientError::Deleted { entity: object.entity.to_string(), id: object.id });
@@ -158,7 +162,8 @@ impl Database {
                     id: object.id,
                 });
             }
-            let entity = self.entity(object.entity.as_str())?;
+            let model = self.model();
+            let entity = entity_of(&model, object.entity.as_str())?;
             match &object.committed {
                 None => {
                     let mut params = vec![id_param(object.id)];
@@ -204,7 +209,8 @@ impl Database {
 
     /// Returns the object to its last committed state (a new object to its defaults).
     pub fn rollback(&self, object: &mut Object) -> Result<(), ClientError> {
-        let entity = self.entity(object.entity.as_str())?;
+        let model = self.model();
+        let entity = entity_of(&model, object.entity.as_str())?;
         object.values = object.committed.clone().unwrap_or_else(|| entity.default_values());
         Ok(())
     }
@@ -215,7 +221,8 @@ impl Database {
             object.deleted = true;
             return Ok(Deletion::Discarded);
         }
-        let entity = self.entity(object.entity.as_str())?;
+        let model = self.model();
+        let entity = entity_of(&model, object.entity.as_str())?;
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let dirty: Option<String> = transaction
@@ -259,7 +266,8 @@ impl Database {
 
     /// Removes every object of `entity` from the device only (nothing is deleted on the server).
     pub fn clear(&self, entity: &str, mode: ClearMode) -> Result<usize, ClientError> {
-        let entity = self.entity(entity)?;
+        let model = self.model();
+        let entity = entity_of(&model, entity)?;
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let dirty: i64 = transaction.query_row(

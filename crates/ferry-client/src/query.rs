@@ -86,8 +86,8 @@ impl Query {
 impl Database {
     /// The committed objects matching the query, as stored on the device.
     pub fn query(&self, query: &Query) -> Result<Vec<Object>, ClientError> {
-        let entity = self
-            .model
+        let model = self.model();
+        let entity = model
             .entity(&query.entity)
             .ok_or_else(|| ClientError::UnknownEntity { entity: query.entity.clone() })?;
         let connection = self.lock();
@@ -99,16 +99,11 @@ impl Database {
         let (condition, params) = match &query.constraint {
             Some(text) => {
                 let constraint =
-                    ferry_constraint::check(&self.model, entity.name.as_str(), text).map_err(
+                    ferry_constraint::check(&model, entity.name.as_str(), text).map_err(
                         |errors| ClientError::Constraint { constraint: text.clone(), errors },
                     )?;
-                let sql = compile_where(
-                    &self.model,
-                    &constraint.bind(&context),
-                    "t0",
-                    Dialect::Sqlite,
-                    1,
-                );
+                let sql =
+                    compile_where(&model, &constraint.bind(&context), "t0", Dialect::Sqlite, 1);
                 (sql.text, sql.params)
             }
             None => ("1".to_owned(), Vec::new()),
@@ -155,8 +150,8 @@ impl Database {
 
     /// The committed object with this id, if the device holds it.
     pub fn get(&self, entity: &str, id: ObjectId) -> Result<Option<Object>, ClientError> {
-        let entity_model = self
-            .model
+        let model = self.model();
+        let entity_model = model
             .entity(entity)
             .ok_or_else(|| ClientError::UnknownEntity { entity: entity.to_owned() })?;
         let connection = self.lock();

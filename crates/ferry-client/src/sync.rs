@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_model::{DownloadBehaviour, Entity, EntityKind, MemberRef, ObjectId, Slot, Value};
 use ferry_protocol::{
-    ChangeKind, DownloadMode, DownloadPage, ErrorBody, Members, ObjectChange, ObjectsRequest,
-    ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse, UploadRequest, UploadResponse,
-    value,
+    ChangeKind, DownloadMode, DownloadPage, ErrorBody, Members, ModelResponse, ObjectChange,
+    ObjectsRequest, ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse, UploadRequest,
+    UploadResponse, value,
 };
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
@@ -295,7 +295,8 @@ impl SyncEngine {
             if pending > 0 || meta(&transaction, "pending_upload")?.is_some() {
                 return Err(SyncError::AnotherUsersChanges { count: pending as usize });
             }
-            for entity in self.database.model.entities().filter(|e| e.kind != EntityKind::System) {
+            for entity in self.database.model().entities().filter(|e| e.kind != EntityKind::System)
+            {
                 transaction.execute(&format!("DELETE FROM {}", table_name(entity)), [])?;
             }
             transaction.execute("DELETE FROM ferry_meta WHERE key LIKE 'checkpoint:%'", [])?;
@@ -386,14 +387,56 @@ impl SyncEngine {
             _ => None,
         };
         options.check()?;
+        self.follow_model(&token).await?;
         self.upload(&token, selection.as_ref(), options, &mut report).await?;
         options.check()?;
         match &mode {
-            SyncMode::All => self.download(&token, options, &mut report).await?,
+            SyncMode::All => {
+                self.download(&token, options, &mut report).await?;
+                self.database
+                    .lock()
+                    .execute("DELETE FROM ferry_meta WHERE key = 'full_sync_needed'", [])?;
+            }
             SyncMode::Unsynchronized => {}
             SyncMode::Selected(objects) => self.refresh(&token, objects, &mut report).await?,
         }
         Ok(report)
+    }
+
+    /// Moves the device to the server's model when its version changed (the local schema is
+    /// migrated and unsynchronised changes are kept), and marks a full sync as needed.
+    async fn follow_model(&self, token: &str) -> Result<(), SyncError> {
+        let server: ModelResponse = self.call("GET", "/v1/model", Some(token), b"").await?;
+        if server.version != self.database.model().version().to_string()
+            && self.database.upgrade_model(&server.text)?
+        {
+            set_meta(&self.database.lock(), "full_sync_needed", "1")?;
+        }
+        Ok(())
+    }
+
+    /// True when a full sync is due: the device never completed one (a first start, or a new
+    /// user), or the server's model changed since the last one. Asks the server for its model.
+    pub async fn sync_needed(&self) -> Result<bool, SyncError> {
+        let token = self.token()?;
+        self.follow_model(&token).await?;
+        let connection = self.database.lock();
+        let flagged = meta(&connection, "full_sync_needed")?.is_some();
+        let synced: i64 = connection.query_row(
+            "SELECT count(*) FROM ferry_meta WHERE key LIKE 'checkpoint:%'",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(flagged || synced == 0)
+    }
+
+    /// Runs a full sync when [`SyncEngine::sync_needed`] says one is due; apps call it when they
+    /// start and when the network comes back.
+    pub async fn sync_if_needed(&self) -> Result<Option<SyncReport>, SyncError> {
+        if self.sync_needed().await? {
+            return self.sync(SyncMode::All).await.map(Some);
+        }
+        Ok(None)
     }
 
     /// The pending upload: the one stored by an earlier attempt, or a new one of every dirty
@@ -402,6 +445,7 @@ impl SyncEngine {
         &self,
         selection: Option<&BTreeSet<(String, ObjectId)>>,
     ) -> Result<Option<UploadRequest>, SyncError> {
+        let model = self.database.model();
         let connection = self.database.lock();
         if let Some(body) = meta(&connection, "pending_upload")? {
             let request = serde_json::from_str(&body)
@@ -421,7 +465,7 @@ impl SyncEngine {
         let mut changes = Vec::new();
         for row in rows {
             let (entity_name, id, kind, members, base_revision) = row?;
-            let entity = self.database.model.entity(&entity_name).ok_or_else(|| {
+            let entity = model.entity(&entity_name).ok_or_else(|| {
                 ClientError::Corrupt(format!("dirty object of unknown entity `{entity_name}`"))
             })?;
             let id = ObjectId::from_bytes(
@@ -478,18 +522,16 @@ impl SyncEngine {
         changes: &[ObjectChange],
         selected: bool,
     ) -> Result<(), SyncError> {
+        let model = self.database.model();
         let sent: BTreeSet<(&str, &str)> =
             changes.iter().map(|c| (c.entity.as_str(), c.id.as_str())).collect();
         for change in changes.iter().filter(|c| c.kind != ChangeKind::Delete) {
-            let entity = self.database.model.entity(&change.entity).expect("checked when read");
+            let entity = model.entity(&change.entity).expect("checked when read");
             for association in &entity.associations {
                 let Some(json) = change.values.get(&association.name) else { continue };
                 let Ok(Value::Reference(target)) = value::decode(json, None) else { continue };
-                let target_entity = self
-                    .database
-                    .model
-                    .entity(association.target.as_str())
-                    .expect("validated model");
+                let target_entity =
+                    model.entity(association.target.as_str()).expect("validated model");
                 if target_entity.kind == EntityKind::System {
                     continue; // users are known to the server
                 }
@@ -528,6 +570,7 @@ impl SyncEngine {
         options: &SyncOptions,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
+        let model = self.database.model();
         let Some(request) = self.pending_upload(selection)? else { return Ok(()) };
         let body = serde_json::to_vec(&request).expect("requests serialise");
         let total = request.changes.len();
@@ -545,7 +588,7 @@ impl SyncEngine {
         let mut connection = self.database.lock();
         let transaction = connection.transaction()?;
         for (change, outcome) in request.changes.iter().zip(&response.outcomes) {
-            let entity = self.database.model.entity(&change.entity).expect("checked when read");
+            let entity = model.entity(&change.entity).expect("checked when read");
             let id = ObjectId::parse(&change.id).expect("written by this engine");
             let sent: BTreeSet<&str> = change.values.keys().map(String::as_str).collect();
             let still_dirty = forget_sent(&transaction, entity, id, &sent)?;
@@ -572,15 +615,14 @@ impl SyncEngine {
         objects: &[(String, ObjectId)],
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
+        let model = self.database.model();
         let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (entity, id) in objects {
             by_entity.entry(entity.as_str()).or_default().push(id.to_string());
         }
         let mut pages = Vec::new();
         for (entity_name, ids) in by_entity {
-            let entity = self
-                .database
-                .model
+            let entity = model
                 .entity(entity_name)
                 .ok_or_else(|| ClientError::UnknownEntity { entity: entity_name.to_owned() })?;
             let body = serde_json::to_vec(&ObjectsRequest { ids }).expect("requests serialise");
@@ -615,7 +657,7 @@ impl SyncEngine {
         options: &SyncOptions,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let model = Arc::clone(&self.database.model);
+        let model = self.database.model();
         let mut pages: Vec<(&Entity, Vec<DownloadPage>)> = Vec::new();
         let (mut objects_done, mut bytes_done) = (0, 0);
         for entity in model.entities().filter(|e| e.kind != EntityKind::System) {

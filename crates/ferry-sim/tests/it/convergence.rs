@@ -18,7 +18,8 @@ fn snapshot(database: &Database) -> Vec<(String, ObjectId, Vec<String>)> {
         .iter()
         .flat_map(|entity| {
             database.query(&Query::new(entity)).unwrap().into_iter().map(move |object| {
-                let entity_model = database.model().entity(entity).unwrap();
+                let model = database.model();
+                let entity_model = model.entity(entity).unwrap();
                 let values = (0..entity_model.member_count())
                     .map(|slot| {
                         database

@@ -351,3 +351,55 @@ async fn a_new_user_on_the_device_waits_for_the_previous_users_changes() {
         "what the new user may read came back"
     );
 }
+
+/// A full sync runs by itself on a first start, and on the first contact after the server's
+/// model changed: the device migrates its schema and keeps its unsynchronised changes.
+#[tokio::test]
+async fn full_syncs_start_by_themselves_when_due_and_follow_a_new_model() {
+    for backend in backends() {
+        let newer = samples::FIELD_SERVICE.replace(
+            "attributes.Address = { type = \"string\", max_length = 400 }",
+            "attributes.Address = { type = \"string\", max_length = 400 }\nattributes.Gate = { type = \"string\", default = \"north\" }",
+        );
+        let world = TestWorld::start(backend, &newer).await;
+        world.server.add_user("pat", &["Planner".to_owned()], ferry_sim::PASSWORD).await.unwrap();
+        let writer = world.device("pam", &["Planner"]).await;
+        let mut site = writer.database.create("Field.Site").unwrap();
+        writer.database.set(&mut site, "Name", text("Depot")).unwrap();
+        writer.database.commit(&mut [&mut site]).unwrap();
+        writer.engine.sync(SyncMode::All).await.unwrap();
+
+        // A device still on the older model, with a change made offline.
+        let dir =
+            std::env::temp_dir().join(format!("ferry-sim-old-{}-{backend:?}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = std::sync::Arc::new(
+            ferry_client::Database::open(dir.join("old.db"), samples::FIELD_SERVICE).unwrap(),
+        );
+        let engine = ferry_client::SyncEngine::new(
+            std::sync::Arc::clone(&database),
+            &format!("http://{}", world.address),
+        )
+        .unwrap();
+        engine.sign_in("pat", ferry_sim::PASSWORD).await.unwrap();
+        let mut offline = database.create("Field.Site").unwrap();
+        database.set(&mut offline, "Name", text("Yard")).unwrap();
+        database.commit(&mut [&mut offline]).unwrap();
+        assert!(database.model().entity("Field.Site").unwrap().attribute("Gate").is_none());
+
+        let report = engine.sync_if_needed().await.unwrap().expect("a first start syncs fully");
+        assert_eq!((report.uploaded, report.rejected.len()), (1, 0), "{report:?}");
+        assert!(
+            database.model().entity("Field.Site").unwrap().attribute("Gate").is_some(),
+            "the device follows the server's model"
+        );
+        let depot = database.get("Field.Site", site.id()).unwrap().unwrap();
+        assert_eq!(database.get_value(&depot, "Gate").unwrap(), &text("north"));
+        assert!(
+            engine.sync_if_needed().await.unwrap().is_none(),
+            "nothing is due after a full sync"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
