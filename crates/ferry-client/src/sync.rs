@@ -387,6 +387,9 @@ impl SyncEngine {
             _ => None,
         };
         options.check()?;
+        // The upload is made and stored before anything is sent, so a failure from here on
+        // leaves it to be resent unchanged, under the same id.
+        self.pending_upload(selection.as_ref())?;
         self.follow_model(&token).await?;
         self.upload(&token, selection.as_ref(), options, &mut report).await?;
         options.check()?;
