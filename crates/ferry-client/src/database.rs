@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ferry_model::{Model, ObjectId, Value};
 use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
+use rusqlite::OptionalExtension as _;
 use rusqlite::types::Value as SqlValue;
 
 use crate::ClientError;
@@ -59,11 +60,7 @@ impl Database {
         }
         let stored: Option<String> = transaction
             .query_row("SELECT value FROM ferry_meta WHERE key = 'model'", [], |row| row.get(0))
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
+            .optional()?;
         let statements = match stored {
             None => create_schema(&model, Dialect::Sqlite, Side::Device),
             Some(text) => {
@@ -138,11 +135,7 @@ impl Database {
     ) -> Result<Option<ObjectId>, ClientError> {
         let user: Option<String> = connection
             .query_row("SELECT value FROM ferry_meta WHERE key = 'user'", [], |row| row.get(0))
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
+            .optional()?;
         Ok(user.and_then(|text| ObjectId::parse(&text)))
     }
 

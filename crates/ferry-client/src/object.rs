@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use ferry_model::{AttributeType, Entity, EntityName, MemberRef, ObjectId, Slot, Value, ValueType};
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name, update_statement};
+use rusqlite::OptionalExtension as _;
 
 use crate::ClientError;
 use crate::database::{Database, id_param, to_sql};
@@ -231,11 +232,7 @@ impl Database {
                 rusqlite::params![entity.name.as_str(), id_param(object.id)],
                 |row| row.get(0),
             )
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
+            .optional()?;
         let revision: i64 = transaction.query_row(
             &format!("SELECT _rev FROM {} WHERE id = ?1", table_name(entity)),
             [id_param(object.id)],
@@ -297,6 +294,21 @@ impl Database {
     }
 }
 
+/// An object's dirty record: the kind of change and the changed members (comma-separated).
+pub(crate) fn dirty_record(
+    connection: &rusqlite::Connection,
+    entity: &Entity,
+    id: ObjectId,
+) -> Result<Option<(String, String)>, rusqlite::Error> {
+    connection
+        .query_row(
+            "SELECT kind, members FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
+            rusqlite::params![entity.name.as_str(), id_param(id)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+}
+
 /// Records committed changes: a new object stays a creation; an update adds its members.
 fn mark_dirty(
     transaction: &rusqlite::Transaction<'_>,
@@ -306,17 +318,7 @@ fn mark_dirty(
     members: &[&str],
     base_revision: Option<i64>,
 ) -> Result<(), ClientError> {
-    let existing: Option<(String, String)> = transaction
-        .query_row(
-            "SELECT kind, members FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
-            rusqlite::params![entity.name.as_str(), id_param(id)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .map(Some)
-        .or_else(|error| match error {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            other => Err(other),
-        })?;
+    let existing = dirty_record(transaction, entity, id)?;
     let (kind, members) = match existing {
         Some((existing_kind, existing_members)) => {
             let mut all: BTreeSet<&str> =

@@ -3,6 +3,7 @@
 use ferry_constraint::Context;
 use ferry_model::{ObjectId, Slot};
 use ferry_sql::{Dialect, compile_where, read_object, select_columns, table_name};
+use rusqlite::OptionalExtension as _;
 
 use crate::ClientError;
 use crate::database::{Database, from_sql, id_param, to_sql};
@@ -167,11 +168,7 @@ impl Database {
                     .map(|i| row.get::<_, rusqlite::types::Value>(i).map(from_sql))
                     .collect::<Result<Vec<_>, _>>()
             })
-            .map(Some)
-            .or_else(|error| match error {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
+            .optional()?;
         let Some(row) = row else { return Ok(None) };
         let stored = read_object(entity_model, &row, Dialect::Sqlite)
             .ok_or_else(|| ClientError::Corrupt(format!("a row of `{}`", entity_model.name)))?;

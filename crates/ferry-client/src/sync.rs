@@ -8,6 +8,7 @@
 
 mod transport;
 
+use rusqlite::OptionalExtension as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -241,11 +242,7 @@ impl Drop for Running<'_> {
 fn meta(connection: &rusqlite::Connection, key: &str) -> Result<Option<String>, rusqlite::Error> {
     connection
         .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
-        .map(Some)
-        .or_else(|error| match error {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            other => Err(other),
-        })
+        .optional()
 }
 
 fn set_meta(
@@ -751,17 +748,7 @@ fn forget_sent(
     id: ObjectId,
     sent: &BTreeSet<&str>,
 ) -> Result<BTreeSet<String>, SyncError> {
-    let row: Option<(String, String)> = transaction
-        .query_row(
-            "SELECT kind, members FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
-            rusqlite::params![entity.name.as_str(), id_param(id)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .map(Some)
-        .or_else(|error| match error {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            other => Err(other),
-        })?;
+    let row = crate::object::dirty_record(transaction, entity, id)?;
     let Some((kind, members)) = row else { return Ok(BTreeSet::new()) };
     let remaining: BTreeSet<String> = members
         .split(',')
