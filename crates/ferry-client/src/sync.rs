@@ -8,7 +8,6 @@
 
 mod transport;
 
-use rusqlite::OptionalExtension as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +19,7 @@ use ferry_protocol::{
     UploadResponse, value,
 };
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
+use rusqlite::OptionalExtension as _;
 
 pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
 
