@@ -812,17 +812,21 @@ fn write_fresh(
     Ok(())
 }
 
-fn is_dirty(
+/// The ids of the entity's objects with unsynchronised changes, which downloads leave alone.
+fn dirty_ids(
     transaction: &rusqlite::Transaction<'_>,
     entity: &Entity,
-    id: ObjectId,
-) -> Result<bool, SyncError> {
-    let count: i64 = transaction.query_row(
-        "SELECT count(*) FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
-        rusqlite::params![entity.name.as_str(), id_param(id)],
-        |row| row.get(0),
-    )?;
-    Ok(count > 0)
+) -> Result<BTreeSet<ObjectId>, SyncError> {
+    let mut statement =
+        transaction.prepare_cached("SELECT object_id FROM ferry_dirty WHERE entity = ?1")?;
+    let rows = statement.query_map([entity.name.as_str()], |row| row.get::<_, Vec<u8>>(0))?;
+    let mut ids = BTreeSet::new();
+    for bytes in rows {
+        if let Ok(bytes) = <[u8; 16]>::try_from(bytes?) {
+            ids.insert(ObjectId::from_bytes(bytes));
+        }
+    }
+    Ok(ids)
 }
 
 /// Applies an entity's pages; returns how many objects were written and removed. Objects with
@@ -836,6 +840,7 @@ fn apply_pages(
         && !matches!(entity.download, DownloadBehaviour::NothingPreserve);
     let mut received = BTreeSet::new();
     let (mut downloaded, mut removed) = (0, 0);
+    let dirty = dirty_ids(transaction, entity)?;
     let delete = format!("DELETE FROM {} WHERE id = ?1", table_name(entity));
     let insert = insert_statement(entity, Dialect::Sqlite, Side::Device).replacen(
         "INSERT",
@@ -846,7 +851,7 @@ fn apply_pages(
         for object in &page.objects {
             let Some(id) = ObjectId::parse(&object.id) else { continue };
             received.insert(id);
-            if is_dirty(transaction, entity, id)? {
+            if dirty.contains(&id) {
                 continue;
             }
             let mut params = vec![id_param(id)];
@@ -864,12 +869,12 @@ fn apply_pages(
                 params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
             }
             params.push(rusqlite::types::Value::Integer(object.revision));
-            transaction.execute(&insert, rusqlite::params_from_iter(params))?;
+            transaction.prepare_cached(&insert)?.execute(rusqlite::params_from_iter(params))?;
             downloaded += 1;
         }
         for id in page.removed.iter().filter_map(|id| ObjectId::parse(id)) {
-            if !is_dirty(transaction, entity, id)? {
-                removed += transaction.execute(&delete, [id_param(id)])?;
+            if !dirty.contains(&id) {
+                removed += transaction.prepare_cached(&delete)?.execute([id_param(id)])?;
             }
         }
     }
@@ -883,8 +888,8 @@ fn apply_pages(
         for bytes in ids {
             let Ok(bytes) = <[u8; 16]>::try_from(bytes) else { continue };
             let id = ObjectId::from_bytes(bytes);
-            if !received.contains(&id) && !is_dirty(transaction, entity, id)? {
-                removed += transaction.execute(&delete, [id_param(id)])?;
+            if !received.contains(&id) && !dirty.contains(&id) {
+                removed += transaction.prepare_cached(&delete)?.execute([id_param(id)])?;
             }
         }
     }
