@@ -196,26 +196,28 @@ async fn changed_rows(
         conditions.push(download.clone());
     }
     let limit_marker = param_marker(&mut params, Param::Int(limit as i64), dialect);
-    let sql = format!(
-        "SELECT {}, \"t0\"._rev, \"t0\"._seq, {download}, {} FROM {} \"t0\" WHERE {} ORDER BY \"t0\"._seq LIMIT {limit_marker}",
+    let condition =
+        format!("{} ORDER BY \"t0\"._seq LIMIT {limit_marker}", conditions.join(" AND "));
+    let sql = covered_select(entity, dialect, &coverage, &download, &condition);
+    let rows = tx.query(&sql, &params).await?;
+    rows.iter().map(|row| covered_row(entity, dialect, row)).collect()
+}
+
+/// The query whose rows [`covered_row`] reads: every member, revision, sequence position,
+/// whether the row is in the download, and one coverage column per rule.
+fn covered_select(
+    entity: &Entity,
+    dialect: ferry_sql::Dialect,
+    coverage: &[String],
+    download: &str,
+    condition: &str,
+) -> String {
+    format!(
+        "SELECT {}, \"t0\"._rev, \"t0\"._seq, {download}, {} FROM {} \"t0\" WHERE {condition}",
         select_columns(entity, "\"t0\"", dialect),
         coverage.join(", "),
         table_name(entity),
-        conditions.join(" AND "),
-    );
-    let rows = tx.query(&sql, &params).await?;
-    let width = entity.member_count() + 1;
-    rows.into_iter()
-        .map(|row| {
-            let object = read_object(entity, &row[..width], dialect)
-                .ok_or_else(|| StoreError::Corrupt(format!("a row of `{}`", entity.name)))?;
-            let revision = int(&row[width])?;
-            let seq = int(&row[width + 1])?;
-            let in_download = crate::access::is_true(&row[width + 2]);
-            let coverage = row[width + 3..].to_vec();
-            Ok((Covered { object, revision, coverage }, seq, in_download))
-        })
-        .collect()
+    )
 }
 
 fn param_marker(params: &mut Vec<Param>, param: Param, dialect: ferry_sql::Dialect) -> String {
@@ -384,14 +386,12 @@ pub(crate) async fn objects(
         let list: Vec<String> = (first..first + chunk.len())
             .map(|i| ferry_sql::placeholder(i, ferry_model::ValueType::Reference, dialect))
             .collect();
-        let sql = format!(
-            "SELECT {}, \"t0\"._rev, \"t0\"._seq, {download}, {} FROM {} \"t0\" WHERE \"t0\".id IN ({}) AND ({}) AND {download}",
-            select_columns(entity, "\"t0\"", dialect),
-            coverage.join(", "),
-            table_name(entity),
+        let condition = format!(
+            "\"t0\".id IN ({}) AND ({}) AND {download}",
             list.join(", "),
-            coverage.join(" OR "),
+            coverage.join(" OR ")
         );
+        let sql = covered_select(entity, dialect, &coverage, &download, &condition);
         for row in tx.query(&sql, &params).await? {
             found.push(covered_row(entity, dialect, &row)?.0);
         }
