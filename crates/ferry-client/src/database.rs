@@ -73,13 +73,7 @@ impl Database {
                 plan.statements(&model, Dialect::Sqlite, Side::Device)
             }
         };
-        for statement in statements {
-            transaction.execute(&statement, [])?;
-        }
-        transaction.execute(
-            "INSERT INTO ferry_meta (key, value) VALUES ('model', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [model_text],
-        )?;
+        install_model(&transaction, &statements, model_text)?;
         transaction.commit()?;
         Ok(Database {
             connection: Mutex::new(connection),
@@ -110,12 +104,10 @@ impl Database {
         }
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        for statement in plan.statements(&model, Dialect::Sqlite, Side::Device) {
-            transaction.execute(&statement, [])?;
-        }
-        transaction.execute(
-            "INSERT INTO ferry_meta (key, value) VALUES ('model', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [model_text],
+        install_model(
+            &transaction,
+            &plan.statements(&model, Dialect::Sqlite, Side::Device),
+            model_text,
         )?;
         transaction.commit()?;
         *self.model.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(model);
@@ -147,6 +139,22 @@ impl Database {
         )?;
         Ok(())
     }
+}
+
+/// Brings the tables to a model (the schema or migration `statements`) and stores its text.
+fn install_model(
+    transaction: &rusqlite::Transaction<'_>,
+    statements: &[String],
+    model_text: &str,
+) -> Result<(), rusqlite::Error> {
+    for statement in statements {
+        transaction.execute(statement, [])?;
+    }
+    transaction.execute(
+        "INSERT INTO ferry_meta (key, value) VALUES ('model', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [model_text],
+    )?;
+    Ok(())
 }
 
 pub(crate) fn to_sql(param: &Param) -> SqlValue {
