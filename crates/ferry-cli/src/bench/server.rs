@@ -361,6 +361,22 @@ async fn raw_inserts(database: &Database, count: usize) -> anyhow::Result<Durati
     }
 }
 
+/// A server on a fresh database holding `rows` seeded objects of `entity`.
+async fn seeded(
+    dialect: Dialect,
+    entity: &str,
+    rows: usize,
+    databases: &mut Databases,
+) -> anyhow::Result<(Database, Running)> {
+    let database = databases.fresh(dialect).await?;
+    // A first start creates the schema; the rows go in behind the server's back, as if many
+    // uploads had left them, and a second start serves them.
+    drop(Running::start(&database).await?);
+    seed(&database, entity, rows).await?;
+    let running = Running::start(&database).await?;
+    Ok((database, running))
+}
+
 /// Seeds `rows` objects of `entity` straight into a database the server made, with sequence
 /// positions 1..=rows, as many uploads would have left them.
 async fn seed(database: &Database, entity: &str, rows: usize) -> anyhow::Result<()> {
@@ -406,10 +422,7 @@ async fn seed(database: &Database, entity: &str, rows: usize) -> anyhow::Result<
 /// A full download of `rows` work orders from PostgreSQL, decoded by the client, against a
 /// plain scan of the same rows encoded as JSON.
 async fn download(rows: usize, databases: &mut Databases) -> anyhow::Result<()> {
-    let database = databases.fresh(Dialect::Postgres).await?;
-    drop(Running::start(&database).await?);
-    seed(&database, "Field.WorkOrder", rows).await?;
-    let running = Running::start(&database).await?;
+    let (database, running) = seeded(Dialect::Postgres, "Field.WorkOrder", rows, databases).await?;
     let mut client = running.client().await?;
     let mut ferry = Duration::MAX;
     let mut received = 0;
@@ -487,10 +500,7 @@ async fn incremental(
     rows: usize,
     databases: &mut Databases,
 ) -> anyhow::Result<()> {
-    let database = databases.fresh(dialect).await?;
-    drop(Running::start(&database).await?);
-    seed(&database, "Field.Site", rows).await?;
-    let running = Running::start(&database).await?;
+    let (_, running) = seeded(dialect, "Field.Site", rows, databases).await?;
     let mut client = running.client().await?;
     // The checkpoint of a device that holds every site: the start of a full download.
     let first: DownloadPage = serde_json::from_slice(
@@ -536,10 +546,7 @@ async fn device_sync(
     rows: usize,
     databases: &mut Databases,
 ) -> anyhow::Result<()> {
-    let database = databases.fresh(dialect).await?;
-    drop(Running::start(&database).await?);
-    seed(&database, "Field.WorkOrder", rows).await?;
-    let running = Running::start(&database).await?;
+    let (database, running) = seeded(dialect, "Field.WorkOrder", rows, databases).await?;
     std::fs::create_dir_all(&databases.directory)?;
     let device_path = databases.directory.join(format!("device-{rows}.db"));
     let device = Arc::new(ferry_client::Database::open(&device_path, samples::FIELD_SERVICE)?);
