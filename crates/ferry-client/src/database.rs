@@ -2,7 +2,7 @@
 //! change survives a power loss. It holds the model's tables (device side), the record of
 //! what is dirty, the checkpoints, and the model itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ferry_model::{Model, ObjectId, Value};
@@ -22,11 +22,13 @@ const FIXED_TABLES: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS ferry_checkpoints (entity TEXT PRIMARY KEY, checkpoint TEXT NOT NULL)",
 ];
 
-/// How long a statement waits for a lock held by another connection, in milliseconds.
-const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// How long a write waits for the database's write lock, in milliseconds: an app commit made
+/// while a download is being applied waits for it to finish.
+pub const LOCK_WAIT_MS: u64 = 60_000;
 
 /// A device database. Cheap to share between threads (`&Database` is enough for every call).
 pub struct Database {
+    path: PathBuf,
     pub(crate) connection: Mutex<rusqlite::Connection>,
     model: RwLock<Arc<Model>>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -50,10 +52,9 @@ impl Database {
     ) -> Result<Database, ClientError> {
         let model = Model::parse(model_text).map_err(ClientError::Model)?;
         ferry_constraint::check_model(&model).map_err(ClientError::Model)?;
-        let mut connection = rusqlite::Connection::open(path.as_ref())?;
-        connection.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        let path = path.as_ref().to_path_buf();
+        let mut connection = connect(&path)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
         let transaction = connection.transaction()?;
         for statement in FIXED_TABLES {
             transaction.execute(statement, [])?;
@@ -76,6 +77,7 @@ impl Database {
         install_model(&transaction, &statements, model_text)?;
         transaction.commit()?;
         Ok(Database {
+            path,
             connection: Mutex::new(connection),
             model: RwLock::new(Arc::new(model)),
             clock,
@@ -114,6 +116,12 @@ impl Database {
         Ok(true)
     }
 
+    /// A second connection to the database, for applying a download while the app goes on
+    /// reading through the first.
+    pub(crate) fn open_writer(&self) -> Result<rusqlite::Connection, ClientError> {
+        connect(&self.path)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
         // A panic while holding the lock leaves no half-applied state: every write runs in
         // a transaction that rolls back when dropped, so the connection stays usable.
@@ -139,6 +147,17 @@ impl Database {
         )?;
         Ok(())
     }
+}
+
+/// A connection with the settings every connection to a device database has.
+fn connect(path: &Path) -> Result<rusqlite::Connection, ClientError> {
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Err(ClientError::NotAFile { path: path.display().to_string() });
+    }
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_millis(LOCK_WAIT_MS))?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    Ok(connection)
 }
 
 /// Brings the tables to a model (the schema or migration `statements`) and stores its text.

@@ -42,14 +42,14 @@ mod sync;
 
 use ferry_model::{ModelError, ObjectId, ValueType};
 
-pub use database::Database;
+pub use database::{Database, LOCK_WAIT_MS};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
-    CancelToken, HttpTransport, Phase, Progress, ProgressCallback, RESPONSE_BYTES_MAX,
-    RETRY_DELAY_MS, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode,
-    SyncOptions, SyncReport,
+    CancelToken, HttpTransport, PAGES_IN_FLIGHT, Phase, Progress, ProgressCallback,
+    RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine,
+    SyncError, SyncMode, SyncOptions, SyncReport,
 };
 
 /// Why a device operation was refused or failed; each names the thing concerned.
@@ -113,6 +113,12 @@ pub enum ClientError {
         constraint: String,
         /// Every problem found.
         errors: Vec<ferry_constraint::ConstraintError>,
+    },
+    /// A device database is a file: an in-memory one would lose every change.
+    #[error("`{path}` is not a file path: a device database must be a file")]
+    NotAFile {
+        /// The path given.
+        path: String,
     },
     /// The database file failed.
     #[error("device database: {0}")]

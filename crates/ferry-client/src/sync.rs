@@ -6,22 +6,27 @@
 //! entity per its download behaviour, all pages of all entities applied in one local transaction,
 //! so a download that fails part way changes nothing on the device.
 
+mod apply;
 mod transport;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_model::{DownloadBehaviour, Entity, EntityKind, MemberRef, ObjectId, Slot, Value};
+use ferry_model::{Entity, EntityKind, MemberRef, ObjectId, Value};
 use ferry_protocol::{
-    ChangeKind, DownloadMode, DownloadPage, ErrorBody, Members, ModelResponse, ObjectChange,
-    ObjectsRequest, ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse, UploadRequest,
-    UploadResponse, value,
+    ChangeKind, DownloadMode, DownloadPage, DownloadedObject, ErrorBody, Members, ModelResponse,
+    ObjectChange, ObjectsRequest, ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse,
+    UploadRequest, UploadResponse, value,
 };
-use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
+use ferry_sql::{Dialect, param, table_name};
 use rusqlite::OptionalExtension as _;
+use tokio::sync::mpsc::Sender;
 
+pub use apply::PAGES_IN_FLIGHT;
 pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
+
+use apply::{Applied, Step, apply_download};
 
 use crate::database::{Database, id_param, to_sql};
 use crate::{ClientError, effects};
@@ -397,6 +402,11 @@ impl SyncEngine {
                     .lock()
                     .execute("DELETE FROM ferry_meta WHERE key = 'full_sync_needed'", [])?;
             }
+            SyncMode::Unsynchronized if !report.rejected.is_empty() => {
+                let rejected: Vec<(String, ObjectId)> =
+                    report.rejected.iter().map(|(entity, id, _)| (entity.clone(), *id)).collect();
+                self.refresh(&token, &rejected, &mut report).await?;
+            }
             SyncMode::Unsynchronized => {}
             SyncMode::Selected(objects) => self.refresh(&token, objects, &mut report).await?,
         }
@@ -615,42 +625,71 @@ impl SyncEngine {
         objects: &[(String, ObjectId)],
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let model = self.database.model();
-        let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (entity, id) in objects {
-            by_entity.entry(entity.as_str()).or_default().push(id.to_string());
+        let (steps, applier) = self.start_applying();
+        let sent = async {
+            self.send_fresh_state(token, objects, &steps).await?;
+            send(&steps, Step::Commit).await
         }
-        let mut pages = Vec::new();
-        for (entity_name, ids) in by_entity {
-            let entity = model
-                .entity(entity_name)
-                .ok_or_else(|| ClientError::UnknownEntity { entity: entity_name.to_owned() })?;
-            let body = serde_json::to_vec(&ObjectsRequest { ids }).expect("requests serialise");
-            let response: ObjectsResponse = self
-                .call("POST", &format!("/v1/download/{entity_name}/objects"), Some(token), &body)
-                .await?;
-            let page = DownloadPage {
-                entity: entity_name.to_owned(),
-                mode: DownloadMode::Incremental,
-                objects: response.objects,
-                removed: response.removed,
-                checkpoint: String::new(),
-                more: false,
-                index: false,
-            };
-            pages.push((entity, vec![page]));
-        }
-        let mut connection = self.database.lock();
-        let transaction = connection.transaction()?;
-        for (entity, entity_pages) in &pages {
-            let (downloaded, removed) = apply_pages(&transaction, entity, entity_pages)?;
-            report.downloaded.insert(entity.name.to_string(), downloaded);
-            report.removed.insert(entity.name.to_string(), removed);
-        }
-        transaction.commit()?;
+        .await;
+        drop(steps);
+        let applied = finish_applying(applier, sent).await?;
+        report.downloaded.extend(applied.downloaded);
+        report.removed.extend(applied.removed);
         Ok(())
     }
 
+    /// Sends the writer the server's state of these objects (removals for those the user can
+    /// no longer read, or that the server does not hold).
+    async fn send_fresh_state(
+        &self,
+        token: &str,
+        objects: &[(String, ObjectId)],
+        steps: &Sender<Step>,
+    ) -> Result<(), SyncError> {
+        let model = self.database.model();
+        let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (entity, id) in objects {
+            model
+                .entity(entity)
+                .ok_or_else(|| ClientError::UnknownEntity { entity: entity.clone() })?;
+            by_entity.entry(entity.as_str()).or_default().push(id.to_string());
+        }
+        for (entity, ids) in by_entity {
+            let response = self.fetch_objects(token, entity, ids).await?;
+            send(steps, Step::Begin { entity: entity.to_owned(), full: false }).await?;
+            let page = Step::Page {
+                objects: response.objects,
+                removed: response.removed,
+                unchanged: Vec::new(),
+            };
+            send(steps, page).await?;
+            send(steps, Step::End { checkpoint: None }).await?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_objects(
+        &self,
+        token: &str,
+        entity: &str,
+        ids: Vec<String>,
+    ) -> Result<ObjectsResponse, SyncError> {
+        let body = serde_json::to_vec(&ObjectsRequest { ids }).expect("requests serialise");
+        self.call("POST", &format!("/v1/download/{entity}/objects"), Some(token), &body).await
+    }
+
+    /// Starts the writer of a download on a blocking thread; send it [`Step`]s.
+    fn start_applying(&self) -> (Sender<Step>, Applier) {
+        let (steps, received) = tokio::sync::mpsc::channel(PAGES_IN_FLIGHT);
+        let database = Arc::clone(&self.database);
+        let model = database.model();
+        let applier =
+            tokio::task::spawn_blocking(move || apply_download(&database, &model, received));
+        (steps, applier)
+    }
+
+    /// Every entity per its download behaviour, written page by page as the pages arrive, all
+    /// in one local transaction that commits once the last page is in.
     async fn download(
         &self,
         token: &str,
@@ -658,57 +697,173 @@ impl SyncEngine {
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
         let model = self.database.model();
-        let mut pages: Vec<(&Entity, Vec<DownloadPage>)> = Vec::new();
-        let (mut objects_done, mut bytes_done) = (0, 0);
-        for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
-            let mut after = meta(&self.database.lock(), &format!("checkpoint:{}", entity.name))?;
-            let mut entity_pages = Vec::new();
-            loop {
-                let query = after.as_ref().map(|a| format!("?after={a}")).unwrap_or_default();
-                options.check()?;
-                let (page, size): (DownloadPage, usize) = self
-                    .call_sized(
-                        "GET",
-                        &format!("/v1/download/{}{query}", entity.name),
-                        Some(token),
-                        b"",
-                    )
-                    .await?;
-                objects_done += page.objects.len();
-                bytes_done += size;
-                options.report(Progress {
-                    phase: Phase::Download,
-                    entity: Some(entity.name.to_string()),
-                    objects_done,
-                    objects_total: None,
-                    bytes_done,
-                    bytes_total: None,
-                });
-                let more = page.more;
-                after = Some(page.checkpoint.clone());
-                entity_pages.push(page);
-                if !more {
-                    break;
-                }
+        let rejected: Vec<(String, ObjectId)> =
+            report.rejected.iter().map(|(entity, id, _)| (entity.clone(), *id)).collect();
+        let (steps, applier) = self.start_applying();
+        let mut done = (0, 0);
+        let sent = async {
+            for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
+                self.download_entity(token, entity, options, &steps, &mut done).await?;
             }
-            pages.push((entity, entity_pages));
+            // Objects the server rejected may hold values it does not: bring them back to the
+            // server's state (a rejected new object leaves the device).
+            self.send_fresh_state(token, &rejected, &steps).await?;
+            // A cancellation up to here rolls everything back; past it the download commits.
+            options.check()?;
+            send(&steps, Step::Commit).await
         }
-        // Every page of every entity in one local transaction; a cancelled download applies none.
-        options.check()?;
-        let mut connection = self.database.lock();
-        let transaction = connection.transaction()?;
-        for (entity, entity_pages) in &pages {
-            let (downloaded, removed) = apply_pages(&transaction, entity, entity_pages)?;
-            report.downloaded.insert(entity.name.to_string(), downloaded);
-            report.removed.insert(entity.name.to_string(), removed);
-            if let Some(last) = entity_pages.last() {
-                set_meta(&transaction, &format!("checkpoint:{}", entity.name), &last.checkpoint)?;
-            }
-        }
-        transaction.commit()?;
+        .await;
+        drop(steps);
+        let applied = finish_applying(applier, sent).await?;
+        report.downloaded.extend(applied.downloaded);
+        report.removed.extend(applied.removed);
         Ok(())
     }
+
+    /// One entity's pages, from its checkpoint. When the server starts over with a full download
+    /// and the device holds objects of the entity, the pages are an index of ids and revisions:
+    /// only objects the device lacks or holds in another revision are fetched.
+    async fn download_entity(
+        &self,
+        token: &str,
+        entity: &Entity,
+        options: &SyncOptions,
+        steps: &Sender<Step>,
+        (objects_done, bytes_done): &mut (usize, usize),
+    ) -> Result<(), SyncError> {
+        let (mut after, index) = {
+            let connection = self.database.lock();
+            let after = meta(&connection, &format!("checkpoint:{}", entity.name))?;
+            let held: bool = connection.query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", table_name(entity)),
+                [],
+                |row| row.get(0),
+            )?;
+            (after, held)
+        };
+        let mut begun = false;
+        loop {
+            options.check()?;
+            let mut query = format!("/v1/download/{}?index={index}", entity.name);
+            if let Some(after) = &after {
+                query.push_str(&format!("&after={after}"));
+            }
+            let (page, size): (DownloadPage, usize) =
+                self.call_sized("GET", &query, Some(token), b"").await?;
+            *objects_done += page.objects.len();
+            *bytes_done += size;
+            options.report(Progress {
+                phase: Phase::Download,
+                entity: Some(entity.name.to_string()),
+                objects_done: *objects_done,
+                objects_total: None,
+                bytes_done: *bytes_done,
+                bytes_total: None,
+            });
+            if !begun {
+                let full = page.mode == DownloadMode::Full;
+                send(steps, Step::Begin { entity: entity.name.to_string(), full }).await?;
+                begun = true;
+            }
+            let more = page.more;
+            after = Some(page.checkpoint);
+            let step = if page.index {
+                self.reconcile(token, entity, page.objects).await?
+            } else {
+                Step::Page { objects: page.objects, removed: page.removed, unchanged: Vec::new() }
+            };
+            send(steps, step).await?;
+            if !more {
+                break;
+            }
+        }
+        send(steps, Step::End { checkpoint: after }).await
+    }
+
+    /// Compares an index page with the revisions on the device; fetches the objects that differ.
+    async fn reconcile(
+        &self,
+        token: &str,
+        entity: &Entity,
+        index: Vec<DownloadedObject>,
+    ) -> Result<Step, SyncError> {
+        let held = local_revisions(&self.database.lock(), entity, &index)?;
+        let mut unchanged = Vec::new();
+        let mut wanted = Vec::new();
+        for entry in index {
+            let Some(id) = ObjectId::parse(&entry.id) else { continue };
+            if held.get(&id) == Some(&entry.revision) {
+                unchanged.push(id);
+            } else {
+                wanted.push(entry.id);
+            }
+        }
+        let (mut objects, mut removed) = (Vec::new(), Vec::new());
+        if !wanted.is_empty() {
+            let response = self.fetch_objects(token, entity.name.as_str(), wanted).await?;
+            objects = response.objects;
+            removed = response.removed;
+        }
+        Ok(Step::Page { objects, removed, unchanged })
+    }
 }
+
+/// The writer of a download, running on a blocking thread.
+type Applier = tokio::task::JoinHandle<Result<Option<Applied>, SyncError>>;
+
+/// Hands a step to the writer; fails when the writer stopped (its own error says why).
+async fn send(steps: &Sender<Step>, step: Step) -> Result<(), SyncError> {
+    steps.send(step).await.map_err(|_| {
+        SyncError::Local(ClientError::Corrupt("the download's writer stopped".to_owned()))
+    })
+}
+
+/// Waits for the writer. Its own failure comes first (it is why sending stopped); then the
+/// sending side's (network, cancellation), for which the writer rolled everything back.
+async fn finish_applying(
+    applier: Applier,
+    sent: Result<(), SyncError>,
+) -> Result<Applied, SyncError> {
+    let applied = applier.await.map_err(|e| {
+        SyncError::Local(ClientError::Corrupt(format!("the download's writer failed: {e}")))
+    })?;
+    match (applied?, sent) {
+        (_, Err(error)) => Err(error),
+        (Some(applied), Ok(())) => Ok(applied),
+        (None, Ok(())) => unreachable!("a download that sent Commit is committed or failed"),
+    }
+}
+
+/// The revisions the device holds of the objects in an index page.
+fn local_revisions(
+    connection: &rusqlite::Connection,
+    entity: &Entity,
+    index: &[DownloadedObject],
+) -> Result<BTreeMap<ObjectId, i64>, SyncError> {
+    let mut held = BTreeMap::new();
+    let ids: Vec<ObjectId> = index.iter().filter_map(|o| ObjectId::parse(&o.id)).collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let marks = (1..=chunk.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT id, _rev FROM {} WHERE id IN ({marks})",
+            table_name(entity)
+        ))?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(chunk.iter().map(|id| id_param(*id))), |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+            })?;
+        for row in rows {
+            let (bytes, revision) = row?;
+            if let Ok(bytes) = <[u8; 16]>::try_from(bytes) {
+                held.insert(ObjectId::from_bytes(bytes), revision);
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// Ids looked up in one local query.
+const IDS_PER_QUERY: usize = 500;
 
 fn device_name(connection: &rusqlite::Connection) -> Result<String, SyncError> {
     if let Some(name) = meta(connection, "device")? {
@@ -810,88 +965,4 @@ fn write_fresh(
     );
     transaction.execute(&sql, rusqlite::params_from_iter(params))?;
     Ok(())
-}
-
-/// The ids of the entity's objects with unsynchronised changes, which downloads leave alone.
-fn dirty_ids(
-    transaction: &rusqlite::Transaction<'_>,
-    entity: &Entity,
-) -> Result<BTreeSet<ObjectId>, SyncError> {
-    let mut statement =
-        transaction.prepare_cached("SELECT object_id FROM ferry_dirty WHERE entity = ?1")?;
-    let rows = statement.query_map([entity.name.as_str()], |row| row.get::<_, Vec<u8>>(0))?;
-    let mut ids = BTreeSet::new();
-    for bytes in rows {
-        if let Ok(bytes) = <[u8; 16]>::try_from(bytes?) {
-            ids.insert(ObjectId::from_bytes(bytes));
-        }
-    }
-    Ok(ids)
-}
-
-/// Applies an entity's pages; returns how many objects were written and removed. Objects with
-/// unsynchronised changes on the device are left as they are.
-fn apply_pages(
-    transaction: &rusqlite::Transaction<'_>,
-    entity: &Entity,
-    pages: &[DownloadPage],
-) -> Result<(usize, usize), SyncError> {
-    let full = pages.first().is_some_and(|p| p.mode == DownloadMode::Full)
-        && !matches!(entity.download, DownloadBehaviour::NothingPreserve);
-    let mut received = BTreeSet::new();
-    let (mut downloaded, mut removed) = (0, 0);
-    let dirty = dirty_ids(transaction, entity)?;
-    let delete = format!("DELETE FROM {} WHERE id = ?1", table_name(entity));
-    let insert = insert_statement(entity, Dialect::Sqlite, Side::Device).replacen(
-        "INSERT",
-        "INSERT OR REPLACE",
-        1,
-    );
-    for page in pages {
-        for object in &page.objects {
-            let Some(id) = ObjectId::parse(&object.id) else { continue };
-            received.insert(id);
-            if dirty.contains(&id) {
-                continue;
-            }
-            let mut params = vec![id_param(id)];
-            for slot in (0..entity.member_count()).map(Slot) {
-                let name = entity.member_name(slot);
-                let attribute_type = match entity.member_at(slot) {
-                    MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-                    MemberRef::Association(_) => None,
-                };
-                let decoded = object
-                    .values
-                    .get(name)
-                    .and_then(|json| value::decode(json, attribute_type).ok())
-                    .unwrap_or(Value::Empty);
-                params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
-            }
-            params.push(rusqlite::types::Value::Integer(object.revision));
-            transaction.prepare_cached(&insert)?.execute(rusqlite::params_from_iter(params))?;
-            downloaded += 1;
-        }
-        for id in page.removed.iter().filter_map(|id| ObjectId::parse(id)) {
-            if !dirty.contains(&id) {
-                removed += transaction.prepare_cached(&delete)?.execute([id_param(id)])?;
-            }
-        }
-    }
-    if full {
-        let ids: Vec<Vec<u8>> = {
-            let mut statement =
-                transaction.prepare(&format!("SELECT id FROM {}", table_name(entity)))?;
-            let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for bytes in ids {
-            let Ok(bytes) = <[u8; 16]>::try_from(bytes) else { continue };
-            let id = ObjectId::from_bytes(bytes);
-            if !received.contains(&id) && !dirty.contains(&id) {
-                removed += transaction.prepare_cached(&delete)?.execute([id_param(id)])?;
-            }
-        }
-    }
-    Ok((downloaded, removed))
 }
