@@ -43,7 +43,9 @@ use ferry_model::{EntityName, Model, ValueType};
 
 pub use eval::{Graph, MemoryGraph, NoGraph};
 pub use model::{ModelConstraints, check_model};
-pub use predicate::{Bound, Constraint, Context, Hop, Operand, Predicate, TextFunction, TimeToken};
+pub use predicate::{
+    Bound, Constraint, Context, Hop, Operand, Predicate, TextFunction, TimeDependence, TimeToken,
+};
 pub use syntax::{CompareOp, Span};
 
 /// The longest constraint text accepted, in bytes.

@@ -77,6 +77,18 @@ pub enum Operand {
     HasRole(RoleName),
 }
 
+/// How a constraint's result depends on when it is evaluated.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum TimeDependence {
+    /// Not at all.
+    None,
+    /// Only on the day (`BeginOfCurrentDay`, `BeginOfTomorrow`, `BeginOfYesterday`): within one
+    /// day, the result changes only when the object does.
+    Day,
+    /// On the moment (`CurrentDateTime`).
+    Moment,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TimeToken {
     CurrentDateTime,
@@ -152,9 +164,15 @@ impl Constraint {
         entities
     }
 
-    /// True when the result depends on the time of evaluation.
-    pub fn uses_time(&self) -> bool {
-        self.uses(|operand| matches!(operand, Operand::Time(_)))
+    /// How the result depends on the time of evaluation.
+    pub fn time_dependence(&self) -> TimeDependence {
+        if self.uses(|operand| matches!(operand, Operand::Time(TimeToken::CurrentDateTime))) {
+            TimeDependence::Moment
+        } else if self.uses(|operand| matches!(operand, Operand::Time(_))) {
+            TimeDependence::Day
+        } else {
+            TimeDependence::None
+        }
     }
 
     /// True when the result depends on the user's roles.

@@ -244,18 +244,22 @@ fn dependencies_decide_the_download_strategy() {
         let others: Vec<String> =
             constraint.other_entities().iter().map(|e| e.to_string()).collect();
         format!(
-            "others={others:?} time={} roles={}",
-            constraint.uses_time(),
+            "others={others:?} time={:?} roles={}",
+            constraint.time_dependence(),
             constraint.uses_roles()
         )
     };
-    expect![[r#"others=[] time=false roles=false"#]].assert_eq(&describe(
+    expect![[r#"others=[] time=None roles=false"#]].assert_eq(&describe(
         "Field.WorkOrder",
         "[Status = 'Open' and Field.WorkOrder_AssignedTo = '[%CurrentUser%]']",
     ));
-    expect![[r#"others=["Field.Site", "Field.Visit"] time=true roles=true"#]].assert_eq(&describe(
+    expect![[r#"others=["Field.Site", "Field.Visit"] time=Day roles=true"#]].assert_eq(&describe(
         "Field.WorkOrder",
         "[Field.WorkOrder_Site/Field.Site/Name = 'x' or Field.Visit_WorkOrder/Field.Visit/StartedAt > '[%BeginOfCurrentDay%]' or '[%UserRole_Admin%]']",
+    ));
+    expect![[r#"others=[] time=Moment roles=false"#]].assert_eq(&describe(
+        "Field.WorkOrder",
+        "[DueDate < '[%CurrentDateTime%]' or DueDate >= '[%BeginOfTomorrow%]']",
     ));
 }
 

@@ -4,14 +4,16 @@
 //!
 //! Incremental pages send objects changed after the checkpoint (as objects if the user may read
 //! them under the download behaviour, else as removals) and tombstones (as removals). When the
-//! user's filter depends on other objects, on time, or when the checkpoint was made for another
-//! model version, user or set of roles, the page is *full*: every object the user may read now,
-//! and the device removes what it holds beyond them.
+//! user's filter depends on other objects or on the moment (`CurrentDateTime`), or when the
+//! checkpoint was made for another model version, user, set of roles, or (for a filter using a
+//! day token such as `BeginOfCurrentDay`) another day, the page is *full*: every object the user
+//! may read now, and the device removes what it holds beyond them.
 //!
 //! Checkpoints are `I.<fingerprint>.<seq>` (incremental) or `F.<fingerprint>.<start>.<cursor>`
-//! (inside a full download); the fingerprint covers the model version, the user and their roles.
+//! (inside a full download); the fingerprint covers the model version, the user, their roles,
+//! and the day when the filter depends on it.
 
-use ferry_constraint::Bound;
+use ferry_constraint::{Bound, TimeDependence};
 use ferry_model::{DownloadBehaviour, Entity, EntityKind, ObjectId};
 use ferry_protocol::{DownloadMode, DownloadPageRef, DownloadedObject, ObjectRef, ObjectsResponse};
 use ferry_sql::{Param, read_object, select_columns, table_name};
@@ -36,10 +38,13 @@ enum Position {
     Incremental { seq: i64 },
 }
 
-fn fingerprint(state: &State, user: &User) -> String {
+/// What a checkpoint is valid for: the model version, the user, their roles, and the day when
+/// the view depends on it.
+fn fingerprint(state: &State, user: &User, day: Option<ferry_model::Timestamp>) -> String {
     let mut roles = user.roles.clone();
     roles.sort();
-    let text = format!("{}|{}|{}", state.model.version(), user.id, roles.join(","));
+    let day = day.map(|d| d.to_string()).unwrap_or_default();
+    let text = format!("{}|{}|{}|{day}", state.model.version(), user.id, roles.join(","));
     hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
@@ -66,8 +71,11 @@ fn parse_position(checkpoint: Option<&str>, fingerprint: &str) -> Result<Positio
 struct View<'m> {
     rules: UserRules<'m>,
     download: Option<Bound>,
-    /// True when the filter depends only on the object's own members and the user.
+    /// True when the filter depends only on the object's own members, the user, and the day.
     incremental: bool,
+    /// The day the filter was evaluated for, when it depends on the day: a checkpoint of
+    /// another day starts a full download.
+    day: Option<ferry_model::Timestamp>,
 }
 
 fn view<'m>(state: &'m State, entity: &'m Entity, user: &User) -> View<'m> {
@@ -81,9 +89,14 @@ fn view<'m>(state: &'m State, entity: &'m Entity, user: &User) -> View<'m> {
             state.constraints.access.get(&(entity.name.clone(), rule.role.clone()))
         })
         .chain(download_constraint);
-    let incremental =
-        constraints.into_iter().all(|c| c.other_entities().is_empty() && !c.uses_time());
-    View { download: download_constraint.map(|c| c.bind(&context)), rules, incremental }
+    let (mut incremental, mut time) = (true, TimeDependence::None);
+    for constraint in constraints {
+        incremental &= constraint.other_entities().is_empty();
+        time = time.max(constraint.time_dependence());
+    }
+    incremental &= time != TimeDependence::Moment;
+    let day = (time == TimeDependence::Day).then(|| context.now.begin_of_day());
+    View { download: download_constraint.map(|c| c.bind(&context)), rules, incremental, day }
 }
 
 fn downloadable<'m>(state: &'m State, entity_name: &str) -> Result<&'m Entity, ApiError> {
@@ -117,9 +130,9 @@ pub(crate) async fn download(
             details: serde_json::json!({ "limit": limit }),
         });
     }
-    let fingerprint = fingerprint(state, user);
-    let mut position = parse_position(after, &fingerprint)?;
     let view = view(state, entity, user);
+    let fingerprint = fingerprint(state, user, view.day);
+    let mut position = parse_position(after, &fingerprint)?;
     let mut tx = state.store.begin_snapshot().await?;
     let now = tx.sequence_now().await?;
     let page = match &entity.download {

@@ -171,8 +171,9 @@ async fn download_behaviours_clear_preserve_and_constrain() {
         assert_eq!((feedback.mode.as_str(), feedback.objects.len()), ("full", 0));
         let photos = server.download_all(&f.alice, "Field.Photo", None).await;
         assert_eq!((photos.mode.as_str(), photos.objects.len()), ("incremental", 0));
-        // Closed and overdue work orders leave every planner's download (a time-dependent
-        // constraint, so the server answers in full and the device drops what is missing).
+        // Closed and overdue work orders leave every planner's download. The constraint uses
+        // `BeginOfCurrentDay`: within a day only changed objects can enter or leave the view, so
+        // downloads stay incremental; a checkpoint of another day starts over in full.
         let (_, closed) = server
             .upload(
                 &f.planner,
@@ -187,9 +188,28 @@ async fn download_behaviours_clear_preserve_and_constrain() {
         assert_eq!(outcomes(&closed), ["applied"]);
         let planner = server.download_all(&f.planner, "Field.WorkOrder", None).await;
         assert_eq!((planner.mode.as_str(), planner.objects.len()), ("full", 3));
+        let (_, reopened) = server
+            .upload(
+                &f.planner,
+                "ro",
+                json!([
+                    update("Field.WorkOrder", &f.orders[3], json!({ "Status": "Open" })),
+                    update("Field.WorkOrder", &f.orders[0], json!({ "Status": "Closed" }))
+                ]),
+            )
+            .await;
+        assert_eq!(outcomes(&reopened), ["applied", "applied"]);
         let again =
             server.download_all(&f.planner, "Field.WorkOrder", Some(&planner.checkpoint)).await;
-        assert_eq!(again.mode, "full");
+        assert_eq!(again.mode, "incremental");
+        // Order 3 is open again, order 0 closed without a due date leaves the view.
+        assert_eq!(again.objects.keys().collect::<Vec<_>>(), [&f.orders[3]]);
+        assert_eq!(again.removed, [f.orders[0].clone()]);
+        let today = *server.clock.0.lock().unwrap();
+        *server.clock.0.lock().unwrap() = today.add_days(1).unwrap();
+        let tomorrow =
+            server.download_all(&f.planner, "Field.WorkOrder", Some(&again.checkpoint)).await;
+        assert_eq!(tomorrow.mode, "full");
     }
 }
 
