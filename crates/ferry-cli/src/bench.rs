@@ -3,6 +3,7 @@
 
 #![allow(clippy::disallowed_methods, reason = "benchmarks measure real elapsed time")]
 
+mod device;
 mod server;
 
 use std::hint::black_box;

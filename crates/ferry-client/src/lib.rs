@@ -49,7 +49,7 @@ pub use query::{Order, Query};
 pub use sync::{
     CancelToken, HttpTransport, PAGES_IN_FLIGHT, Phase, Progress, ProgressCallback,
     RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine,
-    SyncError, SyncMode, SyncOptions, SyncReport,
+    SyncError, SyncMode, SyncOptions, SyncReport, WAL_TRUNCATE_OBJECTS,
 };
 
 /// Why a device operation was refused or failed; each names the thing concerned.

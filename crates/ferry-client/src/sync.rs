@@ -23,7 +23,7 @@ use ferry_sql::{Dialect, param, table_name};
 use rusqlite::OptionalExtension as _;
 use tokio::sync::mpsc::Sender;
 
-pub use apply::PAGES_IN_FLIGHT;
+pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
 pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
 
 use apply::{Applied, Step, apply_download};

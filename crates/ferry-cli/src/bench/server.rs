@@ -14,16 +14,32 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::Size;
 
-const PASSWORD: &str = "benchmark password";
+pub(super) const PASSWORD: &str = "benchmark password";
 
 /// A minimal HTTP/1.1 client on one kept-alive connection.
-struct Client {
+pub(super) struct Client {
     stream: BufReader<tokio::net::TcpStream>,
     token: String,
 }
 
 impl Client {
-    async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    /// A client of the server at `address`, signed in as `user`.
+    pub(super) async fn connect(address: &str, user: &str) -> anyhow::Result<Client> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        let mut client = Client { stream: BufReader::new(stream), token: String::new() };
+        let body = serde_json::to_vec(&json!({ "user": user, "password": PASSWORD }))?;
+        let response: serde_json::Value =
+            serde_json::from_slice(&client.request("POST", "/v1/sign-in", &body).await?)?;
+        client.token = response["token"].as_str().unwrap_or_default().to_owned();
+        Ok(client)
+    }
+
+    pub(super) async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<Vec<u8>> {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: ferry\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.token,
@@ -57,13 +73,13 @@ impl Client {
 }
 
 /// A server on a fresh database, serving on 127.0.0.1, with a signed-in planner.
-struct Running {
+pub(super) struct Running {
     address: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Running {
-    async fn start(database: &Database) -> anyhow::Result<Running> {
+    pub(super) async fn start(database: &Database) -> anyhow::Result<Running> {
         let config = Config {
             model_text: samples::FIELD_SERVICE.to_owned(),
             database: database.clone(),
@@ -87,13 +103,7 @@ impl Running {
     }
 
     async fn client(&self) -> anyhow::Result<Client> {
-        let stream = tokio::net::TcpStream::connect(self.address).await?;
-        let mut client = Client { stream: BufReader::new(stream), token: String::new() };
-        let body = serde_json::to_vec(&json!({ "user": "planner", "password": PASSWORD }))?;
-        let response: serde_json::Value =
-            serde_json::from_slice(&client.request("POST", "/v1/sign-in", &body).await?)?;
-        client.token = response["token"].as_str().unwrap_or_default().to_owned();
-        Ok(client)
+        Client::connect(&self.address.to_string(), "planner").await
     }
 }
 
@@ -106,9 +116,9 @@ impl Drop for Running {
 }
 
 /// Fresh databases for one scenario; PostgreSQL ones are dropped at the end.
-struct Databases {
+pub(super) struct Databases {
     postgres: Option<String>,
-    directory: std::path::PathBuf,
+    pub(super) directory: std::path::PathBuf,
     created: Vec<String>,
     counter: usize,
 }
@@ -133,7 +143,7 @@ impl Databases {
         }
     }
 
-    async fn fresh(&mut self, dialect: Dialect) -> anyhow::Result<Database> {
+    pub(super) async fn fresh(&mut self, dialect: Dialect) -> anyhow::Result<Database> {
         self.counter += 1;
         Ok(match dialect {
             Dialect::Sqlite => {
@@ -167,13 +177,13 @@ impl Databases {
     }
 }
 
-async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+pub(super) async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     Ok(client)
 }
 
-fn backend_name(dialect: Dialect) -> &'static str {
+pub(super) fn backend_name(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Sqlite => "SQLite",
         Dialect::Postgres => "PostgreSQL",
@@ -209,13 +219,13 @@ async fn scenarios(
         download(rows, databases).await?;
     }
     if selected("device") {
-        let rows = if size == Size::Full { 100_000 } else { 2_000 };
+        let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000] };
         let dialect = if databases.backends().contains(&Dialect::Postgres) {
             Dialect::Postgres
         } else {
             Dialect::Sqlite
         };
-        device_sync(dialect, rows, databases).await?;
+        super::device::device(dialect, sizes, databases).await?;
     }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
     for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {
@@ -379,7 +389,7 @@ async fn seeded(
 
 /// Seeds `rows` objects of `entity` straight into a database the server made, with sequence
 /// positions 1..=rows, as many uploads would have left them.
-async fn seed(database: &Database, entity: &str, rows: usize) -> anyhow::Result<()> {
+pub(super) async fn seed(database: &Database, entity: &str, rows: usize) -> anyhow::Result<()> {
     let (work_order, site) = (
         "INSERT INTO \"Field.WorkOrder\" (id, _rev, _seq, \"Number\", \"Title\", \"Status\", \"Priority\", \"Amount\", \"DueDate\", \"Notes\", \"Completed\")",
         "INSERT INTO \"Field.Site\" (id, _rev, _seq, \"Name\", \"Address\")",
@@ -539,133 +549,6 @@ async fn incremental(
     Ok(())
 }
 
-/// The initial full sync of `rows` work orders to an empty device, against a scan of the same
-/// rows on the server's database plus inserting them into a fresh SQLite file.
-async fn device_sync(
-    dialect: Dialect,
-    rows: usize,
-    databases: &mut Databases,
-) -> anyhow::Result<()> {
-    let (database, running) = seeded(dialect, "Field.WorkOrder", rows, databases).await?;
-    std::fs::create_dir_all(&databases.directory)?;
-    let device_path = databases.directory.join(format!("device-{rows}.db"));
-    let device = Arc::new(ferry_client::Database::open(&device_path, samples::FIELD_SERVICE)?);
-    let engine =
-        ferry_client::SyncEngine::new(Arc::clone(&device), &format!("http://{}", running.address))?;
-    engine.sign_in("planner", PASSWORD).await?;
-    let start = Instant::now();
-    let report = engine.sync(ferry_client::SyncMode::All).await?;
-    let ferry = start.elapsed();
-    let received = report.downloaded.get("Field.WorkOrder").copied().unwrap_or_default();
-    anyhow::ensure!(received == rows, "the device received {received} of {rows} work orders");
-    drop(engine);
-    drop(device);
-    let bytes: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", device_path.display())).ok())
-        .map(|m| m.len())
-        .sum();
-
-    // The floor: read the same rows from the server's database, insert them into a fresh file.
-    let model = samples::field_service();
-    let entity = model.entity("Field.WorkOrder").expect("sample entity");
-    let start = Instant::now();
-    let scanned: Vec<Vec<ferry_sql::Param>> = match &database {
-        Database::Postgres(url) => {
-            let client = pg_connect(url).await?;
-            let scan = format!(
-                "SELECT {} FROM {} \"t0\"",
-                select_columns(entity, "\"t0\"", Dialect::Postgres),
-                table_name(entity)
-            );
-            client
-                .query(&scan, &[])
-                .await?
-                .iter()
-                .map(|row| {
-                    (0..row.len())
-                        .map(|i| match row.columns()[i].type_() {
-                            t if *t == tokio_postgres::types::Type::INT8 => row
-                                .get::<_, Option<i64>>(i)
-                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Int),
-                            t if *t == tokio_postgres::types::Type::BOOL => row
-                                .get::<_, Option<bool>>(i)
-                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Bool),
-                            _ => row
-                                .get::<_, Option<String>>(i)
-                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Text),
-                        })
-                        .collect()
-                })
-                .collect()
-        }
-        Database::Sqlite(path) => {
-            let connection = rusqlite::Connection::open(path)?;
-            let scan = format!(
-                "SELECT {} FROM {} \"t0\"",
-                select_columns(entity, "\"t0\"", Dialect::Sqlite),
-                table_name(entity)
-            );
-            let mut statement = connection.prepare(&scan)?;
-            let width = entity.member_count() + 1;
-            let rows = statement.query_map([], |row| {
-                (0..width)
-                    .map(|i| {
-                        row.get::<_, rusqlite::types::Value>(i).map(|v| match v {
-                            rusqlite::types::Value::Integer(i) => ferry_sql::Param::Int(i),
-                            rusqlite::types::Value::Text(t) => ferry_sql::Param::Text(t),
-                            rusqlite::types::Value::Blob(b) => ferry_sql::Param::Blob(b),
-                            _ => ferry_sql::Param::Null,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })?;
-            rows.collect::<Result<_, _>>()?
-        }
-    };
-    let floor_path = databases.directory.join(format!("floor-{rows}.db"));
-    let mut connection = rusqlite::Connection::open(&floor_path)?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
-    connection.pragma_update(None, "synchronous", "FULL")?;
-    for statement in create_schema(&model, Dialect::Sqlite, Side::Device) {
-        connection.execute(&statement, [])?;
-    }
-    let transaction = connection.transaction()?;
-    {
-        let columns = (0..entity.member_count())
-            .map(|s| ferry_sql::column_name(entity, ferry_model::Slot(s)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let marks =
-            (1..=entity.member_count() + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-        let mut insert = transaction.prepare(&format!(
-            "INSERT INTO {} (id, {columns}) VALUES ({marks})",
-            table_name(entity)
-        ))?;
-        for row in &scanned {
-            let values = row.iter().map(|p| match p {
-                ferry_sql::Param::Int(i) => rusqlite::types::Value::Integer(*i),
-                ferry_sql::Param::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
-                ferry_sql::Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                ferry_sql::Param::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-                ferry_sql::Param::Null => rusqlite::types::Value::Null,
-            });
-            insert.execute(rusqlite::params_from_iter(values))?;
-        }
-    }
-    transaction.commit()?;
-    let floor = start.elapsed();
-    println!(
-        "device initial sync {rows:>7} work orders, {:<10} {:>7.1} ms {:>9.1} ms  {:>6.2}x  <= 1.5 s, <= 400 bytes/object: {} bytes",
-        backend_name(dialect),
-        ms(ferry),
-        ms(floor),
-        ferry.as_secs_f64() / floor.as_secs_f64(),
-        bytes / rows as u64,
-    );
-    Ok(())
-}
-
 async fn best_of_async<T, F, Fut>(rounds: usize, mut work: F) -> anyhow::Result<(Duration, T)>
 where
     F: FnMut() -> Fut,
@@ -682,6 +565,6 @@ where
     Ok((best, result.expect("at least one round")))
 }
 
-fn ms(duration: Duration) -> f64 {
+pub(super) fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }

@@ -23,6 +23,11 @@ use crate::database::{Database, id_param, to_sql};
 /// queued, which bounds the memory a download takes.
 pub const PAGES_IN_FLIGHT: usize = 2;
 
+/// Objects written by one download beyond which the write-ahead log is folded into the database
+/// file and truncated after the commit, so a large download does not leave the device holding
+/// its pages twice.
+pub const WAL_TRUNCATE_OBJECTS: usize = 10_000;
+
 /// One step of a download, in the order the network side sends them.
 pub(crate) enum Step {
     /// An entity's download starts. `full` says the server sends everything the user may read
@@ -80,6 +85,9 @@ pub(crate) fn apply_download(
             }
             Step::Commit => {
                 transaction.commit()?;
+                if applied.downloaded.values().sum::<usize>() > WAL_TRUNCATE_OBJECTS {
+                    connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                }
                 return Ok(Some(applied));
             }
         }

@@ -1,0 +1,291 @@
+//! Device benchmarks: a device database (SQLite, WAL, `synchronous=FULL`) syncing over HTTP on
+//! 127.0.0.1 with a server running as a separate process, so the device's memory is its own.
+//!
+//! For each size: the initial full sync to an empty device (beside the floor: a scan of the same
+//! rows on the server's database plus inserting them into a fresh SQLite file), the device's
+//! peak memory during it and its bytes per object; then a full sync after 100 server-side
+//! changes, and the push of 1,000 new objects until the device has every confirmation.
+
+use std::io::BufRead as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_client::{SyncEngine, SyncMode};
+use ferry_model::{ObjectId, Value, samples};
+use ferry_server::Database;
+use ferry_sql::{Dialect, Side, create_schema, select_columns, table_name};
+use serde_json::json;
+
+use super::server::{Client, Databases, PASSWORD, Running, backend_name, ms, pg_connect, seed};
+
+/// Rounds of the incremental and push measurements; the best is reported.
+const ROUNDS: usize = 3;
+/// Server-side changes before the incremental full sync (half updates, half new objects).
+const SERVER_CHANGES: usize = 100;
+/// New objects in the push measurement.
+const PUSHED: usize = 1_000;
+
+/// `ferry serve` in a process of its own, stopped when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    address: String,
+}
+
+impl ServerProcess {
+    fn spawn(database: &Database, directory: &std::path::Path) -> anyhow::Result<ServerProcess> {
+        let model = directory.join("field_service.toml");
+        std::fs::write(&model, samples::FIELD_SERVICE)?;
+        let database = match database {
+            Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Database::Postgres(url) => url.clone(),
+        };
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--model", &model.display().to_string(), "--database", &database])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let address = line
+            .split("http://")
+            .nth(1)
+            .map(|a| a.trim().to_owned())
+            .ok_or_else(|| anyhow::anyhow!("`ferry serve` said {line:?}"))?;
+        Ok(ServerProcess { child, address })
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The process's peak resident memory since [`reset_peak_memory`], in bytes (Linux).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Starts measuring the peak from the memory held now.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Every device scenario at each size.
+pub(super) async fn device(
+    dialect: Dialect,
+    sizes: &[usize],
+    databases: &mut Databases,
+) -> anyhow::Result<()> {
+    for rows in sizes {
+        device_at(dialect, *rows, databases).await?;
+    }
+    Ok(())
+}
+
+async fn device_at(dialect: Dialect, rows: usize, databases: &mut Databases) -> anyhow::Result<()> {
+    let database = databases.fresh(dialect).await?;
+    // A first start creates the schema and the planner; the rows go in behind its back.
+    drop(Running::start(&database).await?);
+    seed(&database, "Field.WorkOrder", rows).await?;
+    std::fs::create_dir_all(&databases.directory)?;
+    let server = ServerProcess::spawn(&database, &databases.directory)?;
+    // The initial sync is best of three at 100k (a fresh device each round), one round above.
+    let rounds = if rows <= 100_000 { ROUNDS } else { 1 };
+    let (mut initial, mut peak, mut bytes) = (Duration::MAX, None, 0);
+    let mut synced = None;
+    for round in 0..rounds {
+        let device_path = databases.directory.join(format!("device-{rows}-{round}.db"));
+        let device = Arc::new(ferry_client::Database::open(&device_path, samples::FIELD_SERVICE)?);
+        let engine = SyncEngine::new(Arc::clone(&device), &format!("http://{}", server.address))?;
+        engine.sign_in("planner", PASSWORD).await?;
+        reset_peak_memory();
+        let start = Instant::now();
+        let report = engine.sync(SyncMode::All).await?;
+        initial = initial.min(start.elapsed());
+        peak = peak.max(peak_memory());
+        let received = report.downloaded.get("Field.WorkOrder").copied().unwrap_or_default();
+        anyhow::ensure!(received == rows, "the device received {received} of {rows} work orders");
+        bytes = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                std::fs::metadata(format!("{}{suffix}", device_path.display())).ok()
+            })
+            .map(|m| m.len())
+            .sum();
+        synced = Some((device, engine));
+    }
+    let (device, engine) = synced.expect("at least one round");
+    let floor = floor(&database, rows, databases).await?;
+    println!(
+        "device initial sync {rows:>7} work orders, {:<10} {:>8.1} ms {:>9.1} ms  {:>6.2}x  <= 1.5 s (100k), <= 400 bytes/object: {} bytes, peak memory {}",
+        backend_name(dialect),
+        ms(initial),
+        ms(floor),
+        initial.as_secs_f64() / floor.as_secs_f64(),
+        bytes / rows as u64,
+        peak.map_or("unknown".to_owned(), |b| format!("{} MiB", b / (1024 * 1024))),
+    );
+
+    let mut changes = Client::connect(&server.address, "planner").await?;
+    let (mut best, mut numbers) = (Duration::MAX, rows);
+    for round in 0..ROUNDS {
+        let updated: Vec<ObjectId> = {
+            let query = ferry_client::Query::new("Field.WorkOrder").limit(SERVER_CHANGES / 2);
+            device.query(&query.offset(round * SERVER_CHANGES))?.iter().map(|o| o.id()).collect()
+        };
+        let mut objects: Vec<serde_json::Value> = updated
+            .iter()
+            .map(|id| json!({ "entity": "Field.WorkOrder", "id": id.to_string(), "kind": "update", "values": { "Status": "InProgress", "Notes": format!("round {round}") } }))
+            .collect();
+        for n in 0..SERVER_CHANGES - updated.len() {
+            numbers += 1;
+            let id = ObjectId::from_parts(1_900_000_000_000 + round as u64, n as u128);
+            objects.push(json!({ "entity": "Field.WorkOrder", "id": id.to_string(), "kind": "create", "values": { "Number": numbers, "Title": format!("New order {numbers}") } }));
+        }
+        let body = serde_json::to_vec(
+            &json!({ "upload_id": format!("changes-{round}"), "device": "office", "changes": objects }),
+        )?;
+        changes.request("POST", "/v1/upload", &body).await?;
+        let start = Instant::now();
+        let report = engine.sync(SyncMode::All).await?;
+        best = best.min(start.elapsed());
+        let received = report.downloaded.values().sum::<usize>();
+        anyhow::ensure!(
+            received == SERVER_CHANGES,
+            "the full sync after {SERVER_CHANGES} changes brought {received} objects"
+        );
+    }
+    println!(
+        "device full sync after {SERVER_CHANGES} server changes, holding {rows:>7} work orders  {:>7.1} ms  <= 100 ms",
+        ms(best)
+    );
+
+    let mut best = Duration::MAX;
+    for round in 0..ROUNDS {
+        let mut orders = Vec::with_capacity(PUSHED);
+        for _ in 0..PUSHED {
+            numbers += 1;
+            let mut order = device.create("Field.WorkOrder")?;
+            device.set(&mut order, "Number", Value::Integer(numbers as i64))?;
+            device.set(&mut order, "Title", Value::String(format!("Pushed {round} {numbers}")))?;
+            orders.push(order);
+        }
+        device.commit(&mut orders.iter_mut().collect::<Vec<_>>())?;
+        let start = Instant::now();
+        let report = engine.sync(SyncMode::Unsynchronized).await?;
+        best = best.min(start.elapsed());
+        anyhow::ensure!(
+            report.uploaded == PUSHED && device.pending_changes()? == 0,
+            "the push confirmed {} of {PUSHED} objects",
+            report.uploaded
+        );
+    }
+    println!(
+        "device push of {PUSHED} new work orders until confirmed, holding {rows:>7}   {:>7.1} ms  <= 150 ms",
+        ms(best)
+    );
+    Ok(())
+}
+
+/// The floor of an initial sync: read the same rows from the server's database, insert them
+/// into a fresh SQLite file with the device schema, in one transaction.
+async fn floor(
+    database: &Database,
+    rows: usize,
+    databases: &Databases,
+) -> anyhow::Result<Duration> {
+    let model = samples::field_service();
+    let entity = model.entity("Field.WorkOrder").expect("sample entity");
+    let start = Instant::now();
+    let scanned: Vec<Vec<ferry_sql::Param>> = match database {
+        Database::Postgres(url) => {
+            let client = pg_connect(url).await?;
+            let scan = format!(
+                "SELECT {} FROM {} \"t0\"",
+                select_columns(entity, "\"t0\"", Dialect::Postgres),
+                table_name(entity)
+            );
+            client
+                .query(&scan, &[])
+                .await?
+                .iter()
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| match row.columns()[i].type_() {
+                            t if *t == tokio_postgres::types::Type::INT8 => row
+                                .get::<_, Option<i64>>(i)
+                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Int),
+                            t if *t == tokio_postgres::types::Type::BOOL => row
+                                .get::<_, Option<bool>>(i)
+                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Bool),
+                            _ => row
+                                .get::<_, Option<String>>(i)
+                                .map_or(ferry_sql::Param::Null, ferry_sql::Param::Text),
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+        Database::Sqlite(path) => {
+            let connection = rusqlite::Connection::open(path)?;
+            let scan = format!(
+                "SELECT {} FROM {} \"t0\"",
+                select_columns(entity, "\"t0\"", Dialect::Sqlite),
+                table_name(entity)
+            );
+            let mut statement = connection.prepare(&scan)?;
+            let width = entity.member_count() + 1;
+            let rows = statement.query_map([], |row| {
+                (0..width)
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                            rusqlite::types::Value::Integer(i) => ferry_sql::Param::Int(i),
+                            rusqlite::types::Value::Text(t) => ferry_sql::Param::Text(t),
+                            rusqlite::types::Value::Blob(b) => ferry_sql::Param::Blob(b),
+                            _ => ferry_sql::Param::Null,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            rows.collect::<Result<_, _>>()?
+        }
+    };
+    let floor_path = databases.directory.join(format!("floor-{rows}.db"));
+    let mut connection = rusqlite::Connection::open(&floor_path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    for statement in create_schema(&model, Dialect::Sqlite, Side::Device) {
+        connection.execute(&statement, [])?;
+    }
+    let transaction = connection.transaction()?;
+    {
+        let columns = (0..entity.member_count())
+            .map(|s| ferry_sql::column_name(entity, ferry_model::Slot(s)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let marks =
+            (1..=entity.member_count() + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut insert = transaction.prepare(&format!(
+            "INSERT INTO {} (id, {columns}) VALUES ({marks})",
+            table_name(entity)
+        ))?;
+        for row in &scanned {
+            let values = row.iter().map(|p| match p {
+                ferry_sql::Param::Int(i) => rusqlite::types::Value::Integer(*i),
+                ferry_sql::Param::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+                ferry_sql::Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                ferry_sql::Param::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+                ferry_sql::Param::Null => rusqlite::types::Value::Null,
+            });
+            insert.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    transaction.commit()?;
+    Ok(start.elapsed())
+}
