@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ferry_client::{Database, SyncEngine};
 use ferry_server::{Config, Handlers, Limits, Server, SystemClock};
 
+mod proxy;
+
+pub use proxy::FaultProxy;
+
 /// The password of every user a [`TestWorld`] makes.
 pub const PASSWORD: &str = "device password";
 
@@ -104,12 +108,24 @@ impl TestWorld {
 
     /// A new device, with the database file `file`, signed in as the existing `user`.
     pub async fn another_device(&self, user: &str, file: &str) -> Device {
+        self.device_at(self.address, user, file).await
+    }
+
+    /// A new device signed in as a new user with these roles, reaching the server through
+    /// `proxy`.
+    pub async fn device_through(&self, proxy: &FaultProxy, user: &str, roles: &[&str]) -> Device {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        self.server.add_user(user, &roles, PASSWORD).await.expect("the user is added");
+        self.device_at(proxy.address, user, user).await
+    }
+
+    async fn device_at(&self, address: SocketAddr, user: &str, file: &str) -> Device {
         let password = PASSWORD;
         let database = Arc::new(
             Database::open(self.directory.join(format!("{file}.db")), &self.model_text)
                 .expect("the device database opens"),
         );
-        let engine = SyncEngine::new(Arc::clone(&database), &format!("http://{}", self.address))
+        let engine = SyncEngine::new(Arc::clone(&database), &format!("http://{address}"))
             .expect("a server address");
         let id = engine.sign_in(user, password).await.expect("the user signs in");
         Device { database, engine, user: id }
