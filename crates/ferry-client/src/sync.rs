@@ -17,7 +17,7 @@ use ferry_model::{Entity, EntityKind, MemberRef, ObjectId, Value};
 use ferry_protocol::{
     ChangeKind, DownloadMode, DownloadPage, DownloadedObject, ErrorBody, Members, ModelResponse,
     ObjectChange, ObjectsRequest, ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse,
-    UploadRequest, UploadResponse, value,
+    SyncRecord, UploadRequest, UploadResponse, value,
 };
 use ferry_sql::{Dialect, param, table_name};
 use rusqlite::OptionalExtension as _;
@@ -339,6 +339,15 @@ impl SyncEngine {
                 Err(error) => return Err(error),
             }
         };
+        if response.status == 204 {
+            return serde_json::from_slice(b"null").map(|value| (value, 0)).map_err(|e| {
+                SyncError::Server {
+                    status: 204,
+                    code: "bad-response".to_owned(),
+                    message: format!("an empty answer where this device expects one: {e}"),
+                }
+            });
+        }
         if response.status == 200 {
             let size = response.body.len();
             return serde_json::from_slice(&response.body).map(|value| (value, size)).map_err(
@@ -391,7 +400,8 @@ impl SyncEngine {
         options.check()?;
         // The upload is made and stored before anything is sent, so a failure from here on
         // leaves it to be resent unchanged, under the same id.
-        self.pending_upload(selection.as_ref())?;
+        let started = self.database.clock.now();
+        let upload_id = self.pending_upload(selection.as_ref())?.map(|r| r.upload_id);
         self.follow_model(&token).await?;
         self.upload(&token, selection.as_ref(), options, &mut report).await?;
         options.check()?;
@@ -410,6 +420,26 @@ impl SyncEngine {
             SyncMode::Unsynchronized => {}
             SyncMode::Selected(objects) => self.refresh(&token, objects, &mut report).await?,
         }
+        let duration_ms = (self.database.clock.now().unix_micros() - started.unix_micros()) / 1000;
+        let record = SyncRecord {
+            device: device_name(&self.database.lock())?,
+            mode: match mode {
+                SyncMode::All => "all",
+                SyncMode::Unsynchronized => "unsynchronized",
+                SyncMode::Selected(_) => "selected",
+            }
+            .to_owned(),
+            upload_id: upload_id.unwrap_or_default(),
+            duration_ms,
+            objects_up: report.uploaded as i64,
+            objects_down: report.downloaded.values().sum::<usize>() as i64,
+            errors: report.rejected.len() as i64,
+        };
+        // The record is the operator's view of the sync, which is complete: a record the
+        // network loses does not fail it.
+        let body = serde_json::to_vec(&record).expect("records serialise");
+        let _: Result<serde::de::IgnoredAny, _> =
+            self.call("POST", "/v1/sync-report", Some(&token), &body).await;
         Ok(report)
     }
 

@@ -11,7 +11,7 @@
 //! - `GET /v1/download/{entity}?after=…&limit=…&index=…` → [`DownloadPage`]
 //! - `POST /v1/download/{entity}/objects` [`ObjectsRequest`] → [`ObjectsResponse`]
 //! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay` (administrators)
-//! - `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
+//! - `POST /v1/sync-report` [`SyncRecord`] → 204; `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
 //!
 //! Every error is an [`ErrorBody`] with an HTTP status that says who must act.
 
@@ -238,16 +238,36 @@ pub struct ReplayResponse {
     pub outcome: ObjectOutcome,
 }
 
-/// A `SynchronizationHistory` record.
+/// A `SynchronizationHistory` record: a device's sync as it reported it (`mode` is `all`,
+/// `unsynchronized` or `selected`), or an upload as the server applied it (`mode` is `upload`,
+/// and `objects_down` 0).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub user: String,
     pub device: String,
+    pub mode: String,
+    /// The upload of the sync; empty when it uploaded nothing.
     pub upload_id: String,
     pub duration_ms: i64,
     pub objects_up: i64,
+    pub objects_down: i64,
     pub errors: i64,
     pub at: String,
+}
+
+/// The body of `POST /v1/sync-report`: what a completed sync did, for `SynchronizationHistory`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRecord {
+    pub device: String,
+    /// `all`, `unsynchronized` or `selected`.
+    pub mode: String,
+    /// The upload of the sync; empty when it uploaded nothing.
+    pub upload_id: String,
+    pub duration_ms: i64,
+    pub objects_up: i64,
+    pub objects_down: i64,
+    pub errors: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 use ferry_model::Timestamp;
 use ferry_protocol::{
     ChangeKind, Failure, FailureList, HistoryEntry, HistoryList, ObjectChange, ObjectOutcome,
-    OutcomeResult, ReplayResponse, UploadRequest,
+    OutcomeResult, ReplayResponse, SyncRecord, UploadRequest,
 };
 use ferry_sql::Param;
 
@@ -13,7 +13,7 @@ use crate::State;
 use crate::auth::{User, read_id};
 use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int, text};
-use crate::upload::{CheckedChange, apply_change_in, check_request};
+use crate::upload::{CheckedChange, DEVICE_BYTES_MAX, apply_change_in, check_request};
 
 /// The most failures or history entries one listing returns.
 pub const LISTING_ROWS_MAX: i64 = 1_000;
@@ -169,30 +169,89 @@ pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, Api
     })
 }
 
-pub(crate) async fn history(state: &State) -> Result<HistoryList, ApiError> {
+pub(crate) async fn history(state: &State) -> Result<HistoryList, StoreError> {
     let mut tx = state.store.begin_snapshot().await?;
-    let rows = tx
+    let uploads = tx
         .query(
-            "SELECT user_name, device, upload_id, duration_ms, objects_up, errors, at FROM ferry_history ORDER BY id DESC LIMIT $1",
+            "SELECT user_name, device, 'upload', upload_id, duration_ms, objects_up, 0, errors, at FROM ferry_history ORDER BY id DESC LIMIT $1",
+            &[Param::Int(LISTING_ROWS_MAX)],
+        )
+        .await?;
+    let syncs = tx
+        .query(
+            "SELECT user_name, device, mode, upload_id, duration_ms, objects_up, objects_down, errors, at FROM ferry_sync_history ORDER BY id DESC LIMIT $1",
             &[Param::Int(LISTING_ROWS_MAX)],
         )
         .await?;
     tx.finish().await?;
-    let entries = rows
+    let mut entries = uploads
         .iter()
+        .chain(&syncs)
         .map(|row| {
-            Ok(HistoryEntry {
-                user: text(&row[0])?,
-                device: text(&row[1])?,
-                upload_id: text(&row[2])?,
-                duration_ms: int(&row[3])?,
-                objects_up: int(&row[4])?,
-                errors: int(&row[5])?,
-                at: Timestamp::from_unix_micros(int(&row[6])?)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-            })
+            Ok((
+                int(&row[8])?,
+                HistoryEntry {
+                    user: text(&row[0])?,
+                    device: text(&row[1])?,
+                    mode: text(&row[2])?,
+                    upload_id: text(&row[3])?,
+                    duration_ms: int(&row[4])?,
+                    objects_up: int(&row[5])?,
+                    objects_down: int(&row[6])?,
+                    errors: int(&row[7])?,
+                    at: Timestamp::from_unix_micros(int(&row[8])?)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                },
+            ))
         })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(HistoryList { entries })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // Newest first; a sync's record comes after (above) the upload it made.
+    entries.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    entries.truncate(LISTING_ROWS_MAX as usize);
+    Ok(HistoryList { entries: entries.into_iter().map(|(_, entry)| entry).collect() })
+}
+
+/// The modes a [`SyncRecord`] may name.
+const SYNC_MODES: [&str; 3] = ["all", "unsynchronized", "selected"];
+
+/// Records a sync a device completed.
+pub(crate) async fn record_sync(
+    state: &State,
+    user: &User,
+    record: SyncRecord,
+) -> Result<(), ApiError> {
+    let bad = |message: String| ApiError::BadRequest { message, details: serde_json::Value::Null };
+    for (name, value) in [("device", &record.device), ("upload_id", &record.upload_id)] {
+        if value.len() > DEVICE_BYTES_MAX || value.chars().any(char::is_control) {
+            return Err(bad(format!(
+                "{name} must be at most {DEVICE_BYTES_MAX} bytes without control characters"
+            )));
+        }
+    }
+    if !SYNC_MODES.contains(&record.mode.as_str()) {
+        return Err(bad(format!("mode must be one of {}", SYNC_MODES.join(", "))));
+    }
+    let counts = [record.duration_ms, record.objects_up, record.objects_down, record.errors];
+    if counts.iter().any(|n| *n < 0) {
+        return Err(bad("durations and counts cannot be negative".to_owned()));
+    }
+    let mut tx = state.store.begin().await?;
+    tx.execute(
+        "INSERT INTO ferry_sync_history (user_name, device, mode, upload_id, duration_ms, objects_up, objects_down, errors, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            Param::Text(user.name.clone()),
+            Param::Text(record.device),
+            Param::Text(record.mode),
+            Param::Text(record.upload_id),
+            Param::Int(record.duration_ms),
+            Param::Int(record.objects_up),
+            Param::Int(record.objects_down),
+            Param::Int(record.errors),
+            Param::Int(state.clock.now().unix_micros()),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_protocol::{
     DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse, ObjectsRequest,
-    ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse,
+    ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, SyncRecord,
     UploadRequest,
 };
 
@@ -39,6 +39,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/failures/{id}", get(failure_get))
         .route("/v1/failures/{id}/replay", post(failure_replay))
         .route("/v1/history", get(history))
+        .route("/v1/sync-report", post(sync_report))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".to_owned())
@@ -209,6 +210,16 @@ async fn download_route(
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], page.json))
 }
 
+async fn sync_report(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+    body: Result<Json<SyncRecord>, JsonRejection>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let Json(record) = body.map_err(json_error)?;
+    failures::record_sync(&state, &user, record).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
 async fn objects_route(
     AxumState(state): AxumState<Shared>,
     Authenticated(user): Authenticated,
@@ -251,5 +262,5 @@ async fn history(
     AxumState(state): AxumState<Shared>,
     _: Admin,
 ) -> Result<Json<HistoryList>, ApiError> {
-    failures::history(&state).await.map(Json)
+    Ok(Json(failures::history(&state).await?))
 }

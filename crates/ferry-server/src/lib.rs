@@ -147,6 +147,12 @@ impl Server {
         http::router(self.state.clone())
     }
 
+    /// The `SynchronizationHistory`, newest first (at most [`LISTING_ROWS_MAX`] records), as
+    /// `GET /v1/history` answers it.
+    pub async fn history(&self) -> Result<Vec<ferry_protocol::HistoryEntry>, StoreError> {
+        Ok(failures::history(&self.state).await?.entries)
+    }
+
     /// Creates a user with the given roles; the password is kept only as an argon2id hash.
     pub async fn add_user(
         &self,

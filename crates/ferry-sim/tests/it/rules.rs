@@ -379,3 +379,40 @@ impl ParseTimestamp for str {
         ferry_model::Timestamp::parse(self).unwrap()
     }
 }
+
+/// §4: every sync leaves a `SynchronizationHistory` record on the server: user, device, mode,
+/// duration, objects up and down, errors.
+#[tokio::test]
+async fn every_sync_leaves_a_history_record() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let other = world.device("pam", &["Planner"]).await;
+        site(&other, "Theirs");
+        other.engine.sync(SyncMode::Unsynchronized).await.unwrap();
+        let mine = site(&planner, "Mine");
+        planner.engine.sync(SyncMode::selected(&[&mine])).await.unwrap();
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        let history = world.server.history().await.unwrap();
+        let syncs: Vec<(&str, &str, i64, i64, i64)> = history
+            .iter()
+            .filter(|entry| entry.mode != "upload")
+            .map(|e| (e.user.as_str(), e.mode.as_str(), e.objects_up, e.objects_down, e.errors))
+            .rev()
+            .collect();
+        assert_eq!(
+            syncs,
+            [
+                ("pam", "unsynchronized", 1, 0, 0),
+                ("pat", "selected", 1, 1, 0),
+                // The device holds "Mine" in its server revision: only "Theirs" comes down.
+                ("pat", "all", 0, 1, 0)
+            ]
+        );
+        let selected = history.iter().find(|e| e.mode == "selected").unwrap();
+        let upload = history.iter().find(|e| e.mode == "upload" && e.user == "pat").unwrap();
+        assert_eq!(selected.upload_id, upload.upload_id, "the sync names its upload");
+        assert_eq!(selected.device, upload.device);
+        assert!(!selected.device.is_empty());
+    }
+}
