@@ -490,3 +490,45 @@ async fn unique_values_with_quotes_and_backslashes_are_checked() {
         );
     }
 }
+
+/// Devices report each completed sync for `SynchronizationHistory`; a report that is not one
+/// is refused whole and records nothing.
+#[tokio::test]
+async fn sync_reports_are_checked_before_they_are_recorded() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let report = |mode: &str, objects_down: i64| {
+            json!({ "device": "tablet-7", "mode": mode, "upload_id": "", "duration_ms": 12,
+                    "objects_up": 0, "objects_down": objects_down, "errors": 0 })
+        };
+        for (bad, why) in [
+            (report("sometimes", 1), "mode must be one of all, unsynchronized, selected"),
+            (report("all", -1), "durations and counts cannot be negative"),
+        ] {
+            let (status, body) =
+                server.call(Method::POST, "/v1/sync-report", Some(&f.alice.token), Some(bad)).await;
+            assert_eq!((status, body["message"].as_str()), (StatusCode::BAD_REQUEST, Some(why)));
+        }
+        let (status, _) =
+            server.call(Method::POST, "/v1/sync-report", None, Some(report("all", 5))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = server
+            .call(Method::POST, "/v1/sync-report", Some(&f.alice.token), Some(report("all", 5)))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, history) =
+            server.call(Method::GET, "/v1/history", Some(&f.admin.token), None).await;
+        let syncs: Vec<&serde_json::Value> = history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["mode"] != "upload")
+            .collect();
+        assert_eq!(syncs.len(), 1, "{history}");
+        assert_eq!(
+            (syncs[0]["user"].as_str(), syncs[0]["objects_down"].as_i64()),
+            (Some("alice"), Some(5))
+        );
+    }
+}
