@@ -57,7 +57,37 @@ pub(crate) fn command(args: &[&str]) -> ExitCode {
             }
         }
     }
-    run(size, &|name| only.is_none_or(|only| only == name))
+    if only.is_none() {
+        // The device scenarios measure the device's memory: they run in a process of their own,
+        // which holds nothing from the scenarios before.
+        let code = run(size, &|name| name != "device");
+        if code != ExitCode::SUCCESS {
+            return code;
+        }
+        let mut device = std::process::Command::new(match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(error) => {
+                eprintln!("error: find the ferry binary: {error}");
+                return ExitCode::from(crate::EXIT_IO);
+            }
+        });
+        device.args(["bench", "--only", "device"]);
+        if size == Size::Quick {
+            device.arg("--quick");
+        }
+        return match device.status() {
+            Ok(status) if status.success() => ExitCode::SUCCESS,
+            Ok(status) => {
+                eprintln!("error: the device benchmarks ended with {status}");
+                ExitCode::from(crate::EXIT_IO)
+            }
+            Err(error) => {
+                eprintln!("error: start the device benchmarks: {error}");
+                ExitCode::from(crate::EXIT_IO)
+            }
+        };
+    }
+    run(size, &|name| only == Some(name))
 }
 
 fn run(size: Size, selected: &dyn Fn(&str) -> bool) -> ExitCode {

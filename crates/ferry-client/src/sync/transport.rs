@@ -46,6 +46,8 @@ impl HttpTransport {
             if connection.is_none() {
                 let stream =
                     TcpStream::connect(&self.address).await.map_err(|e| self.unreachable(&e))?;
+                // Requests are written whole; waiting to coalesce small writes only adds delay.
+                stream.set_nodelay(true).map_err(|e| self.unreachable(&e))?;
                 *connection = Some(BufReader::new(stream));
             }
             let stream = connection.as_mut().expect("connected above");
@@ -83,8 +85,10 @@ async fn exchange(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.get_mut().write_all(head.as_bytes()).await?;
-    stream.get_mut().write_all(body).await?;
+    let mut request = Vec::with_capacity(head.len() + body.len());
+    request.extend_from_slice(head.as_bytes());
+    request.extend_from_slice(body);
+    stream.get_mut().write_all(&request).await?;
     let mut status_line = String::new();
     if stream.read_line(&mut status_line).await? == 0 {
         return Err(std::io::Error::new(
