@@ -13,7 +13,10 @@ use crate::State;
 use crate::auth::{User, read_id};
 use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int, text};
-use crate::upload::{CheckedChange, DEVICE_BYTES_MAX, apply_change_in, check_request};
+use crate::upload::{
+    CheckedChange, DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, apply_change_in, check_label,
+    check_request,
+};
 
 /// The most failures or history entries one listing returns.
 pub const LISTING_ROWS_MAX: i64 = 1_000;
@@ -222,13 +225,9 @@ pub(crate) async fn record_sync(
     record: SyncRecord,
 ) -> Result<(), ApiError> {
     let bad = |message: String| ApiError::BadRequest { message, details: serde_json::Value::Null };
-    for (name, value) in [("device", &record.device), ("upload_id", &record.upload_id)] {
-        if value.len() > DEVICE_BYTES_MAX || value.chars().any(char::is_control) {
-            return Err(bad(format!(
-                "{name} must be at most {DEVICE_BYTES_MAX} bytes without control characters"
-            )));
-        }
-    }
+    check_label("device", &record.device, 0, DEVICE_BYTES_MAX)
+        .and_then(|()| check_label("upload_id", &record.upload_id, 0, UPLOAD_ID_BYTES_MAX))
+        .map_err(bad)?;
     if !SYNC_MODES.contains(&record.mode.as_str()) {
         return Err(bad(format!("mode must be one of {}", SYNC_MODES.join(", "))));
     }

@@ -54,23 +54,9 @@ pub(crate) fn check_request<'m>(
 ) -> Result<CheckedUpload<'m>, ApiError> {
     let bad =
         |message: String, details: serde_json::Value| ApiError::BadRequest { message, details };
-    if request.upload_id.is_empty()
-        || request.upload_id.len() > UPLOAD_ID_BYTES_MAX
-        || request.upload_id.chars().any(char::is_control)
-    {
-        return Err(bad(
-            format!(
-                "upload_id must be 1 to {UPLOAD_ID_BYTES_MAX} bytes without control characters"
-            ),
-            json!({}),
-        ));
-    }
-    if request.device.len() > DEVICE_BYTES_MAX || request.device.chars().any(char::is_control) {
-        return Err(bad(
-            format!("device must be at most {DEVICE_BYTES_MAX} bytes without control characters"),
-            json!({}),
-        ));
-    }
+    check_label("upload_id", &request.upload_id, 1, UPLOAD_ID_BYTES_MAX)
+        .and_then(|()| check_label("device", &request.device, 0, DEVICE_BYTES_MAX))
+        .map_err(|message| bad(message, json!({})))?;
     if request.changes.len() > state.limits.upload_objects_max {
         return Err(ApiError::PayloadTooLarge(format!(
             "an upload holds at most {} objects, this one {}",
@@ -469,6 +455,16 @@ pub(crate) fn not_writable(user: &User, member: &str, entity: &Entity) -> String
         role_names(user),
         entity.name
     )
+}
+
+/// Checks a label a device gives (an upload id, a device name): `min` to `max` bytes, without
+/// control characters; the error names the field.
+pub(crate) fn check_label(name: &str, value: &str, min: usize, max: usize) -> Result<(), String> {
+    if value.len() < min || value.len() > max || value.chars().any(char::is_control) {
+        let size = if min == 0 { format!("at most {max}") } else { format!("{min} to {max}") };
+        return Err(format!("{name} must be {size} bytes without control characters"));
+    }
+    Ok(())
 }
 
 pub(crate) fn dangling(
