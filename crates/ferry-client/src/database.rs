@@ -199,3 +199,20 @@ pub(crate) fn from_sql(value: SqlValue) -> Param {
 pub(crate) fn id_param(id: ObjectId) -> SqlValue {
     to_sql(&ferry_sql::param(&Value::Reference(id), Dialect::Sqlite))
 }
+
+/// An id as the device tables store it (16 bytes); `None` for anything else.
+pub(crate) fn id_from_blob(bytes: Vec<u8>) -> Option<ObjectId> {
+    <[u8; 16]>::try_from(bytes).ok().map(ObjectId::from_bytes)
+}
+
+/// True when the device holds any object of the entity.
+pub(crate) fn holds_objects(
+    connection: &rusqlite::Connection,
+    entity: &ferry_model::Entity,
+) -> Result<bool, rusqlite::Error> {
+    connection.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM {})", ferry_sql::table_name(entity)),
+        [],
+        |row| row.get(0),
+    )
+}

@@ -28,7 +28,7 @@ pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
 
 use apply::{Applied, Step, apply_download};
 
-use crate::database::{Database, id_param, to_sql};
+use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
 use crate::{ClientError, effects};
 
 /// The answer to a second sync while one runs, exactly as DESIGN.md §4 words it.
@@ -150,6 +150,13 @@ pub struct SyncReport {
     pub downloaded: BTreeMap<String, usize>,
     /// Objects removed from the device by the download, per entity.
     pub removed: BTreeMap<String, usize>,
+}
+
+impl SyncReport {
+    /// The entity and id of each rejected object.
+    fn rejected_objects(&self) -> Vec<(String, ObjectId)> {
+        self.rejected.iter().map(|(entity, id, _)| (entity.clone(), *id)).collect()
+    }
 }
 
 /// Why a sync did not complete. The device keeps every committed change for the next one.
@@ -401,9 +408,12 @@ impl SyncEngine {
         // The upload is made and stored before anything is sent, so a failure from here on
         // leaves it to be resent unchanged, under the same id.
         let started = self.database.clock.now();
-        let upload_id = self.pending_upload(selection.as_ref())?.map(|r| r.upload_id);
+        let pending = self.pending_upload(selection.as_ref())?;
+        let upload_id = pending.as_ref().map(|r| r.upload_id.clone());
         self.follow_model(&token).await?;
-        self.upload(&token, selection.as_ref(), options, &mut report).await?;
+        if let Some(request) = pending {
+            self.upload(&token, request, options, &mut report).await?;
+        }
         options.check()?;
         match &mode {
             SyncMode::All => {
@@ -413,9 +423,7 @@ impl SyncEngine {
                     .execute("DELETE FROM ferry_meta WHERE key = 'full_sync_needed'", [])?;
             }
             SyncMode::Unsynchronized if !report.rejected.is_empty() => {
-                let rejected: Vec<(String, ObjectId)> =
-                    report.rejected.iter().map(|(entity, id, _)| (entity.clone(), *id)).collect();
-                self.refresh(&token, &rejected, &mut report).await?;
+                self.refresh(&token, &report.rejected_objects(), &mut report).await?;
             }
             SyncMode::Unsynchronized => {}
             SyncMode::Selected(objects) => self.refresh(&token, objects, &mut report).await?,
@@ -508,9 +516,8 @@ impl SyncEngine {
             let entity = model.entity(&entity_name).ok_or_else(|| {
                 ClientError::Corrupt(format!("dirty object of unknown entity `{entity_name}`"))
             })?;
-            let id = ObjectId::from_bytes(
-                id.try_into().map_err(|_| ClientError::Corrupt("a dirty id".to_owned()))?,
-            );
+            let id =
+                id_from_blob(id).ok_or_else(|| ClientError::Corrupt("a dirty id".to_owned()))?;
             let kind = match kind.as_str() {
                 "create" => ChangeKind::Create,
                 "update" => ChangeKind::Update,
@@ -603,15 +610,15 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// Sends the pending upload and applies the answer in one local transaction.
     async fn upload(
         &self,
         token: &str,
-        selection: Option<&BTreeSet<(String, ObjectId)>>,
+        request: UploadRequest,
         options: &SyncOptions,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
         let model = self.database.model();
-        let Some(request) = self.pending_upload(selection)? else { return Ok(()) };
         let body = serde_json::to_vec(&request).expect("requests serialise");
         let total = request.changes.len();
         let progress = |objects_done, bytes_done| Progress {
@@ -655,17 +662,8 @@ impl SyncEngine {
         objects: &[(String, ObjectId)],
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let (steps, applier) = self.start_applying();
-        let sent = async {
-            self.send_fresh_state(token, objects, &steps).await?;
-            send(&steps, Step::Commit).await
-        }
-        .await;
-        drop(steps);
-        let applied = finish_applying(applier, sent).await?;
-        report.downloaded.extend(applied.downloaded);
-        report.removed.extend(applied.removed);
-        Ok(())
+        self.streamed(report, async |steps| self.send_fresh_state(token, objects, steps).await)
+            .await
     }
 
     /// Sends the writer the server's state of these objects (removals for those the user can
@@ -708,14 +706,28 @@ impl SyncEngine {
         self.call("POST", &format!("/v1/download/{entity}/objects"), Some(token), &body).await
     }
 
-    /// Starts the writer of a download on a blocking thread; send it [`Step`]s.
-    fn start_applying(&self) -> (Sender<Step>, Applier) {
+    /// Runs a download: `produce` sends its [`Step`]s to a writer on a blocking thread, which
+    /// writes them as they come in one local transaction; it commits when `produce` succeeds
+    /// and rolls everything back when it fails. What was written goes into the report.
+    async fn streamed(
+        &self,
+        report: &mut SyncReport,
+        produce: impl AsyncFnOnce(&Sender<Step>) -> Result<(), SyncError>,
+    ) -> Result<(), SyncError> {
         let (steps, received) = tokio::sync::mpsc::channel(PAGES_IN_FLIGHT);
         let database = Arc::clone(&self.database);
         let model = database.model();
         let applier =
             tokio::task::spawn_blocking(move || apply_download(&database, &model, received));
-        (steps, applier)
+        let sent = match produce(&steps).await {
+            Ok(()) => send(&steps, Step::Commit).await,
+            Err(error) => Err(error),
+        };
+        drop(steps);
+        let applied = finish_applying(applier, sent).await?;
+        report.downloaded.extend(applied.downloaded);
+        report.removed.extend(applied.removed);
+        Ok(())
     }
 
     /// Every entity per its download behaviour, written page by page as the pages arrive, all
@@ -727,27 +739,19 @@ impl SyncEngine {
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
         let model = self.database.model();
-        let rejected: Vec<(String, ObjectId)> =
-            report.rejected.iter().map(|(entity, id, _)| (entity.clone(), *id)).collect();
-        let (steps, applier) = self.start_applying();
+        let rejected = report.rejected_objects();
         let mut done = (0, 0);
-        let sent = async {
+        self.streamed(report, async |steps| {
             for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
-                self.download_entity(token, entity, options, &steps, &mut done).await?;
+                self.download_entity(token, entity, options, steps, &mut done).await?;
             }
             // Objects the server rejected may hold values it does not: bring them back to the
             // server's state (a rejected new object leaves the device).
-            self.send_fresh_state(token, &rejected, &steps).await?;
+            self.send_fresh_state(token, &rejected, steps).await?;
             // A cancellation up to here rolls everything back; past it the download commits.
-            options.check()?;
-            send(&steps, Step::Commit).await
-        }
-        .await;
-        drop(steps);
-        let applied = finish_applying(applier, sent).await?;
-        report.downloaded.extend(applied.downloaded);
-        report.removed.extend(applied.removed);
-        Ok(())
+            options.check()
+        })
+        .await
     }
 
     /// One entity's pages, from its checkpoint. When the server starts over with a full download
@@ -764,12 +768,7 @@ impl SyncEngine {
         let (mut after, index) = {
             let connection = self.database.lock();
             let after = meta(&connection, &format!("checkpoint:{}", entity.name))?;
-            let held: bool = connection.query_row(
-                &format!("SELECT EXISTS (SELECT 1 FROM {})", table_name(entity)),
-                [],
-                |row| row.get(0),
-            )?;
-            (after, held)
+            (after, holds_objects(&connection, entity)?)
         };
         let mut begun = false;
         loop {
@@ -884,8 +883,8 @@ fn local_revisions(
             })?;
         for row in rows {
             let (bytes, revision) = row?;
-            if let Ok(bytes) = <[u8; 16]>::try_from(bytes) {
-                held.insert(ObjectId::from_bytes(bytes), revision);
+            if let Some(id) = id_from_blob(bytes) {
+                held.insert(id, revision);
             }
         }
     }

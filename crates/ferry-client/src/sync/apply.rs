@@ -17,7 +17,7 @@ use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
 use super::{SyncError, set_meta};
 use crate::ClientError;
-use crate::database::{Database, id_param, to_sql};
+use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
 
 /// Pages received but not yet written, at most: the network side waits while this many are
 /// queued, which bounds the memory a download takes.
@@ -116,11 +116,7 @@ impl<'m> EntityApply<'m> {
         full: bool,
     ) -> Result<EntityApply<'m>, SyncError> {
         let full = full && !matches!(entity.download, DownloadBehaviour::NothingPreserve);
-        let held: bool = transaction.query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM {})", table_name(entity)),
-            [],
-            |row| row.get(0),
-        )?;
+        let held = holds_objects(transaction, entity)?;
         Ok(EntityApply {
             entity,
             dirty: dirty_ids(transaction, entity)?,
@@ -195,8 +191,7 @@ impl<'m> EntityApply<'m> {
                 let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
                 let mut gone = Vec::new();
                 for bytes in rows {
-                    let Ok(bytes) = <[u8; 16]>::try_from(bytes?) else { continue };
-                    let id = ObjectId::from_bytes(bytes);
+                    let Some(id) = id_from_blob(bytes?) else { continue };
                     if !received.contains(&id) && !self.dirty.contains(&id) {
                         gone.push(id);
                     }
@@ -222,8 +217,8 @@ fn dirty_ids(
     let rows = statement.query_map([entity.name.as_str()], |row| row.get::<_, Vec<u8>>(0))?;
     let mut ids = BTreeSet::new();
     for bytes in rows {
-        if let Ok(bytes) = <[u8; 16]>::try_from(bytes?) {
-            ids.insert(ObjectId::from_bytes(bytes));
+        if let Some(id) = id_from_blob(bytes?) {
+            ids.insert(id);
         }
     }
     Ok(ids)
