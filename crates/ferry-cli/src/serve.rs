@@ -52,17 +52,24 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the runtime starts")
 }
 
-async fn open(options: &Options) -> anyhow::Result<Server> {
-    let model_text = std::fs::read_to_string(&options.model)
-        .with_context(|| format!("read model file {}", options.model))?;
-    let config = Config {
-        model_text,
-        database: options.database.clone(),
-        limits: Limits::default(),
-        handlers: Handlers::default(),
-        clock: Arc::new(SystemClock),
+/// Opens the server the options describe; a failure is reported and becomes the exit code.
+async fn open(options: &Options) -> Result<Server, ExitCode> {
+    let opened = async {
+        let model_text = std::fs::read_to_string(&options.model)
+            .with_context(|| format!("read model file {}", options.model))?;
+        let config = Config {
+            model_text,
+            database: options.database.clone(),
+            limits: Limits::default(),
+            handlers: Handlers::default(),
+            clock: Arc::new(SystemClock),
+        };
+        Server::open(config).await.context("open the server")
     };
-    Server::open(config).await.context("open the server")
+    opened.await.map_err(|error: anyhow::Error| {
+        eprintln!("error: {error:#}");
+        ExitCode::from(EXIT_IO)
+    })
 }
 
 pub(crate) fn serve(args: &[&str]) -> ExitCode {
@@ -73,10 +80,7 @@ pub(crate) fn serve(args: &[&str]) -> ExitCode {
     runtime().block_on(async {
         let server = match open(&options).await {
             Ok(server) => server,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                return ExitCode::from(EXIT_IO);
-            }
+            Err(code) => return code,
         };
         let listener = match tokio::net::TcpListener::bind(&options.listen).await {
             Ok(listener) => listener,
@@ -122,10 +126,7 @@ pub(crate) fn add_user(name: &str, args: &[&str]) -> ExitCode {
     runtime().block_on(async {
         let server = match open(&options).await {
             Ok(server) => server,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                return ExitCode::from(EXIT_IO);
-            }
+            Err(code) => return code,
         };
         match server.add_user(name, &options.roles, password).await {
             Ok(id) => {
