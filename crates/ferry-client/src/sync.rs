@@ -74,20 +74,51 @@ pub enum Phase {
 }
 
 /// How far a sync has come, reported as it goes.
+///
+/// In the upload phase the counts cover the whole upload. In the download phase they cover the
+/// entity being downloaded: its objects and removals received, out of the total the server
+/// counted when the entity's download began (changes made on the server meanwhile may add a
+/// few). The bytes total of a download is estimated from the pages received so far, and equals
+/// the bytes received once the entity's last page is in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// The phase.
     pub phase: Phase,
     /// The entity being downloaded, in the download phase.
     pub entity: Option<String>,
-    /// Objects sent or received so far in this phase.
+    /// Objects (and, downloading, removals) sent or received so far.
     pub objects_done: usize,
-    /// Objects in this phase, when known (the upload's; a download learns its size as it goes).
+    /// Objects in all, when known (a server that does not count sends none).
     pub objects_total: Option<usize>,
-    /// Bytes sent or received so far in this phase.
+    /// Bytes sent or received so far.
     pub bytes_done: usize,
-    /// Bytes in this phase, when known.
+    /// Bytes in all, when known or estimated.
     pub bytes_total: Option<usize>,
+}
+
+impl Progress {
+    /// Counts a download page in: its entries and bytes, the total when the page brings it, and
+    /// the bytes still to come at the size per entry seen so far. After the last page the totals
+    /// are what was received.
+    fn advance(&mut self, page: &DownloadPage, bytes: usize) {
+        if let Some(total) = page.total {
+            self.objects_total = Some(usize::try_from(total).unwrap_or(usize::MAX));
+        }
+        self.objects_done += page.objects.len() + page.removed.len();
+        self.bytes_done += bytes;
+        if !page.more {
+            self.objects_total = Some(self.objects_done);
+            self.bytes_total = Some(self.bytes_done);
+            return;
+        }
+        let total = self.objects_total.map(|total| total.max(self.objects_done));
+        self.objects_total = total;
+        self.bytes_total = total.filter(|_| self.objects_done > 0).map(|total| {
+            let remaining = (total - self.objects_done) as u128;
+            let estimate = remaining * self.bytes_done as u128 / self.objects_done as u128;
+            self.bytes_done + usize::try_from(estimate).unwrap_or(usize::MAX)
+        });
+    }
 }
 
 /// Asks a running sync to stop. The phase under way is finished or rolled back whole: a
@@ -740,10 +771,9 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let model = self.database.model();
         let rejected = report.rejected_objects();
-        let mut done = (0, 0);
         self.streamed(report, async |steps| {
             for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
-                self.download_entity(token, entity, options, steps, &mut done).await?;
+                self.download_entity(token, entity, options, steps).await?;
             }
             // Objects the server rejected may hold values it does not: bring them back to the
             // server's state (a rejected new object leaves the device).
@@ -763,7 +793,6 @@ impl SyncEngine {
         entity: &Entity,
         options: &SyncOptions,
         steps: &Sender<Step>,
-        (objects_done, bytes_done): &mut (usize, usize),
     ) -> Result<(), SyncError> {
         let (mut after, index) = {
             let connection = self.database.lock();
@@ -771,24 +800,25 @@ impl SyncEngine {
             (after, holds_objects(&connection, entity)?)
         };
         let mut begun = false;
+        let mut progress = Progress {
+            phase: Phase::Download,
+            entity: Some(entity.name.to_string()),
+            objects_done: 0,
+            objects_total: None,
+            bytes_done: 0,
+            bytes_total: None,
+        };
         loop {
             options.check()?;
-            let mut query = format!("/v1/download/{}?index={index}", entity.name);
+            // The first page also brings the count the progress is reported against.
+            let mut query = format!("/v1/download/{}?index={index}&count={}", entity.name, !begun);
             if let Some(after) = &after {
                 query.push_str(&format!("&after={after}"));
             }
             let (page, size): (DownloadPage, usize) =
                 self.call_sized("GET", &query, Some(token), b"").await?;
-            *objects_done += page.objects.len();
-            *bytes_done += size;
-            options.report(Progress {
-                phase: Phase::Download,
-                entity: Some(entity.name.to_string()),
-                objects_done: *objects_done,
-                objects_total: None,
-                bytes_done: *bytes_done,
-                bytes_total: None,
-            });
+            progress.advance(&page, size);
+            options.report(progress.clone());
             if !begun {
                 let full = page.mode == DownloadMode::Full;
                 send(steps, Step::Begin { entity: entity.name.to_string(), full }).await?;

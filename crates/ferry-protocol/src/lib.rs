@@ -8,7 +8,7 @@
 //! - `POST /v1/sign-in` [`SignInRequest`] → [`SignInResponse`]
 //! - `GET /v1/model` → [`ModelResponse`]
 //! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
-//! - `GET /v1/download/{entity}?after=…&limit=…&index=…` → [`DownloadPage`]
+//! - `GET /v1/download/{entity}?after=…&limit=…&index=…&count=…` → [`DownloadPage`]
 //! - `POST /v1/download/{entity}/objects` [`ObjectsRequest`] → [`ObjectsResponse`]
 //! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay` (administrators)
 //! - `POST /v1/sync-report` [`SyncRecord`] → 204; `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
@@ -131,6 +131,10 @@ pub struct DownloadPage {
     /// True when `objects` carry ids and revisions only (a full download asked as an index).
     #[serde(default)]
     pub index: bool,
+    /// When asked with `count=true`: how many entries (objects and removals) the download holds
+    /// from this page on, counted as this page was read. Changes made meanwhile may add some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +194,8 @@ pub struct DownloadPageRef<'a> {
     pub checkpoint: &'a str,
     pub more: bool,
     pub index: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// An object of a [`DownloadPageRef`]: its id, revision and readable members by name.
@@ -298,6 +304,9 @@ pub struct DownloadQuery {
     /// In a full download, send each object's id and revision only; the device reconciles them
     /// with what it holds and fetches what it lacks with `POST /v1/download/{entity}/objects`.
     pub index: Option<bool>,
+    /// Count the entries (objects and removals) the download holds from here, into the page's
+    /// `total`: a device asks on its first page of an entity to report progress against it.
+    pub count: Option<bool>,
 }
 
 /// The body of `POST /v1/download/{entity}/objects`: the objects a device wants in full.
@@ -352,6 +361,7 @@ mod tests {
             checkpoint: "I.x.5",
             more: true,
             index: false,
+            total: Some(2),
         };
         let owned = DownloadPage {
             entity: "Sales.Order".to_owned(),
@@ -369,9 +379,16 @@ mod tests {
             checkpoint: "I.x.5".to_owned(),
             more: true,
             index: false,
+            total: Some(2),
         };
         let decoded: DownloadPage =
             serde_json::from_str(&serde_json::to_string(&borrowed).unwrap()).unwrap();
         assert_eq!(decoded, owned);
+        // A page without a count (not asked for) has none.
+        let uncounted = DownloadPageRef { total: None, ..borrowed };
+        let json = serde_json::to_string(&uncounted).unwrap();
+        assert!(!json.contains("total"), "{json}");
+        let decoded: DownloadPage = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded, DownloadPage { total: None, ..owned });
     }
 }

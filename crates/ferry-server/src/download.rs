@@ -113,6 +113,8 @@ pub(crate) struct PageRequest<'a> {
     pub(crate) limit: Option<usize>,
     /// Full pages carry ids and revisions only.
     pub(crate) index: bool,
+    /// Count the entries the download holds from this page on.
+    pub(crate) count: bool,
 }
 
 pub(crate) async fn download(
@@ -121,7 +123,7 @@ pub(crate) async fn download(
     entity_name: &str,
     request: PageRequest<'_>,
 ) -> Result<Rendered, ApiError> {
-    let PageRequest { after, limit, index } = request;
+    let PageRequest { after, limit, index, count } = request;
     let entity = downloadable(state, entity_name)?;
     let limit = limit.unwrap_or(state.limits.page_rows_max);
     if limit == 0 || limit > state.limits.page_rows_max {
@@ -135,21 +137,22 @@ pub(crate) async fn download(
     let mut position = parse_position(after, &fingerprint)?;
     let mut tx = state.store.begin_snapshot().await?;
     let now = tx.sequence_now().await?;
+    let total = count.then_some(0);
     let page = match &entity.download {
         DownloadBehaviour::NothingClear => {
-            empty(entity, DownloadMode::Full, format!("I.{fingerprint}.{now}"))
+            empty(entity, DownloadMode::Full, format!("I.{fingerprint}.{now}"), total)
         }
         DownloadBehaviour::NothingPreserve => {
-            empty(entity, DownloadMode::Incremental, format!("I.{fingerprint}.{now}"))
+            empty(entity, DownloadMode::Incremental, format!("I.{fingerprint}.{now}"), total)
         }
         _ if view.rules.is_empty() => {
-            empty(entity, DownloadMode::Full, format!("I.{fingerprint}.{now}"))
+            empty(entity, DownloadMode::Full, format!("I.{fingerprint}.{now}"), total)
         }
         _ => {
             if !view.incremental && matches!(position, Position::Incremental { .. }) {
                 position = Position::Start;
             }
-            let page = Page { entity, view: &view, limit, fingerprint: &fingerprint };
+            let page = Page { entity, view: &view, limit, fingerprint: &fingerprint, count };
             match position {
                 Position::Start => full_page(state, &mut tx, &page, (now, 0), index).await?,
                 Position::Full { start, cursor } => {
@@ -173,9 +176,11 @@ struct Page<'a, 'm> {
     view: &'a View<'m>,
     limit: usize,
     fingerprint: &'a str,
+    /// The first page reports how many entries the download holds.
+    count: bool,
 }
 
-fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String) -> Rendered {
+fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String, total: Option<u64>) -> Rendered {
     let page = DownloadPageRef {
         entity: entity.name.as_str(),
         mode,
@@ -184,11 +189,13 @@ fn empty(entity: &Entity, mode: DownloadMode, checkpoint: String) -> Rendered {
         checkpoint: &checkpoint,
         more: false,
         index: false,
+        total,
     };
     render(page)
 }
 
-/// Rows of `entity` after `after` in sequence order, with revision, sequence and coverage.
+/// Rows of `entity` after `after` in sequence order, with revision, sequence and coverage;
+/// `filtered` keeps only those the user's view holds.
 async fn changed_rows(
     state: &State,
     tx: &mut Tx<'_>,
@@ -202,18 +209,55 @@ async fn changed_rows(
     let mut params = Vec::new();
     let coverage = view.rules.coverage_columns(state, "t0", &mut params);
     let download = predicate_sql(state, view.download.as_ref(), "t0", &mut params);
-    let mut conditions =
-        vec![format!("\"t0\"._seq > {}", param_marker(&mut params, Param::Int(after), dialect))];
-    if filtered {
-        conditions.push(format!("({})", coverage.join(" OR ")));
-        conditions.push(download.clone());
-    }
+    let conditions = row_conditions(dialect, &mut params, after, filtered, &coverage, &download);
     let limit_marker = param_marker(&mut params, Param::Int(limit as i64), dialect);
-    let condition =
-        format!("{} ORDER BY \"t0\"._seq LIMIT {limit_marker}", conditions.join(" AND "));
+    let condition = format!("{conditions} ORDER BY \"t0\"._seq LIMIT {limit_marker}");
     let sql = covered_select(entity, dialect, &coverage, &download, &condition);
     let rows = tx.query(&sql, &params).await?;
     rows.iter().map(|row| covered_row(entity, dialect, row)).collect()
+}
+
+/// How many rows [`changed_rows`] would read without a limit.
+async fn count_rows(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    view: &View<'_>,
+    after: i64,
+    filtered: bool,
+) -> Result<u64, StoreError> {
+    let dialect = state.store.dialect();
+    let mut params = Vec::new();
+    // Every parameter must appear in the statement: the view's only when it filters.
+    let (coverage, download) = match filtered {
+        true => (
+            view.rules.coverage_columns(state, "t0", &mut params),
+            predicate_sql(state, view.download.as_ref(), "t0", &mut params),
+        ),
+        false => (Vec::new(), String::new()),
+    };
+    let conditions = row_conditions(dialect, &mut params, after, filtered, &coverage, &download);
+    let sql = format!("SELECT COUNT(*) FROM {} \"t0\" WHERE {conditions}", table_name(entity));
+    let rows = tx.query(&sql, &params).await?;
+    Ok(rows.first().map(|row| int(&row[0])).transpose()?.unwrap_or(0).max(0) as u64)
+}
+
+/// The `WHERE` conditions of rows after `after`, within the user's view when `filtered`.
+fn row_conditions(
+    dialect: ferry_sql::Dialect,
+    params: &mut Vec<Param>,
+    after: i64,
+    filtered: bool,
+    coverage: &[String],
+    download: &str,
+) -> String {
+    let mut conditions =
+        vec![format!("\"t0\"._seq > {}", param_marker(params, Param::Int(after), dialect))];
+    if filtered {
+        conditions.push(format!("({})", coverage.join(" OR ")));
+        conditions.push(download.to_owned());
+    }
+    conditions.join(" AND ")
 }
 
 /// The query whose rows [`covered_row`] reads: every member, revision, sequence position,
@@ -253,7 +297,11 @@ async fn full_page(
     (start, cursor): (i64, i64),
     index: bool,
 ) -> Result<Rendered, StoreError> {
-    let Page { entity, view, limit, fingerprint } = *page;
+    let Page { entity, view, limit, fingerprint, count } = *page;
+    let total = match count {
+        true => Some(count_rows(state, tx, entity, view, cursor, true).await?),
+        false => None,
+    };
     let rows = changed_rows(state, tx, entity, view, cursor, true, limit).await?;
     let more = rows.len() == limit;
     let last = rows.last().map_or(cursor, |(_, seq, _)| *seq);
@@ -273,6 +321,7 @@ async fn full_page(
         checkpoint: &checkpoint,
         more,
         index,
+        total,
     }))
 }
 
@@ -283,7 +332,21 @@ async fn incremental_page(
     after: i64,
     now: i64,
 ) -> Result<Rendered, StoreError> {
-    let Page { entity, view, limit, fingerprint } = *page;
+    let Page { entity, view, limit, fingerprint, count } = *page;
+    let total = match count {
+        true => {
+            let changed = count_rows(state, tx, entity, view, after, false).await?;
+            let deleted = tx
+                .query(
+                    "SELECT COUNT(*) FROM ferry_tombstones WHERE entity = $1 AND seq > $2",
+                    &[Param::Text(entity.name.to_string()), Param::Int(after)],
+                )
+                .await?;
+            let deleted = deleted.first().map(|row| int(&row[0])).transpose()?.unwrap_or(0);
+            Some(changed + deleted.max(0) as u64)
+        }
+        false => None,
+    };
     let rows = changed_rows(state, tx, entity, view, after, false, limit).await?;
     let tombstones = tx
         .query(
@@ -323,6 +386,7 @@ async fn incremental_page(
         checkpoint: &checkpoint,
         more,
         index: false,
+        total,
     }))
 }
 

@@ -205,6 +205,7 @@ async fn download_route(
         after: query.after.as_deref(),
         limit: query.limit,
         index: query.index.unwrap_or(false),
+        count: query.count.unwrap_or(false),
     };
     let page = download::download(&state, &user, &entity, request).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], page.json))

@@ -40,6 +40,7 @@ pub struct TestWorld {
     pub address: SocketAddr,
     pub model_text: String,
     database: ferry_server::Database,
+    limits: Limits,
     directory: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -47,6 +48,11 @@ pub struct TestWorld {
 impl TestWorld {
     /// Starts a server for `model_text` on `backend`; the caller's runtime runs it.
     pub async fn start(backend: Backend, model_text: &str) -> TestWorld {
+        TestWorld::start_with(backend, model_text, Limits::default()).await
+    }
+
+    /// Starts a server with these limits (a small page size, say).
+    pub async fn start_with(backend: Backend, model_text: &str, limits: Limits) -> TestWorld {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let directory = std::env::temp_dir().join(format!("ferry-sim-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&directory);
@@ -74,12 +80,13 @@ impl TestWorld {
                 ))
             }
         };
-        let (server, address, stop) = serve(&database, model_text).await;
+        let (server, address, stop) = serve(&database, model_text, &limits).await;
         TestWorld {
             server,
             address,
             model_text: model_text.to_owned(),
             database,
+            limits,
             directory,
             stop: Some(stop),
         }
@@ -95,7 +102,7 @@ impl TestWorld {
     /// Starts the server again on the same database (on a new port).
     pub async fn restart(&mut self) {
         self.stop();
-        let (server, address, stop) = serve(&self.database, &self.model_text).await;
+        let (server, address, stop) = serve(&self.database, &self.model_text, &self.limits).await;
         (self.server, self.address, self.stop) = (server, address, Some(stop));
     }
 
@@ -135,11 +142,12 @@ impl TestWorld {
 async fn serve(
     database: &ferry_server::Database,
     model_text: &str,
+    limits: &Limits,
 ) -> (Server, SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let config = Config {
         model_text: model_text.to_owned(),
         database: database.clone(),
-        limits: Limits::default(),
+        limits: limits.clone(),
         handlers: Handlers::default(),
         clock: Arc::new(SystemClock),
     };

@@ -263,6 +263,52 @@ async fn pages_cover_everything_exactly_once() {
     }
 }
 
+/// Asked with `count=true`, a page says how many entries the download holds from there: the
+/// objects of the user's view in a full download, changes and removals in an incremental one.
+#[tokio::test]
+async fn a_first_page_counts_the_download_it_begins() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let page = async |who: &crate::harness::SignedIn, query: &str| {
+            let path = format!("/v1/download/Field.WorkOrder?limit=1{query}");
+            let (status, page) = server.call(Method::GET, &path, Some(&who.token), None).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page
+        };
+        let planner = page(&f.planner, "&count=true").await;
+        assert_eq!((planner["mode"].as_str(), planner["total"].as_u64()), (Some("full"), Some(4)));
+        let alice = page(&f.alice, "&count=true").await;
+        assert_eq!(alice["total"].as_u64(), Some(2), "only her work orders: {alice}");
+        let next = format!("&count=false&after={}", alice["checkpoint"].as_str().unwrap());
+        assert!(page(&f.alice, &next).await.get("total").is_none(), "counted when asked only");
+
+        let whole = server.download_all(&f.planner, "Field.WorkOrder", None).await;
+        let (_, changed) = server
+            .upload(
+                &f.planner,
+                "c1",
+                json!([
+                    update("Field.WorkOrder", &f.orders[0], json!({ "Notes": "one" })),
+                    update("Field.WorkOrder", &f.orders[1], json!({ "Notes": "two" })),
+                    delete("Field.WorkOrder", &f.orders[3]),
+                ]),
+            )
+            .await;
+        assert_eq!(outcomes(&changed), ["applied", "applied", "deleted"]);
+        let after = format!("&count=true&after={}", whole.checkpoint);
+        let incremental = page(&f.planner, &after).await;
+        assert_eq!(
+            (incremental["mode"].as_str(), incremental["total"].as_u64()),
+            (Some("incremental"), Some(3))
+        );
+        let (status, feedback) = server
+            .call(Method::GET, "/v1/download/Field.Feedback?count=true", Some(&f.alice.token), None)
+            .await;
+        assert_eq!((status, feedback["total"].as_u64()), (StatusCode::OK, Some(0)));
+    }
+}
+
 /// A writer that took an earlier position in the change sequence but commits after a download
 /// ran: the next download from that download's checkpoint must still see its change. The
 /// writer and the reader are two servers on one database, as with two server processes.

@@ -324,6 +324,59 @@ async fn a_cancelled_download_changes_nothing_on_the_device() {
     ));
 }
 
+/// The progress of a download shows each entity's objects and bytes against the totals the
+/// server counted on the first page; after the last page the totals are what arrived.
+#[tokio::test]
+async fn download_progress_counts_towards_the_servers_total() {
+    for backend in backends() {
+        let limits = ferry_server::Limits { page_rows_max: 10, ..Default::default() };
+        let world = TestWorld::start_with(backend, samples::FIELD_SERVICE, limits).await;
+        let writer = world.device("pat", &["Planner"]).await;
+        let mut sites: Vec<_> =
+            (0..25).map(|_| writer.database.create("Field.Site").unwrap()).collect();
+        for (n, site) in sites.iter_mut().enumerate() {
+            writer.database.set(site, "Name", text(&format!("Site {n}"))).unwrap();
+        }
+        writer.database.commit(&mut sites.iter_mut().collect::<Vec<_>>()).unwrap();
+        writer.engine.sync(SyncMode::All).await.unwrap();
+
+        let reader = world.device("pam", &["Planner"]).await;
+        let site_events = async |device: &ferry_sim::Device| {
+            let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let seen = std::sync::Arc::clone(&events);
+            let options = ferry_client::SyncOptions {
+                progress: Some(std::sync::Arc::new(move |progress: &ferry_client::Progress| {
+                    if progress.entity.as_deref() == Some("Field.Site") {
+                        seen.lock().unwrap().push(progress.clone());
+                    }
+                })),
+                cancel: None,
+            };
+            device.engine.sync_with(SyncMode::All, &options).await.unwrap();
+            events.lock().unwrap().clone()
+        };
+        let first = site_events(&reader).await;
+        let counts: Vec<_> = first.iter().map(|p| (p.objects_done, p.objects_total)).collect();
+        assert_eq!(counts, [(10, Some(25)), (20, Some(25)), (25, Some(25))]);
+        let (start, end) = (&first[0], &first[2]);
+        let estimate = start.bytes_total.unwrap();
+        assert!(estimate > start.bytes_done && estimate < 4 * start.bytes_done, "{start:?}");
+        assert_eq!(end.bytes_total, Some(end.bytes_done));
+        assert!(first.windows(2).all(|w| w[0].bytes_done < w[1].bytes_done), "{first:?}");
+
+        // An incremental download counts changes and removals.
+        writer.database.set(&mut sites[0], "Name", text("Depot")).unwrap();
+        writer.database.set(&mut sites[1], "Name", text("Yard")).unwrap();
+        let [first, second, ..] = &mut sites[..] else { unreachable!() };
+        writer.database.commit(&mut [first, second]).unwrap();
+        writer.database.delete(&mut sites[2]).unwrap();
+        writer.engine.sync(SyncMode::All).await.unwrap();
+        let next = site_events(&reader).await;
+        let counts: Vec<_> = next.iter().map(|p| (p.objects_done, p.objects_total)).collect();
+        assert_eq!(counts, [(3, Some(3))]);
+    }
+}
+
 #[tokio::test]
 async fn a_new_user_on_the_device_waits_for_the_previous_users_changes() {
     let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
