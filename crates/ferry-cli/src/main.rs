@@ -14,8 +14,9 @@ pub(crate) const USAGE: &str = "usage:
                                          print the migration plan from OLD to NEW
                                          (DIALECT: sqlite or postgres, to print its statements)
   ferry serve --model FILE [--database sqlite:PATH | postgres://...] [--listen HOST:PORT]
-                                         run the server (default sqlite:ferry-data/ferry.db,
-                                         127.0.0.1:8750)
+              [--files DIR]              run the server (default sqlite:ferry-data/ferry.db,
+                                         127.0.0.1:8750; file contents in DIR, by default
+                                         `files` beside an SQLite file or ferry-data/files)
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost

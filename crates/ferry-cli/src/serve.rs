@@ -19,6 +19,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8750";
 struct Options {
     model: String,
     database: Database,
+    /// The directory of file contents; beside the database when not named.
+    files: Option<std::path::PathBuf>,
     listen: String,
     roles: Vec<String>,
     password_stdin: bool,
@@ -28,6 +30,7 @@ fn options(args: &[&str]) -> Result<Options, String> {
     let mut model = None;
     let mut database = DEFAULT_DATABASE.to_owned();
     let mut listen = DEFAULT_LISTEN.to_owned();
+    let mut files = None;
     let mut roles = Vec::new();
     let mut password_stdin = false;
     let mut args = args.iter();
@@ -39,13 +42,15 @@ fn options(args: &[&str]) -> Result<Options, String> {
             "--model" => model = Some(value("--model")?),
             "--database" => database = value("--database")?,
             "--listen" => listen = value("--listen")?,
+            "--files" => files = Some(value("--files")?.into()),
             "--role" => roles.push(value("--role")?),
             "--password-stdin" => password_stdin = true,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
     let model = model.ok_or("--model FILE is required")?;
-    Ok(Options { model, database: Database::parse(&database)?, listen, roles, password_stdin })
+    let database = Database::parse(&database)?;
+    Ok(Options { model, database, files, listen, roles, password_stdin })
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -60,6 +65,7 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
         let config = Config {
             model_text,
             database: options.database.clone(),
+            files: options.files.clone().unwrap_or_else(|| options.database.default_files()),
             limits: Limits::default(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),

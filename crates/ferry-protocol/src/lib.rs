@@ -10,7 +10,11 @@
 //! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
 //! - `GET /v1/download/{entity}?after=…&limit=…&index=…&count=…` → [`DownloadPage`]
 //! - `POST /v1/download/{entity}/objects` [`ObjectsRequest`] → [`ObjectsResponse`]
-//! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay` (administrators)
+//! - `POST /v1/files/missing` [`FilesMissingRequest`] → [`FilesMissingResponse`]
+//! - `PUT /v1/files/{sha256}` (the content, streamed) → [`FileStored`]
+//! - `GET /v1/files/{entity}/{id}?hash=…` → the content of a file object, streamed
+//! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay`,
+//!   `GET /v1/failures/{id}/file` (administrators)
 //! - `POST /v1/sync-report` [`SyncRecord`] → 204; `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
 //!
 //! Every error is an [`ErrorBody`] with an HTTP status that says who must act.
@@ -322,6 +326,38 @@ pub struct ObjectsResponse {
     pub objects: Vec<DownloadedObject>,
     pub removed: Vec<String>,
 }
+
+/// The body of `POST /v1/files/missing`: contents (SHA-256, lowercase hex) a device is about
+/// to reference in an upload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesMissingRequest {
+    pub hashes: Vec<String>,
+}
+
+/// The contents the server does not hold yet: the device sends each with `PUT /v1/files/{sha256}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilesMissingResponse {
+    pub missing: Vec<String>,
+}
+
+/// The answer to `PUT /v1/files/{sha256}`: the content is stored under its hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileStored {
+    pub hash: String,
+    pub size: u64,
+}
+
+/// The query of `GET /v1/files/{entity}/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileQuery {
+    /// The content the device expects; when the object holds another one now, the answer is 409.
+    pub hash: Option<String>,
+}
+
+/// The header of a file content answer that names the content's SHA-256.
+pub const CONTENT_HASH_HEADER: &str = "x-ferry-content-hash";
 
 /// The query of `GET /v1/failures`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

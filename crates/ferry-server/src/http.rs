@@ -10,18 +10,18 @@ use std::sync::atomic::Ordering;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ferry_protocol::{
-    DownloadQuery, FailureList, FailureQuery, HistoryList, ModelResponse, ObjectsRequest,
-    ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, SyncRecord,
-    UploadRequest,
+    DownloadQuery, FailureList, FailureQuery, FileQuery, FileStored, FilesMissingRequest,
+    FilesMissingResponse, HistoryList, ModelResponse, ObjectsRequest, ObjectsResponse,
+    PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, SyncRecord, UploadRequest,
 };
 
 pub(crate) use error::ApiError;
 
 use crate::auth::{self, User};
-use crate::{Metrics, State, download, failures, upload};
+use crate::{Metrics, State, download, failures, files, upload};
 
 type Shared = Arc<State>;
 
@@ -38,6 +38,11 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/failures", get(failure_list))
         .route("/v1/failures/{id}", get(failure_get))
         .route("/v1/failures/{id}/replay", post(failure_replay))
+        .route("/v1/failures/{id}/file", get(failure_file))
+        .route("/v1/files/missing", post(files_missing))
+        // A content is streamed to disk under its own limit, `Limits::file_bytes_max`.
+        .route("/v1/files/{hash}", put(file_store).layer(DefaultBodyLimit::disable()))
+        .route("/v1/files/{entity}/{id}", get(file_get))
         .route("/v1/history", get(history))
         .route("/v1/sync-report", post(sync_report))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
@@ -134,6 +139,8 @@ async fn metrics(AxumState(state): AxumState<Shared>) -> String {
         ("ferry_download_pages_total", "Download pages served.", &m.download_pages),
         ("ferry_objects_downloaded_total", "Objects sent in downloads.", &m.objects_downloaded),
         ("ferry_sign_ins_total", "Successful sign-ins.", &m.sign_ins),
+        ("ferry_file_bytes_received_total", "File content bytes stored.", &m.file_bytes_received),
+        ("ferry_file_bytes_sent_total", "File content bytes sent.", &m.file_bytes_sent),
         ("ferry_errors_total", "Requests answered with an error.", &m.errors),
     ];
     counters
@@ -264,4 +271,65 @@ async fn history(
     _: Admin,
 ) -> Result<Json<HistoryList>, ApiError> {
     Ok(Json(failures::history(&state).await?))
+}
+
+async fn files_missing(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(_): Authenticated,
+    body: Result<Json<FilesMissingRequest>, JsonRejection>,
+) -> Result<Json<FilesMissingResponse>, ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    files::missing(&state, request).map(Json)
+}
+
+async fn file_store(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(_): Authenticated,
+    hash: Result<Path<String>, PathRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<FileStored>, ApiError> {
+    let Path(hash) = hash.map_err(path_error)?;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<u64>().ok());
+    files::store(&state, &hash, declared, body).await.map(Json)
+}
+
+async fn file_get(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<FileQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Path((entity, id)) = path.map_err(path_error)?;
+    let Query(query) = query.map_err(query_error)?;
+    let content = files::object_content(&state, &user, &entity, &id, query.hash.as_deref()).await?;
+    Ok(content_response(content))
+}
+
+async fn failure_file(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Path(id) = id.map_err(path_error)?;
+    Ok(content_response(files::failure_content(&state, id).await?))
+}
+
+/// A file content as the answer, streamed, with its length and hash in the headers.
+fn content_response(content: files::Content) -> axum::response::Response {
+    use axum::http::header;
+    let mut response = axum::response::Response::new(axum::body::Body::from_stream(
+        files::content_stream(content.file),
+    ));
+    let headers = response.headers_mut();
+    headers
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(content.size));
+    if let Ok(hash) = header::HeaderValue::from_str(&content.hash) {
+        headers.insert(ferry_protocol::CONTENT_HASH_HEADER, hash);
+    }
+    response
 }

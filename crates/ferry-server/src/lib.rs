@@ -15,6 +15,7 @@ mod auth;
 mod download;
 mod effects;
 mod failures;
+mod files;
 mod handlers;
 mod http;
 mod store;
@@ -31,6 +32,7 @@ use ferry_model::{Model, ModelError, ObjectId, Timestamp};
 pub use auth::{PASSWORD_BYTES_MAX, USER_NAME_BYTES_MAX, UserError};
 pub use effects::{Clock, SystemClock};
 pub use failures::LISTING_ROWS_MAX;
+pub use files::HASHES_PER_CHECK_MAX;
 pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
 pub use http::serve;
 pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
@@ -46,6 +48,8 @@ pub const PAGE_ROWS_MAX: usize = 10_000;
 pub const TOKEN_LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
 /// Sign-in attempts allowed per user name per minute.
 pub const SIGN_IN_ATTEMPTS_PER_MINUTE: usize = 10;
+/// The largest file content, in bytes.
+pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The server's limits; each exceeded gives a clear 4xx.
 #[derive(Clone, Debug)]
@@ -55,6 +59,7 @@ pub struct Limits {
     pub page_rows_max: usize,
     pub token_lifetime_seconds: i64,
     pub sign_in_attempts_per_minute: usize,
+    pub file_bytes_max: u64,
 }
 
 impl Default for Limits {
@@ -65,6 +70,7 @@ impl Default for Limits {
             page_rows_max: PAGE_ROWS_MAX,
             token_lifetime_seconds: TOKEN_LIFETIME_SECONDS,
             sign_in_attempts_per_minute: SIGN_IN_ATTEMPTS_PER_MINUTE,
+            file_bytes_max: FILE_BYTES_MAX,
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct Config {
     /// The model file text.
     pub model_text: String,
     pub database: Database,
+    /// The directory of file contents (made when missing).
+    pub files: std::path::PathBuf,
     pub limits: Limits,
     pub handlers: Handlers,
     pub clock: Arc<dyn Clock>,
@@ -98,6 +106,7 @@ pub(crate) struct State {
     model_text: String,
     constraints: ModelConstraints,
     store: store::Store,
+    blobs: files::BlobStore,
     clock: Arc<dyn Clock>,
     limits: Limits,
     handlers: Handlers,
@@ -115,6 +124,8 @@ pub(crate) struct Metrics {
     objects_downloaded: AtomicU64,
     sign_ins: AtomicU64,
     errors: AtomicU64,
+    file_bytes_received: AtomicU64,
+    file_bytes_sent: AtomicU64,
 }
 
 impl Metrics {
@@ -128,11 +139,13 @@ impl Server {
         let model = Model::parse(&config.model_text).map_err(OpenError::Model)?;
         let constraints = ferry_constraint::check_model(&model).map_err(OpenError::Model)?;
         let store = store::Store::open(&config.database, &model, &config.model_text).await?;
+        let blobs = files::BlobStore::open(&config.files).map_err(StoreError::Files)?;
         let state = State {
             model,
             model_text: config.model_text,
             constraints,
             store,
+            blobs,
             clock: config.clock,
             limits: config.limits,
             handlers: config.handlers,

@@ -43,6 +43,17 @@ impl Database {
             Err(format!("unknown database `{text}`: use sqlite:PATH or postgres://…"))
         }
     }
+
+    /// Where file contents go unless told otherwise: `files` beside an SQLite file, or
+    /// `ferry-data/files` for PostgreSQL.
+    pub fn default_files(&self) -> std::path::PathBuf {
+        match self {
+            Database::Sqlite(path) => {
+                path.parent().unwrap_or(std::path::Path::new(".")).join("files")
+            }
+            Database::Postgres(_) => std::path::PathBuf::from("ferry-data/files"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +68,8 @@ pub enum StoreError {
     StoredModel(String),
     #[error("the database holds a value Ferry did not write: {0}")]
     Corrupt(String),
+    #[error("the file store: {0}")]
+    Files(#[from] std::io::Error),
 }
 
 pub(crate) enum Store {

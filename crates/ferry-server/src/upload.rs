@@ -539,6 +539,9 @@ async fn create(
     if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
         return Ok(Err(reason));
     }
+    if let Err(reason) = crate::files::check_content(state, change, &object.values)? {
+        return Ok(Err(reason));
+    }
     let dialect = tx.dialect();
     let mut params = vec![param(&Value::Reference(change.id), dialect)];
     params.extend(object.values.iter().map(|v| param(v, dialect)));
@@ -608,6 +611,9 @@ async fn update(
         return Ok(Err(reason));
     }
     if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
+        return Ok(Err(reason));
+    }
+    if let Err(reason) = crate::files::check_content(state, change, &object.values)? {
         return Ok(Err(reason));
     }
     let changed: Vec<Slot> = (0..entity.member_count())

@@ -80,7 +80,8 @@ impl TestWorld {
                 ))
             }
         };
-        let (server, address, stop) = serve(&database, model_text, &limits).await;
+        let (server, address, stop) =
+            serve(&database, model_text, &directory.join("server-files"), &limits).await;
         TestWorld {
             server,
             address,
@@ -102,7 +103,13 @@ impl TestWorld {
     /// Starts the server again on the same database (on a new port).
     pub async fn restart(&mut self) {
         self.stop();
-        let (server, address, stop) = serve(&self.database, &self.model_text, &self.limits).await;
+        let (server, address, stop) = serve(
+            &self.database,
+            &self.model_text,
+            &self.directory.join("server-files"),
+            &self.limits,
+        )
+        .await;
         (self.server, self.address, self.stop) = (server, address, Some(stop));
     }
 
@@ -142,11 +149,13 @@ impl TestWorld {
 async fn serve(
     database: &ferry_server::Database,
     model_text: &str,
+    files: &std::path::Path,
     limits: &Limits,
 ) -> (Server, SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let config = Config {
         model_text: model_text.to_owned(),
         database: database.clone(),
+        files: files.to_owned(),
         limits: limits.clone(),
         handlers: Handlers::default(),
         clock: Arc::new(SystemClock),

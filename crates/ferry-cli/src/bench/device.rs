@@ -42,6 +42,7 @@ impl ServerProcess {
         let mut child = std::process::Command::new(std::env::current_exe()?)
             .args(["serve", "--model", &model.display().to_string(), "--database", &database])
             .args(["--listen", "127.0.0.1:0"])
+            .args(["--files", &directory.join("server-files").display().to_string()])
             .stdout(std::process::Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().expect("piped");

@@ -83,6 +83,7 @@ impl Running {
         let config = Config {
             model_text: samples::FIELD_SERVICE.to_owned(),
             database: database.clone(),
+            files: std::env::temp_dir().join(format!("ferry-bench-files-{}", std::process::id())),
             limits: Limits::default(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),

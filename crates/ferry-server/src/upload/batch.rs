@@ -42,9 +42,11 @@ impl Facts {
 }
 
 /// True when a create of `change` can be decided in memory: some rule of the user may create
-/// the entity and none of the user's rules on it has a constraint.
+/// the entity, none of the user's rules on it has a constraint, and it is not a file entity
+/// (whose contents are checked one by one).
 pub(crate) fn batchable(change: &CheckedChange<'_>, rules: &UserRules<'_>) -> bool {
     change.kind == ChangeKind::Create
+        && change.entity.kind != ferry_model::EntityKind::File
         && rules.rules.iter().any(|(rule, _)| rule.create)
         && rules.rules.iter().all(|(_, bound)| bound.is_none())
 }

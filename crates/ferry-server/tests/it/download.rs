@@ -328,6 +328,7 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
     let config = ferry_server::Config {
         model_text: ferry_model::samples::FIELD_SERVICE.to_owned(),
         database: server.database.clone(),
+        files: server.files.clone(),
         limits: Default::default(),
         handlers: Default::default(),
         clock: server.clock.clone(),
@@ -354,6 +355,7 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
     let reader = TestServer {
         server: other,
         database: server.database.clone(),
+        files: server.files.clone(),
         clock: server.clock.clone(),
     };
     let during = reader.download_all(&f.planner, "Field.Site", Some(&before.checkpoint)).await;

@@ -70,6 +70,8 @@ pub(crate) async fn fresh_database(backend: Backend) -> Database {
 pub(crate) struct TestServer {
     pub(crate) server: Server,
     pub(crate) database: Database,
+    /// The directory of file contents.
+    pub(crate) files: std::path::PathBuf,
     pub(crate) clock: Arc<TestClock>,
 }
 
@@ -96,15 +98,19 @@ impl TestServer {
         let clock = Arc::new(TestClock(std::sync::Mutex::new(
             Timestamp::parse("2026-11-23T10:00:00Z").unwrap(),
         )));
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let files = std::env::temp_dir().join(format!("ferry-files-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&files);
         let config = Config {
             model_text: model.to_owned(),
             database: database.clone(),
+            files: files.clone(),
             limits,
             handlers,
             clock: clock.clone(),
         };
         let server = Server::open(config).await.unwrap();
-        TestServer { server, database, clock }
+        TestServer { server, database, files, clock }
     }
 
     /// Creates a user with the roles and signs them in.

@@ -9,6 +9,7 @@ mod harness;
 mod access;
 mod auth;
 mod download;
+mod files;
 mod migration;
 mod smoke;
 mod upload;

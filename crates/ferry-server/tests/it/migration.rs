@@ -11,6 +11,7 @@ fn config(server: &TestServer, model: &str) -> Config {
     Config {
         model_text: model.to_owned(),
         database: server.database.clone(),
+        files: server.files.clone(),
         limits: Limits::default(),
         handlers: Handlers::default(),
         clock: server.clock.clone(),
@@ -38,6 +39,7 @@ async fn additive_model_changes_are_applied_at_start_and_breaking_ones_refused()
         let migrated = TestServer {
             server: Server::open(config(&server, &additive)).await.unwrap(),
             database: server.database.clone(),
+            files: server.files.clone(),
             clock: server.clock.clone(),
         };
         let site = migrated.download_all(&planner, "Field.Site", None).await;

@@ -1,0 +1,327 @@
+//! File contents: a blob store in a directory beside the database, content-addressed by SHA-256
+//! (`<root>/<first two hex digits>/<hash>`), never in database rows.
+//!
+//! A device sends each content it is about to reference before its upload, one request per file
+//! (`PUT /v1/files/{sha256}`), after asking which the server lacks: a content the server holds
+//! costs no transfer. A content arrives in a temporary file, streamed and hashed as it comes; it
+//! becomes visible under its hash only whole, checked and synced to disk (a rename). An upload
+//! links contents to objects by the file entity's `ContentHash`; the server refuses a hash it
+//! does not hold, or a `FileSize` that is not the content's. Contents are never deleted here:
+//! those of rejected objects stay readable with their `SynchronizationError`.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::{Body, Bytes};
+use ferry_model::{Entity, EntityKind, ObjectId, Slot, Value};
+use ferry_protocol::{FileStored, FilesMissingRequest, FilesMissingResponse};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::State;
+use crate::access::{context, user_rules};
+use crate::auth::User;
+use crate::effects::hex;
+use crate::http::ApiError;
+use crate::store::StoreError;
+use crate::upload::{CheckedChange, read_covered};
+
+/// The most hashes one `POST /v1/files/missing` may ask about.
+pub const HASHES_PER_CHECK_MAX: usize = 10_000;
+/// Contents are read and written in pieces of this many bytes.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// The directory of contents.
+pub(crate) struct BlobStore {
+    root: PathBuf,
+}
+
+/// A stored content opened for reading.
+pub(crate) struct Content {
+    pub(crate) hash: String,
+    pub(crate) size: u64,
+    pub(crate) file: tokio::fs::File,
+}
+
+impl BlobStore {
+    /// Opens (and makes) the store at `root`. Contents left half-received by a crash are removed.
+    pub(crate) fn open(root: &Path) -> std::io::Result<BlobStore> {
+        let incoming = root.join("incoming");
+        let _ = std::fs::remove_dir_all(&incoming);
+        std::fs::create_dir_all(&incoming)?;
+        Ok(BlobStore { root: root.to_owned() })
+    }
+
+    fn path(&self, hash: &str) -> PathBuf {
+        self.root.join(&hash[..2]).join(hash)
+    }
+
+    /// The size of the content with this hash, when the store holds it.
+    pub(crate) fn size(&self, hash: &str) -> std::io::Result<Option<u64>> {
+        match std::fs::metadata(self.path(hash)) {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn open_content(&self, hash: &str) -> Result<Content, ApiError> {
+        let file = tokio::fs::File::open(self.path(hash)).await.map_err(io)?;
+        let size = file.metadata().await.map_err(io)?.len();
+        Ok(Content { hash: hash.to_owned(), size, file })
+    }
+
+    /// Streams `body` into the store under `hash`, refusing more than `limit` bytes or bytes
+    /// whose hash is another.
+    async fn receive(&self, hash: &str, body: Body, limit: u64) -> Result<u64, ApiError> {
+        let temporary = Temporary(self.root.join("incoming").join(random_name()?));
+        let file = tokio::fs::File::create(&temporary.0).await.map_err(io)?;
+        let mut writer = tokio::io::BufWriter::with_capacity(4 * CHUNK_BYTES, file);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadRequest {
+                message: format!("the content ended before its end: {e}"),
+                details: serde_json::json!({ "hash": hash, "received": size }),
+            })?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(too_large(limit));
+            }
+            hasher.update(&chunk);
+            writer.write_all(&chunk).await.map_err(io)?;
+        }
+        let received = hex(&hasher.finalize());
+        if received != hash {
+            return Err(ApiError::BadRequest {
+                message: format!("the content's SHA-256 is {received}, not {hash}"),
+                details: serde_json::json!({ "hash": hash, "received": received }),
+            });
+        }
+        writer.flush().await.map_err(io)?;
+        let file = writer.into_inner();
+        file.sync_all().await.map_err(io)?;
+        drop(file);
+        let path = self.path(hash);
+        let directory = path.parent().expect("contents lie in a directory");
+        tokio::fs::create_dir_all(directory).await.map_err(io)?;
+        tokio::fs::rename(&temporary.0, &path).await.map_err(io)?;
+        Ok(size)
+    }
+}
+
+/// A file in `incoming`, removed when dropped unless it was renamed into place.
+struct Temporary(PathBuf);
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn random_name() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| io(std::io::Error::other(format!("no randomness: {e}"))))?;
+    Ok(format!("{}.part", hex(&bytes)))
+}
+
+fn io(error: std::io::Error) -> ApiError {
+    ApiError::Store(StoreError::Files(error))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("a file content may hold at most {limit} bytes"))
+}
+
+/// True for a SHA-256 in lowercase hex.
+pub(crate) fn is_hash(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn check_hash(hash: &str) -> Result<(), ApiError> {
+    if is_hash(hash) {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest {
+        message: format!("`{hash}` is not a SHA-256 in lowercase hex"),
+        details: serde_json::json!({ "hash": hash }),
+    })
+}
+
+/// The hashes of `request` the store does not hold.
+pub(crate) fn missing(
+    state: &State,
+    request: FilesMissingRequest,
+) -> Result<FilesMissingResponse, ApiError> {
+    if request.hashes.len() > HASHES_PER_CHECK_MAX {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "ask about at most {HASHES_PER_CHECK_MAX} contents at once"
+        )));
+    }
+    let mut missing = Vec::new();
+    for hash in request.hashes {
+        check_hash(&hash)?;
+        if state.blobs.size(&hash).map_err(io)?.is_none() {
+            missing.push(hash);
+        }
+    }
+    Ok(FilesMissingResponse { missing })
+}
+
+/// Stores a content sent with `PUT /v1/files/{hash}`; `declared` is its `Content-Length`.
+pub(crate) async fn store(
+    state: &State,
+    hash: &str,
+    declared: Option<u64>,
+    body: Body,
+) -> Result<FileStored, ApiError> {
+    check_hash(hash)?;
+    let limit = state.limits.file_bytes_max;
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large(limit));
+    }
+    if let Some(size) = state.blobs.size(hash).map_err(io)? {
+        return Ok(FileStored { hash: hash.to_owned(), size });
+    }
+    let size = state.blobs.receive(hash, body, limit).await?;
+    crate::Metrics::add(&state.metrics.file_bytes_received, size);
+    Ok(FileStored { hash: hash.to_owned(), size })
+}
+
+fn file_entity<'m>(state: &'m State, name: &str) -> Result<&'m Entity, ApiError> {
+    let entity = state
+        .model
+        .entity(name)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown entity `{name}`")))?;
+    if entity.kind != EntityKind::File {
+        return Err(ApiError::BadRequest {
+            message: format!("`{name}` is not a file entity: its objects have no contents"),
+            details: serde_json::json!({ "entity": name }),
+        });
+    }
+    Ok(entity)
+}
+
+fn slot_of(entity: &Entity, attribute: &str) -> Slot {
+    Slot(entity.attribute(attribute).expect("file entities have the built-in attributes").0)
+}
+
+/// The content of a file object the user may read (its `ContentHash` readable to them);
+/// `expected` is the hash the device expects, refused with 409 when the object holds another.
+pub(crate) async fn object_content(
+    state: &State,
+    user: &User,
+    entity_name: &str,
+    id: &str,
+    expected: Option<&str>,
+) -> Result<Content, ApiError> {
+    let entity = file_entity(state, entity_name)?;
+    let object_id = ObjectId::parse(id).ok_or_else(|| ApiError::BadRequest {
+        message: format!("`{id}` is not an object id"),
+        details: serde_json::json!({ "id": id }),
+    })?;
+    let rules = user_rules(state, entity, user, &context(state, user));
+    let mut tx = state.store.begin_snapshot().await?;
+    let covered = read_covered(state, &mut tx, entity, &rules, object_id).await?;
+    tx.finish().await?;
+    let hash_slot = slot_of(entity, "ContentHash");
+    let unknown = || ApiError::NotFound(format!("`{entity_name}` {id} is not there to read"));
+    let covered = covered.ok_or_else(unknown)?;
+    if !rules.readable(&covered.coverage).contains(&hash_slot) {
+        return Err(unknown());
+    }
+    let Value::String(hash) = &covered.object.values[hash_slot.0] else {
+        return Err(ApiError::NotFound(format!("`{entity_name}` {id} has no content")));
+    };
+    if let Some(expected) = expected
+        && expected != hash
+    {
+        return Err(ApiError::Conflict(format!(
+            "the content of `{entity_name}` {id} changed: it is now {hash}"
+        )));
+    }
+    let content = state.blobs.open_content(hash).await?;
+    crate::Metrics::add(&state.metrics.file_bytes_sent, content.size);
+    Ok(content)
+}
+
+/// The content a rejected file object referenced, kept with its `SynchronizationError`.
+pub(crate) async fn failure_content(state: &State, failure_id: i64) -> Result<Content, ApiError> {
+    let failure = crate::failures::get(state, failure_id).await?;
+    let hash = failure.attempted.get("ContentHash").and_then(|h| h.as_str()).filter(|h| is_hash(h));
+    let Some(hash) = hash else {
+        return Err(ApiError::NotFound(format!("failure {failure_id} carries no file content")));
+    };
+    match state.blobs.size(hash).map_err(io)? {
+        Some(_) => state.blobs.open_content(hash).await,
+        None => Err(ApiError::NotFound(format!(
+            "failure {failure_id} names the content {hash}, which was never uploaded"
+        ))),
+    }
+}
+
+/// Streams a content as a response body, in pieces of [`CHUNK_BYTES`].
+pub(crate) fn content_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+    futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(Bytes::from(buffer)), Some(file)))
+            }
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+}
+
+/// For an upload: a change to a file object that sets its content must name a content the
+/// store holds, with its size. `Ok(Err(reason))` rejects the object.
+pub(crate) fn check_content(
+    state: &State,
+    change: &CheckedChange<'_>,
+    values: &[Value],
+) -> Result<Result<(), String>, StoreError> {
+    let entity = change.entity;
+    if entity.kind != EntityKind::File {
+        return Ok(Ok(()));
+    }
+    let (hash_slot, size_slot) = (slot_of(entity, "ContentHash"), slot_of(entity, "FileSize"));
+    if !change.values.iter().any(|(slot, _)| *slot == hash_slot || *slot == size_slot) {
+        return Ok(Ok(()));
+    }
+    let hash = match &values[hash_slot.0] {
+        Value::Empty => {
+            return Ok(match &values[size_slot.0] {
+                Value::Empty | Value::Integer(0) => Ok(()),
+                _ => Err(format!(
+                    "file: `{}` {} has a `FileSize` but no `ContentHash`",
+                    entity.name, change.id
+                )),
+            });
+        }
+        Value::String(hash) if is_hash(hash) => hash,
+        other => {
+            return Ok(Err(format!(
+                "file: `ContentHash` of `{}` {} must be a SHA-256 in lowercase hex, not {other}",
+                entity.name, change.id
+            )));
+        }
+    };
+    Ok(match state.blobs.size(hash).map_err(StoreError::Files)? {
+        None => Err(format!(
+            "file: the content {hash} of `{}` {} was never uploaded (PUT /v1/files/{hash})",
+            entity.name, change.id
+        )),
+        Some(size) if values[size_slot.0] != Value::Integer(size as i64) => Err(format!(
+            "file: `FileSize` of `{}` {} is {}, but its content holds {size} bytes",
+            entity.name, change.id, values[size_slot.0]
+        )),
+        Some(_) => Ok(()),
+    })
+}

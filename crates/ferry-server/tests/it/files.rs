@@ -1,0 +1,208 @@
+//! File contents: stored by hash before the upload that references them, linked at commit,
+//! read back by those who may read the object, and kept with the failure of a rejected object.
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use ferry_server::{Handlers, Limits};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{SignedIn, TestServer, backends, create, fixture, id, outcomes, update};
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl TestServer {
+    async fn put_file(&self, who: &SignedIn, hash: &str, content: &[u8]) -> (StatusCode, Json) {
+        let path = format!("/v1/files/{hash}");
+        self.raw(Method::PUT, &path, Some(&who.token), Body::from(content.to_vec())).await
+    }
+
+    async fn missing(&self, who: &SignedIn, hashes: &[&str]) -> Json {
+        let body = json!({ "hashes": hashes });
+        let (status, answer) =
+            self.call(Method::POST, "/v1/files/missing", Some(&who.token), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["missing"].clone()
+    }
+}
+
+/// A technician's visit to one of their work orders, for photos to hang on.
+async fn visit(server: &TestServer, technician: &SignedIn, order: &str, n: u128) -> String {
+    let visit = id(n);
+    let values = json!({
+        "StartedAt": "2026-11-23T09:00:00Z",
+        "Field.Visit_WorkOrder": order,
+        "Field.Visit_Technician": technician.id.to_string(),
+    });
+    let (_, response) = server
+        .upload(technician, &format!("v{n}"), json!([create("Field.Visit", &visit, values)]))
+        .await;
+    assert_eq!(outcomes(&response), ["applied"], "{response}");
+    visit
+}
+
+fn photo(content: &[u8], visit: &str) -> Json {
+    json!({
+        "FileName": "pump.jpg",
+        "FileSize": content.len(),
+        "ContentHash": sha256(content),
+        "Field.Photo_Visit": visit,
+    })
+}
+
+#[tokio::test]
+async fn contents_are_stored_by_hash_and_linked_at_commit() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let visit = visit(&server, &f.alice, &f.orders[0], 700).await;
+        let content = b"a photo of the pump".as_slice();
+        let hash = sha256(content);
+        let other = sha256(b"never sent");
+        assert_eq!(server.missing(&f.alice, &[&hash, &other]).await, json!([hash, other]));
+
+        // Without the content, the object is rejected and names what is missing.
+        let (_, early) = server
+            .upload(
+                &f.alice,
+                "p0",
+                json!([create("Field.Photo", &id(800), photo(content, &visit))]),
+            )
+            .await;
+        assert!(outcomes(&early)[0].contains("was never uploaded"), "{early}");
+
+        let (status, stored) = server.put_file(&f.alice, &hash, content).await;
+        assert_eq!((status, &stored["size"]), (StatusCode::OK, &json!(content.len())), "{stored}");
+        assert_eq!(server.missing(&f.alice, &[&hash, &other]).await, json!([other]));
+        // Sending it again changes nothing.
+        assert_eq!(server.put_file(&f.alice, &hash, content).await.0, StatusCode::OK);
+
+        let mut wrong_size = photo(content, &visit);
+        wrong_size["FileSize"] = json!(3);
+        let (_, response) = server
+            .upload(
+                &f.alice,
+                "p1",
+                json!([
+                    create("Field.Photo", &id(801), photo(content, &visit)),
+                    create("Field.Photo", &id(802), wrong_size),
+                ]),
+            )
+            .await;
+        let results = outcomes(&response);
+        assert_eq!(results[0], "applied", "{response}");
+        assert!(results[1].contains("`FileSize`") && results[1].contains("19 bytes"), "{response}");
+
+        // The content is read back by those who may read the object, as it was stored.
+        let path = format!("/v1/files/Field.Photo/{}", id(801));
+        let (status, body) =
+            server.raw(Method::GET, &path, Some(&f.alice.token), Body::empty()).await;
+        assert_eq!((status, body), (StatusCode::OK, json!("a photo of the pump")));
+        let (status, _) =
+            server.raw(Method::GET, &path, Some(&f.planner.token), Body::empty()).await;
+        assert_eq!(status, StatusCode::OK, "planners read photos");
+        let (status, _) = server.raw(Method::GET, &path, Some(&f.bob.token), Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "not bob's visit");
+        let stale = format!("{path}?hash={other}");
+        let (status, body) =
+            server.raw(Method::GET, &stale, Some(&f.alice.token), Body::empty()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+        // A new content replaces the old one on the object.
+        let newer = b"a sharper photo".as_slice();
+        assert_eq!(server.put_file(&f.alice, &sha256(newer), newer).await.0, StatusCode::OK);
+        let change = json!({ "ContentHash": sha256(newer), "FileSize": newer.len() });
+        let (_, response) =
+            server.upload(&f.alice, "p2", json!([update("Field.Photo", &id(801), change)])).await;
+        assert_eq!(outcomes(&response), ["applied"]);
+        let (_, body) = server.raw(Method::GET, &path, Some(&f.alice.token), Body::empty()).await;
+        assert_eq!(body, json!("a sharper photo"));
+    }
+}
+
+#[tokio::test]
+async fn bad_contents_are_refused_and_change_nothing() {
+    for backend in backends() {
+        let limits = Limits { file_bytes_max: 16, ..Limits::default() };
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            Handlers::default(),
+            limits,
+        )
+        .await;
+        let f = fixture(&server).await;
+        let content = b"sixteen bytes ok".as_slice();
+        let (status, body) = server.put_file(&f.alice, &sha256(b"other bytes"), content).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(&sha256(content)), "{body}");
+        let (status, body) = server.put_file(&f.alice, "not-a-hash", content).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let large = b"seventeen bytes!!".as_slice();
+        let (status, body) = server.put_file(&f.alice, &sha256(large), large).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(
+            server.missing(&f.alice, &[&sha256(content), &sha256(large)]).await,
+            json!([sha256(content), sha256(large)]),
+            "nothing was stored"
+        );
+        let (status, _) = server.put_file(&f.alice, &sha256(content), content).await;
+        assert_eq!(status, StatusCode::OK, "exactly the limit is allowed");
+        let (status, _) = server
+            .raw(Method::PUT, &format!("/v1/files/{}", sha256(content)), None, Body::empty())
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = server
+            .raw(
+                Method::GET,
+                &format!("/v1/files/Field.Site/{}", f.site),
+                Some(&f.alice.token),
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("not a file entity"), "{body}");
+        let (status, _) = server
+            .call(
+                Method::POST,
+                "/v1/files/missing",
+                Some(&f.alice.token),
+                Some(json!({ "hashes": ["x"] })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
+
+/// A rejected file object's content stays on the server with its `SynchronizationError`, for
+/// administrators to read and for a replay.
+#[tokio::test]
+async fn the_content_of_a_rejected_file_object_is_kept_with_its_failure() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let bobs_visit = visit(&server, &f.bob, &f.orders[2], 701).await;
+        let content = b"a photo for a visit that is not alice's".as_slice();
+        assert_eq!(server.put_file(&f.alice, &sha256(content), content).await.0, StatusCode::OK);
+        let (_, response) = server
+            .upload(
+                &f.alice,
+                "p3",
+                json!([create("Field.Photo", &id(803), photo(content, &bobs_visit))]),
+            )
+            .await;
+        assert_eq!(response["outcomes"][0]["outcome"], "failed", "{response}");
+        let failure = response["outcomes"][0]["failure_id"].as_i64().unwrap();
+        let path = format!("/v1/failures/{failure}/file");
+        let (status, body) =
+            server.raw(Method::GET, &path, Some(&f.admin.token), Body::empty()).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!("a photo for a visit that is not alice's"))
+        );
+        let (status, _) = server.raw(Method::GET, &path, Some(&f.alice.token), Body::empty()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
