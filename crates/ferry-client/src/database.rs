@@ -31,6 +31,7 @@ pub struct Database {
     path: PathBuf,
     pub(crate) connection: Mutex<rusqlite::Connection>,
     model: RwLock<Arc<Model>>,
+    pub(crate) files: crate::files::FileStore,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
 }
@@ -54,6 +55,7 @@ impl Database {
         ferry_constraint::check_model(&model).map_err(ClientError::Model)?;
         let path = path.as_ref().to_path_buf();
         let mut connection = connect(&path)?;
+        let files = crate::files::FileStore::open(&path).map_err(ClientError::Files)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         let transaction = connection.transaction()?;
         for statement in FIXED_TABLES {
@@ -80,6 +82,7 @@ impl Database {
             path,
             connection: Mutex::new(connection),
             model: RwLock::new(Arc::new(model)),
+            files,
             clock,
             ids,
         })

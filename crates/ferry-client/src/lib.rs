@@ -36,6 +36,7 @@
 
 mod database;
 mod effects;
+mod files;
 mod object;
 mod query;
 mod sync;
@@ -44,12 +45,14 @@ use ferry_model::{ModelError, ObjectId, ValueType};
 
 pub use database::{Database, LOCK_WAIT_MS};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
+pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
-    CancelToken, HttpTransport, PAGES_IN_FLIGHT, Phase, Progress, ProgressCallback,
-    RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine,
-    SyncError, SyncMode, SyncOptions, SyncReport, WAL_TRUNCATE_OBJECTS,
+    CancelToken, FILE_SEND_ATTEMPTS, HttpTransport, PAGES_IN_FLIGHT, Phase, Progress,
+    ProgressCallback, RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX,
+    SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport,
+    WAL_TRUNCATE_OBJECTS,
 };
 
 /// Why a device operation was refused or failed; each names the thing concerned.
@@ -120,6 +123,29 @@ pub enum ClientError {
         /// The path given.
         path: String,
     },
+    /// File contents belong to objects of file entities only.
+    #[error("`{entity}` is not a file entity: its objects carry no file contents")]
+    NotAFileEntity {
+        /// The entity.
+        entity: String,
+    },
+    /// A file content over [`FILE_BYTES_MAX`].
+    #[error("a file content may hold at most {limit} bytes")]
+    FileTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The object's content is not on the device: it has none, or it is not downloaded yet.
+    #[error("the content of `{entity}` {id} is not on this device")]
+    FileMissing {
+        /// The entity.
+        entity: String,
+        /// The object.
+        id: ObjectId,
+    },
+    /// The device's file store failed.
+    #[error("device file store: {0}")]
+    Files(std::io::Error),
     /// The database file failed.
     #[error("device database: {0}")]
     Database(#[from] rusqlite::Error),

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_model::{Entity, EntityKind, MemberRef, ObjectId, Value};
 use ferry_protocol::{
-    ChangeKind, DownloadMode, DownloadPage, DownloadedObject, ErrorBody, Members, ModelResponse,
-    ObjectChange, ObjectsRequest, ObjectsResponse, OutcomeResult, SignInRequest, SignInResponse,
-    SyncRecord, UploadRequest, UploadResponse, value,
+    ChangeKind, DownloadMode, DownloadPage, DownloadedObject, ErrorBody, FilesMissingRequest,
+    FilesMissingResponse, Members, ModelResponse, ObjectChange, ObjectsRequest, ObjectsResponse,
+    OutcomeResult, SignInRequest, SignInResponse, SyncRecord, UploadRequest, UploadResponse, value,
 };
 use ferry_sql::{Dialect, param, table_name};
 use rusqlite::OptionalExtension as _;
@@ -27,8 +27,10 @@ pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
 pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
 
 use apply::{Applied, Step, apply_download};
+use transport::{Payload, Response};
 
 use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
+use crate::files::named_hash;
 use crate::{ClientError, effects};
 
 /// The answer to a second sync while one runs, exactly as DESIGN.md §4 words it.
@@ -38,6 +40,10 @@ pub const SIMULTANEOUS_SYNC_MESSAGE: &str = "Performing simultaneous synchroniza
 pub const SEND_ATTEMPTS_MAX: u32 = 3;
 /// The wait before the first retry, in milliseconds; it doubles for each further one.
 pub const RETRY_DELAY_MS: u64 = 200;
+/// Attempts to send one file content, the first included: a failed send is retried once.
+pub const FILE_SEND_ATTEMPTS: u32 = 2;
+/// Contents asked about in one `POST /v1/files/missing`.
+const HASHES_PER_CHECK: usize = 1_000;
 
 /// What a sync uploads and downloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +187,10 @@ pub struct SyncReport {
     pub downloaded: BTreeMap<String, usize>,
     /// Objects removed from the device by the download, per entity.
     pub removed: BTreeMap<String, usize>,
+    /// File contents sent to the server (those it held already cost nothing and are not counted).
+    pub files_uploaded: usize,
+    /// File contents brought to the device (only those it lacked).
+    pub files_downloaded: usize,
 }
 
 impl SyncReport {
@@ -254,6 +264,19 @@ pub enum SyncError {
         association: String,
         /// The missing object.
         target: ObjectId,
+    },
+    /// A file content could not be sent, even on the retry: nothing was uploaded and every
+    /// local change is kept for the next sync.
+    #[error(
+        "the content of `{entity}` {id} could not be sent, twice ({reason}); every local change is kept for the next sync"
+    )]
+    FileUpload {
+        /// The file object's entity.
+        entity: String,
+        /// The file object.
+        id: String,
+        /// What failed the second time.
+        reason: String,
     },
     /// The device database failed.
     #[error(transparent)]
@@ -396,15 +419,7 @@ impl SyncEngine {
                 },
             );
         }
-        let error: ErrorBody = serde_json::from_slice(&response.body).unwrap_or(ErrorBody {
-            code: "unknown".to_owned(),
-            message: String::from_utf8_lossy(&response.body).into_owned(),
-            details: serde_json::Value::Null,
-        });
-        if response.status == 401 {
-            return Err(SyncError::NotSignedIn { message: error.message });
-        }
-        Err(SyncError::Server { status: response.status, code: error.code, message: error.message })
+        Err(refusal(&response))
     }
 
     fn token(&self) -> Result<String, SyncError> {
@@ -661,6 +676,8 @@ impl SyncEngine {
             bytes_total: Some(body.len()),
         };
         options.report(progress(0, 0));
+        report.files_uploaded += self.send_contents(token, &request).await?;
+        options.check()?;
         let response: UploadResponse = self.call("POST", "/v1/upload", Some(token), &body).await?;
         options.report(progress(total, body.len()));
         let mut connection = self.database.lock();
@@ -686,6 +703,130 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// Sends the contents the upload references and the server lacks, one request per file,
+    /// before the upload itself. A failed send is retried once; a second failure ends the sync
+    /// before the upload, with every local change kept. Gives how many contents were sent.
+    async fn send_contents(
+        &self,
+        token: &str,
+        request: &UploadRequest,
+    ) -> Result<usize, SyncError> {
+        let model = self.database.model();
+        let mut named: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+        for change in &request.changes {
+            let file = model.entity(&change.entity).is_some_and(|e| e.kind == EntityKind::File);
+            if let (true, Some(hash)) = (file, named_hash(&change.values)) {
+                named.entry(hash).or_insert((&change.entity, &change.id));
+            }
+        }
+        let hashes: Vec<&str> = named.keys().copied().collect();
+        let mut sent = 0;
+        for chunk in hashes.chunks(HASHES_PER_CHECK) {
+            let ask =
+                FilesMissingRequest { hashes: chunk.iter().map(|h| (*h).to_owned()).collect() };
+            let body = serde_json::to_vec(&ask).expect("requests serialise");
+            let answer: FilesMissingResponse =
+                self.call("POST", "/v1/files/missing", Some(token), &body).await?;
+            for hash in &answer.missing {
+                let Some((entity, id)) = named.get(hash.as_str()) else { continue };
+                let path = self.database.files.path(hash);
+                if !path.is_file() {
+                    let id = ObjectId::parse(id).expect("written by this engine");
+                    return Err(
+                        ClientError::FileMissing { entity: (*entity).to_owned(), id }.into()
+                    );
+                }
+                self.send_content(token, hash, &path, (entity, id)).await?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// One content, tried at most [`FILE_SEND_ATTEMPTS`] times.
+    async fn send_content(
+        &self,
+        token: &str,
+        hash: &str,
+        path: &std::path::Path,
+        (entity, id): (&str, &str),
+    ) -> Result<(), SyncError> {
+        let target = format!("/v1/files/{hash}");
+        for attempt in 1..=FILE_SEND_ATTEMPTS {
+            let sent = self
+                .transport
+                .exchange("PUT", &target, Some(token), Payload::File(path), None)
+                .await;
+            match sent {
+                Ok(response) if response.status == 200 => return Ok(()),
+                Ok(response) => return Err(refusal(&response)),
+                Err(SyncError::Unreachable { reason, .. }) if attempt == FILE_SEND_ATTEMPTS => {
+                    return Err(SyncError::FileUpload {
+                        entity: entity.to_owned(),
+                        id: id.to_owned(),
+                        reason,
+                    });
+                }
+                Err(SyncError::Unreachable { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Brings the contents of downloaded file objects the device lacks into its file store,
+    /// streamed. A content that changed on the server since the page was read (409), or whose
+    /// object the user can no longer read (404), is left for the next sync, which brings the
+    /// object again. Contents fetched by a download that then fails stay in the store, unseen
+    /// until an object names them: the next attempt does not fetch them again.
+    async fn fetch_contents(
+        &self,
+        token: &str,
+        entity: &Entity,
+        objects: &[DownloadedObject],
+    ) -> Result<usize, SyncError> {
+        if entity.kind != EntityKind::File {
+            return Ok(0);
+        }
+        let mut fetched = 0;
+        for object in objects {
+            let Some(hash) = named_hash(&object.values) else { continue };
+            if self.database.files.holds(hash) {
+                continue;
+            }
+            let target = format!("/v1/files/{}/{}?hash={hash}", entity.name, object.id);
+            let mut attempt = 0;
+            let (response, incoming) = loop {
+                let mut incoming = self.database.files.incoming().map_err(ClientError::Files)?;
+                let mut sink = |bytes: &[u8]| incoming.write(bytes);
+                let answer = self
+                    .transport
+                    .exchange("GET", &target, Some(token), Payload::Bytes(b""), Some(&mut sink))
+                    .await;
+                match answer {
+                    Ok(response) => break (response, incoming),
+                    Err(SyncError::Unreachable { .. }) if attempt + 1 < SEND_ATTEMPTS_MAX => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            RETRY_DELAY_MS << attempt,
+                        ))
+                        .await;
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error),
+                }
+            };
+            match response.status {
+                200 => {
+                    incoming.finish(&self.database.files, Some(hash))?;
+                    fetched += 1;
+                }
+                404 | 409 => {}
+                _ => return Err(refusal(&response)),
+            }
+        }
+        Ok(fetched)
+    }
+
     /// The fresh server state of the selected objects, applied in one local transaction.
     async fn refresh(
         &self,
@@ -693,8 +834,14 @@ impl SyncEngine {
         objects: &[(String, ObjectId)],
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        self.streamed(report, async |steps| self.send_fresh_state(token, objects, steps).await)
-            .await
+        let mut fetched = 0;
+        self.streamed(report, async |steps| {
+            fetched = self.send_fresh_state(token, objects, steps).await?;
+            Ok(())
+        })
+        .await?;
+        report.files_downloaded += fetched;
+        Ok(())
     }
 
     /// Sends the writer the server's state of these objects (removals for those the user can
@@ -704,8 +851,9 @@ impl SyncEngine {
         token: &str,
         objects: &[(String, ObjectId)],
         steps: &Sender<Step>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<usize, SyncError> {
         let model = self.database.model();
+        let mut fetched = 0;
         let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (entity, id) in objects {
             model
@@ -715,6 +863,8 @@ impl SyncEngine {
         }
         for (entity, ids) in by_entity {
             let response = self.fetch_objects(token, entity, ids).await?;
+            let described = model.entity(entity).expect("checked above");
+            fetched += self.fetch_contents(token, described, &response.objects).await?;
             send(steps, Step::Begin { entity: entity.to_owned(), full: false }).await?;
             let page = Step::Page {
                 objects: response.objects,
@@ -724,7 +874,7 @@ impl SyncEngine {
             send(steps, page).await?;
             send(steps, Step::End { checkpoint: None }).await?;
         }
-        Ok(())
+        Ok(fetched)
     }
 
     async fn fetch_objects(
@@ -771,17 +921,20 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let model = self.database.model();
         let rejected = report.rejected_objects();
+        let mut fetched = 0;
         self.streamed(report, async |steps| {
             for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
-                self.download_entity(token, entity, options, steps).await?;
+                fetched += self.download_entity(token, entity, options, steps).await?;
             }
             // Objects the server rejected may hold values it does not: bring them back to the
             // server's state (a rejected new object leaves the device).
-            self.send_fresh_state(token, &rejected, steps).await?;
+            fetched += self.send_fresh_state(token, &rejected, steps).await?;
             // A cancellation up to here rolls everything back; past it the download commits.
             options.check()
         })
-        .await
+        .await?;
+        report.files_downloaded += fetched;
+        Ok(())
     }
 
     /// One entity's pages, from its checkpoint. When the server starts over with a full download
@@ -793,7 +946,8 @@ impl SyncEngine {
         entity: &Entity,
         options: &SyncOptions,
         steps: &Sender<Step>,
-    ) -> Result<(), SyncError> {
+    ) -> Result<usize, SyncError> {
+        let mut fetched = 0;
         let (mut after, index) = {
             let connection = self.database.lock();
             let after = meta(&connection, &format!("checkpoint:{}", entity.name))?;
@@ -831,12 +985,16 @@ impl SyncEngine {
             } else {
                 Step::Page { objects: page.objects, removed: page.removed, unchanged: Vec::new() }
             };
+            if let Step::Page { objects, .. } = &step {
+                fetched += self.fetch_contents(token, entity, objects).await?;
+            }
             send(steps, step).await?;
             if !more {
                 break;
             }
         }
-        send(steps, Step::End { checkpoint: after }).await
+        send(steps, Step::End { checkpoint: after }).await?;
+        Ok(fetched)
     }
 
     /// Compares an index page with the revisions on the device; fetches the objects that differ.
@@ -865,6 +1023,19 @@ impl SyncEngine {
         }
         Ok(Step::Page { objects, removed, unchanged })
     }
+}
+
+/// The error an answer other than 200 or 204 carries.
+fn refusal(response: &Response) -> SyncError {
+    let error: ErrorBody = serde_json::from_slice(&response.body).unwrap_or(ErrorBody {
+        code: "unknown".to_owned(),
+        message: String::from_utf8_lossy(&response.body).into_owned(),
+        details: serde_json::Value::Null,
+    });
+    if response.status == 401 {
+        return SyncError::NotSignedIn { message: error.message };
+    }
+    SyncError::Server { status: response.status, code: error.code, message: error.message }
 }
 
 /// The writer of a download, running on a blocking thread.

@@ -420,8 +420,9 @@ fn object_ref<'a>(
     ObjectRef { id: covered.object.id, revision: covered.revision, members }
 }
 
-/// The objects a device asks for in full (after reconciling an index), as the user may read
-/// them now; asked-for ids the user may not read, or that are gone, come back as removed.
+/// The objects a device asks for in full (after reconciling an index, or for a selected sync),
+/// as the user may read them now within the entity's download filter; asked-for ids the user
+/// may not read, or that are gone, come back as removed.
 pub(crate) async fn objects(
     state: &State,
     user: &User,
@@ -447,10 +448,11 @@ pub(crate) async fn objects(
     let view = view(state, entity, user);
     let dialect = state.store.dialect();
     let mut found = Vec::new();
-    // Entities that download nothing, or that the user may not read, answer every id as removed.
-    let downloads =
-        matches!(entity.download, DownloadBehaviour::All | DownloadBehaviour::Constraint(_));
-    let ids_to_read = if downloads && !view.rules.is_empty() { ids.as_slice() } else { &[] };
+    // Entities cleared on devices, or that the user may not read, answer every id as removed.
+    // A `nothing-preserve` entity is never downloaded whole, but the objects a device holds
+    // (pushed, selected, or its own uploads) come back fresh when asked for.
+    let cleared = matches!(entity.download, DownloadBehaviour::NothingClear);
+    let ids_to_read = if !cleared && !view.rules.is_empty() { ids.as_slice() } else { &[] };
     let mut tx = state.store.begin_snapshot().await?;
     for chunk in ids_to_read.chunks(IDS_PER_QUERY) {
         let mut params = Vec::new();

@@ -1,11 +1,16 @@
 //! Requests to the server: a small HTTP/1.1 client on one kept-alive connection, speaking the
-//! JSON of `ferry-protocol`. A broken connection is reopened once per request.
+//! JSON of `ferry-protocol`. A broken connection is reopened once per request. File contents
+//! stream from disk into a request, and from an answer into a sink, in pieces.
+
+use std::path::Path;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::SyncError;
+use crate::ClientError;
+use crate::files::FILE_CHUNK_BYTES;
 
 /// The largest response body accepted, in bytes.
 pub const RESPONSE_BYTES_MAX: usize = 256 * 1024 * 1024;
@@ -41,7 +46,22 @@ impl HttpTransport {
         token: Option<&str>,
         body: &[u8],
     ) -> Result<Response, SyncError> {
+        self.exchange(method, path, token, Payload::Bytes(body), None).await
+    }
+
+    /// Sends a request and reads its answer. With a `sink`, the body of a 200 answer goes to it
+    /// piece by piece (never whole in memory) instead of into the response; the sink's own
+    /// failure ends the exchange as a local error.
+    pub(crate) async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        payload: Payload<'_>,
+        sink: Option<&mut Sink<'_>>,
+    ) -> Result<Response, SyncError> {
         let mut connection = self.connection.lock().await;
+        let mut head = None;
         for attempt in 0..2 {
             if connection.is_none() {
                 let stream =
@@ -51,20 +71,42 @@ impl HttpTransport {
                 *connection = Some(BufReader::new(stream));
             }
             let stream = connection.as_mut().expect("connected above");
-            match exchange(stream, &self.address, method, path, token, body).await {
-                Ok(response) => return Ok(response),
-                Err(error) if attempt == 0 => {
-                    // A kept-alive connection the server closed: open a new one and try once more.
-                    let _ = error;
-                    *connection = None;
+            let sent = async {
+                write_request(stream, &self.address, method, path, token, payload).await?;
+                read_head(stream).await
+            };
+            match sent.await {
+                Ok(answer) => {
+                    head = Some(answer);
+                    break;
                 }
+                // A kept-alive connection the server closed: open a new one and try once more.
+                Err(_) if attempt == 0 => *connection = None,
                 Err(error) => {
                     *connection = None;
                     return Err(self.unreachable(&error));
                 }
             }
         }
-        unreachable!("the second attempt returns")
+        let (status, length) = head.expect("the second attempt returns or breaks");
+        let stream = connection.as_mut().expect("connected above");
+        let result = match sink {
+            Some(sink) if status == 200 => {
+                read_streamed(stream, length, sink).await.map(|()| Vec::new())
+            }
+            _ => read_body(stream, length).await.map_err(Failed::Network),
+        };
+        match result {
+            Ok(body) => Ok(Response { status, body }),
+            Err(failed) => {
+                // The rest of the answer is unread: the connection cannot serve another request.
+                *connection = None;
+                Err(match failed {
+                    Failed::Network(error) => self.unreachable(&error),
+                    Failed::Local(error) => SyncError::Local(error),
+                })
+            }
+        }
     }
 
     fn unreachable(&self, error: &std::io::Error) -> SyncError {
@@ -72,23 +114,68 @@ impl HttpTransport {
     }
 }
 
-async fn exchange(
+/// Where the body of a streamed answer goes, piece by piece.
+pub(crate) type Sink<'a> = dyn FnMut(&[u8]) -> Result<(), ClientError> + 'a;
+
+/// What a request carries: bytes in memory, or a file streamed from disk.
+#[derive(Clone, Copy)]
+pub(crate) enum Payload<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// Why reading a streamed answer stopped.
+enum Failed {
+    Network(std::io::Error),
+    Local(ClientError),
+}
+
+async fn write_request(
     stream: &mut BufReader<TcpStream>,
     host: &str,
     method: &str,
     path: &str,
     token: Option<&str>,
-    body: &[u8],
-) -> std::io::Result<Response> {
+    payload: Payload<'_>,
+) -> std::io::Result<()> {
     let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let (content_type, length) = match payload {
+        Payload::Bytes(body) => ("application/json", body.len() as u64),
+        Payload::File(file) => ("application/octet-stream", std::fs::metadata(file)?.len()),
+    };
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
     );
-    let mut request = Vec::with_capacity(head.len() + body.len());
-    request.extend_from_slice(head.as_bytes());
-    request.extend_from_slice(body);
-    stream.get_mut().write_all(&request).await?;
+    let file = match payload {
+        Payload::Bytes(body) => {
+            let mut request = Vec::with_capacity(head.len() + body.len());
+            request.extend_from_slice(head.as_bytes());
+            request.extend_from_slice(body);
+            return stream.get_mut().write_all(&request).await;
+        }
+        Payload::File(file) => file,
+    };
+    let mut file = std::fs::File::open(file)?;
+    stream.get_mut().write_all(head.as_bytes()).await?;
+    let mut buffer = vec![0u8; FILE_CHUNK_BYTES];
+    let mut sent = 0u64;
+    while sent < length {
+        let read = std::io::Read::read(&mut file, &mut buffer)?;
+        if read == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was sent",
+            ));
+        }
+        let read = read.min(usize::try_from(length - sent).unwrap_or(usize::MAX));
+        stream.get_mut().write_all(&buffer[..read]).await?;
+        sent += read as u64;
+    }
+    Ok(())
+}
+
+/// The status and `Content-Length` of an answer.
+async fn read_head(stream: &mut BufReader<TcpStream>) -> std::io::Result<(u16, u64)> {
     let mut status_line = String::new();
     if stream.read_line(&mut status_line).await? == 0 {
         return Err(std::io::Error::new(
@@ -103,7 +190,7 @@ async fn exchange(
                 format!("not an HTTP response: {status_line:?}"),
             )
         })?;
-    let mut length = 0usize;
+    let mut length = 0u64;
     loop {
         let mut line = String::new();
         if stream.read_line(&mut line).await? == 0 {
@@ -121,13 +208,39 @@ async fn exchange(
             })?;
         }
     }
-    if length > RESPONSE_BYTES_MAX {
+    Ok((status, length))
+}
+
+async fn read_body(stream: &mut BufReader<TcpStream>, length: u64) -> std::io::Result<Vec<u8>> {
+    if length > RESPONSE_BYTES_MAX as u64 {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("a response of {length} bytes is over {RESPONSE_BYTES_MAX}"),
         ));
     }
-    let mut body = vec![0; length];
+    let mut body = vec![0; length as usize];
     stream.read_exact(&mut body).await?;
-    Ok(Response { status, body })
+    Ok(body)
+}
+
+async fn read_streamed(
+    stream: &mut BufReader<TcpStream>,
+    length: u64,
+    sink: &mut Sink<'_>,
+) -> Result<(), Failed> {
+    let mut buffer = vec![0u8; FILE_CHUNK_BYTES];
+    let mut left = length;
+    while left > 0 {
+        let want = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let read = stream.read(&mut buffer[..want]).await.map_err(Failed::Network)?;
+        if read == 0 {
+            return Err(Failed::Network(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the answer ended before its end",
+            )));
+        }
+        sink(&buffer[..read]).map_err(Failed::Local)?;
+        left -= read as u64;
+    }
+    Ok(())
 }

@@ -33,9 +33,17 @@ fn new_id(counter: &mut Counter) -> ObjectId {
     ObjectId::from_parts(1_795_000_000_000, 1_000_000 + counter.next())
 }
 
+/// The file content every file object of the matrix carries (stored before it starts).
+const CONTENT: &[u8] = b"a photo in the access matrix";
+
 /// A value of the attribute that passes its validation rules.
 fn valid_value(attribute: &ferry_model::Attribute, counter: &mut Counter) -> Value {
     let n = counter.next();
+    match attribute.name.as_str() {
+        "ContentHash" => return Value::String(crate::files::sha256(CONTENT)),
+        "FileSize" => return Value::Integer(CONTENT.len() as i64),
+        _ => {}
+    }
     match &attribute.attribute_type {
         AttributeType::String { max_length } => {
             let text = match attribute.name.as_str() {
@@ -166,7 +174,10 @@ impl Matrix<'_> {
     ) -> Vec<(Slot, Value)> {
         let mut values = Vec::new();
         for (index, attribute) in entity.attributes.iter().enumerate() {
-            if attribute.rules.required || attribute.rules.unique {
+            // A file object names a stored content and its size, or neither.
+            let content = matches!(attribute.name.as_str(), "ContentHash" | "FileSize")
+                && entity.kind == EntityKind::File;
+            if attribute.rules.required || attribute.rules.unique || content {
                 values.push((Slot(index), valid_value(attribute, &mut self.counter)));
             }
         }
@@ -224,6 +235,8 @@ async fn access_matrix_of_the_field_service_model() {
         let roles: Vec<String> = model.roles().map(|r| r.name.to_string()).collect();
         let role_refs: Vec<&str> = roles.iter().map(String::as_str).collect();
         let root = server.user("root", &role_refs).await;
+        let (status, _) = server.put_file(&root, &crate::files::sha256(CONTENT), CONTENT).await;
+        assert_eq!(status, axum::http::StatusCode::OK);
         let mut matrix = Matrix {
             server: &server,
             model: model.clone(),

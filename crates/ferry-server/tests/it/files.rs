@@ -9,12 +9,17 @@ use sha2::{Digest, Sha256};
 
 use crate::harness::{SignedIn, TestServer, backends, create, fixture, id, outcomes, update};
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl TestServer {
-    async fn put_file(&self, who: &SignedIn, hash: &str, content: &[u8]) -> (StatusCode, Json) {
+    pub(crate) async fn put_file(
+        &self,
+        who: &SignedIn,
+        hash: &str,
+        content: &[u8],
+    ) -> (StatusCode, Json) {
         let path = format!("/v1/files/{hash}");
         self.raw(Method::PUT, &path, Some(&who.token), Body::from(content.to_vec())).await
     }

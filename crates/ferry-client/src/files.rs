@@ -1,0 +1,210 @@
+//! File contents on the device: a directory beside the database file (`<database>.files`),
+//! content-addressed by SHA-256 like the server's. A content is written to `incoming/` while it
+//! is hashed, synced to disk, and renamed under its hash only whole: a crash never leaves a half
+//! file visible (and `incoming/` is emptied when the database opens). Contents stream through
+//! in pieces of [`FILE_CHUNK_BYTES`]; a file is never whole in memory.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use ferry_model::{Entity, EntityKind, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{ClientError, Database, Object};
+
+/// The largest file content a device attaches or receives, in bytes.
+pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
+/// Contents are read and written in pieces of this many bytes.
+pub const FILE_CHUNK_BYTES: usize = 256 * 1024;
+
+/// The directory of contents.
+pub(crate) struct FileStore {
+    root: PathBuf,
+}
+
+impl FileStore {
+    /// The store of the database at `database`; contents half-received before a crash are removed.
+    pub(crate) fn open(database: &Path) -> std::io::Result<FileStore> {
+        let mut root = database.as_os_str().to_owned();
+        root.push(".files");
+        let root = PathBuf::from(root);
+        let incoming = root.join("incoming");
+        let _ = std::fs::remove_dir_all(&incoming);
+        std::fs::create_dir_all(&incoming)?;
+        Ok(FileStore { root })
+    }
+
+    /// Where the content with this hash lies when the device holds it.
+    pub(crate) fn path(&self, hash: &str) -> PathBuf {
+        self.root.join(hash.get(..2).unwrap_or("__")).join(hash)
+    }
+
+    /// True when the device holds the content with this hash.
+    pub(crate) fn holds(&self, hash: &str) -> bool {
+        self.path(hash).is_file()
+    }
+
+    /// A new content being received.
+    pub(crate) fn incoming(&self) -> std::io::Result<Incoming> {
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let path = self.root.join("incoming").join(format!("{name}.part"));
+        let file = std::fs::File::create(&path)?;
+        Ok(Incoming {
+            path,
+            writer: Some(std::io::BufWriter::with_capacity(FILE_CHUNK_BYTES, file)),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+}
+
+/// A content arriving in `incoming/`, hashed as it comes; removed when dropped unfinished.
+pub(crate) struct Incoming {
+    path: PathBuf,
+    writer: Option<std::io::BufWriter<std::fs::File>>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Incoming {
+    /// Appends bytes; more than [`FILE_BYTES_MAX`] in all is refused.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.size += bytes.len() as u64;
+        if self.size > FILE_BYTES_MAX {
+            return Err(ClientError::FileTooLarge { limit: FILE_BYTES_MAX });
+        }
+        self.hasher.update(bytes);
+        let writer = self.writer.as_mut().expect("written only before finishing");
+        writer.write_all(bytes).map_err(ClientError::Files)
+    }
+
+    /// Syncs the content to disk and moves it under its hash; `expected` is checked first.
+    /// Gives the hash and the size.
+    pub(crate) fn finish(
+        mut self,
+        store: &FileStore,
+        expected: Option<&str>,
+    ) -> Result<(String, u64), ClientError> {
+        let hash: String =
+            self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(expected) = expected
+            && expected != hash
+        {
+            return Err(ClientError::Corrupt(format!(
+                "a content arrived with SHA-256 {hash} where {expected} was expected"
+            )));
+        }
+        let writer = self.writer.take().expect("finished once");
+        let file = writer.into_inner().map_err(|e| ClientError::Files(e.into_error()))?;
+        file.sync_all().map_err(ClientError::Files)?;
+        drop(file);
+        let path = store.path(&hash);
+        std::fs::create_dir_all(path.parent().expect("contents lie in a directory"))
+            .map_err(ClientError::Files)?;
+        std::fs::rename(&self.path, &path).map_err(ClientError::Files)?;
+        Ok((hash, self.size))
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn file_entity<'m>(
+    model: &'m ferry_model::Model,
+    object: &Object,
+) -> Result<&'m Entity, ClientError> {
+    let entity = model
+        .entity(object.entity().as_str())
+        .ok_or_else(|| ClientError::UnknownEntity { entity: object.entity().to_string() })?;
+    if entity.kind != EntityKind::File {
+        return Err(ClientError::NotAFileEntity { entity: entity.name.to_string() });
+    }
+    Ok(entity)
+}
+
+impl Database {
+    /// Attaches a file content to an object of a file entity: the content is streamed into the
+    /// device's file store and the object's `FileName`, `FileSize`, `ContentHash` and
+    /// `ContentChanged` are set. Like every change, it is uncommitted until [`Database::commit`];
+    /// a sync sends the content before the objects that reference it.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("ferry-doc-attach-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir); std::fs::create_dir_all(&dir).unwrap();
+    /// use std::io::Read as _;
+    /// use ferry_client::Database;
+    /// use ferry_model::{Value, samples};
+    ///
+    /// let db = Database::open(dir.join("device.db"), samples::FIELD_SERVICE)?;
+    /// let mut photo = db.create("Field.Photo")?;
+    /// db.attach_file(&mut photo, "pump.jpg", &b"the bytes of a photo"[..])?;
+    /// db.commit(&mut [&mut photo])?;
+    /// assert_eq!(db.get_value(&photo, "FileSize")?, &Value::Integer(20));
+    ///
+    /// let mut text = String::new();
+    /// db.open_file(&photo)?.read_to_string(&mut text).unwrap();
+    /// assert_eq!(text, "the bytes of a photo");
+    ///
+    /// let mut site = db.create("Field.Site")?;
+    /// assert!(db.attach_file(&mut site, "a.txt", &b"no"[..]).is_err()); // not a file entity
+    /// # Ok::<(), ferry_client::ClientError>(())
+    /// ```
+    pub fn attach_file(
+        &self,
+        object: &mut Object,
+        file_name: &str,
+        mut content: impl Read,
+    ) -> Result<(), ClientError> {
+        file_entity(&self.model(), object)?;
+        let mut incoming = self.files.incoming().map_err(ClientError::Files)?;
+        let mut buffer = vec![0u8; FILE_CHUNK_BYTES];
+        loop {
+            let read = match content.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(ClientError::Files(error)),
+            };
+            incoming.write(&buffer[..read])?;
+        }
+        let (hash, size) = incoming.finish(&self.files, None)?;
+        let size = i64::try_from(size).expect("under FILE_BYTES_MAX");
+        self.set(object, "FileName", Value::String(file_name.to_owned()))?;
+        self.set(object, "FileSize", Value::Integer(size))?;
+        self.set(object, "ContentHash", Value::String(hash))?;
+        self.set(object, "ContentChanged", Value::DateTime(self.clock.now()))?;
+        Ok(())
+    }
+
+    /// Where the content of a file object lies on the device, or `None` when it has no content
+    /// or its content is not on the device (yet).
+    pub fn file_path(&self, object: &Object) -> Result<Option<PathBuf>, ClientError> {
+        file_entity(&self.model(), object)?;
+        Ok(match self.get_value(object, "ContentHash")? {
+            Value::String(hash) if self.files.holds(hash) => Some(self.files.path(hash)),
+            _ => None,
+        })
+    }
+
+    /// Opens the content of a file object for reading; refused when the object has no content
+    /// on the device.
+    pub fn open_file(&self, object: &Object) -> Result<std::fs::File, ClientError> {
+        let path = self.file_path(object)?.ok_or_else(|| ClientError::FileMissing {
+            entity: object.entity().to_string(),
+            id: object.id(),
+        })?;
+        std::fs::File::open(path).map_err(ClientError::Files)
+    }
+}
+
+/// The content hash a downloaded or stored file object names, if any.
+pub(crate) fn named_hash(values: &ferry_protocol::Members) -> Option<&str> {
+    values.get("ContentHash").and_then(|hash| hash.as_str())
+}
