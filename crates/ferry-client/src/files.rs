@@ -208,3 +208,58 @@ impl Database {
 pub(crate) fn named_hash(values: &ferry_protocol::Members) -> Option<&str> {
     values.get("ContentHash").and_then(|hash| hash.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail on any error")]
+
+    use super::*;
+
+    fn files_under(root: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(root).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() { found.extend(files_under(&path)) } else { found.push(path) }
+        }
+        found
+    }
+
+    /// A content is visible under its hash only whole: one abandoned part way (a failed
+    /// download) leaves nothing, and one cut off by a crash is removed when the store opens.
+    #[test]
+    fn a_half_written_content_is_never_visible() {
+        let dir = std::env::temp_dir().join(format!("ferry-files-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = dir.join("device.db");
+        let store = FileStore::open(&database).unwrap();
+        let root = dir.join("device.db.files");
+
+        let mut abandoned = store.incoming().unwrap();
+        abandoned.write(b"half of it").unwrap();
+        drop(abandoned);
+        assert!(files_under(&root).is_empty());
+
+        let mut crashed = store.incoming().unwrap();
+        crashed.write(b"half of it").unwrap();
+        std::mem::forget(crashed);
+        assert_eq!(files_under(&root).len(), 1, "the part lies in incoming/ only");
+        let store = FileStore::open(&database).unwrap();
+        assert!(files_under(&root).is_empty(), "opening the store removes it");
+
+        let mut whole = store.incoming().unwrap();
+        whole.write(b"all of it").unwrap();
+        let wrong = "0".repeat(64);
+        assert!(
+            whole.finish(&store, Some(&wrong)).is_err(),
+            "a content is checked against its hash"
+        );
+        assert!(files_under(&root).is_empty());
+        let mut whole = store.incoming().unwrap();
+        whole.write(b"all of it").unwrap();
+        let (hash, size) = whole.finish(&store, None).unwrap();
+        assert_eq!((files_under(&root), size), (vec![store.path(&hash)], 9));
+        assert_eq!(std::fs::read(store.path(&hash)).unwrap(), b"all of it");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

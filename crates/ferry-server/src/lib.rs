@@ -166,6 +166,25 @@ impl Server {
         Ok(failures::history(&self.state).await?.entries)
     }
 
+    /// The `SynchronizationError` records, newest first (at most [`LISTING_ROWS_MAX`]), as
+    /// `GET /v1/failures` answers them.
+    pub async fn failures(&self) -> Result<Vec<ferry_protocol::Failure>, StoreError> {
+        match failures::list(&self.state, None, None).await {
+            Ok(list) => Ok(list.failures),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// The file content a rejected file object named, kept with its failure; `None` when the
+    /// failure does not exist or names no content.
+    pub async fn failure_file(&self, id: i64) -> Result<Option<std::fs::File>, StoreError> {
+        match files::failure_content(&self.state, id).await {
+            Ok(content) => Ok(Some(content.file.into_std().await)),
+            Err(http::ApiError::NotFound(_)) => Ok(None),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
     /// Creates a user with the given roles; the password is kept only as an argon2id hash.
     pub async fn add_user(
         &self,
@@ -178,6 +197,14 @@ impl Server {
 
     pub fn model(&self) -> &Model {
         &self.state.model
+    }
+}
+
+/// An operation's error where only the store can have failed.
+fn store_error(error: http::ApiError) -> StoreError {
+    match error {
+        http::ApiError::Store(error) => error,
+        other => StoreError::Corrupt(other.to_string()),
     }
 }
 

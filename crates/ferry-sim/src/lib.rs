@@ -93,6 +93,11 @@ impl TestWorld {
         }
     }
 
+    /// The directory of the device databases (each `<user>.db`, its contents in `<user>.db.files`).
+    pub fn directory(&self) -> &std::path::Path {
+        &self.directory
+    }
+
     /// Stops serving: devices can no longer reach the server.
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

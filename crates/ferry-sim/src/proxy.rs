@@ -12,6 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 struct Faults {
     /// Path prefixes whose requests never reach the server.
     cut: Vec<String>,
+    /// Path prefixes whose next requests never reach the server, and how many more.
+    cut_next: Vec<(String, usize)>,
+    /// Path prefixes whose next answers stop half way, and how many more.
+    truncate: Vec<(String, usize)>,
     /// Path prefixes whose next answers are lost, and how many more.
     lose: Vec<(String, usize)>,
     /// Requests that reached the server, by path.
@@ -50,6 +54,18 @@ impl FaultProxy {
         self.faults().cut.push(prefix.to_owned());
     }
 
+    /// The next `count` requests whose path starts with `prefix` are cut before they reach the
+    /// server; the ones after go through.
+    pub fn cut_next(&self, prefix: &str, count: usize) {
+        self.faults().cut_next.push((prefix.to_owned(), count));
+    }
+
+    /// The next `count` answers to requests whose path starts with `prefix` stop half way
+    /// through their body (the connection closes), after the server handled the request.
+    pub fn truncate_answers(&self, prefix: &str, count: usize) {
+        self.faults().truncate.push((prefix.to_owned(), count));
+    }
+
     /// The next `count` answers to requests whose path starts with `prefix` are lost after the
     /// server handled the request.
     pub fn lose_answers(&self, prefix: &str, count: usize) {
@@ -60,7 +76,9 @@ impl FaultProxy {
     pub fn heal(&self) {
         let mut faults = self.faults();
         faults.cut.clear();
+        faults.cut_next.clear();
         faults.lose.clear();
+        faults.truncate.clear();
     }
 
     /// How many requests with a path starting with `prefix` reached the server.
@@ -91,20 +109,27 @@ async fn read_message(stream: &mut BufReader<TcpStream>) -> Option<(String, Vec<
     Some((head, body))
 }
 
+/// True when a counted fault matches `path`; counts it down.
+fn take(faults: &mut [(String, usize)], path: &str) -> bool {
+    let found = faults.iter_mut().find(|(prefix, n)| *n > 0 && path.starts_with(prefix.as_str()));
+    found.map(|(_, n)| *n -= 1).is_some()
+}
+
 async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>) {
     let mut device = BufReader::new(device);
     let Ok(upstream) = TcpStream::connect(server).await else { return };
     let mut upstream = BufReader::new(upstream);
     while let Some((head, body)) = read_message(&mut device).await {
         let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
-        let lose = {
+        let (lose, truncate) = {
             let mut faults = faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if faults.cut.iter().any(|prefix| path.starts_with(prefix.as_str())) {
+            if faults.cut.iter().any(|prefix| path.starts_with(prefix.as_str()))
+                || take(&mut faults.cut_next, &path)
+            {
                 return;
             }
             faults.forwarded.push(path.clone());
-            let lose = faults.lose.iter_mut().find(|(p, n)| *n > 0 && path.starts_with(p.as_str()));
-            lose.map(|(_, n)| *n -= 1).is_some()
+            (take(&mut faults.lose, &path), take(&mut faults.truncate, &path))
         };
         let forwarded = async {
             upstream.get_mut().write_all(head.as_bytes()).await?;
@@ -117,11 +142,12 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
         if lose {
             return;
         }
+        let sent = if truncate { answer_body.len() / 2 } else { answer_body.len() };
         let answered = async {
             device.get_mut().write_all(answer_head.as_bytes()).await?;
-            device.get_mut().write_all(&answer_body).await
+            device.get_mut().write_all(&answer_body[..sent]).await
         };
-        if answered.await.is_err() {
+        if answered.await.is_err() || truncate {
             return;
         }
     }

@@ -63,7 +63,8 @@ impl HttpTransport {
         let mut connection = self.connection.lock().await;
         let mut head = None;
         for attempt in 0..2 {
-            if connection.is_none() {
+            let reused = connection.is_some();
+            if !reused {
                 let stream =
                     TcpStream::connect(&self.address).await.map_err(|e| self.unreachable(&e))?;
                 // Requests are written whole; waiting to coalesce small writes only adds delay.
@@ -80,8 +81,9 @@ impl HttpTransport {
                     head = Some(answer);
                     break;
                 }
-                // A kept-alive connection the server closed: open a new one and try once more.
-                Err(_) if attempt == 0 => *connection = None,
+                // A kept-alive connection the server closed while idle: open a new one and try
+                // once more. A new connection that fails is the network's failure.
+                Err(_) if attempt == 0 && reused => *connection = None,
                 Err(error) => {
                     *connection = None;
                     return Err(self.unreachable(&error));

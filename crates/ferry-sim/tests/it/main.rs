@@ -7,6 +7,7 @@ use ferry_model::{Value, samples};
 use ferry_sim::{TestWorld, backends};
 
 mod convergence;
+mod files;
 mod rules;
 
 fn text(s: &str) -> Value {
