@@ -49,8 +49,8 @@ pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
-    CancelToken, FILE_SEND_ATTEMPTS, HttpTransport, PAGES_IN_FLIGHT, Phase, Progress,
-    ProgressCallback, RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX,
+    ActionOutcome, CancelToken, FILE_SEND_ATTEMPTS, HttpTransport, PAGES_IN_FLIGHT, Phase,
+    Progress, ProgressCallback, RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX,
     SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport,
     WAL_TRUNCATE_OBJECTS,
 };

@@ -6,6 +6,7 @@
 //! entity per its download behaviour, all pages of all entities applied in one local transaction,
 //! so a download that fails part way changes nothing on the device.
 
+mod action;
 mod apply;
 mod transport;
 
@@ -23,6 +24,7 @@ use ferry_sql::{Dialect, param, table_name};
 use rusqlite::OptionalExtension as _;
 use tokio::sync::mpsc::Sender;
 
+pub use action::ActionOutcome;
 pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
 pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
 

@@ -10,6 +10,7 @@
 //! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
 //! - `GET /v1/download/{entity}?after=…&limit=…&index=…&count=…` → [`DownloadPage`]
 //! - `POST /v1/download/{entity}/objects` [`ObjectsRequest`] → [`ObjectsResponse`]
+//! - `POST /v1/actions/{name}` [`ActionRequest`] → [`ActionResponse`]
 //! - `POST /v1/files/missing` [`FilesMissingRequest`] → [`FilesMissingResponse`]
 //! - `PUT /v1/files/{sha256}` (the content, streamed) → [`FileStored`]
 //! - `GET /v1/files/{entity}/{id}?hash=…` → the content of a file object, streamed
@@ -325,6 +326,46 @@ pub struct ObjectsRequest {
 pub struct ObjectsResponse {
     pub objects: Vec<DownloadedObject>,
     pub removed: Vec<String>,
+}
+
+/// The body of `POST /v1/actions/{name}`: the action's parameters by name. Plain values only:
+/// a persistable object (JSON with the `entity` and `id` of an object of the model) is refused;
+/// pass its id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    #[serde(default)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What an action answered, and what it synchronised to the calling device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionResponse {
+    /// The action's result: plain JSON, never a persistable object.
+    pub result: serde_json::Value,
+    /// Objects to add to the device or overwrite there (local changes to them are dropped), each
+    /// once, in its latest committed state, readable members only.
+    pub synced: Vec<SyncedObject>,
+    /// Objects to remove from the device: deleted, or no longer readable to the user.
+    pub removed: Vec<ObjectKey>,
+    /// Objects the action asked to synchronise that were never saved: skipped.
+    pub skipped: usize,
+}
+
+/// An object an action synchronises to the device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncedObject {
+    pub entity: String,
+    pub id: String,
+    pub revision: i64,
+    pub values: Members,
+}
+
+/// An object named by entity and id.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectKey {
+    pub entity: String,
+    pub id: String,
 }
 
 /// The body of `POST /v1/files/missing`: contents (SHA-256, lowercase hex) a device is about

@@ -13,15 +13,16 @@ use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ferry_protocol::{
-    DownloadQuery, FailureList, FailureQuery, FileQuery, FileStored, FilesMissingRequest,
-    FilesMissingResponse, HistoryList, ModelResponse, ObjectsRequest, ObjectsResponse,
-    PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, SyncRecord, UploadRequest,
+    ActionRequest, ActionResponse, DownloadQuery, FailureList, FailureQuery, FileQuery, FileStored,
+    FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, ObjectsRequest,
+    ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, SyncRecord,
+    UploadRequest,
 };
 
 pub(crate) use error::ApiError;
 
 use crate::auth::{self, User};
-use crate::{Metrics, State, download, failures, files, upload};
+use crate::{Metrics, State, actions, download, failures, files, upload};
 
 type Shared = Arc<State>;
 
@@ -39,6 +40,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/failures/{id}", get(failure_get))
         .route("/v1/failures/{id}/replay", post(failure_replay))
         .route("/v1/failures/{id}/file", get(failure_file))
+        .route("/v1/actions/{name}", post(action_route))
         .route("/v1/files/missing", post(files_missing))
         // A content is streamed to disk under its own limit, `Limits::file_bytes_max`.
         .route("/v1/files/{hash}", put(file_store).layer(DefaultBodyLimit::disable()))
@@ -332,4 +334,15 @@ fn content_response(content: files::Content) -> axum::response::Response {
         headers.insert(ferry_protocol::CONTENT_HASH_HEADER, hash);
     }
     response
+}
+
+async fn action_route(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<ActionRequest>, JsonRejection>,
+) -> Result<Json<ActionResponse>, ApiError> {
+    let Path(name) = name.map_err(path_error)?;
+    let Json(request) = body.map_err(json_error)?;
+    actions::call(&state, &user, &name, request).await.map(Json)
 }

@@ -11,6 +11,7 @@
 //! a change, or in full when the filter depends on more than the object itself.
 
 mod access;
+mod actions;
 mod auth;
 mod download;
 mod effects;
@@ -29,6 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ferry_constraint::ModelConstraints;
 use ferry_model::{Model, ModelError, ObjectId, Timestamp};
 
+pub use actions::{
+    ACTION_NAME_BYTES_MAX, ACTION_OBJECTS_MAX, ACTION_QUERY_ROWS_MAX, ActionCall, ServerObject,
+};
 pub use auth::{PASSWORD_BYTES_MAX, USER_NAME_BYTES_MAX, UserError};
 pub use effects::{Clock, SystemClock};
 pub use failures::LISTING_ROWS_MAX;

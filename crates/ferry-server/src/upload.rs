@@ -364,7 +364,7 @@ pub(crate) async fn read_covered(
     Ok(Some(Covered { object, revision: int(&row[width])?, coverage: row[width + 1..].to_vec() }))
 }
 
-async fn tombstoned(
+pub(crate) async fn tombstoned(
     state: &State,
     tx: &mut Tx<'_>,
     entity: &Entity,
@@ -665,17 +665,29 @@ async fn delete(
         ferry_sql::placeholder(1, ferry_model::ValueType::Reference, dialect)
     );
     tx.execute(&sql, &[id]).await?;
+    record_tombstone(state, tx, entity, change.id, seq).await?;
+    Ok(Ok(OutcomeResult::Deleted))
+}
+
+/// Records that the object was deleted at sequence position `seq`, for devices to remove it.
+pub(crate) async fn record_tombstone(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    id: ObjectId,
+    seq: i64,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO ferry_tombstones (entity, object_id, seq) VALUES ($1, $2, $3) ON CONFLICT (entity, object_id) DO UPDATE SET seq = excluded.seq",
-        &[Param::Text(entity.name.to_string()), state.store.id_param(change.id), Param::Int(seq)],
+        &[Param::Text(entity.name.to_string()), state.store.id_param(id), Param::Int(seq)],
     )
     .await?;
-    Ok(Ok(OutcomeResult::Deleted))
+    Ok(())
 }
 
 /// Every reference the change sets must point at an object that exists (on the server, or
 /// created earlier in this upload, which is already applied in this transaction).
-async fn check_references(
+pub(crate) async fn check_references(
     state: &State,
     tx: &mut Tx<'_>,
     entity: &Entity,

@@ -41,6 +41,7 @@ pub struct TestWorld {
     pub model_text: String,
     database: ferry_server::Database,
     limits: Limits,
+    handlers: fn() -> Handlers,
     directory: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -53,6 +54,17 @@ impl TestWorld {
 
     /// Starts a server with these limits (a small page size, say).
     pub async fn start_with(backend: Backend, model_text: &str, limits: Limits) -> TestWorld {
+        TestWorld::start_with_handlers(backend, model_text, limits, Handlers::default).await
+    }
+
+    /// Starts a server with these limits, and the handlers and actions `handlers` makes (again
+    /// on each restart).
+    pub async fn start_with_handlers(
+        backend: Backend,
+        model_text: &str,
+        limits: Limits,
+        handlers: fn() -> Handlers,
+    ) -> TestWorld {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let directory = std::env::temp_dir().join(format!("ferry-sim-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&directory);
@@ -81,13 +93,15 @@ impl TestWorld {
             }
         };
         let (server, address, stop) =
-            serve(&database, model_text, &directory.join("server-files"), &limits).await;
+            serve(&database, model_text, &directory.join("server-files"), &limits, handlers())
+                .await;
         TestWorld {
             server,
             address,
             model_text: model_text.to_owned(),
             database,
             limits,
+            handlers,
             directory,
             stop: Some(stop),
         }
@@ -113,6 +127,7 @@ impl TestWorld {
             &self.model_text,
             &self.directory.join("server-files"),
             &self.limits,
+            (self.handlers)(),
         )
         .await;
         (self.server, self.address, self.stop) = (server, address, Some(stop));
@@ -156,13 +171,14 @@ async fn serve(
     model_text: &str,
     files: &std::path::Path,
     limits: &Limits,
+    handlers: Handlers,
 ) -> (Server, SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let config = Config {
         model_text: model_text.to_owned(),
         database: database.clone(),
         files: files.to_owned(),
         limits: limits.clone(),
-        handlers: Handlers::default(),
+        handlers,
         clock: Arc::new(SystemClock),
     };
     let server = Server::open(config).await.expect("the server opens");

@@ -121,11 +121,7 @@ impl<'m> EntityApply<'m> {
             entity,
             dirty: dirty_ids(transaction, entity)?,
             received: (full && held).then(BTreeSet::new),
-            insert: insert_statement(entity, Dialect::Sqlite, Side::Device).replacen(
-                "INSERT",
-                "INSERT OR REPLACE",
-                1,
-            ),
+            insert: upsert_statement(entity),
             delete: format!("DELETE FROM {} WHERE id = ?1", table_name(entity)),
             downloaded: 0,
             removed: 0,
@@ -150,21 +146,7 @@ impl<'m> EntityApply<'m> {
             if self.dirty.contains(&id) {
                 continue;
             }
-            params.clear();
-            params.push(id_param(id));
-            for slot in (0..entity.member_count()).map(Slot) {
-                let attribute_type = match entity.member_at(slot) {
-                    MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-                    MemberRef::Association(_) => None,
-                };
-                let decoded = object
-                    .values
-                    .get(entity.member_name(slot))
-                    .and_then(|json| value::decode(json, attribute_type).ok())
-                    .unwrap_or(Value::Empty);
-                params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
-            }
-            params.push(rusqlite::types::Value::Integer(object.revision));
+            row_params(entity, id, &object.values, object.revision, &mut params);
             insert.execute(rusqlite::params_from_iter(params.drain(..)))?;
             self.downloaded += 1;
         }
@@ -205,6 +187,40 @@ impl<'m> EntityApply<'m> {
         }
         Ok((self.downloaded, removed))
     }
+}
+
+/// The statement that writes a whole object as the server sent it, replacing the device's copy.
+pub(crate) fn upsert_statement(entity: &Entity) -> String {
+    insert_statement(entity, Dialect::Sqlite, Side::Device).replacen(
+        "INSERT",
+        "INSERT OR REPLACE",
+        1,
+    )
+}
+
+/// The parameters of [`upsert_statement`] for an object the server sent: members it did not
+/// send (not readable) are empty.
+pub(crate) fn row_params(
+    entity: &Entity,
+    id: ObjectId,
+    values: &ferry_protocol::Members,
+    revision: i64,
+    params: &mut Vec<rusqlite::types::Value>,
+) {
+    params.clear();
+    params.push(id_param(id));
+    for slot in (0..entity.member_count()).map(Slot) {
+        let attribute_type = match entity.member_at(slot) {
+            MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
+            MemberRef::Association(_) => None,
+        };
+        let decoded = values
+            .get(entity.member_name(slot))
+            .and_then(|json| value::decode(json, attribute_type).ok())
+            .unwrap_or(Value::Empty);
+        params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
+    }
+    params.push(rusqlite::types::Value::Integer(revision));
 }
 
 /// The ids of the entity's objects with unsynchronised changes, which downloads leave alone.

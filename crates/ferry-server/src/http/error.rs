@@ -25,6 +25,9 @@ pub(crate) enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A server action failed; nothing it wrote was applied.
+    #[error("{0}")]
+    ActionFailed(String),
     #[error("database: {0}")]
     Store(#[from] StoreError),
 }
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
+            ApiError::ActionFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "action-failed"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }

@@ -6,6 +6,7 @@ use ferry_client::{Query, SIMULTANEOUS_SYNC_MESSAGE, SyncError, SyncMode};
 use ferry_model::{Value, samples};
 use ferry_sim::{TestWorld, backends};
 
+mod actions;
 mod convergence;
 mod files;
 mod rules;
