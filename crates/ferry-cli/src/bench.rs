@@ -131,7 +131,12 @@ fn evaluation(count: usize) {
         .collect();
     let constraint =
         ferry_constraint::check(&model, "Field.WorkOrder", EVAL_CONSTRAINT).expect("valid");
-    let bound = constraint.bind(&Context { user: None, roles: Vec::new(), now });
+    let bound = constraint.bind(&Context {
+        user: None,
+        roles: Vec::new(),
+        now,
+        parameters: Default::default(),
+    });
     let (ferry, ferry_matches) =
         best_of(|| objects.iter().filter(|o| bound.matches(o, &NoGraph)).count());
 

@@ -77,10 +77,31 @@ pub(crate) fn check(path: &str) -> ExitCode {
             entity.access.len(),
         );
     }
+    let actions: Vec<&ferry_model::DeclaredAction> = model.actions().collect();
+    if !actions.is_empty() {
+        println!("actions:");
+    }
+    for action in actions {
+        let roles: Vec<&str> = action.roles.iter().map(|r| r.as_str()).collect();
+        let parameters: Vec<String> =
+            action.parameters.iter().map(|p| format!("${} {}", p.name, p.value_type)).collect();
+        let follow = match action.follow.is_empty() {
+            true => String::new(),
+            false => format!(", following {}", action.follow.join(", ")),
+        };
+        println!(
+            "  {:<24} {} objects to the device{follow}; parameters [{}]; for {}",
+            action.name,
+            action.entity,
+            parameters.join(", "),
+            roles.join(", ")
+        );
+    }
     println!(
-        "constraints: {} access, {} download, all checked",
+        "constraints: {} access, {} download, {} action, all checked",
         constraints.access.len(),
-        constraints.download.len()
+        constraints.download.len(),
+        constraints.actions.len()
     );
     ExitCode::SUCCESS
 }

@@ -96,6 +96,7 @@ impl Database {
             user: self.current_user(&connection)?,
             roles: Vec::new(),
             now: self.clock.now(),
+            parameters: Default::default(),
         };
         let (condition, params) = match &query.constraint {
             Some(text) => {

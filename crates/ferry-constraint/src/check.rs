@@ -1,6 +1,8 @@
 //! The checker: a syntax tree against a model gives a typed predicate, or every error found.
 //! Names resolve to slots, paths to hops, and literals to values of the member they meet.
 
+use std::collections::BTreeMap;
+
 use ferry_model::{
     AttributeType, Decimal, Entity, Model, ObjectId, Timestamp, USER_ENTITY, Value, ValueType,
 };
@@ -13,8 +15,9 @@ pub(crate) fn check(
     model: &Model,
     entity: &Entity,
     expr: &Expr,
+    parameters: &BTreeMap<String, ValueType>,
 ) -> Result<Constraint, Vec<ConstraintError>> {
-    let mut checker = Checker { model, errors: Vec::new() };
+    let mut checker = Checker { model, parameters, errors: Vec::new() };
     let predicate = checker.expr(entity, expr);
     if checker.errors.is_empty() {
         Ok(Constraint { entity: entity.name.clone(), predicate })
@@ -25,6 +28,8 @@ pub(crate) fn check(
 
 struct Checker<'m> {
     model: &'m Model,
+    /// The declared parameters (`$Name`) and their types.
+    parameters: &'m BTreeMap<String, ValueType>,
     errors: Vec<ConstraintError>,
 }
 
@@ -385,6 +390,23 @@ impl<'m> Checker<'m> {
                     Err(mismatch(&format!("[%{other}%]")))
                 }
                 (other, _) => Err(ConstraintErrorKind::UnknownToken { name: other.to_owned() }),
+            },
+            Literal::Parameter(name) => match self.parameters.get(name) {
+                None => Err(ConstraintErrorKind::UnknownParameter {
+                    name: name.clone(),
+                    declared: self.parameters.keys().cloned().collect(),
+                }),
+                Some(declared)
+                    if *declared == value_type
+                        || (*declared == ValueType::String && value_type == ValueType::Enumeration) =>
+                {
+                    let scale = match attribute_type {
+                        Some(AttributeType::Decimal { scale }) => Some(*scale),
+                        _ => None,
+                    };
+                    Ok(Operand::Parameter { name: name.clone(), value_type, scale })
+                }
+                Some(declared) => Err(mismatch(&format!("${name} ({declared})"))),
             },
             Literal::Bool(flag) if value_type == ValueType::Boolean => Ok(Operand::Value(Value::Boolean(*flag))),
             Literal::Bool(flag) => Err(mismatch(&format!("{flag}()"))),

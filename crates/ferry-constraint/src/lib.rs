@@ -20,7 +20,7 @@
 //! let model = samples::field_service();
 //! let constraint = check(&model, "Field.WorkOrder", "[Status = 'Open' and Priority >= 4]").unwrap();
 //! let now = Timestamp::parse("2026-11-23T08:00:00Z").unwrap();
-//! let bound = constraint.bind(&Context { user: None, roles: vec![], now });
+//! let bound = constraint.bind(&Context { user: None, roles: vec![], now, parameters: Default::default() });
 //! let mut order = ferry_model::Object {
 //!     id: ferry_model::ObjectId::from_u128(1),
 //!     values: model.entity("Field.WorkOrder").unwrap().default_values(),
@@ -39,6 +39,8 @@ mod syntax;
 
 pub mod arbitrary;
 
+use std::collections::BTreeMap;
+
 use ferry_model::{EntityName, Model, ValueType};
 
 pub use eval::{Graph, MemoryGraph, NoGraph};
@@ -55,12 +57,24 @@ pub const CONSTRAINT_DEPTH_MAX: usize = 32;
 
 /// Parses `text` and checks it against `entity` of `model`; on failure, every problem found.
 pub fn check(model: &Model, entity: &str, text: &str) -> Result<Constraint, Vec<ConstraintError>> {
+    check_with_parameters(model, entity, text, &BTreeMap::new())
+}
+
+/// [`check`] for a constraint that may use parameters (`$Name`), of the declared types. A
+/// string parameter also compares with an enumeration. Their values come with the
+/// [`Context`] at [`Constraint::bind`].
+pub fn check_with_parameters(
+    model: &Model,
+    entity: &str,
+    text: &str,
+    parameters: &BTreeMap<String, ValueType>,
+) -> Result<Constraint, Vec<ConstraintError>> {
     let Some(entity) = model.entity(entity) else {
         let kind = ConstraintErrorKind::UnknownEntity { entity: entity.to_owned() };
         return Err(vec![ConstraintError { span: Span::default(), kind }]);
     };
     let expr = syntax::parse(text).map_err(|error| vec![error])?;
-    check::check(model, entity, &expr)
+    check::check(model, entity, &expr, parameters)
 }
 
 /// Why a constraint was rejected; `span` points into the constraint text.
@@ -127,6 +141,10 @@ pub enum ConstraintErrorKind {
     RoleCompared { role: String },
     #[error("{function} takes a string member and a string value")]
     BadFunctionArgument { function: &'static str },
+    #[error("a `$` starts a parameter name, as in `$Status`")]
+    ParameterName,
+    #[error("unknown parameter `${name}`{}", if .declared.is_empty() { " (none is declared)".to_owned() } else { format!(" (declared: {})", .declared.join(", ")) })]
+    UnknownParameter { name: String, declared: Vec<String> },
 }
 
 #[cfg(test)]

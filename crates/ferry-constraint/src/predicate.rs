@@ -1,10 +1,10 @@
 //! The checked form of a constraint: a typed predicate over member slots, and its bound form in
 //! which every token has been replaced by a value of one context.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use ferry_model::{EntityName, Model, ObjectId, RoleName, Slot, Timestamp, Value};
+use ferry_model::{EntityName, Model, ObjectId, RoleName, Slot, Timestamp, Value, ValueType};
 
 use crate::syntax::CompareOp;
 
@@ -75,6 +75,13 @@ pub enum Operand {
     Time(TimeToken),
     /// True when the user has the role.
     HasRole(RoleName),
+    /// An action's parameter (`$Name`), compared with a member of this type (and scale, for a
+    /// decimal).
+    Parameter {
+        name: String,
+        value_type: ValueType,
+        scale: Option<u32>,
+    },
 }
 
 /// How a constraint's result depends on when it is evaluated.
@@ -127,6 +134,8 @@ pub struct Context {
     /// The user's role names.
     pub roles: Vec<String>,
     pub now: Timestamp,
+    /// The values of an action's parameters (`$Name`); a missing one is empty.
+    pub parameters: BTreeMap<String, Value>,
 }
 
 /// A constraint checked against one entity of a model.
@@ -212,12 +221,29 @@ impl<V> Predicate<V> {
     }
 }
 
+/// A parameter's value as the member it is compared with holds it: a string as an enumeration
+/// value, a decimal at the member's scale. A value that cannot be (a decimal with more
+/// fractional digits) is empty, which no ordering matches.
+fn parameter_value(value: Option<&Value>, value_type: ValueType, scale: Option<u32>) -> Value {
+    match (value, value_type, scale) {
+        (None, _, _) => Value::Empty,
+        (Some(Value::String(text)), ValueType::Enumeration, _) => Value::Enumeration(text.clone()),
+        (Some(Value::Decimal(decimal)), _, Some(scale)) => {
+            decimal.rescale(scale).map_or(Value::Empty, Value::Decimal)
+        }
+        (Some(value), _, _) => value.clone(),
+    }
+}
+
 fn bind(predicate: &Predicate<Operand>, context: &Context) -> Predicate<Value> {
     let value = |operand: &Operand| match operand {
         Operand::Value(value) => value.clone(),
         Operand::CurrentUser => context.user.map_or(Value::Empty, Value::Reference),
         Operand::Time(token) => token.resolve(context.now),
         Operand::HasRole(role) => Value::Boolean(context.roles.iter().any(|r| r == role.as_str())),
+        Operand::Parameter { name, value_type, scale } => {
+            parameter_value(context.parameters.get(name), *value_type, *scale)
+        }
     };
     match predicate {
         Predicate::Const(b) => Predicate::Const(*b),
@@ -247,6 +273,7 @@ impl fmt::Display for Operand {
             Operand::CurrentUser => f.write_str("[%CurrentUser%]"),
             Operand::Time(token) => write!(f, "[%{}%]", token.name()),
             Operand::HasRole(role) => write!(f, "[%UserRole_{role}%]"),
+            Operand::Parameter { name, .. } => write!(f, "${name}"),
         }
     }
 }

@@ -112,6 +112,8 @@ pub(crate) enum Literal {
     Bool(bool),
     /// `[%Name%]`, quoted or not.
     Token(String),
+    /// `$Name`: a parameter of the action the constraint belongs to.
+    Parameter(String),
 }
 
 #[derive(Clone, PartialEq, Debug)]
@@ -139,6 +141,7 @@ enum Lexeme {
     Text(String),
     Number(String),
     Token(String),
+    Parameter(String),
     End,
 }
 
@@ -156,6 +159,7 @@ impl fmt::Display for Lexeme {
             Lexeme::Text(text) => write!(f, "'{text}'"),
             Lexeme::Number(number) => write!(f, "{number}"),
             Lexeme::Token(name) => write!(f, "[%{name}%]"),
+            Lexeme::Parameter(name) => write!(f, "${name}"),
             Lexeme::End => f.write_str("the end"),
         }
     }
@@ -183,6 +187,16 @@ fn lex(text: &str) -> Result<Vec<(Lexeme, Span)>, ConstraintError> {
                 };
                 at += 2 + close + 2;
                 Lexeme::Token(text[start + 2..at - 2].to_owned())
+            }
+            b'$' => {
+                at += 1;
+                while at < bytes.len() && (bytes[at].is_ascii_alphanumeric() || bytes[at] == b'_') {
+                    at += 1;
+                }
+                if at == start + 1 {
+                    return Err(error(start, at, ConstraintErrorKind::ParameterName));
+                }
+                Lexeme::Parameter(text[start + 1..at].to_owned())
             }
             b'[' => single(&mut at, Lexeme::LBracket),
             b']' => single(&mut at, Lexeme::RBracket),
@@ -445,6 +459,7 @@ impl Parser {
             Lexeme::Text(text) => Literal::Text(text),
             Lexeme::Number(number) => Literal::Number(number),
             Lexeme::Token(name) => Literal::Token(name),
+            Lexeme::Parameter(name) => Literal::Parameter(name),
             Lexeme::Name(name) if name == "empty" => Literal::Empty,
             Lexeme::Name(name)
                 if (name == "true" || name == "false") && self.peek_at(1) == &Lexeme::LParen =>

@@ -270,3 +270,60 @@ fn length_is_limited() {
     let errors = check(&model, "Field.WorkOrder", &long).unwrap_err();
     expect!["constraint is longer than 16384 bytes at 0..16396"].assert_eq(&errors[0].to_string());
 }
+
+/// `$Name` stands for a declared parameter of an action, typed by its declaration and given its
+/// value when the constraint is bound.
+#[test]
+fn parameters_are_typed_by_their_declaration_and_bound_with_the_context() {
+    use std::collections::BTreeMap;
+
+    use ferry_model::{Decimal, Object, ObjectId, Timestamp, Value, ValueType};
+
+    use crate::{Context, NoGraph, check_with_parameters};
+
+    let model = samples::field_service();
+    let declared = BTreeMap::from([
+        ("Status".to_owned(), ValueType::String),
+        ("Least".to_owned(), ValueType::Decimal),
+        ("Site".to_owned(), ValueType::Reference),
+    ]);
+    let text = "[Status = $Status and Amount >= $Least and Field.WorkOrder_Site = $Site]";
+    let checked = check_with_parameters(&model, "Field.WorkOrder", text, &declared).unwrap();
+    expect![[r#"(Status = $Status and Amount >= $Least and Field.WorkOrder_Site = $Site)"#]]
+        .assert_eq(&checked.describe(&model));
+
+    let entity = model.entity("Field.WorkOrder").unwrap();
+    let slot = |name: &str| entity.slot(entity.member(name).unwrap()).0;
+    let site = ObjectId::from_u128(5);
+    let mut order = Object { id: ObjectId::from_u128(1), values: entity.default_values() };
+    order.values[slot("Amount")] = Value::Decimal(Decimal::parse("12.50", 2).unwrap());
+    order.values[slot("Field.WorkOrder_Site")] = Value::Reference(site);
+    let bound = |status: &str, least: &str| {
+        let parameters = BTreeMap::from([
+            ("Status".to_owned(), Value::String(status.to_owned())),
+            ("Least".to_owned(), Value::Decimal(Decimal::parse(least, 1).unwrap())),
+            ("Site".to_owned(), Value::Reference(site)),
+        ]);
+        let now = Timestamp::parse("2026-11-23T10:00:00Z").unwrap();
+        checked.bind(&Context { user: None, roles: Vec::new(), now, parameters })
+    };
+    assert!(
+        bound("Open", "12.5").matches(&order, &NoGraph),
+        "a string parameter meets an enumeration"
+    );
+    assert!(!bound("Done", "12.5").matches(&order, &NoGraph));
+    assert!(!bound("Open", "12.6").matches(&order, &NoGraph), "the decimal is compared at scale 2");
+
+    let errors = |text: &str| -> String {
+        let errors = check_with_parameters(&model, "Field.WorkOrder", text, &declared).unwrap_err();
+        errors.iter().map(|e| format!("error: {e}")).collect::<Vec<_>>().join("\n")
+    };
+    expect![[r#"error: unknown parameter `$Nope` (declared: Least, Site, Status) at 10..15"#]]
+        .assert_eq(&errors("[Status = $Nope]"));
+    expect![[r#"error: cannot compare `Priority` (integer) with $Status (string) at 12..19"#]]
+        .assert_eq(&errors("[Priority = $Status]"));
+    expect![[r#"error: a `$` starts a parameter name, as in `$Status` at 10..11"#]]
+        .assert_eq(&errors("[Status = $ ]"));
+    let plain = check(&model, "Field.WorkOrder", "[Status = $Status]").unwrap_err();
+    assert!(plain[0].to_string().contains("(none is declared)"), "{plain:?}");
+}

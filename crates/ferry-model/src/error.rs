@@ -125,4 +125,6 @@ pub enum ModelErrorKind {
         "cannot work offline: association `{association}` points at `{target}`, which is cleared on devices (download = \"nothing-clear\"), so the reference could never be followed there"
     )]
     ReferenceToClearedEntity { association: String, target: String },
+    #[error("action `{action}`: {problem}")]
+    BadAction { action: String, problem: String },
 }

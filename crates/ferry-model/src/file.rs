@@ -13,6 +13,33 @@ pub struct ModelFile {
     pub roles: BTreeMap<Spanned<String>, RoleFile>,
     #[serde(default)]
     pub entities: BTreeMap<Spanned<String>, EntityFile>,
+    #[serde(default)]
+    pub actions: BTreeMap<Spanned<String>, ActionFile>,
+}
+
+/// A declared server action.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ActionFile {
+    /// The roles that may call it.
+    #[serde(default)]
+    pub roles: Vec<Spanned<String>>,
+    /// The entity whose matching objects go to the device.
+    pub entity: Spanned<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<Spanned<String>, ParameterFile>,
+    /// Which objects (may use `$Parameter` and `[%CurrentUser%]`); all when absent.
+    pub constraint: Option<Spanned<String>>,
+    /// Associations of the entity whose targets go to the device too.
+    #[serde(default)]
+    pub follow: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterFile {
+    #[serde(rename = "type")]
+    pub type_name: Spanned<String>,
 }
 
 #[derive(Deserialize, Debug)]

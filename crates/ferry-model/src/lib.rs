@@ -1,7 +1,8 @@
 //! The domain model of a Ferry app: one model file, validated into a [`Model`].
 //!
 //! A model declares entities with typed attributes and associations, file entities, roles with
-//! access rules, download behaviour per entity and validation rules (DESIGN.md §1).
+//! access rules, download behaviour per entity and validation rules (DESIGN.md §1), and the
+//! server actions the standalone server runs without app code.
 //! [`Model::parse`] reports every problem at once, each with line and column, and refuses a model
 //! that cannot work offline. The [`ModelVersion`] is a hash of the model's meaning.
 //!
@@ -12,6 +13,7 @@
 pub mod file;
 
 mod access;
+mod action;
 pub mod arbitrary;
 mod entity;
 mod error;
@@ -24,6 +26,7 @@ mod version;
 use std::collections::BTreeMap;
 
 pub use access::{AccessRule, ConstraintSource, DownloadBehaviour, Role, RoleName};
+pub use action::{ACTION_PARAMETERS_MAX, ACTIONS_MAX, ActionParameter, DeclaredAction};
 pub use entity::{
     Association, AssociationKind, Attribute, AttributeType, ConflictPolicy, Entity, EntityKind,
     EntityName, FILE_ATTRIBUTES, MemberRef, Pattern, Slot, USER_ENTITY, ValidationRules,
@@ -45,6 +48,7 @@ pub use version::ModelVersion;
 pub struct Model {
     entities: BTreeMap<EntityName, Entity>,
     roles: BTreeMap<RoleName, Role>,
+    actions: BTreeMap<String, DeclaredAction>,
     version: ModelVersion,
 }
 
@@ -65,6 +69,15 @@ impl Model {
 
     pub fn entities(&self) -> impl Iterator<Item = &Entity> {
         self.entities.values()
+    }
+
+    /// The server actions the model declares.
+    pub fn actions(&self) -> impl Iterator<Item = &DeclaredAction> {
+        self.actions.values()
+    }
+
+    pub fn action(&self, name: &str) -> Option<&DeclaredAction> {
+        self.actions.get(name)
     }
 
     pub fn entity(&self, name: &str) -> Option<&Entity> {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
 use crate::access::{AccessRule, ConstraintSource, DownloadBehaviour, Role, RoleName};
+use crate::action::{ACTION_PARAMETERS_MAX, ACTIONS_MAX, ActionParameter, DeclaredAction};
 use crate::entity::{
     Association, AssociationKind, Attribute, AttributeType, ConflictPolicy, Entity, EntityKind,
     EntityName, FILE_ATTRIBUTES, Pattern, Slot, USER_ENTITY, ValidationRules,
@@ -120,9 +121,157 @@ impl Loader<'_> {
             entities.insert(entity.name.clone(), entity);
         }
         self.check_offline(&entities);
-        let mut model = Model { entities, roles, version: version::ModelVersion::placeholder() };
+        let actions = self.actions(&file, &entities, &roles);
+        let mut model =
+            Model { entities, roles, actions, version: version::ModelVersion::placeholder() };
         model.version = version::of(&model);
         model
+    }
+
+    /// The declared server actions; each problem names the action.
+    fn actions(
+        &mut self,
+        file: &ModelFile,
+        entities: &BTreeMap<EntityName, Entity>,
+        roles: &BTreeMap<RoleName, Role>,
+    ) -> BTreeMap<String, DeclaredAction> {
+        if file.actions.len() > ACTIONS_MAX {
+            let kind = ModelErrorKind::TooMany { what: "actions", max: ACTIONS_MAX };
+            self.error(Position::default(), kind);
+        }
+        let mut actions = BTreeMap::new();
+        for (name, action_file) in &file.actions {
+            let action = name.get_ref().clone();
+            let bad = |loader: &mut Self, at: Position, problem: String| {
+                loader.error(at, ModelErrorKind::BadAction { action: action.clone(), problem });
+            };
+            if let Err(rule) = check_identifier(&action) {
+                bad(self, self.at(name), format!("the name is not valid: {rule}"));
+            }
+            if action_file.roles.is_empty() {
+                bad(self, self.at(name), "`roles` must name who may call it".to_owned());
+            }
+            let mut action_roles = Vec::new();
+            for role in &action_file.roles {
+                match roles.keys().find(|r| r.as_str() == role.get_ref()) {
+                    Some(known) => action_roles.push(known.clone()),
+                    None => bad(
+                        self,
+                        self.string_start(role),
+                        format!("unknown role `{}`", role.get_ref()),
+                    ),
+                }
+            }
+            let entity_name = action_file.entity.get_ref();
+            let entity = entities.values().find(|e| e.name.as_str() == entity_name);
+            match entity {
+                None => bad(
+                    self,
+                    self.string_start(&action_file.entity),
+                    format!("unknown entity `{entity_name}`"),
+                ),
+                Some(entity) if entity.kind == EntityKind::System => bad(
+                    self,
+                    self.string_start(&action_file.entity),
+                    format!("`{entity_name}` objects are not synchronized to devices"),
+                ),
+                Some(entity) if entity.kind == EntityKind::File => bad(
+                    self,
+                    self.string_start(&action_file.entity),
+                    format!(
+                        "`{entity_name}` is a file entity: file objects cannot be synchronized to the device by an action"
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if action_file.parameters.len() > ACTION_PARAMETERS_MAX {
+                bad(self, self.at(name), format!("more than {ACTION_PARAMETERS_MAX} parameters"));
+            }
+            let mut parameters = Vec::new();
+            for (parameter, parameter_file) in &action_file.parameters {
+                if let Err(rule) = check_identifier(parameter.get_ref()) {
+                    let problem =
+                        format!("parameter name `{}` is not valid: {rule}", parameter.get_ref());
+                    bad(self, self.at(parameter), problem);
+                }
+                let type_name = parameter_file.type_name.get_ref();
+                match DeclaredAction::parameter_type(type_name) {
+                    Some(value_type) => parameters
+                        .push(ActionParameter { name: parameter.get_ref().clone(), value_type }),
+                    None if entities.values().any(|e| e.name.as_str() == type_name) => bad(
+                        self,
+                        self.string_start(&parameter_file.type_name),
+                        format!(
+                            "parameter `{}` is a persistable object (`{type_name}`): actions take plain values; declare type = \"id\" and pass its id",
+                            parameter.get_ref()
+                        ),
+                    ),
+                    None => bad(
+                        self,
+                        self.string_start(&parameter_file.type_name),
+                        format!(
+                            "parameter `{}` has unknown type `{type_name}` (expected {})",
+                            parameter.get_ref(),
+                            DeclaredAction::PARAMETER_TYPES
+                        ),
+                    ),
+                }
+            }
+            let mut follow = Vec::new();
+            for association in &action_file.follow {
+                let at = self.string_start(association);
+                let Some(entity) = entity else { continue };
+                let Some((_, found)) = entity.association(association.get_ref()) else {
+                    bad(
+                        self,
+                        at,
+                        format!(
+                            "`{entity_name}` has no association `{}` to follow",
+                            association.get_ref()
+                        ),
+                    );
+                    continue;
+                };
+                let target = entities.get(&found.target);
+                match target.map(|t| t.kind) {
+                    Some(EntityKind::File) => bad(
+                        self,
+                        at,
+                        format!(
+                            "`{}` leads to the file entity `{}`: file objects cannot be synchronized to the device by an action",
+                            found.name, found.target
+                        ),
+                    ),
+                    Some(EntityKind::System) => bad(
+                        self,
+                        at,
+                        format!(
+                            "`{}` leads to `{}`, whose objects are not synchronized to devices",
+                            found.name, found.target
+                        ),
+                    ),
+                    _ => follow.push(found.name.clone()),
+                }
+            }
+            let constraint = action_file.constraint.as_ref().map(|text| ConstraintSource {
+                text: text.get_ref().clone(),
+                at: self.string_start(text),
+            });
+            actions.insert(
+                action.clone(),
+                DeclaredAction {
+                    name: action,
+                    roles: action_roles,
+                    entity: entity
+                        .map_or_else(|| EntityName::new(entity_name.clone()), |e| e.name.clone()),
+                    parameters,
+                    constraint,
+                    follow,
+                    at: self.at(name),
+                },
+            );
+        }
+        actions
     }
 
     fn roles(&mut self, file: &ModelFile) -> BTreeMap<RoleName, Role> {

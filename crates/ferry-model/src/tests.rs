@@ -136,7 +136,7 @@ fn version_ignores_comments_formatting_and_order() {
 
 #[test]
 fn sample_versions_are_stable() {
-    expect!["4956a3baa1b75469"].assert_eq(&samples::field_service().version().to_string());
+    expect!["94efa8d4ef81667d"].assert_eq(&samples::field_service().version().to_string());
 }
 
 #[test]
@@ -155,6 +155,42 @@ fn limits_are_clear_errors() {
         ),
         expect![[r#"
             2:11: entity name `A.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB` is not valid: names are at most 59 bytes long, including the module
+        "#]],
+    );
+}
+
+/// Declared actions are checked like the rest: who may call them, an entity whose objects can go
+/// to a device, plain parameters only, associations to follow that exist.
+#[test]
+fn a_declared_action_that_cannot_work_is_refused_with_its_name() {
+    check_errors(
+        &format!(
+            "{ROLES}[entities.\"A.B\"]\n\
+             file = true\n\
+             access = [{{ role = \"User\", read = [\"*\"] }}]\n\
+             [entities.\"A.C\"]\n\
+             associations.C_B = {{ target = \"A.B\" }}\n\
+             access = [{{ role = \"User\", read = [\"*\"] }}]\n\
+             [actions.Push]\n\
+             roles = [\"Nobody\"]\n\
+             entity = \"A.B\"\n\
+             [actions.Other]\n\
+             roles = [\"User\"]\n\
+             entity = \"A.C\"\n\
+             parameters.Order = {{ type = \"A.C\" }}\n\
+             parameters.Size = {{ type = \"float\" }}\n\
+             follow = [\"A.C_B\", \"A.Nope\"]\n\
+             [actions.None]\n\
+             entity = \"A.C\"\n"
+        ),
+        expect![[r#"
+            9:11: action `Push`: unknown role `Nobody`
+            10:11: action `Push`: `A.B` is a file entity: file objects cannot be synchronized to the device by an action
+            14:30: action `Other`: parameter `Order` is a persistable object (`A.C`): actions take plain values; declare type = "id" and pass its id
+            15:29: action `Other`: parameter `Size` has unknown type `float` (expected string, integer, decimal, boolean, datetime or id)
+            16:12: action `Other`: `A.C_B` leads to the file entity `A.B`: file objects cannot be synchronized to the device by an action
+            16:21: action `Other`: `A.C` has no association `A.Nope` to follow
+            17:10: action `None`: `roles` must name who may call it
         "#]],
     );
 }

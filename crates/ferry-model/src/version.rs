@@ -102,5 +102,19 @@ pub(crate) fn canonical_text(model: &Model) -> String {
             ));
         }
     }
+    for action in model.actions.values() {
+        let parameters: Vec<String> =
+            action.parameters.iter().map(|p| format!("{}:{}", p.name, p.value_type)).collect();
+        let roles: Vec<&str> = action.roles.iter().map(|r| r.as_str()).collect();
+        line(format!(
+            "action {} roles=[{}] entity={} parameters=[{}] constraint={:?} follow=[{}]",
+            action.name,
+            roles.join(","),
+            action.entity,
+            parameters.join(","),
+            action.constraint.as_ref().map(|c| c.text.as_str()),
+            action.follow.join(",")
+        ));
+    }
     out
 }

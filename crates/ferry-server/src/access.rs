@@ -17,7 +17,12 @@ pub(crate) struct UserRules<'m> {
 }
 
 pub(crate) fn context(state: &State, user: &User) -> Context {
-    Context { user: Some(user.id), roles: user.roles.clone(), now: state.clock.now() }
+    Context {
+        user: Some(user.id),
+        roles: user.roles.clone(),
+        now: state.clock.now(),
+        parameters: Default::default(),
+    }
 }
 
 pub(crate) fn user_rules<'m>(

@@ -69,6 +69,12 @@ pub struct ServerObject {
 }
 
 impl ServerObject {
+    /// An object known by entity and id only, for [`ActionCall::sync_to_device`], which reads
+    /// its committed state.
+    pub(crate) fn named(entity: EntityName, id: ObjectId) -> ServerObject {
+        ServerObject { entity, id, values: Vec::new() }
+    }
+
     pub fn entity(&self) -> &str {
         self.entity.as_str()
     }
@@ -112,6 +118,14 @@ impl ActionCall {
     /// A parameter by name.
     pub fn parameter(&self, name: &str) -> Option<&Json> {
         self.parameters.get(name)
+    }
+
+    pub(crate) fn parameters(&self) -> &serde_json::Map<String, Json> {
+        &self.parameters
+    }
+
+    pub(crate) fn value_at<'o>(&self, object: &'o ServerObject, slot: Slot) -> &'o Value {
+        &object.values[slot.0]
     }
 
     fn entity(&self, name: &str) -> Result<&Entity, String> {
@@ -297,6 +311,8 @@ pub(crate) async fn call(
     };
     let result = if let Some(action) = state.handlers.actions.registered.get(name) {
         action(call.clone()).await.map_err(failed)?
+    } else if let Some(declared) = state.model.action(name) {
+        crate::declared::run(state, user, declared, &call).await?
     } else {
         return Err(ApiError::NotFound(format!("no action `{name}`")));
     };

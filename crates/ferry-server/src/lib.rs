@@ -13,6 +13,7 @@
 mod access;
 mod actions;
 mod auth;
+mod declared;
 mod download;
 mod effects;
 mod failures;

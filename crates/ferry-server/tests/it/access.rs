@@ -155,6 +155,7 @@ impl Matrix<'_> {
             user: Some(user),
             roles: vec![role.to_owned()],
             now: self.server.clock.0.lock().unwrap().to_owned(),
+            parameters: Default::default(),
         };
         match self.constraints.access.get(&(entity.name.clone(), rule.role.clone())) {
             Some(constraint) => {
@@ -271,6 +272,7 @@ async fn access_matrix_of_the_field_service_model() {
                                 user: Some(user.id),
                                 roles: vec![role.clone()],
                                 now: *server.clock.0.lock().unwrap(),
+                                parameters: Default::default(),
                             };
                             matrix.constraints.download[&entity.name]
                                 .bind(&context)

@@ -285,3 +285,65 @@ async fn a_failing_action_applies_nothing() {
         assert!(device.database.query(&Query::new("Field.Site")).unwrap().is_empty());
     }
 }
+
+/// A declared action of the model file, run by the standalone server without app code: the
+/// objects its constraint matches for the caller and parameters, with those they reference
+/// through the followed associations.
+#[tokio::test]
+async fn a_declared_action_pushes_what_its_constraint_matches_and_what_it_follows() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let alice = world.device("alice", &["Technician"]).await;
+        let bob = world.device("bob", &["Technician"]).await;
+        let depot = site(&planner, "Depot").await;
+        let db = &planner.database;
+        let mut orders = Vec::new();
+        for (n, technician, status) in
+            [(1, alice.user, "Closed"), (2, alice.user, "Open"), (3, bob.user, "Closed")]
+        {
+            let mut order = db.create("Field.WorkOrder").unwrap();
+            db.set(&mut order, "Number", Value::Integer(n)).unwrap();
+            db.set(&mut order, "Title", text("Pump")).unwrap();
+            db.set(&mut order, "Status", Value::Enumeration(status.to_owned())).unwrap();
+            db.set(&mut order, "WorkOrder_Site", Value::Reference(depot)).unwrap();
+            db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(technician)).unwrap();
+            db.commit(&mut [&mut order]).unwrap();
+            orders.push(order.id());
+        }
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        alice.engine.sync(SyncMode::All).await.unwrap();
+        let held = |device: &Device| -> Vec<ObjectId> {
+            let orders = device.database.query(&Query::new("Field.WorkOrder")).unwrap();
+            orders.iter().map(|o| o.id()).collect()
+        };
+        assert_eq!(held(&alice), [orders[1]], "a full sync leaves closed work orders out");
+
+        let closed = parameters(json!({ "Status": "Closed" }));
+        let outcome = alice.engine.call_action("MyWorkOrdersIn", closed.clone()).await.unwrap();
+        assert_eq!(outcome.result, json!({ "objects": 1 }), "hers only, not bob's");
+        assert_eq!(outcome.synced, 2, "the work order and its site");
+        let mut expected = vec![orders[0], orders[1]];
+        expected.sort();
+        let mut got = held(&alice);
+        got.sort();
+        assert_eq!(got, expected);
+
+        let error = planner.engine.call_action("MyWorkOrdersIn", closed).await.unwrap_err();
+        assert!(matches!(error, SyncError::Server { status: 403, .. }), "{error}");
+        let wrong = parameters(json!({ "Status": 3 }));
+        let error = alice.engine.call_action("MyWorkOrdersIn", wrong).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("parameter `Status` of the action `MyWorkOrdersIn` takes a string"),
+            "{error}"
+        );
+        let unknown = parameters(json!({ "Priority": 3 }));
+        let error = alice.engine.call_action("MyWorkOrdersIn", unknown).await.unwrap_err();
+        assert!(
+            error.to_string().contains("has no parameter `Priority` (declared: Status)"),
+            "{error}"
+        );
+    }
+}

@@ -89,6 +89,7 @@ fn check(entity: &str, constraint: &str, expect: Expect) {
         user: Some(ObjectId::from_u128(7)),
         roles: vec!["Planner".to_owned()],
         now: Timestamp::parse("2026-11-23T10:30:00Z").unwrap(),
+        parameters: Default::default(),
     };
     let bound = checked.bind(&context);
     let sqlite = compile_where(&model, &bound, "t0", Dialect::Sqlite, 1);

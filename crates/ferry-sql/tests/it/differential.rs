@@ -87,6 +87,7 @@ fn run_seed(model: &Model, seed: u64, tally: &mut Tally) {
                 user: (!users.is_empty() && rng.chance(3, 4)).then(|| *rng.pick(&users)),
                 roles: roles.iter().filter(|_| rng.chance(1, 2)).cloned().collect(),
                 now,
+                parameters: Default::default(),
             };
             let bound = constraint.bind(&context);
             let memory: BTreeSet<ObjectId> = data.objects[&entity.name]
