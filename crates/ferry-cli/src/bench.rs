@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods, reason = "benchmarks measure real elapsed time")]
 
 mod device;
+mod files;
 mod server;
 
 use std::hint::black_box;
@@ -32,8 +33,12 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
 /// The benchmarks, by the name `--only` selects them with.
-pub(crate) const SCENARIOS: [&str; 6] =
-    ["evaluate", "parse", "upload", "download", "incremental", "device"];
+pub(crate) const SCENARIOS: [&str; 7] =
+    ["evaluate", "parse", "upload", "download", "incremental", "device", "files"];
+
+/// The scenarios that measure a process's memory: each runs in a process of its own, which
+/// holds nothing from the scenarios before.
+const OWN_PROCESS: [&str; 2] = ["device", "files"];
 
 /// `ferry bench [--quick] [--only NAME]`.
 pub(crate) fn command(args: &[&str]) -> ExitCode {
@@ -58,36 +63,45 @@ pub(crate) fn command(args: &[&str]) -> ExitCode {
         }
     }
     if only.is_none() {
-        // The device scenarios measure the device's memory: they run in a process of their own,
-        // which holds nothing from the scenarios before.
-        let code = run(size, &|name| name != "device");
+        let code = run(size, &|name| !OWN_PROCESS.contains(&name));
         if code != ExitCode::SUCCESS {
             return code;
         }
-        let mut device = std::process::Command::new(match std::env::current_exe() {
-            Ok(exe) => exe,
-            Err(error) => {
-                eprintln!("error: find the ferry binary: {error}");
-                return ExitCode::from(crate::EXIT_IO);
+        for name in OWN_PROCESS {
+            let code = own_process(name, size);
+            if code != ExitCode::SUCCESS {
+                return code;
             }
-        });
-        device.args(["bench", "--only", "device"]);
-        if size == Size::Quick {
-            device.arg("--quick");
         }
-        return match device.status() {
-            Ok(status) if status.success() => ExitCode::SUCCESS,
-            Ok(status) => {
-                eprintln!("error: the device benchmarks ended with {status}");
-                ExitCode::from(crate::EXIT_IO)
-            }
-            Err(error) => {
-                eprintln!("error: start the device benchmarks: {error}");
-                ExitCode::from(crate::EXIT_IO)
-            }
-        };
+        return ExitCode::SUCCESS;
     }
     run(size, &|name| only == Some(name))
+}
+
+/// Runs `ferry bench --only NAME` as a child process.
+fn own_process(name: &str, size: Size) -> ExitCode {
+    let mut child = std::process::Command::new(match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("error: find the ferry binary: {error}");
+            return ExitCode::from(crate::EXIT_IO);
+        }
+    });
+    child.args(["bench", "--only", name]);
+    if size == Size::Quick {
+        child.arg("--quick");
+    }
+    match child.status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("error: the {name} benchmarks ended with {status}");
+            ExitCode::from(crate::EXIT_IO)
+        }
+        Err(error) => {
+            eprintln!("error: start the {name} benchmarks: {error}");
+            ExitCode::from(crate::EXIT_IO)
+        }
+    }
 }
 
 fn run(size: Size, selected: &dyn Fn(&str) -> bool) -> ExitCode {

@@ -26,13 +26,21 @@ const SERVER_CHANGES: usize = 100;
 const PUSHED: usize = 1_000;
 
 /// `ferry serve` in a process of its own, stopped when dropped.
-struct ServerProcess {
+pub(super) struct ServerProcess {
     child: std::process::Child,
-    address: String,
+    pub(super) address: String,
 }
 
 impl ServerProcess {
-    fn spawn(database: &Database, directory: &std::path::Path) -> anyhow::Result<ServerProcess> {
+    /// The server process's id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(super) fn spawn(
+        database: &Database,
+        directory: &std::path::Path,
+    ) -> anyhow::Result<ServerProcess> {
         let model = directory.join("field_service.toml");
         std::fs::write(&model, samples::FIELD_SERVICE)?;
         let database = match database {
@@ -65,16 +73,26 @@ impl Drop for ServerProcess {
 }
 
 /// The process's peak resident memory since [`reset_peak_memory`], in bytes (Linux).
-fn peak_memory() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+pub(super) fn peak_memory() -> Option<u64> {
+    peak_memory_of("self")
+}
+
+/// The peak resident memory of process `pid` (`self` for this one) since it was last reset.
+pub(super) fn peak_memory_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
 
 /// Starts measuring the peak from the memory held now.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+pub(super) fn reset_peak_memory() {
+    reset_peak_memory_of("self");
+}
+
+/// Starts measuring the peak of process `pid` from the memory it holds now.
+pub(super) fn reset_peak_memory_of(pid: &str) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
 /// Every device scenario at each size.

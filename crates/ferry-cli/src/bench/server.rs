@@ -89,10 +89,12 @@ impl Running {
             clock: Arc::new(SystemClock),
         };
         let server = Server::open(config).await?;
-        // A scenario reopens its database: the planner may exist already.
-        match server.add_user("planner", &["Planner".to_owned()], PASSWORD).await {
-            Ok(_) | Err(ferry_server::UserError::Exists(_)) => {}
-            Err(error) => return Err(error.into()),
+        // A scenario reopens its database: the users may exist already.
+        for (name, role) in [("planner", "Planner"), ("technician", "Technician")] {
+            match server.add_user(name, &[role.to_owned()], PASSWORD).await {
+                Ok(_) | Err(ferry_server::UserError::Exists(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
@@ -227,6 +229,9 @@ async fn scenarios(
             Dialect::Sqlite
         };
         super::device::device(dialect, sizes, databases).await?;
+    }
+    if selected("files") {
+        super::files::files(size, databases).await?;
     }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
     for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {

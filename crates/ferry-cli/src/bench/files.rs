@@ -1,0 +1,203 @@
+//! File benchmarks: contents synced up and down between devices and a server running as its own
+//! `ferry serve` process on 127.0.0.1, beside the raw cost of copying the same bytes on disk.
+//!
+//! - 100 files of 1 MiB: a technician's device sends them (one request each, before the upload
+//!   of their objects); a planner's device fetches them with a selected sync. The floor is
+//!   copying the same 100 files into another directory, each synced to disk, as the server and
+//!   the device each do once.
+//! - One 1 GiB file up and down, with the peak resident memory of the device process (this one)
+//!   and of the server process while it moves.
+
+use std::io::{Read, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_client::{SyncEngine, SyncMode};
+use ferry_model::{Timestamp, Value, samples};
+use ferry_sql::Dialect;
+
+use super::Size;
+use super::device::{
+    ServerProcess, peak_memory, peak_memory_of, reset_peak_memory, reset_peak_memory_of,
+};
+use super::server::{Databases, PASSWORD, Running, ms};
+
+const MIB: u64 = 1024 * 1024;
+
+/// Pseudo-random bytes (xorshift), generated as they are read: a large content never sits in
+/// memory.
+struct Noise {
+    state: u64,
+    left: u64,
+}
+
+impl Noise {
+    fn new(seed: u64, length: u64) -> Noise {
+        Noise { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, left: length }
+    }
+}
+
+impl Read for Noise {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let length = buffer.len().min(usize::try_from(self.left).unwrap_or(usize::MAX)) & !7;
+        let length = if length == 0 { buffer.len().min(self.left as usize) } else { length };
+        for chunk in buffer[..length].chunks_mut(8) {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            chunk.copy_from_slice(&self.state.to_le_bytes()[..chunk.len()]);
+        }
+        self.left -= length as u64;
+        Ok(length)
+    }
+}
+
+/// A signed-in device of the field-service model.
+async fn device(
+    directory: &std::path::Path,
+    name: &str,
+    user: &str,
+    server: &ServerProcess,
+) -> anyhow::Result<(Arc<ferry_client::Database>, SyncEngine, ferry_model::ObjectId)> {
+    let database = Arc::new(ferry_client::Database::open(
+        directory.join(format!("{name}.db")),
+        samples::FIELD_SERVICE,
+    )?);
+    let engine = SyncEngine::new(Arc::clone(&database), &format!("http://{}", server.address))?;
+    let id = engine.sign_in(user, PASSWORD).await?;
+    Ok((database, engine, id))
+}
+
+fn mb_per_second(bytes: u64, time: Duration) -> f64 {
+    bytes as f64 / 1e6 / time.as_secs_f64()
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or("unknown".to_owned(), |b| format!("{} MiB", b / MIB))
+}
+
+pub(super) async fn files(size: Size, databases: &mut Databases) -> anyhow::Result<()> {
+    let (count, large) = match size {
+        Size::Full => (100, 1024 * MIB),
+        Size::Quick => (10, 64 * MIB),
+    };
+    let database = databases.fresh(Dialect::Sqlite).await?;
+    drop(Running::start(&database).await?);
+    std::fs::create_dir_all(&databases.directory)?;
+    let directory = databases.directory.join("files");
+    std::fs::create_dir_all(&directory)?;
+    let server = ServerProcess::spawn(&database, &databases.directory)?;
+    let (planner_db, planner, _) = device(&directory, "planner", "planner", &server).await?;
+    let (tech_db, tech, tech_id) = device(&directory, "technician", "technician", &server).await?;
+
+    // A work order for the technician, and their visit, which the photos hang on.
+    let mut order = planner_db.create("Field.WorkOrder")?;
+    planner_db.set(&mut order, "Number", Value::Integer(1))?;
+    planner_db.set(&mut order, "Title", Value::String("Pump".to_owned()))?;
+    planner_db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(tech_id))?;
+    planner_db.commit(&mut [&mut order])?;
+    planner.sync(SyncMode::All).await?;
+    tech.sync(SyncMode::All).await?;
+    let mut visit = tech_db.create("Field.Visit")?;
+    let started = Timestamp::parse("2026-11-23T09:00:00Z").expect("a valid time");
+    tech_db.set(&mut visit, "StartedAt", Value::DateTime(started))?;
+    tech_db.set(&mut visit, "Visit_WorkOrder", Value::Reference(order.id()))?;
+    tech_db.set(&mut visit, "Visit_Technician", Value::Reference(tech_id))?;
+    tech_db.commit(&mut [&mut visit])?;
+    tech.sync(SyncMode::All).await?;
+
+    // The photos' contents as files on disk, as a camera leaves them.
+    let sources = directory.join("sources");
+    std::fs::create_dir_all(&sources)?;
+    let mut photos = Vec::with_capacity(count);
+    for n in 0..count {
+        let path = sources.join(format!("photo-{n}.jpg"));
+        let mut file = std::fs::File::create(&path)?;
+        std::io::copy(&mut Noise::new(n as u64 + 1, MIB), &mut file)?;
+        file.sync_all()?;
+        let mut photo = tech_db.create("Field.Photo")?;
+        tech_db.set(&mut photo, "Photo_Visit", Value::Reference(visit.id()))?;
+        tech_db.attach_file(&mut photo, &format!("photo-{n}.jpg"), std::fs::File::open(&path)?)?;
+        photos.push(photo);
+    }
+    tech_db.commit(&mut photos.iter_mut().collect::<Vec<_>>())?;
+    let bytes = count as u64 * MIB;
+
+    let start = Instant::now();
+    let report = tech.sync(SyncMode::Unsynchronized).await?;
+    let up = start.elapsed();
+    anyhow::ensure!(
+        report.files_uploaded == count,
+        "{} of {count} contents sent",
+        report.files_uploaded
+    );
+    let selected: Vec<(String, ferry_model::ObjectId)> =
+        photos.iter().map(|p| ("Field.Photo".to_owned(), p.id())).collect();
+    let start = Instant::now();
+    let report = planner.sync(SyncMode::Selected(selected)).await?;
+    let down = start.elapsed();
+    anyhow::ensure!(
+        report.files_downloaded == count,
+        "{} of {count} contents fetched",
+        report.files_downloaded
+    );
+    let copy = copy_floor(&sources, &directory.join("copies"))?;
+    for (direction, time) in [("up", up), ("down", down)] {
+        println!(
+            "files {count} x 1 MiB {direction:<4}  {:>8.1} ms {:>9.1} ms  {:>6.2}x  >= 200 MB/s: {:.0} MB/s (copying on disk: {:.0} MB/s)",
+            ms(time),
+            ms(copy),
+            time.as_secs_f64() / copy.as_secs_f64(),
+            mb_per_second(bytes, time),
+            mb_per_second(bytes, copy),
+        );
+    }
+    std::fs::remove_dir_all(&sources)?;
+
+    // One large file, up and down, watching both processes' memory.
+    let mut photo = tech_db.create("Field.Photo")?;
+    tech_db.set(&mut photo, "Photo_Visit", Value::Reference(visit.id()))?;
+    tech_db.attach_file(&mut photo, "survey.mp4", Noise::new(7, large))?;
+    tech_db.commit(&mut [&mut photo])?;
+    let server_pid = server.pid().to_string();
+    for direction in ["up", "down"] {
+        reset_peak_memory();
+        reset_peak_memory_of(&server_pid);
+        let start = Instant::now();
+        let moved = match direction {
+            "up" => tech.sync(SyncMode::Unsynchronized).await?.files_uploaded,
+            _ => {
+                let selected = vec![("Field.Photo".to_owned(), photo.id())];
+                planner.sync(SyncMode::Selected(selected)).await?.files_downloaded
+            }
+        };
+        let time = start.elapsed();
+        anyhow::ensure!(moved == 1, "the large content did not move {direction}");
+        let (device_peak, server_peak) = (peak_memory(), peak_memory_of(&server_pid));
+        println!(
+            "files {} MiB file {direction:<4}       {:>8.1} ms                      < 64 MiB each: device {}, server {} ({:.0} MB/s)",
+            large / MIB,
+            ms(time),
+            mib(device_peak),
+            mib(server_peak),
+            mb_per_second(large, time),
+        );
+    }
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// Copies every file of `from` into `to`, each synced to disk; the time it took.
+fn copy_floor(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<Duration> {
+    std::fs::create_dir_all(to)?;
+    let start = Instant::now();
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        std::fs::copy(entry.path(), &target)?;
+        std::fs::File::open(&target)?.sync_all()?;
+    }
+    let time = start.elapsed();
+    std::fs::remove_dir_all(to)?;
+    Ok(time)
+}
