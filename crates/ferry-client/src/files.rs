@@ -44,8 +44,12 @@ impl FileStore {
         self.path(hash).is_file()
     }
 
-    /// A new content being received.
+    /// A new content being received, of at most [`FILE_BYTES_MAX`] bytes.
     pub(crate) fn incoming(&self) -> std::io::Result<Incoming> {
+        self.incoming_at_most(FILE_BYTES_MAX)
+    }
+
+    fn incoming_at_most(&self, limit: u64) -> std::io::Result<Incoming> {
         let mut name = [0u8; 16];
         getrandom::fill(&mut name).map_err(|e| std::io::Error::other(e.to_string()))?;
         let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
@@ -56,6 +60,7 @@ impl FileStore {
             writer: Some(std::io::BufWriter::with_capacity(FILE_CHUNK_BYTES, file)),
             hasher: Sha256::new(),
             size: 0,
+            limit,
         })
     }
 }
@@ -66,14 +71,15 @@ pub(crate) struct Incoming {
     writer: Option<std::io::BufWriter<std::fs::File>>,
     hasher: Sha256,
     size: u64,
+    limit: u64,
 }
 
 impl Incoming {
-    /// Appends bytes; more than [`FILE_BYTES_MAX`] in all is refused.
+    /// Appends bytes; more than the limit in all is refused.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.size += bytes.len() as u64;
-        if self.size > FILE_BYTES_MAX {
-            return Err(ClientError::FileTooLarge { limit: FILE_BYTES_MAX });
+        if self.size > self.limit {
+            return Err(ClientError::FileTooLarge { limit: self.limit });
         }
         self.hasher.update(bytes);
         let writer = self.writer.as_mut().expect("written only before finishing");
@@ -225,7 +231,8 @@ mod tests {
     }
 
     /// A content is visible under its hash only whole: one abandoned part way (a failed
-    /// download) leaves nothing, and one cut off by a crash is removed when the store opens.
+    /// download) leaves nothing, one cut off by a crash is removed when the store opens, and
+    /// one over the limit is refused.
     #[test]
     fn a_half_written_content_is_never_visible() {
         let dir = std::env::temp_dir().join(format!("ferry-files-unit-{}", std::process::id()));
@@ -260,6 +267,13 @@ mod tests {
         let (hash, size) = whole.finish(&store, None).unwrap();
         assert_eq!((files_under(&root), size), (vec![store.path(&hash)], 9));
         assert_eq!(std::fs::read(store.path(&hash)).unwrap(), b"all of it");
+
+        let mut large = store.incoming_at_most(8).unwrap();
+        large.write(b"8 bytes.").unwrap();
+        let error = large.write(b"!").unwrap_err();
+        assert_eq!(error.to_string(), "a file content may hold at most 8 bytes");
+        drop(large);
+        assert_eq!(files_under(&root).len(), 1, "nothing of it stays");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
