@@ -2,7 +2,9 @@
 //! `[%CurrentUser%]` can point at them); their credentials and roles live in a fixed table.
 //! Passwords are hashed with argon2id; tokens are random and stored only as SHA-256 hashes.
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{LazyLock, Mutex};
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ferry_model::{ObjectId, Timestamp, Value};
 use ferry_sql::{Param, Side, insert_statement};
 use sha2::{Digest, Sha256};
@@ -49,15 +51,33 @@ pub enum UserError {
     Store(#[from] StoreError),
 }
 
+/// The memory argon2 works in (`ARGON2_MEMORY_KIB` blocks of 1 KiB), allocated once and taken
+/// in turn: a fresh 19 MiB per sign-in would be kept by the allocator of each thread that ran
+/// one, and the server's memory would grow with its sign-ins.
+static ARGON2_MEMORY: LazyLock<Mutex<Vec<Block>>> =
+    LazyLock::new(|| Mutex::new(vec![Block::default(); ARGON2_MEMORY_KIB as usize]));
+
 fn hash_password(password: &str, salt: &[u8; 16]) -> [u8; 32] {
     let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, Some(32))
         .expect("the argon2 parameters are valid");
     let mut out = [0; 32];
+    let mut memory = ARGON2_MEMORY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(password.as_bytes(), salt, &mut out)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
         .expect("argon2 accepts any password with a 16-byte salt");
     out
 }
+
+/// [`password_matches`] on a blocking thread: it takes tens of milliseconds of CPU, and waits
+/// its turn for [`ARGON2_MEMORY`].
+async fn password_matches_blocking(record: String, password: &str) -> bool {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password_matches(&record, &password)).await.unwrap_or(false)
+}
+
+/// A record no password was ever set for, to spend the time of a real check on unknown users.
+static UNKNOWN_USER_RECORD: LazyLock<String> =
+    LazyLock::new(|| password_record("not a real password"));
 
 fn password_record(password: &str) -> String {
     let salt = random_bytes::<16>();
@@ -156,10 +176,10 @@ pub(crate) async fn sign_in(
         .await?;
     let Some(row) = rows.into_iter().next() else {
         // Spend the same time as a real check so timing reveals nothing either.
-        password_matches(&password_record("not a real password"), password);
+        password_matches_blocking(UNKNOWN_USER_RECORD.clone(), password).await;
         return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
     };
-    if !password_matches(&text(&row[1])?, password) {
+    if !password_matches_blocking(text(&row[1])?, password).await {
         return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
     }
     let user = User {

@@ -4,7 +4,8 @@
 //! A device sends each content it is about to reference before its upload, one request per file
 //! (`PUT /v1/files/{sha256}`), after asking which the server lacks: a content the server holds
 //! costs no transfer. A content arrives in a temporary file, streamed and hashed as it comes; it
-//! becomes visible under its hash only whole, checked and synced to disk (a rename). An upload
+//! becomes visible under its hash only whole, checked and synced to disk (a rename). Disk work
+//! runs on a blocking task per transfer, a few pieces ahead of or behind the network. An upload
 //! links contents to objects by the file entity's `ContentHash`; the server refuses a hash it
 //! does not hold, or a `FileSize` that is not the content's. Contents are never deleted here:
 //! those of rejected objects stay readable with their `SynchronizationError`.
@@ -16,7 +17,7 @@ use ferry_model::{Entity, EntityKind, ObjectId, Slot, Value};
 use ferry_protocol::{FileStored, FilesMissingRequest, FilesMissingResponse};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::io::{Read as _, Write as _};
 
 use crate::State;
 use crate::access::{context, user_rules};
@@ -28,8 +29,10 @@ use crate::upload::{CheckedChange, read_covered};
 
 /// The most hashes one `POST /v1/files/missing` may ask about.
 pub const HASHES_PER_CHECK_MAX: usize = 10_000;
-/// Contents are read and written in pieces of this many bytes.
-const CHUNK_BYTES: usize = 256 * 1024;
+/// Contents are read in pieces of this many bytes.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Pieces of one content on their way between the network and the disk.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// The directory of contents.
 pub(crate) struct BlobStore {
@@ -40,7 +43,7 @@ pub(crate) struct BlobStore {
 pub(crate) struct Content {
     pub(crate) hash: String,
     pub(crate) size: u64,
-    pub(crate) file: tokio::fs::File,
+    pub(crate) file: std::fs::File,
 }
 
 impl BlobStore {
@@ -65,48 +68,68 @@ impl BlobStore {
         }
     }
 
-    async fn open_content(&self, hash: &str) -> Result<Content, ApiError> {
-        let file = tokio::fs::File::open(self.path(hash)).await.map_err(io)?;
-        let size = file.metadata().await.map_err(io)?.len();
+    fn open_content(&self, hash: &str) -> Result<Content, ApiError> {
+        let file = std::fs::File::open(self.path(hash)).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
         Ok(Content { hash: hash.to_owned(), size, file })
     }
 
     /// Streams `body` into the store under `hash`, refusing more than `limit` bytes or bytes
-    /// whose hash is another.
+    /// whose hash is another. A blocking task writes and hashes the pieces as they come, a few
+    /// at a time, so memory holds a few pieces whatever the size.
     async fn receive(&self, hash: &str, body: Body, limit: u64) -> Result<u64, ApiError> {
         let temporary = Temporary(self.root.join("incoming").join(random_name()?));
-        let file = tokio::fs::File::create(&temporary.0).await.map_err(io)?;
-        let mut writer = tokio::io::BufWriter::with_capacity(4 * CHUNK_BYTES, file);
-        let mut hasher = Sha256::new();
+        let (pieces, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+        let path = temporary.0.clone();
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(String, u64)> {
+            let mut file = std::fs::File::create(&path)?;
+            let (mut hasher, mut size) = (Sha256::new(), 0u64);
+            while let Some(piece) = received.blocking_recv() {
+                hasher.update(&piece);
+                file.write_all(&piece)?;
+                size += piece.len() as u64;
+            }
+            file.sync_all()?;
+            Ok((hex(&hasher.finalize()), size))
+        });
         let mut size = 0u64;
         let mut stream = body.into_data_stream();
+        let mut refused = None;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadRequest {
-                message: format!("the content ended before its end: {e}"),
-                details: serde_json::json!({ "hash": hash, "received": size }),
-            })?;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    refused = Some(ApiError::BadRequest {
+                        message: format!("the content ended before its end: {e}"),
+                        details: serde_json::json!({ "hash": hash, "received": size }),
+                    });
+                    break;
+                }
+            };
             size += chunk.len() as u64;
             if size > limit {
-                return Err(too_large(limit));
+                refused = Some(too_large(limit));
+                break;
             }
-            hasher.update(&chunk);
-            writer.write_all(&chunk).await.map_err(io)?;
+            if pieces.send(chunk).await.is_err() {
+                break;
+            }
         }
-        let received = hex(&hasher.finalize());
+        drop(pieces);
+        let written = writer.await.map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        let (received, size) = written.map_err(io)?;
         if received != hash {
             return Err(ApiError::BadRequest {
                 message: format!("the content's SHA-256 is {received}, not {hash}"),
                 details: serde_json::json!({ "hash": hash, "received": received }),
             });
         }
-        writer.flush().await.map_err(io)?;
-        let file = writer.into_inner();
-        file.sync_all().await.map_err(io)?;
-        drop(file);
         let path = self.path(hash);
-        let directory = path.parent().expect("contents lie in a directory");
-        tokio::fs::create_dir_all(directory).await.map_err(io)?;
-        tokio::fs::rename(&temporary.0, &path).await.map_err(io)?;
+        std::fs::create_dir_all(path.parent().expect("contents lie in a directory")).map_err(io)?;
+        std::fs::rename(&temporary.0, &path).map_err(io)?;
         Ok(size)
     }
 }
@@ -242,7 +265,7 @@ pub(crate) async fn object_content(
             "the content of `{entity_name}` {id} changed: it is now {hash}"
         )));
     }
-    let content = state.blobs.open_content(hash).await?;
+    let content = state.blobs.open_content(hash)?;
     crate::Metrics::add(&state.metrics.file_bytes_sent, content.size);
     Ok(content)
 }
@@ -255,28 +278,38 @@ pub(crate) async fn failure_content(state: &State, failure_id: i64) -> Result<Co
         return Err(ApiError::NotFound(format!("failure {failure_id} carries no file content")));
     };
     match state.blobs.size(hash).map_err(io)? {
-        Some(_) => state.blobs.open_content(hash).await,
+        Some(_) => state.blobs.open_content(hash),
         None => Err(ApiError::NotFound(format!(
             "failure {failure_id} names the content {hash}, which was never uploaded"
         ))),
     }
 }
 
-/// Streams a content as a response body, in pieces of [`CHUNK_BYTES`].
+/// Streams a content as a response body: a blocking task reads it in pieces of
+/// [`CHUNK_BYTES`], a few ahead of the network.
 pub(crate) fn content_stream(
-    file: tokio::fs::File,
+    mut file: std::fs::File,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
-    futures_util::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buffer = vec![0u8; CHUNK_BYTES];
-        match file.read(&mut buffer).await {
-            Ok(0) => None,
-            Ok(read) => {
-                buffer.truncate(read);
-                Some((Ok(Bytes::from(buffer)), Some(file)))
+    let (pieces, received) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let mut buffer = vec![0u8; CHUNK_BYTES];
+            let piece = match file.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(read) => {
+                    buffer.truncate(read);
+                    Ok(Bytes::from(buffer))
+                }
+                Err(error) => Err(error),
+            };
+            let failed = piece.is_err();
+            if pieces.blocking_send(piece).is_err() || failed {
+                return;
             }
-            Err(error) => Some((Err(error), None)),
         }
+    });
+    futures_util::stream::unfold(received, |mut received| async move {
+        received.recv().await.map(|piece| (piece, received))
     })
 }
 

@@ -184,7 +184,7 @@ impl Server {
     /// failure does not exist or names no content.
     pub async fn failure_file(&self, id: i64) -> Result<Option<std::fs::File>, StoreError> {
         match files::failure_content(&self.state, id).await {
-            Ok(content) => Ok(Some(content.file.into_std().await)),
+            Ok(content) => Ok(Some(content.file)),
             Err(http::ApiError::NotFound(_)) => Ok(None),
             Err(error) => Err(store_error(error)),
         }
