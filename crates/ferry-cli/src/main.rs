@@ -1,14 +1,19 @@
-//! The `ferry` command: check a model file, plan a migration between two models, run benchmarks.
+//! The `ferry` command: the quickstart, check a model file, plan a migration between two models,
+//! run the server, manage users, run benchmarks.
 
 #![allow(clippy::print_stdout, reason = "a command-line program prints its results")]
 
 mod bench;
 mod model;
+mod quickstart;
 mod serve;
 
 use std::process::ExitCode;
 
 pub(crate) const USAGE: &str = "usage:
+  ferry quickstart                       a server and devices in a temporary directory, through a
+                                         narrated story: sync, conflicts, a rejected change
+                                         replayed, selected sync, an action, a photo
   ferry model check FILE                 validate a model file; print a summary and its version
   ferry model diff OLD NEW [--sql DIALECT]
                                          print the migration plan from OLD to NEW
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
+        ["quickstart"] => quickstart::quickstart(),
         ["model", "check", file] => model::check(file),
         ["model", "diff", old, new] => model::diff(old, new, None),
         ["model", "diff", old, new, "--sql", dialect] => model::diff(old, new, Some(dialect)),

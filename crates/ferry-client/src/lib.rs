@@ -50,7 +50,7 @@ pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
     ActionOutcome, CancelToken, FILE_SEND_ATTEMPTS, HttpTransport, PAGES_IN_FLIGHT, Phase,
-    Progress, ProgressCallback, RESPONSE_BYTES_MAX, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX,
+    Progress, ProgressCallback, RESPONSE_BYTES_MAX, RETRY_DELAY_MS, Response, SEND_ATTEMPTS_MAX,
     SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport,
     WAL_TRUNCATE_OBJECTS,
 };

@@ -26,10 +26,10 @@ use tokio::sync::mpsc::Sender;
 
 pub use action::ActionOutcome;
 pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
-pub use transport::{HttpTransport, RESPONSE_BYTES_MAX};
+pub use transport::{HttpTransport, RESPONSE_BYTES_MAX, Response};
 
 use apply::{Applied, Step, apply_download};
-use transport::{Payload, Response};
+use transport::Payload;
 
 use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
 use crate::files::named_hash;

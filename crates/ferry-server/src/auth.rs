@@ -2,7 +2,7 @@
 //! `[%CurrentUser%]` can point at them); their credentials and roles live in a fixed table.
 //! Passwords are hashed with argon2id; tokens are random and stored only as SHA-256 hashes.
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ferry_model::{ObjectId, Timestamp, Value};
@@ -51,53 +51,67 @@ pub enum UserError {
     Store(#[from] StoreError),
 }
 
-/// The memory argon2 works in (`ARGON2_MEMORY_KIB` blocks of 1 KiB), allocated once and taken
-/// in turn: a fresh 19 MiB per sign-in would be kept by the allocator of each thread that ran
-/// one, and the server's memory would grow with its sign-ins.
-static ARGON2_MEMORY: LazyLock<Mutex<Vec<Block>>> =
-    LazyLock::new(|| Mutex::new(vec![Block::default(); ARGON2_MEMORY_KIB as usize]));
-
-fn hash_password(password: &str, salt: &[u8; 16]) -> [u8; 32] {
-    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, Some(32))
-        .expect("the argon2 parameters are valid");
-    let mut out = [0; 32];
-    let mut memory = ARGON2_MEMORY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
-        .expect("argon2 accepts any password with a 16-byte salt");
-    out
+/// Password hashing for one server. Argon2 works in one block of memory (`ARGON2_MEMORY_KIB`
+/// blocks of 1 KiB), made at the first use and taken in turn: a fresh 19 MiB per sign-in would be
+/// kept by the allocator of each thread that ran one, and the server's memory would grow with
+/// its sign-ins.
+#[derive(Default)]
+pub(crate) struct Passwords {
+    memory: Mutex<Vec<Block>>,
+    /// A record no password was ever set for, to spend the time of a real check on unknown users.
+    unknown: OnceLock<String>,
 }
 
-/// [`password_matches`] on a blocking thread: it takes tens of milliseconds of CPU, and waits
-/// its turn for [`ARGON2_MEMORY`].
-async fn password_matches_blocking(record: String, password: &str) -> bool {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || password_matches(&record, &password)).await.unwrap_or(false)
-}
+impl Passwords {
+    fn hash(&self, password: &str, salt: &[u8; 16]) -> [u8; 32] {
+        let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, Some(32))
+            .expect("the argon2 parameters are valid");
+        let mut out = [0; 32];
+        let mut memory = self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if memory.is_empty() {
+            *memory = vec![Block::default(); ARGON2_MEMORY_KIB as usize];
+        }
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
+            .expect("argon2 accepts any password with a 16-byte salt");
+        out
+    }
 
-/// A record no password was ever set for, to spend the time of a real check on unknown users.
-static UNKNOWN_USER_RECORD: LazyLock<String> =
-    LazyLock::new(|| password_record("not a real password"));
+    fn record(&self, password: &str) -> String {
+        let salt = random_bytes::<16>();
+        let hash = self.hash(password, &salt);
+        format!(
+            "argon2id${ARGON2_MEMORY_KIB}${ARGON2_ITERATIONS}${ARGON2_LANES}${}${}",
+            hex(&salt),
+            hex(&hash)
+        )
+    }
 
-fn password_record(password: &str) -> String {
-    let salt = random_bytes::<16>();
-    let hash = hash_password(password, &salt);
-    format!(
-        "argon2id${ARGON2_MEMORY_KIB}${ARGON2_ITERATIONS}${ARGON2_LANES}${}${}",
-        hex(&salt),
-        hex(&hash)
-    )
-}
+    fn matches(&self, record: &str, password: &str) -> bool {
+        let parts: Vec<&str> = record.split('$').collect();
+        let [_, _, _, _, salt, hash] = parts.as_slice() else { return false };
+        let Some(salt) = unhex(salt).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
+            return false;
+        };
+        let Some(expected) = unhex(hash) else { return false };
+        let actual = self.hash(password, &salt);
+        // Compare in constant time: the loop never stops early.
+        expected.len() == actual.len()
+            && expected.iter().zip(actual).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
 
-fn password_matches(record: &str, password: &str) -> bool {
-    let parts: Vec<&str> = record.split('$').collect();
-    let [_, _, _, _, salt, hash] = parts.as_slice() else { return false };
-    let Some(salt) = unhex(salt).and_then(|s| <[u8; 16]>::try_from(s).ok()) else { return false };
-    let Some(expected) = unhex(hash) else { return false };
-    let actual = hash_password(password, &salt);
-    // Compare in constant time: the loop never stops early.
-    expected.len() == actual.len()
-        && expected.iter().zip(actual).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    /// [`Passwords::matches`] on a blocking thread (it takes tens of milliseconds of CPU and
+    /// waits its turn for the memory); `None` checks against a record of no one, in the same time.
+    async fn matches_blocking(self: &Arc<Self>, record: Option<String>, password: &str) -> bool {
+        let (passwords, password) = (Arc::clone(self), password.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let unknown = || passwords.record("not a real password");
+            let record = record.unwrap_or_else(|| passwords.unknown.get_or_init(unknown).clone());
+            passwords.matches(&record, &password)
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -126,7 +140,7 @@ pub(crate) async fn add_user(
     if let Some(role) = roles.iter().find(|r| state.model.role(r).is_none()) {
         return Err(UserError::UnknownRole(role.clone()));
     }
-    let record = password_record(password);
+    let record = state.passwords.record(password);
     let id = new_object_id(state.clock.now());
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
@@ -176,10 +190,10 @@ pub(crate) async fn sign_in(
         .await?;
     let Some(row) = rows.into_iter().next() else {
         // Spend the same time as a real check so timing reveals nothing either.
-        password_matches_blocking(UNKNOWN_USER_RECORD.clone(), password).await;
+        state.passwords.matches_blocking(None, password).await;
         return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
     };
-    if !password_matches_blocking(text(&row[1])?, password).await {
+    if !state.passwords.matches_blocking(Some(text(&row[1])?), password).await {
         return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
     }
     let user = User {

@@ -116,6 +116,7 @@ pub(crate) struct State {
     limits: Limits,
     handlers: Handlers,
     metrics: Metrics,
+    passwords: Arc<auth::Passwords>,
     sign_in_attempts: std::sync::Mutex<BTreeMap<String, Vec<Timestamp>>>,
 }
 
@@ -155,6 +156,7 @@ impl Server {
             limits: config.limits,
             handlers: config.handlers,
             metrics: Metrics::default(),
+            passwords: Arc::default(),
             sign_in_attempts: std::sync::Mutex::new(BTreeMap::new()),
         };
         Ok(Server { state: Arc::new(state) })

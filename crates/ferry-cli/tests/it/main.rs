@@ -198,3 +198,28 @@ fn user_add_then_serve_then_sign_in_over_http() {
         "{response}"
     );
 }
+
+/// The README's first command: the whole story runs, every step checked, and it exits 0.
+#[test]
+fn quickstart_tells_the_whole_story_and_exits_0() {
+    let output = ferry(&["quickstart"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for step in [
+        "1.  First sync",
+        "2.  Offline edits on both devices",
+        "3.  A conflicting edit",
+        "4.  A rejected change, replayed by an admin",
+        "5.  A selected-objects sync",
+        "6.  A sync-to-device action",
+        "7.  A photo",
+    ] {
+        assert!(stdout.contains(step), "missing `{step}` in\n{stdout}");
+    }
+    assert!(stdout.contains("Every step did what it says."), "{stdout}");
+}

@@ -23,9 +23,11 @@ pub struct HttpTransport {
 }
 
 /// A response: its status and body.
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) body: Vec<u8>,
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body (empty when it went to a sink).
+    pub body: Vec<u8>,
 }
 
 impl HttpTransport {
@@ -39,7 +41,9 @@ impl HttpTransport {
         Ok(HttpTransport { address: address.to_owned(), connection: Mutex::new(None) })
     }
 
-    pub(crate) async fn request(
+    /// Sends one request with a JSON body (and the token, when given) and reads the whole answer;
+    /// a kept-alive connection the server closed is reopened once.
+    pub async fn request(
         &self,
         method: &str,
         path: &str,
