@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, reason = "a command-line program prints its results")]
 
 mod bench;
+mod device;
 mod model;
 mod quickstart;
 mod serve;
@@ -26,21 +27,62 @@ pub(crate) const USAGE: &str = "usage:
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost
                                          (NAME: evaluate, parse, upload, download, incremental,
-                                         device)
+                                         device, files)
 
-exit codes: 0 success, 1 a file, database or address could not be used, 2 bad usage or an
-            invalid model or user, 3 the migration plan has breaking changes";
+  ferry device --db PATH [--json] COMMAND
+                                         a device database from the command line:
+    login --server URL --user NAME [--password-stdin]
+                                         sign in (password on standard input, or FERRY_PASSWORD)
+                                         and make the database for the server's model
+    create ENTITY [MEMBER=VALUE]...      a new object, uncommitted (kept in PATH.draft.json)
+    set ID MEMBER=VALUE...               change an object, uncommitted (an empty VALUE empties)
+    attach ID FILE                       attach a file's content to a file object, uncommitted
+    commit [ID]...                       commit uncommitted objects (all, or these) at once
+    rollback [ID]...                     drop uncommitted changes (all, or these)
+    delete ID                            delete an object
+    query ENTITY [CONSTRAINT] [--sort MEMBER[:desc]] [--limit N] [--offset N]
+    sync [--mode all|unsynchronized|selected] [--object ID]...
+                                         synchronize; a progress bar when on a terminal
+    call ACTION [JSON]                   call a server action with a JSON object of parameters
+    status                               server, user, model version, pending changes, last sync
+    files                                file objects and whether their content is on the device
+  --json prints one JSON document: login {user, user_id, server}; create/set/attach {entity, id,
+  committed}; commit {committed: [{entity, id}], pending_changes}; rollback {rolled_back};
+  delete {entity, id, deletion}; query {objects: [{entity, id, values}]}; sync {uploaded,
+  rejected: [{entity, id, reason}], downloaded, removed, files_uploaded, files_downloaded};
+  call {result, synced, removed, skipped}; status {server, user_id, model_version,
+  pending_changes, uncommitted_objects, last_sync: {at, mode}}; files {files: [{entity, id,
+  file_name, file_size, path}]}
+
+exit codes: 0 success, 1 a file, database or address could not be used, 2 bad usage or invalid
+            input (model, user, value, constraint), 3 the migration plan has breaking changes,
+            4 the server cannot be reached, 5 wrong user name or password, 6 not signed in or
+            the session expired, 7 the server's model changed in a way the device cannot
+            follow, 8 a synchronization is already running on this database, 9 the server
+            refused the request";
 
 /// Exit codes; documented in `USAGE`.
-pub(crate) const EXIT_IO: u8 = 1;
-pub(crate) const EXIT_INVALID: u8 = 2;
-pub(crate) const EXIT_BREAKING: u8 = 3;
+pub(crate) mod exit {
+    pub(crate) const IO: u8 = 1;
+    pub(crate) const INVALID: u8 = 2;
+    pub(crate) const BREAKING: u8 = 3;
+    pub(crate) const UNREACHABLE: u8 = 4;
+    pub(crate) const SIGN_IN: u8 = 5;
+    pub(crate) const SESSION: u8 = 6;
+    pub(crate) const MODEL: u8 = 7;
+    pub(crate) const BUSY: u8 = 8;
+    pub(crate) const REFUSED: u8 = 9;
+}
+pub(crate) const EXIT_IO: u8 = exit::IO;
+pub(crate) const EXIT_INVALID: u8 = exit::INVALID;
+pub(crate) const EXIT_BREAKING: u8 = exit::BREAKING;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         ["quickstart"] => quickstart::quickstart(),
+        ["device", rest @ ..] => device::command(rest),
         ["model", "check", file] => model::check(file),
         ["model", "diff", old, new] => model::diff(old, new, None),
         ["model", "diff", old, new, "--sql", dialect] => model::diff(old, new, Some(dialect)),

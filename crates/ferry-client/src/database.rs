@@ -26,6 +26,21 @@ const FIXED_TABLES: [&str; 3] = [
 /// while a download is being applied waits for it to finish.
 pub const LOCK_WAIT_MS: u64 = 60_000;
 
+/// What a device holds, as [`Database::status`] tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// Objects with committed changes not uploaded yet.
+    pub pending_changes: usize,
+    /// Who signed in last.
+    pub user: Option<ObjectId>,
+    /// The server they signed in to.
+    pub server: Option<String>,
+    /// The version of the model the database holds.
+    pub model_version: String,
+    /// When the last sync completed, and its mode (`all`, `unsynchronized` or `selected`).
+    pub last_sync: Option<(ferry_model::Timestamp, String)>,
+}
+
 /// A device database. Cheap to share between threads (`&Database` is enough for every call).
 pub struct Database {
     path: PathBuf,
@@ -86,6 +101,51 @@ impl Database {
             clock,
             ids,
         })
+    }
+
+    /// Opens a database made before, for the model it holds (the last one a sync brought).
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Database, ClientError> {
+        let path = path.as_ref();
+        let missing = || ClientError::NoDatabase { path: path.display().to_string() };
+        if !path.is_file() {
+            return Err(missing());
+        }
+        let model_text: Option<String> = connect(path)?
+            .query_row("SELECT value FROM ferry_meta WHERE key = 'model'", [], |row| row.get(0))
+            .optional()
+            .map_err(|_| missing())?;
+        Database::open(path, &model_text.ok_or_else(missing)?)
+    }
+
+    /// What the device holds: its pending changes, who is signed in and where, the model, and
+    /// its last completed sync.
+    pub fn status(&self) -> Result<DeviceStatus, ClientError> {
+        let connection = self.lock();
+        let meta = |key: &str| -> Result<Option<String>, rusqlite::Error> {
+            connection
+                .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
+                .optional()
+        };
+        let pending: i64 =
+            connection.query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
+        let last_sync = meta("last_sync")?.and_then(|text| {
+            let (at, mode) = text.split_once(' ')?;
+            Some((ferry_model::Timestamp::parse(at)?, mode.to_owned()))
+        });
+        Ok(DeviceStatus {
+            pending_changes: pending as usize,
+            user: meta("user")?.and_then(|text| ObjectId::parse(&text)),
+            server: meta("server")?,
+            model_version: self.model().version().to_string(),
+            last_sync,
+        })
+    }
+
+    /// The file whose lock marks a sync under way on this database, across processes.
+    pub(crate) fn sync_lock_path(&self) -> PathBuf {
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(".sync-lock");
+        PathBuf::from(path)
     }
 
     /// The model this database holds now.

@@ -43,7 +43,7 @@ mod sync;
 
 use ferry_model::{ModelError, ObjectId, ValueType};
 
-pub use database::{Database, LOCK_WAIT_MS};
+pub use database::{Database, DeviceStatus, LOCK_WAIT_MS};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
 pub use object::{ClearMode, Deletion, Object};
@@ -91,6 +91,14 @@ pub enum ClientError {
         /// The member's type.
         expected: ValueType,
     },
+    /// An object with this id is on the device already.
+    #[error("`{entity}` {id} is on this device already")]
+    Exists {
+        /// The entity.
+        entity: String,
+        /// The object.
+        id: ObjectId,
+    },
     /// The object was deleted.
     #[error("`{entity}` {id} was deleted")]
     Deleted {
@@ -116,6 +124,12 @@ pub enum ClientError {
         constraint: String,
         /// Every problem found.
         errors: Vec<ferry_constraint::ConstraintError>,
+    },
+    /// No device database at the path (or not one Ferry made).
+    #[error("no device database at `{path}`: log in first")]
+    NoDatabase {
+        /// The path given.
+        path: String,
     },
     /// A device database is a file: an in-memory one would lose every change.
     #[error("`{path}` is not a file path: a device database must be a file")]

@@ -111,6 +111,18 @@ impl Database {
         })
     }
 
+    /// A new object with a given id: for an app that keeps its uncommitted objects elsewhere
+    /// between runs (the command line keeps them in a file) and makes them again. The id must be
+    /// one [`Database::create`] gave; an id the device already holds is refused.
+    pub fn create_with_id(&self, entity: &str, id: ObjectId) -> Result<Object, ClientError> {
+        let mut object = self.create(entity)?;
+        if self.get(entity, id)?.is_some() {
+            return Err(ClientError::Exists { entity: entity.to_owned(), id });
+        }
+        object.id = id;
+        Ok(object)
+    }
+
     /// The current value of a member (attribute, or reference as `Value::Reference`).
     pub fn get_value<'o>(
         &self,

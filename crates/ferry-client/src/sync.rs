@@ -299,11 +299,47 @@ pub struct SyncEngine {
 }
 
 /// Releases the one-sync-at-a-time flag when a sync ends, however it ends.
-struct Running<'a>(&'a AtomicBool);
+/// A sync (or an action call) under way: the engine's flag, and a lock on a file beside the
+/// database, so a second process syncing the same database is refused too. Both end when dropped.
+pub(crate) struct Running<'a> {
+    flag: &'a AtomicBool,
+    _lock: std::fs::File,
+}
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.flag.store(false, Ordering::Release);
+    }
+}
+
+impl SyncEngine {
+    /// Starts a sync, or refuses with [`SyncError::AlreadyRunning`] while one runs here or in
+    /// another process on the same database.
+    pub(crate) fn start_running(&self) -> Result<Running<'_>, SyncError> {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return Err(SyncError::AlreadyRunning);
+        }
+        let locked = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.database.sync_lock_path())
+            .and_then(|file| match file.try_lock() {
+                Ok(()) => Ok(Some(file)),
+                Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                Err(std::fs::TryLockError::Error(error)) => Err(error),
+            });
+        match locked {
+            Ok(Some(file)) => Ok(Running { flag: &self.running, _lock: file }),
+            Ok(None) => {
+                self.running.store(false, Ordering::Release);
+                Err(SyncError::AlreadyRunning)
+            }
+            Err(error) => {
+                self.running.store(false, Ordering::Release);
+                Err(ClientError::Files(error).into())
+            }
+        }
     }
 }
 
@@ -333,6 +369,14 @@ impl SyncEngine {
             transport: HttpTransport::new(server)?,
             running: AtomicBool::new(false),
         })
+    }
+
+    /// The engine of a database someone signed in on before, with the server they signed in to.
+    pub fn resume(database: Arc<Database>) -> Result<SyncEngine, SyncError> {
+        let server = meta(&database.lock(), "server")?.ok_or_else(|| SyncError::NotSignedIn {
+            message: "no one has signed in on this device".to_owned(),
+        })?;
+        SyncEngine::new(database, &server)
     }
 
     /// Signs in; the token and the user are kept in the device database. When another user was
@@ -368,6 +412,7 @@ impl SyncEngine {
         }
         set_meta(&transaction, "token", &response.token)?;
         set_meta(&transaction, "user", &id.to_string())?;
+        set_meta(&transaction, "server", &self.transport.server())?;
         transaction.commit()?;
         Ok(id)
     }
@@ -442,10 +487,7 @@ impl SyncEngine {
         mode: SyncMode,
         options: &SyncOptions,
     ) -> Result<SyncReport, SyncError> {
-        if self.running.swap(true, Ordering::AcqRel) {
-            return Err(SyncError::AlreadyRunning);
-        }
-        let _running = Running(&self.running);
+        let _running = self.start_running()?;
         let token = self.token()?;
         let mut report = SyncReport::default();
         let selection: Option<BTreeSet<(String, ObjectId)>> = match &mode {
@@ -491,6 +533,8 @@ impl SyncEngine {
             objects_down: report.downloaded.values().sum::<usize>() as i64,
             errors: report.rejected.len() as i64,
         };
+        let finished = self.database.clock.now().to_string();
+        set_meta(&self.database.lock(), "last_sync", &format!("{finished} {}", record.mode))?;
         // The record is the operator's view of the sync, which is complete: a record the
         // network loses does not fail it.
         let body = serde_json::to_vec(&record).expect("records serialise");

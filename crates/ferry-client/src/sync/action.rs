@@ -5,7 +5,7 @@ use ferry_protocol::{ActionRequest, ActionResponse};
 use ferry_sql::table_name;
 
 use super::apply::{row_params, upsert_statement};
-use super::{Running, SyncEngine, SyncError};
+use super::{SyncEngine, SyncError};
 use crate::ClientError;
 use crate::database::id_param;
 
@@ -32,10 +32,7 @@ impl SyncEngine {
         name: &str,
         parameters: serde_json::Map<String, serde_json::Value>,
     ) -> Result<ActionOutcome, SyncError> {
-        if self.running.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            return Err(SyncError::AlreadyRunning);
-        }
-        let _running = Running(&self.running);
+        let _running = self.start_running()?;
         let token = self.token()?;
         let body = serde_json::to_vec(&ActionRequest { parameters }).expect("requests serialise");
         let path = format!("/v1/actions/{}", percent_encoded(name));

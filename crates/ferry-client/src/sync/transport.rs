@@ -115,6 +115,11 @@ impl HttpTransport {
         }
     }
 
+    /// The server's address as `http://host:port`.
+    pub fn server(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
     fn unreachable(&self, error: &std::io::Error) -> SyncError {
         SyncError::Unreachable { server: self.address.clone(), reason: error.to_string() }
     }

@@ -1,0 +1,745 @@
+//! `ferry device --db PATH [--json] COMMAND`: a device database driven from the command line,
+//! as an app drives it. Uncommitted objects live in the app between calls; here the app's memory
+//! is a file beside the database (`PATH.draft.json`), until `commit` writes them or `rollback`
+//! drops them.
+//!
+//! Output is for people by default; `--json` prints one JSON document per command with stable
+//! field names (see `USAGE`). Errors are one line on standard error, with an exit code per kind.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use ferry_client::{
+    ClientError, Database, Object, Phase, Progress, Query, SyncEngine, SyncError, SyncMode,
+    SyncOptions, SyncReport,
+};
+use ferry_model::{EntityKind, MemberRef, ObjectId, Value};
+use ferry_protocol::value;
+use serde_json::{Value as Json, json};
+
+use crate::exit;
+
+/// The options every device command shares.
+struct Device {
+    path: PathBuf,
+    json: bool,
+}
+
+/// A failure of a device command: the line to print and the exit code.
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), code: exit::INVALID }
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Failure {
+        let code = match &error {
+            ClientError::BreakingModel { .. } => exit::MODEL,
+            ClientError::Database(_) | ClientError::Files(_) | ClientError::Corrupt(_) => exit::IO,
+            ClientError::NoDatabase { .. } => exit::SESSION,
+            _ => exit::INVALID,
+        };
+        let message = match &error {
+            ClientError::BreakingModel { plan } => format!(
+                "the server's model changed in a way this device cannot follow; sync what is pending on a device with the old model, then log in with a new --db\n{plan}"
+            ),
+            other => other.to_string(),
+        };
+        Failure { message, code }
+    }
+}
+
+impl From<SyncError> for Failure {
+    fn from(error: SyncError) -> Failure {
+        let code = match &error {
+            SyncError::Unreachable { .. } => exit::UNREACHABLE,
+            SyncError::NotSignedIn { .. } => exit::SESSION,
+            SyncError::AlreadyRunning => exit::BUSY,
+            SyncError::BadServer { .. } | SyncError::Integrity { .. } => exit::INVALID,
+            SyncError::Local(local) => return Failure::from(clone_client_error(local)),
+            _ => exit::REFUSED,
+        };
+        let message = match &error {
+            SyncError::NotSignedIn { message } => format!(
+                "not signed in, or the session expired ({message}): log in again with `ferry device --db PATH login`"
+            ),
+            other => other.to_string(),
+        };
+        Failure { message, code }
+    }
+}
+
+/// A client error as its kind and message (the error itself is not `Clone`).
+fn clone_client_error(error: &ClientError) -> ClientError {
+    match error {
+        ClientError::BreakingModel { plan } => ClientError::BreakingModel { plan: plan.clone() },
+        ClientError::NoDatabase { path } => ClientError::NoDatabase { path: path.clone() },
+        other => ClientError::Corrupt(other.to_string()),
+    }
+}
+
+pub(crate) fn command(args: &[&str]) -> ExitCode {
+    let result = run(args);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Result<(), Failure> {
+    let mut path = None;
+    let mut json = false;
+    let mut rest = args;
+    loop {
+        match rest {
+            ["--db", value, tail @ ..] => {
+                path = Some(PathBuf::from(value));
+                rest = tail;
+            }
+            ["--json", tail @ ..] => {
+                json = true;
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    let path = path.ok_or_else(|| Failure::usage("`ferry device` needs --db PATH"))?;
+    let device = Device { path, json };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })?;
+    runtime.block_on(async {
+        match rest {
+            ["login", options @ ..] => device.login(options).await,
+            ["create", entity, members @ ..] => device.create(entity, members),
+            ["set", id, members @ ..] => device.set(id, members),
+            ["attach", id, file] => device.attach(id, file),
+            ["commit", ids @ ..] => device.commit(ids),
+            ["rollback", ids @ ..] => device.rollback(ids),
+            ["delete", id] => device.delete(id),
+            ["query", entity, options @ ..] => device.query(entity, options),
+            ["sync", options @ ..] => device.sync(options).await,
+            ["call", action] => device.call(action, "{}").await,
+            ["call", action, parameters] => device.call(action, parameters).await,
+            ["status"] => device.status(),
+            ["files"] => device.files(),
+            _ => Err(Failure::usage(format!("unknown device command\n{}", crate::USAGE))),
+        }
+    })
+}
+
+/// The uncommitted objects of the command line's "app", kept beside the database.
+#[derive(Default)]
+struct Drafts {
+    /// Per object id: its entity, whether it is new, and the members changed, as JSON values.
+    objects: BTreeMap<ObjectId, (String, bool, serde_json::Map<String, Json>)>,
+}
+
+impl Drafts {
+    fn load(path: &Path) -> Result<Drafts, Failure> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Drafts::default());
+            }
+            Err(error) => return Err(io_failure(path, &error)),
+        };
+        let parsed: Json = serde_json::from_str(&text)
+            .map_err(|e| Failure { message: format!("{}: {e}", path.display()), code: exit::IO })?;
+        let mut drafts = Drafts::default();
+        for entry in parsed["objects"].as_array().into_iter().flatten() {
+            let id = entry["id"].as_str().and_then(ObjectId::parse);
+            let entity = entry["entity"].as_str();
+            if let (Some(id), Some(entity)) = (id, entity) {
+                let changes = entry["changes"].as_object().cloned().unwrap_or_default();
+                let new = entry["new"].as_bool().unwrap_or(false);
+                drafts.objects.insert(id, (entity.to_owned(), new, changes));
+            }
+        }
+        Ok(drafts)
+    }
+
+    fn save(&self, path: &Path) -> Result<(), Failure> {
+        let objects: Vec<Json> = self
+            .objects
+            .iter()
+            .map(|(id, (entity, new, changes))| {
+                json!({ "entity": entity, "id": id.to_string(), "new": new, "changes": changes })
+            })
+            .collect();
+        let text =
+            serde_json::to_string_pretty(&json!({ "objects": objects })).expect("drafts serialise");
+        std::fs::write(path, text).map_err(|e| io_failure(path, &e))
+    }
+}
+
+fn io_failure(path: &Path, error: &std::io::Error) -> Failure {
+    Failure { message: format!("{}: {error}", path.display()), code: exit::IO }
+}
+
+/// `MEMBER=VALUE` as the member's value; an empty VALUE is empty.
+fn member_value(db: &Database, entity: &str, text: &str) -> Result<(String, Value), Failure> {
+    let (member, raw) = text
+        .split_once('=')
+        .ok_or_else(|| Failure::usage(format!("`{text}` is not MEMBER=VALUE")))?;
+    let model = db.model();
+    let described =
+        model.entity(entity).ok_or_else(|| Failure::usage(format!("unknown entity `{entity}`")))?;
+    let found = described
+        .member(member)
+        .ok_or_else(|| Failure::usage(format!("`{entity}` has no member `{member}`")))?;
+    let attribute_type = match found {
+        MemberRef::Attribute(index) => Some(&described.attributes[index].attribute_type),
+        MemberRef::Association(_) => None,
+    };
+    let json = match (attribute_type.map(|t| t.value_type()), raw) {
+        (_, "") => Json::Null,
+        (Some(ferry_model::ValueType::Integer), _) => raw
+            .parse::<i64>()
+            .map(Json::from)
+            .map_err(|_| Failure::usage(format!("`{member}` takes an integer, not `{raw}`")))?,
+        (Some(ferry_model::ValueType::Boolean), "true" | "false") => Json::Bool(raw == "true"),
+        _ => Json::String(raw.to_owned()),
+    };
+    let decoded = value::decode(&json, attribute_type)
+        .map_err(|e| Failure::usage(format!("`{entity}.{member}`: {e}")))?;
+    Ok((member.to_owned(), decoded))
+}
+
+impl Device {
+    fn drafts_path(&self) -> PathBuf {
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(".draft.json");
+        PathBuf::from(path)
+    }
+
+    fn open(&self) -> Result<Arc<Database>, Failure> {
+        Ok(Arc::new(Database::open_existing(&self.path)?))
+    }
+
+    fn print(&self, people: &str, json: Json) {
+        if self.json {
+            println!("{json}");
+        } else {
+            println!("{people}");
+        }
+    }
+
+    /// The object with this id: uncommitted (rebuilt from the drafts) or committed.
+    fn object(&self, db: &Database, drafts: &Drafts, id: ObjectId) -> Result<Object, Failure> {
+        if let Some((entity, new, changes)) = drafts.objects.get(&id) {
+            let mut object = match new {
+                true => db.create_with_id(entity, id)?,
+                false => db.get(entity, id)?.ok_or_else(|| {
+                    Failure::usage(format!("`{entity}` {id} is no longer on this device"))
+                })?,
+            };
+            for (member, json) in changes {
+                let model = db.model();
+                let described = model
+                    .entity(entity)
+                    .ok_or_else(|| Failure::usage(format!("unknown entity `{entity}`")))?;
+                let attribute_type = match described.member(member) {
+                    Some(MemberRef::Attribute(index)) => {
+                        Some(&described.attributes[index].attribute_type)
+                    }
+                    _ => None,
+                };
+                let decoded = value::decode(json, attribute_type).map_err(|e| {
+                    Failure::usage(format!("{}: {e}", self.drafts_path().display()))
+                })?;
+                db.set(&mut object, member, decoded)?;
+            }
+            return Ok(object);
+        }
+        for entity in db.model().entities().filter(|e| e.kind != EntityKind::System) {
+            if let Some(object) = db.get(entity.name.as_str(), id)? {
+                return Ok(object);
+            }
+        }
+        Err(Failure::usage(format!("no object {id} on this device")))
+    }
+
+    fn parse_id(text: &str) -> Result<ObjectId, Failure> {
+        ObjectId::parse(text).ok_or_else(|| Failure::usage(format!("`{text}` is not an object id")))
+    }
+
+    async fn login(&self, options: &[&str]) -> Result<(), Failure> {
+        let (mut server, mut user, mut stdin) = (None, None, false);
+        let mut rest = options;
+        loop {
+            match rest {
+                ["--server", value, tail @ ..] => (server, rest) = (Some(*value), tail),
+                ["--user", value, tail @ ..] => (user, rest) = (Some(*value), tail),
+                ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
+                [] => break,
+                other => {
+                    return Err(Failure::usage(format!("unknown login option `{}`", other[0])));
+                }
+            }
+        }
+        let server = server.ok_or_else(|| Failure::usage("login needs --server URL"))?;
+        let user = user.ok_or_else(|| Failure::usage("login needs --user NAME"))?;
+        let password = match stdin {
+            true => {
+                let mut password = String::new();
+                std::io::stdin().read_to_string(&mut password).map_err(|e| Failure { message: format!("read the password: {e}"), code: exit::IO })?;
+                password.trim_end_matches(['\n', '\r']).to_owned()
+            }
+            false => std::env::var("FERRY_PASSWORD").map_err(|_| {
+                Failure::usage("give the password on standard input with --password-stdin, or in FERRY_PASSWORD")
+            })?,
+        };
+        // The device's tables come from the server's model: sign in once to read it.
+        let transport = ferry_client::HttpTransport::new(server)?;
+        let body =
+            serde_json::to_vec(&json!({ "user": user, "password": password })).expect("JSON");
+        let answer = transport.request("POST", "/v1/sign-in", None, &body).await?;
+        if answer.status == 401 {
+            return Err(Failure {
+                message: "wrong user name or password: check them and log in again".to_owned(),
+                code: exit::SIGN_IN,
+            });
+        }
+        let token = serde_json::from_slice::<Json>(&answer.body)
+            .ok()
+            .and_then(|t| t["token"].as_str().map(str::to_owned));
+        let token = token.ok_or_else(|| Failure {
+            message: format!("the server answered {} to the sign-in", answer.status),
+            code: exit::REFUSED,
+        })?;
+        let model = transport.request("GET", "/v1/model", Some(&token), b"").await?;
+        let model: Json = serde_json::from_slice(&model.body).map_err(|e| Failure {
+            message: format!("the server's model: {e}"),
+            code: exit::REFUSED,
+        })?;
+        let text = model["text"].as_str().unwrap_or_default();
+        let db = Arc::new(Database::open(&self.path, text)?);
+        let engine = SyncEngine::new(Arc::clone(&db), server)?;
+        let id = engine.sign_in(user, &password).await?;
+        self.print(
+            &format!("logged in as {user} ({id}) at {server}; run `sync` to bring the data"),
+            json!({ "user": user, "user_id": id.to_string(), "server": server }),
+        );
+        Ok(())
+    }
+
+    fn create(&self, entity: &str, members: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
+        let mut object = db.create(entity)?;
+        let mut changes = serde_json::Map::new();
+        for text in members {
+            let (member, decoded) = member_value(&db, entity, text)?;
+            db.set(&mut object, &member, decoded.clone())?;
+            changes.insert(member, value::encode(&decoded));
+        }
+        let path = self.drafts_path();
+        let mut drafts = Drafts::load(&path)?;
+        drafts.objects.insert(object.id(), (entity.to_owned(), true, changes));
+        drafts.save(&path)?;
+        self.print(
+            &format!("created {entity} {} (uncommitted: `commit` writes it)", object.id()),
+            json!({ "entity": entity, "id": object.id().to_string(), "committed": false }),
+        );
+        Ok(())
+    }
+
+    fn set(&self, id: &str, members: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
+        let id = Self::parse_id(id)?;
+        let path = self.drafts_path();
+        let mut drafts = Drafts::load(&path)?;
+        let mut object = self.object(&db, &drafts, id)?;
+        let entity = object.entity().to_string();
+        let entry = drafts
+            .objects
+            .entry(id)
+            .or_insert_with(|| (entity.clone(), false, serde_json::Map::new()));
+        for text in members {
+            let (member, decoded) = member_value(&db, &entity, text)?;
+            db.set(&mut object, &member, decoded.clone())?;
+            entry.2.insert(member, value::encode(&decoded));
+        }
+        drafts.save(&path)?;
+        self.print(
+            &format!("changed {entity} {id} (uncommitted: `commit` writes it)"),
+            json!({ "entity": entity, "id": id.to_string(), "committed": false }),
+        );
+        Ok(())
+    }
+
+    fn attach(&self, id: &str, file: &str) -> Result<(), Failure> {
+        let db = self.open()?;
+        let id = Self::parse_id(id)?;
+        let path = self.drafts_path();
+        let mut drafts = Drafts::load(&path)?;
+        let mut object = self.object(&db, &drafts, id)?;
+        let content = std::fs::File::open(file).map_err(|e| io_failure(Path::new(file), &e))?;
+        let name = Path::new(file)
+            .file_name()
+            .map_or_else(|| file.to_owned(), |n| n.to_string_lossy().into_owned());
+        db.attach_file(&mut object, &name, content)?;
+        let entity = object.entity().to_string();
+        let entry = drafts
+            .objects
+            .entry(id)
+            .or_insert_with(|| (entity.clone(), false, serde_json::Map::new()));
+        for member in ["FileName", "FileSize", "ContentHash", "ContentChanged"] {
+            entry.2.insert(member.to_owned(), value::encode(db.get_value(&object, member)?));
+        }
+        drafts.save(&path)?;
+        let size = db.get_value(&object, "FileSize")?.to_string();
+        self.print(
+            &format!(
+                "attached {name} ({size} bytes) to {entity} {id} (uncommitted: `commit` writes it)"
+            ),
+            json!({ "entity": entity, "id": id.to_string(), "file": name, "committed": false }),
+        );
+        Ok(())
+    }
+
+    fn commit(&self, ids: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
+        let path = self.drafts_path();
+        let mut drafts = Drafts::load(&path)?;
+        let chosen: Vec<ObjectId> = match ids.is_empty() {
+            true => drafts.objects.keys().copied().collect(),
+            false => ids.iter().map(|id| Self::parse_id(id)).collect::<Result<_, _>>()?,
+        };
+        let mut objects = Vec::new();
+        for id in &chosen {
+            if !drafts.objects.contains_key(id) {
+                return Err(Failure::usage(format!("{id} has no uncommitted changes")));
+            }
+            objects.push(self.object(&db, &drafts, *id)?);
+        }
+        db.commit(&mut objects.iter_mut().collect::<Vec<_>>())?;
+        for id in &chosen {
+            drafts.objects.remove(id);
+        }
+        drafts.save(&path)?;
+        let committed: Vec<Json> = objects
+            .iter()
+            .map(|o| json!({ "entity": o.entity().to_string(), "id": o.id().to_string() }))
+            .collect();
+        self.print(
+            &format!(
+                "committed {} objects; {} changes wait for a sync",
+                objects.len(),
+                db.pending_changes()?
+            ),
+            json!({ "committed": committed, "pending_changes": db.pending_changes()? }),
+        );
+        Ok(())
+    }
+
+    fn rollback(&self, ids: &[&str]) -> Result<(), Failure> {
+        let path = self.drafts_path();
+        let mut drafts = Drafts::load(&path)?;
+        let before = drafts.objects.len();
+        if ids.is_empty() {
+            drafts.objects.clear();
+        }
+        for id in ids {
+            drafts.objects.remove(&Self::parse_id(id)?);
+        }
+        drafts.save(&path)?;
+        let dropped = before - drafts.objects.len();
+        self.print(
+            &format!("dropped the uncommitted changes of {dropped} objects"),
+            json!({ "rolled_back": dropped }),
+        );
+        Ok(())
+    }
+
+    fn delete(&self, id: &str) -> Result<(), Failure> {
+        let db = self.open()?;
+        let id = Self::parse_id(id)?;
+        let path = self.drafts_path();
+        let mut drafts = Drafts::load(&path)?;
+        let mut object = self.object(&db, &drafts, id)?;
+        let deletion = db.delete(&mut object)?;
+        drafts.objects.remove(&id);
+        drafts.save(&path)?;
+        let what = match deletion {
+            ferry_client::Deletion::Discarded => "discarded (never committed)",
+            ferry_client::Deletion::Removed => "removed (the server never had it)",
+            ferry_client::Deletion::Recorded => "deleted; the next sync tells the server",
+        };
+        self.print(
+            &format!("{} {id}: {what}", object.entity()),
+            json!({ "entity": object.entity().to_string(), "id": id.to_string(), "deletion": format!("{deletion:?}").to_lowercase() }),
+        );
+        Ok(())
+    }
+
+    fn query(&self, entity: &str, options: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
+        let mut query = Query::new(entity);
+        let mut rest = options;
+        loop {
+            match rest {
+                ["--sort", member, tail @ ..] => {
+                    query = match member.strip_suffix(":desc") {
+                        Some(member) => query.sort(member, ferry_client::Order::Descending),
+                        None => query.sort(member, ferry_client::Order::Ascending),
+                    };
+                    rest = tail;
+                }
+                ["--limit", n, tail @ ..] => {
+                    let n = n.parse().map_err(|_| {
+                        Failure::usage(format!("--limit takes a number, not `{n}`"))
+                    })?;
+                    (query, rest) = (query.limit(n), tail);
+                }
+                ["--offset", n, tail @ ..] => {
+                    let n = n.parse().map_err(|_| {
+                        Failure::usage(format!("--offset takes a number, not `{n}`"))
+                    })?;
+                    (query, rest) = (query.offset(n), tail);
+                }
+                [constraint, tail @ ..] if constraint.starts_with('[') => {
+                    (query, rest) = (query.filter(constraint), tail);
+                }
+                [] => break,
+                other => {
+                    return Err(Failure::usage(format!("unknown query option `{}`", other[0])));
+                }
+            }
+        }
+        let objects = db.query(&query)?;
+        let model = db.model();
+        let described = model.entity(entity).expect("the query checked it");
+        let names: Vec<&str> = (0..described.member_count())
+            .map(|s| described.member_name(ferry_model::Slot(s)))
+            .collect();
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        for object in &objects {
+            let mut values = serde_json::Map::new();
+            let mut line = object.id().to_string();
+            for name in &names {
+                let member = db.get_value(object, name)?;
+                values.insert((*name).to_owned(), value::encode(member));
+                if !member.is_empty() {
+                    line.push_str(&format!("  {name}={member}"));
+                }
+            }
+            rows.push(json!({ "entity": entity, "id": object.id().to_string(), "values": values }));
+            lines.push(line);
+        }
+        lines.push(format!("{} {entity} objects", objects.len()));
+        self.print(&lines.join("\n"), json!({ "objects": rows }));
+        Ok(())
+    }
+
+    async fn sync(&self, options: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
+        let (mut mode, mut objects) = ("all", Vec::new());
+        let mut rest = options;
+        loop {
+            match rest {
+                ["--mode", value, tail @ ..] => (mode, rest) = (*value, tail),
+                ["--object", id, tail @ ..] => {
+                    let id = Self::parse_id(id)?;
+                    let object = self.object(&db, &Drafts::default(), id)?;
+                    objects.push((object.entity().to_string(), id));
+                    rest = tail;
+                }
+                [] => break,
+                other => return Err(Failure::usage(format!("unknown sync option `{}`", other[0]))),
+            }
+        }
+        let mode = match (mode, objects.is_empty()) {
+            ("all", true) => SyncMode::All,
+            ("unsynchronized", true) => SyncMode::Unsynchronized,
+            ("selected", false) => SyncMode::Selected(objects),
+            ("selected", true) => return Err(Failure::usage("--mode selected needs --object ID")),
+            ("all" | "unsynchronized", false) => {
+                return Err(Failure::usage("--object goes with --mode selected"));
+            }
+            (other, _) => {
+                return Err(Failure::usage(format!(
+                    "unknown mode `{other}` (all, unsynchronized or selected)"
+                )));
+            }
+        };
+        let engine = SyncEngine::resume(Arc::clone(&db))?;
+        let bar = (!self.json && std::io::stderr().is_terminal()).then(ProgressBar::new);
+        let options = SyncOptions {
+            progress: bar.clone().map(|bar| -> ferry_client::ProgressCallback {
+                Arc::new(move |p: &Progress| bar.show(p))
+            }),
+            cancel: None,
+        };
+        let result = engine.sync_with(mode, &options).await;
+        if bar.is_some() {
+            eprint!("\r\x1b[K");
+        }
+        let report = result?;
+        self.print(&people_report(&report), report_json(&report));
+        Ok(())
+    }
+
+    async fn call(&self, action: &str, parameters: &str) -> Result<(), Failure> {
+        let db = self.open()?;
+        let parameters: Json = serde_json::from_str(parameters)
+            .map_err(|e| Failure::usage(format!("the parameters are not JSON: {e}")))?;
+        let Json::Object(parameters) = parameters else {
+            return Err(Failure::usage(
+                "the parameters are a JSON object, as {\"Status\": \"Open\"}",
+            ));
+        };
+        let engine = SyncEngine::resume(db)?;
+        let outcome = engine.call_action(action, parameters).await?;
+        self.print(
+            &format!(
+                "{action}: {}\n{} objects synchronized to this device, {} removed, {} skipped",
+                outcome.result, outcome.synced, outcome.removed, outcome.skipped
+            ),
+            json!({ "result": outcome.result, "synced": outcome.synced, "removed": outcome.removed, "skipped": outcome.skipped }),
+        );
+        Ok(())
+    }
+
+    fn status(&self) -> Result<(), Failure> {
+        let db = self.open()?;
+        let status = db.status()?;
+        let drafts = Drafts::load(&self.drafts_path())?.objects.len();
+        let last = status.last_sync.as_ref().map(|(at, mode)| format!("{at} ({mode})"));
+        self.print(
+            &format!(
+                "server: {}\nuser: {}\nmodel version: {}\npending changes: {}\nuncommitted objects: {drafts}\nlast sync: {}",
+                status.server.as_deref().unwrap_or("none (log in)"),
+                status.user.map_or("none".to_owned(), |u| u.to_string()),
+                status.model_version,
+                status.pending_changes,
+                last.as_deref().unwrap_or("never"),
+            ),
+            json!({
+                "server": status.server,
+                "user_id": status.user.map(|u| u.to_string()),
+                "model_version": status.model_version,
+                "pending_changes": status.pending_changes,
+                "uncommitted_objects": drafts,
+                "last_sync": status.last_sync.as_ref().map(|(at, mode)| json!({ "at": at.to_string(), "mode": mode })),
+            }),
+        );
+        Ok(())
+    }
+
+    fn files(&self) -> Result<(), Failure> {
+        let db = self.open()?;
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        for entity in db.model().entities().filter(|e| e.kind == EntityKind::File) {
+            for object in db.query(&Query::new(entity.name.as_str()))? {
+                let name = db.get_value(&object, "FileName")?.clone();
+                let size = db.get_value(&object, "FileSize")?.clone();
+                let path = db.file_path(&object)?;
+                lines.push(format!(
+                    "{} {}  {}  {} bytes  {}",
+                    entity.name,
+                    object.id(),
+                    name,
+                    size,
+                    path.as_ref()
+                        .map_or("not on this device".to_owned(), |p| p.display().to_string())
+                ));
+                rows.push(json!({
+                    "entity": entity.name.to_string(),
+                    "id": object.id().to_string(),
+                    "file_name": value::encode(&name),
+                    "file_size": value::encode(&size),
+                    "path": path.map(|p| p.display().to_string()),
+                }));
+            }
+        }
+        lines.push(format!("{} file objects", rows.len()));
+        self.print(&lines.join("\n"), json!({ "files": rows }));
+        Ok(())
+    }
+}
+
+fn people_report(report: &SyncReport) -> String {
+    let mut lines = vec![format!("uploaded {} objects", report.uploaded)];
+    for (entity, id, reason) in &report.rejected {
+        lines.push(format!("rejected {entity} {id}: {reason}"));
+    }
+    let downloaded: usize = report.downloaded.values().sum();
+    let removed: usize = report.removed.values().sum();
+    lines.push(format!("downloaded {downloaded} objects, removed {removed}"));
+    if report.files_uploaded + report.files_downloaded > 0 {
+        lines.push(format!(
+            "files: {} sent, {} received",
+            report.files_uploaded, report.files_downloaded
+        ));
+    }
+    lines.join("\n")
+}
+
+fn report_json(report: &SyncReport) -> Json {
+    let rejected: Vec<Json> = report
+        .rejected
+        .iter()
+        .map(|(entity, id, reason)| json!({ "entity": entity, "id": id.to_string(), "reason": reason }))
+        .collect();
+    json!({
+        "uploaded": report.uploaded,
+        "rejected": rejected,
+        "downloaded": report.downloaded,
+        "removed": report.removed,
+        "files_uploaded": report.files_uploaded,
+        "files_downloaded": report.files_downloaded,
+    })
+}
+
+/// A one-line progress bar on standard error: phase, entity, objects, bytes, rate and time left.
+#[derive(Clone)]
+struct ProgressBar {
+    started: Arc<Mutex<tokio::time::Instant>>,
+}
+
+impl ProgressBar {
+    fn new() -> ProgressBar {
+        ProgressBar { started: Arc::new(Mutex::new(tokio::time::Instant::now())) }
+    }
+
+    fn show(&self, progress: &Progress) {
+        let elapsed = self.started.lock().map(|s| s.elapsed()).unwrap_or_default().as_secs_f64();
+        let rate = progress.bytes_done as f64 / elapsed.max(0.001);
+        let phase = match progress.phase {
+            Phase::Upload => "upload".to_owned(),
+            Phase::Download => format!("download {}", progress.entity.as_deref().unwrap_or("")),
+        };
+        let objects = match progress.objects_total {
+            Some(total) => format!("{}/{total} objects", progress.objects_done),
+            None => format!("{} objects", progress.objects_done),
+        };
+        let left = progress.bytes_total.filter(|_| rate > 0.0).map(|total| {
+            format!(", {:.0} s left", total.saturating_sub(progress.bytes_done) as f64 / rate)
+        });
+        let mut stderr = std::io::stderr();
+        let _ = write!(
+            stderr,
+            "\r\x1b[K{phase}: {objects}, {:.1} MB at {:.1} MB/s{}",
+            progress.bytes_done as f64 / 1e6,
+            rate / 1e6,
+            left.unwrap_or_default()
+        );
+        let _ = stderr.flush();
+    }
+}
