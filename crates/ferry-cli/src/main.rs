@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout, reason = "a command-line program prints its results")]
 
+mod admin;
 mod bench;
 mod device;
 mod model;
@@ -54,6 +55,21 @@ pub(crate) const USAGE: &str = "usage:
   pending_changes, uncommitted_objects, last_sync: {at, mode}}; files {files: [{entity, id,
   file_name, file_size, path}]}
 
+  ferry admin [--server URL] [--session FILE] [--json] COMMAND
+                                         the operator's view (an administrator's session, kept
+                                         in FILE, by default .ferry-admin.json):
+    login --user NAME [--password-stdin] sign in (with --server URL)
+    users                                users and their roles
+    user add NAME --role ROLE... [--password-stdin]
+    user roles NAME ROLE...              set a user's roles
+    failures [--entity ENTITY] [--user NAME]
+                                         SynchronizationError records, newest first
+    failure ID                           one record, with its attempted values
+    replay ID                            apply a record again, once its cause is fixed
+    history                              uploads and syncs, newest first
+    devices                              devices seen, their user and last sync
+  --json prints the server's answer as it is (see crates/ferry-protocol)
+
 exit codes: 0 success, 1 a file, database or address could not be used, 2 bad usage or invalid
             input (model, user, value, constraint), 3 the migration plan has breaking changes,
             4 the server cannot be reached, 5 wrong user name or password, 6 not signed in or
@@ -83,6 +99,7 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["quickstart"] => quickstart::quickstart(),
         ["device", rest @ ..] => device::command(rest),
+        ["admin", rest @ ..] => admin::command(rest),
         ["model", "check", file] => model::check(file),
         ["model", "diff", old, new] => model::diff(old, new, None),
         ["model", "diff", old, new, "--sql", dialect] => model::diff(old, new, Some(dialect)),

@@ -16,6 +16,9 @@
 //! - `GET /v1/files/{entity}/{id}?hash=…` → the content of a file object, streamed
 //! - `GET /v1/failures`, `GET /v1/failures/{id}`, `POST /v1/failures/{id}/replay`,
 //!   `GET /v1/failures/{id}/file` (administrators)
+//! - `GET /v1/users` → [`UserList`], `POST /v1/users` [`NewUser`] → [`UserInfo`],
+//!   `PUT /v1/users/{name}/roles` [`RolesUpdate`] → [`UserInfo`], `GET /v1/devices` →
+//!   [`DeviceList`] (administrators)
 //! - `POST /v1/sync-report` [`SyncRecord`] → 204; `GET /v1/history` (administrators), `GET /health`, `GET /metrics` (Prometheus text)
 //!
 //! Every error is an [`ErrorBody`] with an HTTP status that says who must act.
@@ -284,6 +287,51 @@ pub struct SyncRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryList {
     pub entries: Vec<HistoryEntry>,
+}
+
+/// A user as administrators see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<UserInfo>,
+}
+
+/// The body of `POST /v1/users`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: String,
+    pub password: String,
+    pub roles: Vec<String>,
+}
+
+/// The body of `PUT /v1/users/{name}/roles`: the user's roles from now on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesUpdate {
+    pub roles: Vec<String>,
+}
+
+/// A device seen by the server: who uses it, and its syncs as it reported them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub user: String,
+    pub device: String,
+    pub syncs: i64,
+    /// UTC, of the last completed sync.
+    pub last_sync_at: String,
+    pub last_mode: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceInfo>,
 }
 
 /// The body of every error answer.

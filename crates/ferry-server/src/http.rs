@@ -13,16 +13,16 @@ use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use ferry_protocol::{
-    ActionRequest, ActionResponse, DownloadQuery, FailureList, FailureQuery, FileQuery, FileStored,
-    FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, ObjectsRequest,
-    ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, SignInRequest, SignInResponse, SyncRecord,
-    UploadRequest,
+    ActionRequest, ActionResponse, DeviceList, DownloadQuery, FailureList, FailureQuery, FileQuery,
+    FileStored, FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, NewUser,
+    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, RolesUpdate, SignInRequest,
+    SignInResponse, SyncRecord, UploadRequest, UserInfo, UserList,
 };
 
 pub(crate) use error::ApiError;
 
 use crate::auth::{self, User};
-use crate::{Metrics, State, actions, download, failures, files, upload};
+use crate::{Metrics, State, actions, download, failures, files, operators, upload};
 
 type Shared = Arc<State>;
 
@@ -46,6 +46,9 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/v1/files/{hash}", put(file_store).layer(DefaultBodyLimit::disable()))
         .route("/v1/files/{entity}/{id}", get(file_get))
         .route("/v1/history", get(history))
+        .route("/v1/users", get(user_list).post(user_create))
+        .route("/v1/users/{name}/roles", put(user_roles))
+        .route("/v1/devices", get(device_list))
         .route("/v1/sync-report", post(sync_report))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async {
@@ -345,4 +348,38 @@ async fn action_route(
     let Path(name) = name.map_err(path_error)?;
     let Json(request) = body.map_err(json_error)?;
     actions::call(&state, &user, &name, request).await.map(Json)
+}
+
+async fn user_list(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+) -> Result<Json<UserList>, ApiError> {
+    operators::users(&state).await.map(Json)
+}
+
+async fn user_create(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    body: Result<Json<NewUser>, JsonRejection>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let Json(new) = body.map_err(json_error)?;
+    operators::create(&state, new).await.map(Json)
+}
+
+async fn user_roles(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<RolesUpdate>, JsonRejection>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let Path(name) = name.map_err(path_error)?;
+    let Json(update) = body.map_err(json_error)?;
+    operators::set_roles(&state, &name, update.roles).await.map(Json)
+}
+
+async fn device_list(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+) -> Result<Json<DeviceList>, ApiError> {
+    operators::devices(&state).await.map(Json)
 }

@@ -20,6 +20,7 @@ mod failures;
 mod files;
 mod handlers;
 mod http;
+mod operators;
 mod store;
 mod upload;
 mod validate;

@@ -1,0 +1,370 @@
+//! `ferry admin [--server URL] [--session FILE] [--json] COMMAND`: the operator's view of a
+//! server: users and roles, `SynchronizationError` records (list, show, replay), the sync
+//! history and the devices seen. `login` keeps the server and a token in the session file
+//! (`.ferry-admin.json` unless told otherwise); the other commands use it.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ferry_client::HttpTransport;
+use serde_json::{Value as Json, json};
+
+use crate::device::Failure;
+use crate::exit;
+
+const DEFAULT_SESSION: &str = ".ferry-admin.json";
+
+struct Admin {
+    session: PathBuf,
+    server: Option<String>,
+    json: bool,
+}
+
+pub(crate) fn command(args: &[&str]) -> ExitCode {
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { message: message.into(), code: exit::INVALID }
+}
+
+fn run(args: &[&str]) -> Result<(), Failure> {
+    let mut admin = Admin { session: PathBuf::from(DEFAULT_SESSION), server: None, json: false };
+    let mut rest = args;
+    loop {
+        match rest {
+            ["--session", file, tail @ ..] => (admin.session, rest) = (PathBuf::from(file), tail),
+            ["--server", url, tail @ ..] => (admin.server, rest) = (Some((*url).to_owned()), tail),
+            ["--json", tail @ ..] => (admin.json, rest) = (true, tail),
+            _ => break,
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })?;
+    runtime.block_on(async {
+        match rest {
+            ["login", options @ ..] => admin.login(options).await,
+            ["users"] => admin.users().await,
+            ["user", "add", name, options @ ..] => admin.add_user(name, options).await,
+            ["user", "roles", name, roles @ ..] => admin.set_roles(name, roles).await,
+            ["failures", options @ ..] => admin.failures(options).await,
+            ["failure", id] => admin.show(id).await,
+            ["replay", id] => admin.replay(id).await,
+            ["history"] => admin.history().await,
+            ["devices"] => admin.devices().await,
+            _ => Err(usage(format!("unknown admin command\n{}", crate::USAGE))),
+        }
+    })
+}
+
+fn read_password(from_stdin: bool) -> Result<String, Failure> {
+    if from_stdin {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_to_string(&mut password)
+            .map_err(|e| Failure { message: format!("read the password: {e}"), code: exit::IO })?;
+        return Ok(password.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    std::env::var("FERRY_PASSWORD").map_err(|_| {
+        usage("give the password on standard input with --password-stdin, or in FERRY_PASSWORD")
+    })
+}
+
+/// An error answer as a line to act on and its exit code.
+fn refusal(status: u16, body: &[u8]) -> Failure {
+    let message = serde_json::from_slice::<Json>(body)
+        .ok()
+        .and_then(|b| b["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    match status {
+        401 => Failure {
+            message: format!("{message}: log in again with `ferry admin login`"),
+            code: exit::SESSION,
+        },
+        403 => Failure {
+            message: format!("{message}: log in as a user with an administrator role"),
+            code: exit::REFUSED,
+        },
+        400 | 404 | 409 => Failure { message, code: exit::INVALID },
+        _ => Failure {
+            message: format!("the server answered {status}: {message}"),
+            code: exit::REFUSED,
+        },
+    }
+}
+
+impl Admin {
+    fn print(&self, people: &str, json: &Json) {
+        if self.json {
+            println!("{json}");
+        } else {
+            println!("{people}");
+        }
+    }
+
+    /// The server and token of the session.
+    fn session(&self) -> Result<(String, String), Failure> {
+        let not_logged_in = || Failure {
+            message: format!(
+                "no session in {}: log in with `ferry admin --server URL login --user NAME`",
+                self.session.display()
+            ),
+            code: exit::SESSION,
+        };
+        let text = std::fs::read_to_string(&self.session).map_err(|_| not_logged_in())?;
+        let session: Json = serde_json::from_str(&text).map_err(|_| not_logged_in())?;
+        let server = self
+            .server
+            .clone()
+            .or_else(|| session["server"].as_str().map(str::to_owned))
+            .ok_or_else(not_logged_in)?;
+        let token = session["token"].as_str().ok_or_else(not_logged_in)?.to_owned();
+        Ok((server, token))
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json, Failure> {
+        let (server, token) = self.session()?;
+        let transport = HttpTransport::new(&server)?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let answer = transport.request(method, path, Some(&token), body.as_bytes()).await?;
+        if answer.status != 200 {
+            return Err(refusal(answer.status, &answer.body));
+        }
+        serde_json::from_slice(&answer.body).map_err(|e| Failure {
+            message: format!("the server's answer is not JSON: {e}"),
+            code: exit::REFUSED,
+        })
+    }
+
+    async fn login(&self, options: &[&str]) -> Result<(), Failure> {
+        let (mut user, mut stdin) = (None, false);
+        let mut rest = options;
+        loop {
+            match rest {
+                ["--user", name, tail @ ..] => (user, rest) = (Some(*name), tail),
+                ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
+                [] => break,
+                other => return Err(usage(format!("unknown login option `{}`", other[0]))),
+            }
+        }
+        let server = self.server.as_deref().ok_or_else(|| usage("login needs --server URL"))?;
+        let user = user.ok_or_else(|| usage("login needs --user NAME"))?;
+        let password = read_password(stdin)?;
+        let transport = HttpTransport::new(server)?;
+        let body = json!({ "user": user, "password": password }).to_string();
+        let answer = transport.request("POST", "/v1/sign-in", None, body.as_bytes()).await?;
+        if answer.status == 401 {
+            return Err(Failure {
+                message: "wrong user name or password: check them and log in again".to_owned(),
+                code: exit::SIGN_IN,
+            });
+        }
+        if answer.status != 200 {
+            return Err(refusal(answer.status, &answer.body));
+        }
+        let signed: Json = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let session = json!({ "server": server, "token": signed["token"], "user": user });
+        std::fs::write(&self.session, session.to_string()).map_err(|e| Failure {
+            message: format!("{}: {e}", self.session.display()),
+            code: exit::IO,
+        })?;
+        let roles = signed["roles"].as_array().cloned().unwrap_or_default();
+        let roles: Vec<&str> = roles.iter().filter_map(Json::as_str).collect();
+        self.print(
+            &format!(
+                "logged in as {user} ({}) at {server}; session in {}",
+                roles.join(", "),
+                self.session.display()
+            ),
+            &json!({ "user": user, "roles": roles, "server": server }),
+        );
+        Ok(())
+    }
+
+    async fn users(&self) -> Result<(), Failure> {
+        let list = self.call("GET", "/v1/users", None).await?;
+        let lines: Vec<String> = list["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| format!("{}  {}  {}", text(&u["name"]), roles(&u["roles"]), text(&u["id"])))
+            .collect();
+        self.print(&with_count(lines, "users"), &list);
+        Ok(())
+    }
+
+    async fn add_user(&self, name: &str, options: &[&str]) -> Result<(), Failure> {
+        let (mut roles, mut stdin) = (Vec::new(), false);
+        let mut rest = options;
+        loop {
+            match rest {
+                ["--role", role, tail @ ..] => {
+                    roles.push(*role);
+                    rest = tail;
+                }
+                ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
+                [] => break,
+                other => return Err(usage(format!("unknown option `{}`", other[0]))),
+            }
+        }
+        let password = read_password(stdin)?;
+        let body = json!({ "name": name, "password": password, "roles": roles });
+        let user = self.call("POST", "/v1/users", Some(body)).await?;
+        self.print(&format!("added {name} ({}) {}", roles.join(", "), text(&user["id"])), &user);
+        Ok(())
+    }
+
+    async fn set_roles(&self, name: &str, new_roles: &[&str]) -> Result<(), Failure> {
+        let path = format!("/v1/users/{name}/roles");
+        let user = self.call("PUT", &path, Some(json!({ "roles": new_roles }))).await?;
+        self.print(&format!("{name} now has roles: {}", roles(&user["roles"])), &user);
+        Ok(())
+    }
+
+    async fn failures(&self, options: &[&str]) -> Result<(), Failure> {
+        let mut query = Vec::new();
+        let mut rest = options;
+        loop {
+            match rest {
+                ["--entity", entity, tail @ ..] => {
+                    (query, rest) = ([query, vec![format!("entity={entity}")]].concat(), tail)
+                }
+                ["--user", user, tail @ ..] => {
+                    (query, rest) = ([query, vec![format!("user={user}")]].concat(), tail)
+                }
+                [] => break,
+                other => return Err(usage(format!("unknown failures option `{}`", other[0]))),
+            }
+        }
+        let path = match query.is_empty() {
+            true => "/v1/failures".to_owned(),
+            false => format!("/v1/failures?{}", query.join("&")),
+        };
+        let list = self.call("GET", &path, None).await?;
+        let lines: Vec<String> = list["failures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let replayed = if f["replayed_at"].is_null() { "" } else { "  (replayed)" };
+                format!(
+                    "{}  {} {} {}  by {}  at {}: {}{replayed}",
+                    f["id"],
+                    text(&f["kind"]),
+                    text(&f["entity"]),
+                    text(&f["object_id"]),
+                    text(&f["user"]),
+                    text(&f["at"]),
+                    text(&f["reason"])
+                )
+            })
+            .collect();
+        self.print(&with_count(lines, "failures"), &list);
+        Ok(())
+    }
+
+    async fn show(&self, id: &str) -> Result<(), Failure> {
+        let id: i64 = id.parse().map_err(|_| usage(format!("`{id}` is not a failure id")))?;
+        let failure = self.call("GET", &format!("/v1/failures/{id}"), None).await?;
+        let people = format!(
+            "failure {id}: {} {} {}\nuser: {}\nupload: {}\nat: {}\nreason: {}\nattempted: {}\nreplayed: {}",
+            text(&failure["kind"]),
+            text(&failure["entity"]),
+            text(&failure["object_id"]),
+            text(&failure["user"]),
+            text(&failure["upload_id"]),
+            text(&failure["at"]),
+            text(&failure["reason"]),
+            failure["attempted"],
+            failure["replayed_at"].as_str().unwrap_or("no"),
+        );
+        self.print(&people, &failure);
+        Ok(())
+    }
+
+    async fn replay(&self, id: &str) -> Result<(), Failure> {
+        let id: i64 = id.parse().map_err(|_| usage(format!("`{id}` is not a failure id")))?;
+        let replayed = self.call("POST", &format!("/v1/failures/{id}/replay"), None).await?;
+        let outcome = &replayed["outcome"];
+        let people = match text(&outcome["outcome"]).as_str() {
+            "failed" => format!("failure {id} failed again: {}", text(&outcome["reason"])),
+            other => format!("failure {id} replayed: {other}"),
+        };
+        self.print(&people, &replayed);
+        if outcome["outcome"] == "failed" {
+            return Err(Failure {
+                message: format!("failure {id} is still refused"),
+                code: exit::REFUSED,
+            });
+        }
+        Ok(())
+    }
+
+    async fn history(&self) -> Result<(), Failure> {
+        let list = self.call("GET", "/v1/history", None).await?;
+        let lines: Vec<String> = list["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                format!(
+                    "{}  {} on {}  {}  {} up, {} down, {} errors, {} ms",
+                    text(&e["at"]),
+                    text(&e["user"]),
+                    text(&e["device"]),
+                    text(&e["mode"]),
+                    e["objects_up"],
+                    e["objects_down"],
+                    e["errors"],
+                    e["duration_ms"]
+                )
+            })
+            .collect();
+        self.print(&with_count(lines, "history entries"), &list);
+        Ok(())
+    }
+
+    async fn devices(&self) -> Result<(), Failure> {
+        let list = self.call("GET", "/v1/devices", None).await?;
+        let lines: Vec<String> = list["devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                format!(
+                    "{}  used by {}  {} syncs, last at {} ({})",
+                    text(&d["device"]),
+                    text(&d["user"]),
+                    d["syncs"],
+                    text(&d["last_sync_at"]),
+                    text(&d["last_mode"])
+                )
+            })
+            .collect();
+        self.print(&with_count(lines, "devices"), &list);
+        Ok(())
+    }
+}
+
+fn text(json: &Json) -> String {
+    json.as_str().map_or_else(|| json.to_string(), str::to_owned)
+}
+
+fn roles(json: &Json) -> String {
+    let names: Vec<String> = json.as_array().into_iter().flatten().map(text).collect();
+    names.join(", ")
+}
+
+fn with_count(mut lines: Vec<String>, what: &str) -> String {
+    lines.push(format!("{} {what}", lines.len()));
+    lines.join("\n")
+}

@@ -1,0 +1,109 @@
+//! What administrators manage through the API: users and their roles, and the devices seen
+//! (from the syncs they reported).
+
+use ferry_model::Timestamp;
+use ferry_protocol::{DeviceInfo, DeviceList, NewUser, UserInfo, UserList};
+use ferry_sql::Param;
+
+use crate::State;
+use crate::auth::{UserError, add_user, read_id};
+use crate::failures::LISTING_ROWS_MAX;
+use crate::http::ApiError;
+use crate::store::{int, text};
+
+pub(crate) async fn users(state: &State) -> Result<UserList, ApiError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    let rows = tx
+        .query(
+            "SELECT user_id, name, roles FROM ferry_credentials ORDER BY name LIMIT $1",
+            &[Param::Int(LISTING_ROWS_MAX)],
+        )
+        .await?;
+    tx.finish().await?;
+    let users = rows
+        .iter()
+        .map(|row| {
+            Ok(UserInfo {
+                id: read_id(state, &row[0])?.to_string(),
+                name: text(&row[1])?,
+                roles: roles_of(&text(&row[2])?),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(UserList { users })
+}
+
+fn roles_of(text: &str) -> Vec<String> {
+    text.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
+}
+
+pub(crate) async fn create(state: &State, new: NewUser) -> Result<UserInfo, ApiError> {
+    let id =
+        add_user(state, &new.name, &new.roles, &new.password).await.map_err(
+            |error| match error {
+                UserError::Store(error) => ApiError::Store(error),
+                UserError::Exists(name) => {
+                    ApiError::Conflict(format!("user `{name}` already exists"))
+                }
+                other => ApiError::BadRequest {
+                    message: other.to_string(),
+                    details: serde_json::json!({ "user": new.name }),
+                },
+            },
+        )?;
+    Ok(UserInfo { id: id.to_string(), name: new.name, roles: new.roles })
+}
+
+pub(crate) async fn set_roles(
+    state: &State,
+    name: &str,
+    roles: Vec<String>,
+) -> Result<UserInfo, ApiError> {
+    if let Some(unknown) = roles.iter().find(|r| state.model.role(r).is_none()) {
+        return Err(ApiError::BadRequest {
+            message: format!("unknown role `{unknown}`"),
+            details: serde_json::json!({ "role": unknown }),
+        });
+    }
+    let mut tx = state.store.begin().await?;
+    let rows = tx
+        .query(
+            "UPDATE ferry_credentials SET roles = $1 WHERE name = $2 RETURNING user_id",
+            &[Param::Text(roles.join(",")), Param::Text(name.to_owned())],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        tx.finish().await?;
+        return Err(ApiError::NotFound(format!("no user `{name}`")));
+    };
+    let id = read_id(state, &row[0])?;
+    tx.commit().await?;
+    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+}
+
+/// Each device that reported a sync, with its user, how many syncs and the last one.
+pub(crate) async fn devices(state: &State) -> Result<DeviceList, ApiError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    let rows = tx
+        .query(
+            "SELECT h.user_name, h.device, h.syncs, h.at, (SELECT s.mode FROM ferry_sync_history s WHERE s.user_name = h.user_name AND s.device = h.device ORDER BY s.id DESC LIMIT 1) FROM (SELECT user_name, device, COUNT(*) AS syncs, MAX(at) AS at FROM ferry_sync_history GROUP BY user_name, device) h ORDER BY h.at DESC LIMIT $1",
+            &[Param::Int(LISTING_ROWS_MAX)],
+        )
+        .await?;
+    tx.finish().await?;
+    let devices = rows
+        .iter()
+        .map(|row| {
+            Ok(DeviceInfo {
+                user: text(&row[0])?,
+                device: text(&row[1])?,
+                syncs: int(&row[2])?,
+                last_sync_at: Timestamp::from_unix_micros(int(&row[3])?)
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                last_mode: text(&row[4])?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(DeviceList { devices })
+}
