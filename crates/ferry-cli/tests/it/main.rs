@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use expect_test::expect;
+
+mod people;
 use ferry_model::samples;
 
 fn ferry(args: &[&str]) -> Output {

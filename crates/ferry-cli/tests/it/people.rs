@@ -1,0 +1,416 @@
+//! `ferry device` and `ferry admin` as a user runs them: spawned processes against a `ferry
+//! serve` the test starts, output and exit codes, including every error a person must act on.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use ferry_model::samples;
+use serde_json::Value as Json;
+
+use crate::scratch;
+
+const PASSWORD: &str = "a long password";
+
+/// `ferry serve` on a fresh database in `dir`, with users, stopped when dropped.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, name: &str, model_text: &str) -> Served {
+    let model = dir.join(format!("{name}.toml"));
+    std::fs::write(&model, model_text).unwrap();
+    let model = model.display().to_string();
+    let database = format!("sqlite:{}", dir.join(name).join("ferry.db").display());
+    for (user, role) in [("pat", "Planner"), ("alice", "Technician"), ("ada", "Admin")] {
+        let args = [
+            "user",
+            "add",
+            user,
+            "--role",
+            role,
+            "--password-stdin",
+            "--model",
+            &model,
+            "--database",
+            &database,
+        ];
+        let added = run_with_stdin(&args, PASSWORD, dir);
+        assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    Served { child, url }
+}
+
+fn run_with_stdin(args: &[&str], input: &str, dir: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{input}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `ferry` in `dir`; gives the exit code, standard output and standard error.
+fn ferry_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_ferry")).args(args).current_dir(dir).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `ferry device --db DB --json ARGS` that must succeed; its JSON.
+fn device_json(dir: &Path, db: &str, args: &[&str]) -> Json {
+    let mut all = vec!["device", "--db", db, "--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = ferry_in(dir, &all);
+    assert_eq!(code, Some(0), "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+fn login(dir: &Path, db: &str, url: &str, user: &str) {
+    let out = run_with_stdin(
+        &["device", "--db", db, "login", "--server", url, "--user", user, "--password-stdin"],
+        PASSWORD,
+        dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn db_path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+#[test]
+fn device_commands_work_as_a_user_runs_them() {
+    let dir = scratch("device");
+    let server = serve(&dir, "server", samples::FIELD_SERVICE);
+    let db = db_path(&dir, "pat.db");
+    login(&dir, &db, &server.url, "pat");
+
+    let site = device_json(&dir, &db, &["create", "Field.Site", "Name=Depot"]);
+    assert_eq!(
+        (site["entity"].as_str(), site["committed"].as_bool()),
+        (Some("Field.Site"), Some(false))
+    );
+    let site = site["id"].as_str().unwrap().to_owned();
+    let changed = device_json(&dir, &db, &["set", &site, "Address=Main 1"]);
+    assert_eq!(changed["id"], site.as_str());
+    let draft = device_json(&dir, &db, &["create", "Field.Site", "Name=Never"]);
+    let rolled = device_json(&dir, &db, &["rollback", draft["id"].as_str().unwrap()]);
+    assert_eq!(rolled["rolled_back"], 1);
+    let status = device_json(&dir, &db, &["status"]);
+    assert_eq!(
+        (status["pending_changes"].as_u64(), status["uncommitted_objects"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let committed = device_json(&dir, &db, &["commit"]);
+    assert_eq!(committed["pending_changes"], 1);
+    let found =
+        device_json(&dir, &db, &["query", "Field.Site", "[Name = 'Depot']", "--limit", "5"]);
+    assert_eq!(found["objects"][0]["values"]["Address"], "Main 1");
+
+    let order = device_json(
+        &dir,
+        &db,
+        &["create", "Field.WorkOrder", "Number=7", "Title=Pump", &format!("WorkOrder_Site={site}")],
+    );
+    let order = order["id"].as_str().unwrap().to_owned();
+    device_json(&dir, &db, &["commit", &order]);
+    let synced = device_json(&dir, &db, &["sync"]);
+    assert_eq!(
+        (synced["uploaded"].as_u64(), synced["rejected"].as_array().map(Vec::len)),
+        (Some(2), Some(0))
+    );
+    let status = device_json(&dir, &db, &["status"]);
+    assert_eq!(status["last_sync"]["mode"], "all");
+    assert_eq!(status["server"], server.url.as_str());
+
+    device_json(&dir, &db, &["set", &order, "Priority=1"]);
+    device_json(&dir, &db, &["commit"]);
+    let selected = device_json(&dir, &db, &["sync", "--mode", "selected", "--object", &order]);
+    assert_eq!(selected["uploaded"], 1);
+    let unsynced = device_json(&dir, &db, &["sync", "--mode", "unsynchronized"]);
+    assert_eq!(unsynced["uploaded"], 0);
+    let deleted = device_json(&dir, &db, &["delete", &order]);
+    assert_eq!(deleted["deletion"], "recorded");
+    device_json(&dir, &db, &["sync"]);
+
+    // A technician's photo, and the files listing; a server action with parameters.
+    let alice = db_path(&dir, "alice.db");
+    login(&dir, &alice, &server.url, "alice");
+    device_json(&dir, &alice, &["sync"]);
+    let called = device_json(&dir, &alice, &["call", "MyWorkOrdersIn", r#"{"Status": "Open"}"#]);
+    assert_eq!(called["result"], serde_json::json!({ "objects": 0 }));
+    let photo_file = dir.join("pump.jpg");
+    std::fs::write(&photo_file, b"jpeg bytes").unwrap();
+    let photo = device_json(&dir, &alice, &["create", "Field.Photo"]);
+    let photo = photo["id"].as_str().unwrap().to_owned();
+    let attached =
+        device_json(&dir, &alice, &["attach", &photo, &photo_file.display().to_string()]);
+    assert_eq!(attached["file"], "pump.jpg");
+    device_json(&dir, &alice, &["commit"]);
+    let files = device_json(&dir, &alice, &["files"]);
+    assert_eq!(files["files"][0]["file_size"], 10);
+    assert!(files["files"][0]["path"].as_str().is_some(), "{files}");
+
+    // For people: plain lines.
+    let (code, out, _) = ferry_in(&dir, &["device", "--db", &db, "status"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("pending changes: 0") && out.contains("last sync: "), "{out}");
+    let (code, out, _) = ferry_in(&dir, &["device", "--db", &db, "query", "Field.Site"]);
+    assert_eq!(code, Some(0));
+    assert!(out.ends_with("1 Field.Site objects\n") && out.contains("Name=\"Depot\""), "{out}");
+}
+
+/// Every error of the kinds a person must act on: one line saying what happened and what to
+/// do, and its own exit code.
+#[test]
+fn device_errors_say_what_to_do_and_exit_with_their_code() {
+    let dir = scratch("device-errors");
+    let server = serve(&dir, "server", samples::FIELD_SERVICE);
+    let db = db_path(&dir, "pat.db");
+
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(
+        (code, err.trim()),
+        (Some(6), format!("error: no device database at `{db}`: log in first").as_str())
+    );
+
+    let wrong = run_with_stdin(
+        &[
+            "device",
+            "--db",
+            &db,
+            "login",
+            "--server",
+            &server.url,
+            "--user",
+            "pat",
+            "--password-stdin",
+        ],
+        "not the password",
+        &dir,
+    );
+    assert_eq!(wrong.status.code(), Some(5));
+    assert_eq!(
+        String::from_utf8_lossy(&wrong.stderr),
+        "error: wrong user name or password: check them and log in again\n"
+    );
+
+    let (code, _, err) = ferry_in(
+        &dir,
+        &["device", "--db", &db, "login", "--server", "http://127.0.0.1:9", "--user", "pat"],
+    );
+    assert_eq!(code, Some(2), "no password given: {err}");
+    let unreachable = run_with_stdin(
+        &[
+            "device",
+            "--db",
+            &db,
+            "login",
+            "--server",
+            "http://127.0.0.1:9",
+            "--user",
+            "pat",
+            "--password-stdin",
+        ],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(unreachable.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        err.starts_with("error: cannot reach the server at 127.0.0.1:9")
+            && err.contains("check the connection"),
+        "{err}"
+    );
+
+    login(&dir, &db, &server.url, "pat");
+    // A token the server no longer knows (expired, or the server's database was replaced).
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    connection.execute("UPDATE ferry_meta SET value = 'expired' WHERE key = 'token'", []).unwrap();
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("session expired") && err.contains("log in again"), "{err}");
+    login(&dir, &db, &server.url, "pat");
+
+    // A sync already running on this database (here: another process holds it).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{db}.sync-lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(8),
+            "error: Performing simultaneous synchronizations is not supported. Please try again after the current synchronization is completed.\n"
+        )
+    );
+    drop(lock);
+
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "call", "NoSuchAction"]);
+    assert_eq!(code, Some(9), "{err}");
+    assert!(err.contains("no action `NoSuchAction`"), "{err}");
+    let (code, _, err) =
+        ferry_in(&dir, &["device", "--db", &db, "create", "Field.Site", "Nam=Depot"]);
+    assert_eq!((code, err.as_str()), (Some(2), "error: `Field.Site` has no member `Nam`\n"));
+    let (code, _, _) = ferry_in(&dir, &["device", "--db", &db, "query", "Field.Site", "[Name = ]"]);
+    assert_eq!(code, Some(2));
+
+    // A server whose model this device cannot follow (an attribute it holds was removed).
+    let breaking = samples::FIELD_SERVICE
+        .replace("attributes.Phone = { type = \"string\", max_length = 40 }\n", "")
+        .replace("\"Name\", \"Phone\", \"Active\"", "\"Name\", \"Active\"");
+    assert_ne!(breaking, samples::FIELD_SERVICE);
+    let other = serve(&dir, "other", &breaking);
+    let moved = run_with_stdin(
+        &[
+            "device",
+            "--db",
+            &db,
+            "login",
+            "--server",
+            &other.url,
+            "--user",
+            "pat",
+            "--password-stdin",
+        ],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(moved.status.code(), Some(7));
+    let err = String::from_utf8_lossy(&moved.stderr);
+    assert!(
+        err.starts_with("error: the server's model changed in a way this device cannot follow"),
+        "{err}"
+    );
+}
+
+#[test]
+fn admin_commands_show_the_operators_view() {
+    let dir = scratch("admin");
+    let server = serve(&dir, "server", samples::FIELD_SERVICE);
+    let admin = |args: &[&str]| ferry_in(&dir, &[&["admin", "--json"], args].concat());
+
+    let (code, _, err) = admin(&["users"]);
+    assert_eq!(code, Some(6), "no session yet: {err}");
+    let wrong = run_with_stdin(
+        &["admin", "--server", &server.url, "login", "--user", "ada", "--password-stdin"],
+        "wrong",
+        &dir,
+    );
+    assert_eq!(wrong.status.code(), Some(5));
+    let logged = run_with_stdin(
+        &["admin", "--server", &server.url, "login", "--user", "ada", "--password-stdin"],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(logged.status.code(), Some(0), "{}", String::from_utf8_lossy(&logged.stderr));
+
+    let (code, out, _) = admin(&["users"]);
+    assert_eq!(code, Some(0));
+    let users: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(users["users"].as_array().map(Vec::len), Some(3));
+    let added = run_with_stdin(
+        &["admin", "user", "add", "bob", "--role", "Technician", "--password-stdin"],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
+    let (code, out, _) =
+        ferry_in(&dir, &["admin", "user", "roles", "bob", "Technician", "Planner"]);
+    assert_eq!((code, out.as_str()), (Some(0), "bob now has roles: Technician, Planner\n"));
+    let (code, _, err) = ferry_in(&dir, &["admin", "user", "roles", "bob", "Wizard"]);
+    assert_eq!((code, err.as_str()), (Some(2), "error: unknown role `Wizard`\n"));
+
+    // Two devices create work order 7: the second lands in SynchronizationError.
+    for (n, name) in ["pat.db", "bob.db"].iter().enumerate() {
+        let db = db_path(&dir, name);
+        login(&dir, &db, &server.url, if n == 0 { "pat" } else { "bob" });
+        device_json(&dir, &db, &["create", "Field.WorkOrder", "Number=7", "Title=Pump"]);
+        device_json(&dir, &db, &["commit"]);
+        device_json(&dir, &db, &["sync"]);
+    }
+    let (code, out, _) = ferry_in(&dir, &["admin", "failures", "--user", "bob"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("create Field.WorkOrder")
+            && out.contains("must be unique")
+            && out.ends_with("1 failures\n"),
+        "{out}"
+    );
+    let (code, out, _) = admin(&["failures", "--entity", "Field.Site"]);
+    assert_eq!(
+        (code, serde_json::from_str::<Json>(&out).unwrap()["failures"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    let (code, out, _) = ferry_in(&dir, &["admin", "failure", "1"]);
+    assert!(code == Some(0) && out.contains("user: bob") && out.contains("\"Number\":7"), "{out}");
+    let (code, out, err) = ferry_in(&dir, &["admin", "replay", "1"]);
+    assert_eq!(code, Some(9), "still a duplicate: {out} {err}");
+    let (code, out, _) = admin(&["history"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        serde_json::from_str::<Json>(&out).unwrap()["entries"]
+            .as_array()
+            .is_some_and(|e| e.len() >= 4),
+        "{out}"
+    );
+    let (code, out, _) = ferry_in(&dir, &["admin", "devices"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("used by pat") && out.contains("used by bob") && out.ends_with("2 devices\n"),
+        "{out}"
+    );
+
+    // A user who is not an administrator, and a server that is gone.
+    let session = dir.join("planner.json").display().to_string();
+    let planner = run_with_stdin(
+        &[
+            "admin",
+            "--session",
+            &session,
+            "--server",
+            &server.url,
+            "login",
+            "--user",
+            "pat",
+            "--password-stdin",
+        ],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(planner.status.code(), Some(0));
+    let (code, _, err) = ferry_in(&dir, &["admin", "--session", &session, "users"]);
+    assert_eq!(code, Some(9));
+    assert!(err.contains("administrator"), "{err}");
+    let (code, _, err) = ferry_in(&dir, &["admin", "--server", "http://127.0.0.1:9", "users"]);
+    assert_eq!(code, Some(4), "{err}");
+}
