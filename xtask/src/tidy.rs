@@ -107,3 +107,14 @@ fn every_dependency_comes_from_the_workspace() {
     }
     assert!(loose.is_empty(), "dependencies must use `name.workspace = true`: {loose:#?}");
 }
+
+#[test]
+fn the_readme_embedding_example_is_the_example_that_compiles() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let example =
+        std::fs::read_to_string(root().join("crates/ferry-sim/examples/embed.rs")).unwrap();
+    assert!(
+        readme.contains(&format!("```rust\n{example}```")),
+        "README.md must show crates/ferry-sim/examples/embed.rs as it is"
+    );
+}
