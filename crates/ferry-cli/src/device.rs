@@ -720,26 +720,59 @@ impl ProgressBar {
 
     fn show(&self, progress: &Progress) {
         let elapsed = self.started.lock().map(|s| s.elapsed()).unwrap_or_default().as_secs_f64();
-        let rate = progress.bytes_done as f64 / elapsed.max(0.001);
-        let phase = match progress.phase {
-            Phase::Upload => "upload".to_owned(),
-            Phase::Download => format!("download {}", progress.entity.as_deref().unwrap_or("")),
-        };
-        let objects = match progress.objects_total {
-            Some(total) => format!("{}/{total} objects", progress.objects_done),
-            None => format!("{} objects", progress.objects_done),
-        };
-        let left = progress.bytes_total.filter(|_| rate > 0.0).map(|total| {
-            format!(", {:.0} s left", total.saturating_sub(progress.bytes_done) as f64 / rate)
-        });
         let mut stderr = std::io::stderr();
-        let _ = write!(
-            stderr,
-            "\r\x1b[K{phase}: {objects}, {:.1} MB at {:.1} MB/s{}",
-            progress.bytes_done as f64 / 1e6,
-            rate / 1e6,
-            left.unwrap_or_default()
-        );
+        let _ = write!(stderr, "\r\x1b[K{}", progress_line(progress, elapsed));
         let _ = stderr.flush();
+    }
+}
+
+/// What the progress bar shows: phase, entity, objects, bytes, rate and time left.
+fn progress_line(progress: &Progress, elapsed_seconds: f64) -> String {
+    let rate = progress.bytes_done as f64 / elapsed_seconds.max(0.001);
+    let phase = match progress.phase {
+        Phase::Upload => "upload".to_owned(),
+        Phase::Download => format!("download {}", progress.entity.as_deref().unwrap_or("")),
+    };
+    let objects = match progress.objects_total {
+        Some(total) => format!("{}/{total} objects", progress.objects_done),
+        None => format!("{} objects", progress.objects_done),
+    };
+    let left = progress.bytes_total.filter(|_| rate > 0.0).map(|total| {
+        format!(", {:.0} s left", total.saturating_sub(progress.bytes_done) as f64 / rate)
+    });
+    format!(
+        "{phase}: {objects}, {:.1} MB at {:.1} MB/s{}",
+        progress.bytes_done as f64 / 1e6,
+        rate / 1e6,
+        left.unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_shows_objects_bytes_rate_and_time_left() {
+        let progress = Progress {
+            phase: Phase::Download,
+            entity: Some("Field.WorkOrder".to_owned()),
+            objects_done: 20_000,
+            objects_total: Some(100_000),
+            bytes_done: 6_000_000,
+            bytes_total: Some(30_000_000),
+        };
+        assert_eq!(
+            progress_line(&progress, 2.0),
+            "download Field.WorkOrder: 20000/100000 objects, 6.0 MB at 3.0 MB/s, 8 s left"
+        );
+        let upload = Progress {
+            phase: Phase::Upload,
+            entity: None,
+            objects_total: None,
+            bytes_total: None,
+            ..progress
+        };
+        assert_eq!(progress_line(&upload, 2.0), "upload: 20000 objects, 6.0 MB at 3.0 MB/s");
     }
 }
