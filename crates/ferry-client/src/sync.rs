@@ -26,10 +26,11 @@ use tokio::sync::mpsc::Sender;
 
 pub use action::ActionOutcome;
 pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
-pub use transport::{HttpTransport, RESPONSE_BYTES_MAX, Response};
+pub use transport::{
+    Answer, HttpTransport, Payload, RESPONSE_BYTES_MAX, Request, Response, Sink, Transport,
+};
 
 use apply::{Applied, Step, apply_download};
-use transport::Payload;
 
 use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
 use crate::files::named_hash;
@@ -294,7 +295,7 @@ impl From<rusqlite::Error> for SyncError {
 /// Synchronises one device database with one server.
 pub struct SyncEngine {
     database: Arc<Database>,
-    transport: HttpTransport,
+    transport: Arc<dyn Transport>,
     running: AtomicBool,
 }
 
@@ -366,9 +367,14 @@ impl SyncEngine {
     pub fn new(database: Arc<Database>, server: &str) -> Result<SyncEngine, SyncError> {
         Ok(SyncEngine {
             database,
-            transport: HttpTransport::new(server)?,
+            transport: Arc::new(HttpTransport::new(server)?),
             running: AtomicBool::new(false),
         })
+    }
+
+    /// An engine that reaches its server through `transport` (a simulation's in-process one).
+    pub fn with_transport(database: Arc<Database>, transport: Arc<dyn Transport>) -> SyncEngine {
+        SyncEngine { database, transport, running: AtomicBool::new(false) }
     }
 
     /// The engine of a database someone signed in on before, with the server they signed in to.
@@ -437,7 +443,8 @@ impl SyncEngine {
     ) -> Result<(T, usize), SyncError> {
         let mut attempt = 0;
         let response = loop {
-            match self.transport.request(method, path, token, body).await {
+            let request = Request { method, path, token, payload: Payload::Bytes(body) };
+            match self.transport.exchange(request, None).await {
                 Ok(response) => break response,
                 Err(SyncError::Unreachable { .. }) if attempt + 1 < SEND_ATTEMPTS_MAX => {
                     tokio::time::sleep(std::time::Duration::from_millis(RETRY_DELAY_MS << attempt))
@@ -801,7 +808,15 @@ impl SyncEngine {
         for attempt in 1..=FILE_SEND_ATTEMPTS {
             let sent = self
                 .transport
-                .exchange("PUT", &target, Some(token), Payload::File(path), None)
+                .exchange(
+                    Request {
+                        method: "PUT",
+                        path: &target,
+                        token: Some(token),
+                        payload: Payload::File(path),
+                    },
+                    None,
+                )
                 .await;
             match sent {
                 Ok(response) if response.status == 200 => return Ok(()),
@@ -847,7 +862,15 @@ impl SyncEngine {
                 let mut sink = |bytes: &[u8]| incoming.write(bytes);
                 let answer = self
                     .transport
-                    .exchange("GET", &target, Some(token), Payload::Bytes(b""), Some(&mut sink))
+                    .exchange(
+                        Request {
+                            method: "GET",
+                            path: &target,
+                            token: Some(token),
+                            payload: Payload::Bytes(b""),
+                        },
+                        Some(&mut sink),
+                    )
                     .await;
                 match answer {
                     Ok(response) => break (response, incoming),

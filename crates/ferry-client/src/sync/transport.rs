@@ -2,7 +2,9 @@
 //! JSON of `ferry-protocol`. A broken connection is reopened once per request. File contents
 //! stream from disk into a request, and from an answer into a sink, in pieces.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -50,20 +52,18 @@ impl HttpTransport {
         token: Option<&str>,
         body: &[u8],
     ) -> Result<Response, SyncError> {
-        self.exchange(method, path, token, Payload::Bytes(body), None).await
+        self.send(Request { method, path, token, payload: Payload::Bytes(body) }, None).await
     }
 
     /// Sends a request and reads its answer. With a `sink`, the body of a 200 answer goes to it
     /// piece by piece (never whole in memory) instead of into the response; the sink's own
     /// failure ends the exchange as a local error.
-    pub(crate) async fn exchange(
+    async fn send(
         &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        payload: Payload<'_>,
+        request: Request<'_>,
         sink: Option<&mut Sink<'_>>,
     ) -> Result<Response, SyncError> {
+        let Request { method, path, token, payload } = request;
         let mut connection = self.connection.lock().await;
         let mut head = None;
         for attempt in 0..2 {
@@ -115,24 +115,59 @@ impl HttpTransport {
         }
     }
 
-    /// The server's address as `http://host:port`.
-    pub fn server(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
     fn unreachable(&self, error: &std::io::Error) -> SyncError {
         SyncError::Unreachable { server: self.address.clone(), reason: error.to_string() }
     }
 }
 
 /// Where the body of a streamed answer goes, piece by piece.
-pub(crate) type Sink<'a> = dyn FnMut(&[u8]) -> Result<(), ClientError> + 'a;
+pub type Sink<'a> = dyn FnMut(&[u8]) -> Result<(), ClientError> + Send + 'a;
 
 /// What a request carries: bytes in memory, or a file streamed from disk.
-#[derive(Clone, Copy)]
-pub(crate) enum Payload<'a> {
+#[derive(Clone, Copy, Debug)]
+pub enum Payload<'a> {
+    /// A JSON body (or none, when empty).
     Bytes(&'a [u8]),
+    /// A file's content, streamed from disk.
     File(&'a Path),
+}
+
+/// A request as a [`Transport`] sends it.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// `GET`, `POST` or `PUT`.
+    pub method: &'a str,
+    /// The path and query, as `/v1/download/Field.Site?after=…`.
+    pub path: &'a str,
+    /// The bearer token, when signed in.
+    pub token: Option<&'a str>,
+    /// The body.
+    pub payload: Payload<'a>,
+}
+
+/// An answer on its way.
+pub type Answer<'a> = Pin<Box<dyn Future<Output = Result<Response, SyncError>> + Send + 'a>>;
+
+/// How a sync engine reaches its server: over HTTP for apps ([`HttpTransport`]); a simulation
+/// hands requests to an in-process server instead, and plays the network's faults.
+pub trait Transport: Send + Sync {
+    /// Sends a request and reads its answer. With a `sink`, the body of a 200 answer goes to it
+    /// piece by piece instead of into the response; a network failure is
+    /// [`SyncError::Unreachable`].
+    fn exchange<'a>(&'a self, request: Request<'a>, sink: Option<&'a mut Sink<'a>>) -> Answer<'a>;
+
+    /// The server's address, kept with the sign-in.
+    fn server(&self) -> String;
+}
+
+impl Transport for HttpTransport {
+    fn exchange<'a>(&'a self, request: Request<'a>, sink: Option<&'a mut Sink<'a>>) -> Answer<'a> {
+        Box::pin(self.send(request, sink))
+    }
+
+    fn server(&self) -> String {
+        format!("http://{}", self.address)
+    }
 }
 
 /// Why reading a streamed answer stopped.
