@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask ci | pg | bench`.
+//! Project tasks: `cargo xtask ci | pg | bench | sim`.
 //! `ci` runs every check CI runs, against a PostgreSQL server it starts itself.
 
 #![allow(clippy::print_stdout, reason = "xtask reports to the developer")]
@@ -9,8 +9,10 @@ mod tidy;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci | pg | bench [--quick]>
-  ci      fmt check, clippy -D warnings, every test (PostgreSQL included), doc tests
+const USAGE: &str = "usage: cargo xtask <ci | pg | bench [--quick] | sim --seed HEX [--steps N]>
+  ci      fmt check, clippy -D warnings, every test (PostgreSQL included), doc tests, and the
+          simulation with each planted bug, which it must catch
+  sim     replay one run of the deterministic simulation
   pg      start a throwaway PostgreSQL on 127.0.0.1 and print its URL; Ctrl-C stops it
   bench   build in release and run the benchmarks, printing ratios measured in the same run";
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("pg") => pg(),
         Some("bench") => bench(&args[1..]),
+        Some("sim") => sim(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -48,8 +51,43 @@ fn ci() -> Result<(), String> {
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
     run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], &url)?;
     run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
+    let planted =
+        ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--features", "planted-bugs"];
+    run("cargo", &[&planted[..], &["-E", "test(every_planted_bug_is_caught)"]].concat(), &url)?;
     drop(server);
     Ok(())
+}
+
+/// Replays one simulation run: `cargo xtask sim --seed 0x5eed --steps 150`.
+fn sim(args: &[String]) -> Result<(), String> {
+    let (mut seed, mut steps) = (None, None);
+    let mut rest = args;
+    while let [flag, value, tail @ ..] = rest {
+        match flag.as_str() {
+            "--seed" => seed = Some(value.clone()),
+            "--steps" => steps = Some(value.clone()),
+            _ => return Err(format!("unknown sim option `{flag}`\n{USAGE}")),
+        }
+        rest = tail;
+    }
+    let seed = seed.ok_or_else(|| format!("sim needs --seed\n{USAGE}"))?;
+    eprintln!("xtask: replaying seed {seed}");
+    let mut command = Command::new("cargo");
+    command.args([
+        "nextest",
+        "run",
+        "-p",
+        "ferry-sim",
+        "--no-capture",
+        "-E",
+        "test(simulation_replay)",
+    ]);
+    command.env("FERRY_SIM_SEED", &seed);
+    if let Some(steps) = steps {
+        command.env("FERRY_SIM_STEPS", steps);
+    }
+    let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("the run of seed {seed} failed")) }
 }
 
 fn pg() -> Result<(), String> {

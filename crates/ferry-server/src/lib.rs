@@ -21,6 +21,8 @@ mod files;
 mod handlers;
 mod http;
 mod operators;
+#[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
+pub mod planted;
 mod store;
 mod upload;
 mod validate;
@@ -191,6 +193,16 @@ impl Server {
             Err(http::ApiError::NotFound(_)) => Ok(None),
             Err(error) => Err(store_error(error)),
         }
+    }
+
+    /// True when the server holds the object (not deleted).
+    pub async fn holds(&self, entity: &str, id: ObjectId) -> Result<bool, StoreError> {
+        let Some(entity) = self.state.model.entity(entity) else { return Ok(false) };
+        let rules = access::UserRules { rules: Vec::new() };
+        let mut tx = self.state.store.begin_snapshot().await?;
+        let found = upload::read_covered(&self.state, &mut tx, entity, &rules, id).await?;
+        tx.finish().await?;
+        Ok(found.is_some())
     }
 
     /// Creates a user with the given roles; the password is kept only as an argon2id hash.

@@ -180,7 +180,11 @@ pub(crate) async fn upload(
     // Taking the sequence first serialises writers, so the idempotency check below sees any
     // upload with this id that committed while this one waited.
     let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
-    if let Some(response) = stored_response(&mut tx, state, &checked.upload_id, user).await? {
+    let answered = match crate::planted::active("upload-twice") {
+        true => None,
+        false => stored_response(&mut tx, state, &checked.upload_id, user).await?,
+    };
+    if let Some(response) = answered {
         tx.finish().await?;
         return Ok(response);
     }
@@ -260,8 +264,16 @@ pub(crate) async fn upload(
     let stored = response_json(&checked.upload_id, outcomes);
     let expired = started.unix_micros() - UPLOAD_RECORD_RETENTION_SECONDS * 1_000_000;
     tx.execute("DELETE FROM ferry_uploads WHERE at < $1", &[Param::Int(expired)]).await?;
+    let insert = match crate::planted::active("upload-twice") {
+        true => {
+            "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4) ON CONFLICT (upload_id) DO UPDATE SET response = excluded.response"
+        }
+        false => {
+            "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4)"
+        }
+    };
     tx.execute(
-        "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4)",
+        insert,
         &[
             Param::Text(checked.upload_id.clone()),
             state.store.id_param(user.id),

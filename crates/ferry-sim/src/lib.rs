@@ -9,6 +9,7 @@ use ferry_client::{Database, SyncEngine};
 use ferry_server::{Config, Handlers, Limits, Server, SystemClock};
 
 mod proxy;
+pub mod sim;
 
 pub use proxy::FaultProxy;
 

@@ -105,6 +105,8 @@ struct EntityApply<'m> {
     received: Option<BTreeSet<ObjectId>>,
     insert: String,
     delete: String,
+    /// True when the pages bring changes since a checkpoint (not everything).
+    incremental: bool,
     downloaded: usize,
     removed: usize,
 }
@@ -122,6 +124,7 @@ impl<'m> EntityApply<'m> {
             dirty: dirty_ids(transaction, entity)?,
             received: (full && held).then(BTreeSet::new),
             insert: upsert_statement(entity),
+            incremental: !full,
             delete: format!("DELETE FROM {} WHERE id = ?1", table_name(entity)),
             downloaded: 0,
             removed: 0,
@@ -140,6 +143,9 @@ impl<'m> EntityApply<'m> {
         let mut params = Vec::with_capacity(entity.member_count() + 2);
         for object in objects {
             let Some(id) = ObjectId::parse(&object.id) else { continue };
+            if crate::planted::active("checkpoint-without-data") && self.incremental {
+                continue;
+            }
             if let Some(received) = &mut self.received {
                 received.insert(id);
             }
@@ -155,7 +161,7 @@ impl<'m> EntityApply<'m> {
         }
         let mut delete = transaction.prepare_cached(&self.delete)?;
         for id in removed.iter().filter_map(|id| ObjectId::parse(id)) {
-            if !self.dirty.contains(&id) {
+            if !self.dirty.contains(&id) && !crate::planted::active("skip-removals") {
                 self.removed += delete.execute([id_param(id)])?;
             }
         }

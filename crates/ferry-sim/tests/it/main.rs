@@ -10,6 +10,7 @@ mod actions;
 mod convergence;
 mod files;
 mod rules;
+mod simulation;
 
 fn text(s: &str) -> Value {
     Value::String(s.to_owned())

@@ -1,0 +1,614 @@
+//! The deterministic simulation: a run is a function of its seed. A server (SQLite) and devices
+//! of two planners and two technicians live in one process; every request goes through a
+//! [`SimTransport`] that hands it to the server's router in-process and plays the network's
+//! faults. Devices create, change, commit, roll back, delete and sync in every mode; work orders
+//! are reassigned, so what a technician may read changes. After each quiet full sync the
+//! checkers assert the promises of DESIGN.md §5: queues drain, every device equals a fresh device
+//! of its user, no technician holds another's work order, and no committed object is lost (it is
+//! on the server, or in `SynchronizationError`). A failure names its replay command.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use ferry_client::{
+    Answer, ClientError, Database, IdSource, Payload, Query, Request, Response, Sink, SyncEngine,
+    SyncError, SyncMode, Transport,
+};
+use ferry_model::arbitrary::SplitMix64 as Rng;
+use ferry_model::{ObjectId, Timestamp, Value, samples};
+use ferry_server::{Config, Handlers, Limits, Server};
+use tower::ServiceExt as _;
+
+use crate::PASSWORD;
+
+/// Virtual time, shared by the server and the devices; it moves only when the simulation says.
+pub struct SimClock(Mutex<Timestamp>);
+
+impl SimClock {
+    fn advance(&self, millis: i64) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(later) = Timestamp::from_unix_micros(now.unix_micros() + millis * 1000) {
+            *now = later;
+        }
+    }
+
+    fn read(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ferry_server::Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        self.read()
+    }
+}
+
+impl ferry_client::Clock for SimClock {
+    fn now(&self) -> Timestamp {
+        self.read()
+    }
+}
+
+/// Ids from the simulation's randomness.
+struct SimIds(Mutex<Rng>);
+
+impl IdSource for SimIds {
+    fn new_id(&self, now: Timestamp) -> ObjectId {
+        let random = self.0.lock().unwrap_or_else(|p| p.into_inner()).next_u64();
+        let millis = u64::try_from(now.unix_micros() / 1000).unwrap_or(0);
+        ObjectId::from_parts(millis, u128::from(random))
+    }
+}
+
+/// A fault the network plays on one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// The request never reaches the server.
+    FailBeforeSend,
+    /// The server handles the request; the answer is lost.
+    LoseResponse,
+    /// The request reaches the server twice; the device hears the second answer.
+    Duplicate,
+    /// The answer comes late (virtual time).
+    Delay,
+    /// The device stops after this request fails, and starts again from its database.
+    CrashDevice,
+}
+
+/// Which faults happen, decided by the simulation's randomness, and how many of each so far.
+pub struct FaultPlan {
+    rng: Rng,
+    /// Faults per 100 requests; 0 when the network is quiet.
+    rate: usize,
+    pub injected: BTreeMap<Fault, usize>,
+    /// Devices that crashed and must start again.
+    crashed: BTreeSet<usize>,
+}
+
+impl FaultPlan {
+    fn next(&mut self, device: usize) -> Option<Fault> {
+        if self.rate == 0 || !self.rng.chance(self.rate, 100) {
+            return None;
+        }
+        let fault = match self.rng.below(5) {
+            0 => Fault::FailBeforeSend,
+            1 => Fault::LoseResponse,
+            2 => Fault::Duplicate,
+            3 => Fault::Delay,
+            _ => Fault::CrashDevice,
+        };
+        *self.injected.entry(fault).or_default() += 1;
+        if fault == Fault::CrashDevice {
+            self.crashed.insert(device);
+        }
+        Some(fault)
+    }
+}
+
+/// A device's network: requests go to the server's router in-process, with the plan's faults.
+pub struct SimTransport {
+    router: axum::Router,
+    plan: Arc<Mutex<FaultPlan>>,
+    clock: Arc<SimClock>,
+    device: usize,
+}
+
+impl SimTransport {
+    async fn send(&self, request: Request<'_>) -> Result<(u16, Vec<u8>), SyncError> {
+        let body = match request.payload {
+            Payload::Bytes(bytes) => bytes.to_vec(),
+            Payload::File(path) => std::fs::read(path).map_err(ClientError::Files)?,
+        };
+        let mut http = axum::http::Request::builder()
+            .method(request.method)
+            .uri(request.path)
+            .header("content-type", "application/json");
+        if let Some(token) = request.token {
+            http = http.header("authorization", format!("Bearer {token}"));
+        }
+        let http = http.body(Body::from(body)).map_err(|e| unreachable(&e.to_string()))?;
+        let response =
+            self.router.clone().oneshot(http).await.map_err(|e| unreachable(&e.to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|e| unreachable(&e.to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+}
+
+fn unreachable(reason: &str) -> SyncError {
+    SyncError::Unreachable { server: "sim".to_owned(), reason: reason.to_owned() }
+}
+
+impl Transport for SimTransport {
+    fn exchange<'a>(&'a self, request: Request<'a>, sink: Option<&'a mut Sink<'a>>) -> Answer<'a> {
+        Box::pin(async move {
+            let fault = self.plan.lock().unwrap_or_else(|p| p.into_inner()).next(self.device);
+            if matches!(fault, Some(Fault::FailBeforeSend | Fault::CrashDevice)) {
+                return Err(unreachable("the request was lost"));
+            }
+            let (mut status, mut body) = self.send(request).await?;
+            match fault {
+                Some(Fault::LoseResponse) => return Err(unreachable("the answer was lost")),
+                Some(Fault::Duplicate) => (status, body) = self.send(request).await?,
+                Some(Fault::Delay) => self.clock.advance(2_000),
+                _ => {}
+            }
+            match sink {
+                Some(sink) if status == 200 => {
+                    sink(&body)?;
+                    Ok(Response { status, body: Vec::new() })
+                }
+                _ => Ok(Response { status, body }),
+            }
+        })
+    }
+
+    fn server(&self) -> String {
+        "http://sim.invalid:1".to_owned()
+    }
+}
+
+/// How a run goes.
+#[derive(Clone, Copy, Debug)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub steps: usize,
+    /// Steps between quiet full syncs and their checks.
+    pub check_every: usize,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct SimReport {
+    pub steps: usize,
+    pub checks: usize,
+    pub syncs: usize,
+    pub failed_syncs: usize,
+    pub faults: BTreeMap<Fault, usize>,
+    pub restarts: usize,
+}
+
+/// A device of the simulation.
+struct SimDevice {
+    user: &'static str,
+    planner: bool,
+    id: ObjectId,
+    path: std::path::PathBuf,
+    db: Arc<Database>,
+    engine: SyncEngine,
+}
+
+struct World {
+    directory: std::path::PathBuf,
+    server: Server,
+    clock: Arc<SimClock>,
+    plan: Arc<Mutex<FaultPlan>>,
+    ids: Arc<SimIds>,
+    devices: Vec<SimDevice>,
+    /// Objects committed by some device and not deleted by the simulation: each must end on the
+    /// server or in `SynchronizationError`.
+    committed: BTreeSet<(String, ObjectId)>,
+    numbers: i64,
+}
+
+/// The replay command of a run.
+pub fn replay_line(options: &SimOptions) -> String {
+    format!("cargo xtask sim --seed {:#x} --steps {}", options.seed, options.steps)
+}
+
+/// Runs the simulation; on a broken promise, the reason with its replay command.
+pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
+    let failed = |reason: String| format!("{reason}\nreplay: {}", replay_line(&options));
+    let mut world = World::start(options.seed).await.map_err(failed)?;
+    let mut rng = Rng::new(options.seed ^ 0x5EED);
+    let mut report = SimReport::default();
+    for step in 0..options.steps {
+        report.steps += 1;
+        world.step(&mut rng, &mut report).await.map_err(|e| failed(format!("step {step}: {e}")))?;
+        if (step + 1) % options.check_every == 0 || step + 1 == options.steps {
+            world
+                .quiet_and_check()
+                .await
+                .map_err(|e| failed(format!("check after step {step}: {e}")))?;
+            report.checks += 1;
+        }
+    }
+    report.faults = world.plan.lock().unwrap_or_else(|p| p.into_inner()).injected.clone();
+    let _ = std::fs::remove_dir_all(&world.directory);
+    Ok(report)
+}
+
+impl World {
+    async fn start(seed: u64) -> Result<World, String> {
+        let directory =
+            std::env::temp_dir().join(format!("ferry-sim-run-{}-{seed:x}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).map_err(|e| e.to_string())?;
+        let clock = Arc::new(SimClock(Mutex::new(
+            Timestamp::parse("2026-11-23T08:00:00Z").expect("a time"),
+        )));
+        let server = Server::open(Config {
+            model_text: samples::FIELD_SERVICE.to_owned(),
+            database: ferry_server::Database::Sqlite(directory.join("server.db")),
+            files: directory.join("server-files"),
+            limits: Limits::default(),
+            handlers: Handlers::default(),
+            clock: clock.clone(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let plan = Arc::new(Mutex::new(FaultPlan {
+            rng: Rng::new(seed ^ 0xFA17),
+            rate: 0,
+            injected: BTreeMap::new(),
+            crashed: BTreeSet::new(),
+        }));
+        let ids = Arc::new(SimIds(Mutex::new(Rng::new(seed ^ 0x1D5))));
+        let mut world = World {
+            directory,
+            server,
+            clock,
+            plan,
+            ids,
+            devices: Vec::new(),
+            committed: BTreeSet::new(),
+            numbers: 0,
+        };
+        for (user, role) in
+            [("pat", "Planner"), ("pam", "Planner"), ("alice", "Technician"), ("bob", "Technician")]
+        {
+            world
+                .server
+                .add_user(user, &[role.to_owned()], PASSWORD)
+                .await
+                .map_err(|e| e.to_string())?;
+            let index = world.devices.len();
+            let path = world.directory.join(format!("{user}.db"));
+            let device = world.open_device(user, role == "Planner", index, path, true).await?;
+            world.devices.push(device);
+        }
+        Ok(world)
+    }
+
+    async fn open_device(
+        &self,
+        user: &'static str,
+        planner: bool,
+        index: usize,
+        path: std::path::PathBuf,
+        sign_in: bool,
+    ) -> Result<SimDevice, String> {
+        let db = Arc::new(
+            Database::open_with(
+                &path,
+                samples::FIELD_SERVICE,
+                self.clock.clone(),
+                self.ids.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let transport = SimTransport {
+            router: self.server.router(),
+            plan: Arc::clone(&self.plan),
+            clock: Arc::clone(&self.clock),
+            device: index,
+        };
+        let engine = SyncEngine::with_transport(Arc::clone(&db), Arc::new(transport));
+        let id = match sign_in {
+            true => engine.sign_in(user, PASSWORD).await.map_err(|e| e.to_string())?,
+            false => db.status().map_err(|e| e.to_string())?.user.ok_or("no user")?,
+        };
+        Ok(SimDevice { user, planner, id, path, db, engine })
+    }
+
+    fn technicians(&self) -> Vec<ObjectId> {
+        self.devices.iter().filter(|d| !d.planner).map(|d| d.id).collect()
+    }
+
+    async fn step(&mut self, rng: &mut Rng, report: &mut SimReport) -> Result<(), String> {
+        self.clock.advance(rng.below(5_000) as i64);
+        let d = rng.below(self.devices.len());
+        let technicians = self.technicians();
+        match rng.below(10) {
+            0 => {
+                let rate = [0, 10, 30][rng.below(3)];
+                self.plan.lock().unwrap_or_else(|p| p.into_inner()).rate = rate;
+            }
+            1..=3 => self.sync(d, rng, report).await?,
+            4 if self.devices[d].planner => {
+                self.numbers += 1;
+                let number = self.numbers;
+                let device = &self.devices[d];
+                let db = &device.db;
+                let mut order = db.create("Field.WorkOrder").map_err(|e| e.to_string())?;
+                db.set(&mut order, "Number", Value::Integer(number)).map_err(|e| e.to_string())?;
+                db.set(&mut order, "Title", Value::String(format!("Order {number}")))
+                    .map_err(|e| e.to_string())?;
+                let assignee = technicians[rng.below(technicians.len())];
+                db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(assignee))
+                    .map_err(|e| e.to_string())?;
+                if rng.chance(1, 5) {
+                    // Changed, then thought better of: nothing reaches the database.
+                    db.rollback(&mut order).map_err(|e| e.to_string())?;
+                } else {
+                    db.commit(&mut [&mut order]).map_err(|e| e.to_string())?;
+                    self.committed.insert(("Field.WorkOrder".to_owned(), order.id()));
+                }
+            }
+            4 | 5 => {
+                let device = &self.devices[d];
+                let orders =
+                    device.db.query(&Query::new("Field.WorkOrder")).map_err(|e| e.to_string())?;
+                if orders.is_empty() {
+                    return Ok(());
+                }
+                let mut order = orders[rng.below(orders.len())].clone();
+                let db = &device.db;
+                match (device.planner, rng.below(3)) {
+                    (true, 0) => {
+                        let assignee = technicians[rng.below(technicians.len())];
+                        db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(assignee))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    (true, _) => db
+                        .set(&mut order, "Priority", Value::Integer(1 + rng.below(5) as i64))
+                        .map_err(|e| e.to_string())?,
+                    (false, 0) => db
+                        .set(
+                            &mut order,
+                            "Status",
+                            Value::Enumeration(
+                                ["Open", "InProgress", "Done"][rng.below(3)].to_owned(),
+                            ),
+                        )
+                        .map_err(|e| e.to_string())?,
+                    (false, _) => db
+                        .set(
+                            &mut order,
+                            "Notes",
+                            Value::String(format!("note {}", rng.next_u64() % 1000)),
+                        )
+                        .map_err(|e| e.to_string())?,
+                }
+                db.commit(&mut [&mut order]).map_err(|e| e.to_string())?;
+            }
+            6 if self.devices[d].planner => {
+                let device = &self.devices[d];
+                let mut site = device.db.create("Field.Site").map_err(|e| e.to_string())?;
+                device
+                    .db
+                    .set(&mut site, "Name", Value::String(format!("Site {}", rng.next_u64() % 100)))
+                    .map_err(|e| e.to_string())?;
+                device.db.commit(&mut [&mut site]).map_err(|e| e.to_string())?;
+                self.committed.insert(("Field.Site".to_owned(), site.id()));
+            }
+            7 if self.devices[d].planner && rng.chance(1, 2) => {
+                let device = &self.devices[d];
+                let orders =
+                    device.db.query(&Query::new("Field.WorkOrder")).map_err(|e| e.to_string())?;
+                if let Some(order) = orders.get(rng.below(orders.len().max(1))) {
+                    let mut order = order.clone();
+                    device.db.delete(&mut order).map_err(|e| e.to_string())?;
+                    self.committed.remove(&("Field.WorkOrder".to_owned(), order.id()));
+                }
+            }
+            _ => self.sync(d, rng, report).await?,
+        }
+        self.restart_crashed(report).await
+    }
+
+    async fn sync(
+        &mut self,
+        d: usize,
+        rng: &mut Rng,
+        report: &mut SimReport,
+    ) -> Result<(), String> {
+        let device = &self.devices[d];
+        let mode = match rng.below(4) {
+            0 => SyncMode::Unsynchronized,
+            1 => {
+                let orders =
+                    device.db.query(&Query::new("Field.WorkOrder")).map_err(|e| e.to_string())?;
+                SyncMode::Selected(
+                    orders
+                        .iter()
+                        .filter(|_| rng.chance(1, 2))
+                        .map(|o| ("Field.WorkOrder".to_owned(), o.id()))
+                        .collect(),
+                )
+            }
+            _ => SyncMode::All,
+        };
+        report.syncs += 1;
+        match device.engine.sync(mode).await {
+            Ok(_) => Ok(()),
+            // The network's faults: the sync fails whole and its work waits for the next one.
+            Err(SyncError::Unreachable { .. }) => {
+                report.failed_syncs += 1;
+                Ok(())
+            }
+            Err(error) => Err(format!("{} could not sync: {error}", device.user)),
+        }
+    }
+
+    /// Devices whose request was the last before a crash start again from their database.
+    async fn restart_crashed(&mut self, report: &mut SimReport) -> Result<(), String> {
+        let crashed: Vec<usize> =
+            std::mem::take(&mut self.plan.lock().unwrap_or_else(|p| p.into_inner()).crashed)
+                .into_iter()
+                .collect();
+        for index in crashed {
+            let (user, planner, path) = {
+                let device = &self.devices[index];
+                (device.user, device.planner, device.path.clone())
+            };
+            // Dropping the engine and the database is the crash; opening them again the restart.
+            let reopened = self.open_device(user, planner, index, path, false).await?;
+            drop(std::mem::replace(&mut self.devices[index], reopened));
+            report.restarts += 1;
+        }
+        Ok(())
+    }
+
+    /// Faults stop; every device syncs until nothing moves; then the checkers.
+    async fn quiet_and_check(&mut self) -> Result<(), String> {
+        self.plan.lock().unwrap_or_else(|p| p.into_inner()).rate = 0;
+        for _ in 0..3 {
+            for device in &self.devices {
+                device
+                    .engine
+                    .sync(SyncMode::All)
+                    .await
+                    .map_err(|e| format!("{} in a quiet sync: {e}", device.user))?;
+            }
+        }
+        let failures: BTreeSet<(String, String)> = self
+            .server
+            .failures()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|f| (f.entity, f.object_id))
+            .collect();
+        for device in &self.devices {
+            // Queues drain.
+            let pending = device.db.pending_changes().map_err(|e| e.to_string())?;
+            if pending > 0 {
+                return Err(format!(
+                    "{} still has {pending} changes after quiet syncs",
+                    device.user
+                ));
+            }
+            // No access leak: a technician holds only the work orders assigned to them.
+            if !device.planner {
+                for order in
+                    device.db.query(&Query::new("Field.WorkOrder")).map_err(|e| e.to_string())?
+                {
+                    let assignee = device
+                        .db
+                        .get_value(&order, "WorkOrder_AssignedTo")
+                        .map_err(|e| e.to_string())?;
+                    if assignee != &Value::Reference(device.id) {
+                        return Err(format!(
+                            "{} holds work order {} assigned to {assignee}",
+                            device.user,
+                            order.id()
+                        ));
+                    }
+                }
+            }
+            // Convergence: the device equals a fresh device of its user.
+            let fresh_path = self.directory.join(format!(
+                "fresh-{}-{}.db",
+                device.user,
+                self.clock.read().unix_micros()
+            ));
+            let fresh = self
+                .open_device(device.user, device.planner, usize::MAX, fresh_path.clone(), true)
+                .await?;
+            fresh
+                .engine
+                .sync(SyncMode::All)
+                .await
+                .map_err(|e| format!("a fresh device of {}: {e}", device.user))?;
+            let (held, expected) = (dump(&device.db)?, dump(&fresh.db)?);
+            if held != expected {
+                return Err(format!(
+                    "{} differs from a fresh device of its user:\n{}",
+                    device.user,
+                    difference(&held, &expected)
+                ));
+            }
+            drop(fresh);
+            for suffix in ["", "-wal", "-shm", ".sync-lock"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", fresh_path.display()));
+            }
+            let _ = std::fs::remove_dir_all(format!("{}.files", fresh_path.display()));
+        }
+        // Nothing lost: every committed object is on the server or in SynchronizationError.
+        for (entity, id) in &self.committed {
+            let known = self.server.holds(entity, *id).await.map_err(|e| e.to_string())?;
+            if !known && !failures.contains(&(entity.clone(), id.to_string())) {
+                return Err(format!(
+                    "{entity} {id} was committed, and is neither on the server nor in SynchronizationError"
+                ));
+            }
+        }
+        // Every upload is applied once: its id appears once in the history.
+        let mut uploads = BTreeSet::new();
+        for entry in self.server.history().await.map_err(|e| e.to_string())? {
+            if entry.mode == "upload" && !uploads.insert(entry.upload_id.clone()) {
+                return Err(format!("upload {} was applied twice", entry.upload_id));
+            }
+        }
+        Ok(())
+    }
+}
+
+type Dump = BTreeMap<String, BTreeMap<ObjectId, Vec<String>>>;
+
+/// The sites and work orders a device holds, member by member.
+fn dump(db: &Database) -> Result<Dump, String> {
+    let model = db.model();
+    let mut out = BTreeMap::new();
+    for name in ["Field.Site", "Field.WorkOrder"] {
+        let entity = model.entity(name).ok_or("the sample model")?;
+        let mut objects = BTreeMap::new();
+        for object in db.query(&Query::new(name)).map_err(|e| e.to_string())? {
+            let values = (0..entity.member_count())
+                .map(|slot| {
+                    let member = entity.member_name(ferry_model::Slot(slot));
+                    db.get_value(&object, member).map(|v| format!("{member}={v}"))
+                })
+                .collect::<Result<Vec<_>, ClientError>>()
+                .map_err(|e| e.to_string())?;
+            objects.insert(object.id(), values);
+        }
+        out.insert(name.to_owned(), objects);
+    }
+    Ok(out)
+}
+
+fn difference(held: &Dump, expected: &Dump) -> String {
+    let mut lines = Vec::new();
+    for (entity, objects) in expected {
+        let empty = BTreeMap::new();
+        let mine = held.get(entity).unwrap_or(&empty);
+        for (id, values) in objects {
+            match mine.get(id) {
+                None => lines.push(format!("  missing {entity} {id}")),
+                Some(held) if held != values => {
+                    lines.push(format!("  {entity} {id}: holds {held:?}, fresh {values:?}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for id in mine.keys().filter(|id| !objects.contains_key(id)) {
+            lines.push(format!("  extra {entity} {id}"));
+        }
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,67 @@
+//! The deterministic simulation on fixed seeds, and a replay of any seed from the environment
+//! (`cargo xtask sim --seed 0x… --steps N`).
+
+use ferry_sim::sim::{SimOptions, simulate};
+
+/// Seeds CI runs every time; a seed that ever failed joins them with its fix.
+const SEEDS: [u64; 4] = [0x5EED, 0xF00D, 0xBEEF, 0x1234_5678];
+const STEPS: usize = 150;
+
+#[tokio::test(flavor = "current_thread")]
+async fn simulation_keeps_the_promises_on_fixed_seeds() {
+    for seed in SEEDS {
+        let options = SimOptions { seed, steps: STEPS, check_every: 50 };
+        match simulate(options).await {
+            Ok(report) => eprintln!("seed {seed:#x}: {report:?}"),
+            Err(failure) => panic!("seed {seed:#x}: {failure}"),
+        }
+    }
+}
+
+/// Runs the seed and steps of `FERRY_SIM_SEED` and `FERRY_SIM_STEPS` (nothing when unset).
+#[tokio::test(flavor = "current_thread")]
+async fn simulation_replay() {
+    let Ok(seed) = std::env::var("FERRY_SIM_SEED") else { return };
+    let seed = u64::from_str_radix(seed.trim_start_matches("0x"), 16).expect("a hex seed");
+    let steps = std::env::var("FERRY_SIM_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(STEPS);
+    let report = simulate(SimOptions { seed, steps, check_every: 50 }).await;
+    match report {
+        Ok(report) => eprintln!("seed {seed:#x}: {report:?}"),
+        Err(failure) => panic!("seed {seed:#x}: {failure}"),
+    }
+}
+
+/// Each planted bug must make the simulation fail within the fixed seeds
+/// (`cargo nextest run -p ferry-sim --features planted-bugs planted`).
+#[cfg(feature = "planted-bugs")]
+#[tokio::test(flavor = "current_thread")]
+async fn every_planted_bug_is_caught() {
+    let bugs = [
+        "skip-removals",
+        "keep-dirty-after-upload",
+        "checkpoint-without-data",
+        "upload-twice",
+        "skip-read-rule",
+        "skip-tombstones",
+    ];
+    let mut missed = Vec::new();
+    for bug in bugs {
+        ferry_client::planted::plant(Some(bug));
+        ferry_server::planted::plant(Some(bug));
+        let mut caught = None;
+        for seed in SEEDS {
+            if let Err(failure) = simulate(SimOptions { seed, steps: STEPS, check_every: 50 }).await
+            {
+                caught = Some((seed, failure.lines().next().unwrap_or_default().to_owned()));
+                break;
+            }
+        }
+        match caught {
+            Some((seed, reason)) => eprintln!("{bug}: caught by seed {seed:#x}: {reason}"),
+            None => missed.push(bug),
+        }
+    }
+    ferry_client::planted::plant(None);
+    ferry_server::planted::plant(None);
+    assert!(missed.is_empty(), "planted bugs the simulation missed: {missed:?}");
+}
