@@ -21,7 +21,8 @@ fuzz_target!(|data: &[u8]| {
     for model in models() {
         for entity in model.entities() {
             if let Ok(constraint) = ferry_constraint::check(model, entity.name.as_str(), text) {
-                let bound = constraint.bind(&Context { user: Some(ObjectId::from_u128(1)), roles: vec![], now });
+                let context = Context { user: Some(ObjectId::from_u128(1)), roles: vec![], now, parameters: Default::default() };
+                let bound = constraint.bind(&context);
                 let object = Object { id: ObjectId::from_u128(2), values: entity.default_values() };
                 let _ = bound.matches(&object, &NoGraph);
             }

@@ -10,6 +10,7 @@ mod access;
 mod auth;
 mod download;
 mod files;
+mod hostile;
 mod migration;
 mod smoke;
 mod upload;
