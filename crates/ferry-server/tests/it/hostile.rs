@@ -479,7 +479,7 @@ fn catalogue(f: &crate::harness::Fixture, photo_of_bob: &str) -> Vec<Case> {
             Method::POST,
             "/v1/files/missing",
             Planner,
-            &json!({ "hashes": vec![hash.clone(); 10_001] }).to_string(),
+            &json!({ "hashes": vec![hash; 10_001] }).to_string(),
             413,
         ),
         case(
@@ -549,6 +549,14 @@ fn catalogue(f: &crate::harness::Fixture, photo_of_bob: &str) -> Vec<Case> {
             Alice,
             &json!({ "parameters": { "Customer": id(1) } }).to_string(),
             403,
+        ),
+        case(
+            "a constraint smuggled into a string parameter",
+            Method::POST,
+            "/v1/actions/MyWorkOrdersIn",
+            Alice,
+            r#"{"parameters":{"Status":"Open' or '1'='1"}}"#,
+            200,
         ),
         case(
             "action parameters that are not JSON",
@@ -675,8 +683,7 @@ fn catalogue(f: &crate::harness::Fixture, photo_of_bob: &str) -> Vec<Case> {
             )]),
         ),
     ] {
-        let mut rejected =
-            case(name, Method::POST, "/v1/upload", Who::Alice, &upload(changes), 200);
+        let mut rejected = case(name, Method::POST, "/v1/upload", Alice, &upload(changes), 200);
         rejected.path = "/v1/upload#rejected".to_owned();
         cases.push(rejected);
     }
