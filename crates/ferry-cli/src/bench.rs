@@ -5,6 +5,7 @@
 
 mod device;
 mod files;
+mod load;
 mod server;
 
 use std::hint::black_box;
@@ -33,12 +34,12 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
 /// The benchmarks, by the name `--only` selects them with.
-pub(crate) const SCENARIOS: [&str; 7] =
-    ["evaluate", "parse", "upload", "download", "incremental", "device", "files"];
+pub(crate) const SCENARIOS: [&str; 8] =
+    ["evaluate", "parse", "upload", "download", "incremental", "device", "files", "load"];
 
 /// The scenarios that measure a process's memory: each runs in a process of its own, which
 /// holds nothing from the scenarios before.
-const OWN_PROCESS: [&str; 2] = ["device", "files"];
+const OWN_PROCESS: [&str; 3] = ["device", "files", "load"];
 
 /// `ferry bench [--quick] [--only NAME]`.
 pub(crate) fn command(args: &[&str]) -> ExitCode {

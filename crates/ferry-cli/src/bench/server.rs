@@ -138,6 +138,10 @@ impl Databases {
         }
     }
 
+    pub(super) fn has_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
     fn backends(&self) -> Vec<Dialect> {
         if self.postgres.is_some() {
             vec![Dialect::Sqlite, Dialect::Postgres]
@@ -232,6 +236,9 @@ async fn scenarios(
     }
     if selected("files") {
         super::files::files(size, databases).await?;
+    }
+    if selected("load") {
+        super::load::load(size, databases).await?;
     }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
     for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {
