@@ -218,14 +218,14 @@ async fn check(
 ) -> anyhow::Result<()> {
     let mut fresh: BTreeMap<usize, BTreeMap<ObjectId, Vec<String>>> = BTreeMap::new();
     for device in fleet {
-        if !fresh.contains_key(&device.user) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = fresh.entry(device.user) {
             let path =
                 directory.join(format!("fresh-{}-{}.db", device.user, tally.latencies.len()));
             let db = Arc::new(ferry_client::Database::open(&path, samples::FIELD_SERVICE)?);
             let engine = SyncEngine::new(Arc::clone(&db), &format!("http://{}", server.address))?;
             engine.sign_in(&format!("user{}", device.user), PASSWORD).await?;
             engine.sync(SyncMode::All).await?;
-            fresh.insert(device.user, dump(&db)?);
+            slot.insert(dump(&db)?);
         }
         anyhow::ensure!(
             device.db.pending_changes()? == 0,
