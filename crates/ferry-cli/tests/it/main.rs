@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use expect_test::expect;
 
+mod faults;
 mod people;
 use ferry_model::samples;
 

@@ -1,0 +1,213 @@
+//! Real processes killed mid-sync: `ferry serve` killed with SIGKILL while a device uploads and
+//! while one downloads (SQLite, and PostgreSQL when `FERRY_TEST_POSTGRES` is set), and a
+//! `ferry device` process killed while it downloads. Each time the databases stay consistent and
+//! the next sync, against a restarted server, completes with nothing lost.
+
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_client::{Query, SyncEngine, SyncMode};
+use ferry_model::{Value, samples};
+
+use crate::scratch;
+
+const PASSWORD: &str = "a long password";
+/// Work orders in flight when the kill comes.
+const ORDERS: i64 = 20_000;
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ferry serve` on `database` (made on first start).
+fn serve(dir: &std::path::Path, database: &str) -> Served {
+    let model = dir.join("model.toml");
+    std::fs::write(&model, samples::FIELD_SERVICE).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", &model.display().to_string(), "--database", database])
+        .args(["--listen", "127.0.0.1:0", "--files", &dir.join("files").display().to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    Served { child, url }
+}
+
+fn add_user(dir: &std::path::Path, database: &str, name: &str) {
+    use std::io::Write as _;
+    let model = dir.join("model.toml");
+    std::fs::write(&model, samples::FIELD_SERVICE).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["user", "add", name, "--role", "Planner", "--password-stdin"])
+        .args(["--model", &model.display().to_string(), "--database", database])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+async fn device(
+    dir: &std::path::Path,
+    name: &str,
+    url: &str,
+) -> (Arc<ferry_client::Database>, SyncEngine) {
+    let db =
+        Arc::new(ferry_client::Database::open(dir.join(name), samples::FIELD_SERVICE).unwrap());
+    let engine = SyncEngine::new(Arc::clone(&db), url).unwrap();
+    engine.sign_in("pat", PASSWORD).await.unwrap();
+    (db, engine)
+}
+
+fn count(db: &ferry_client::Database) -> usize {
+    db.query(&Query::new("Field.WorkOrder")).unwrap().len()
+}
+
+/// The databases to run on: SQLite, and PostgreSQL when given.
+async fn databases(dir: &std::path::Path) -> Vec<String> {
+    let mut found = vec![format!("sqlite:{}", dir.join("server.db").display())];
+    if let Ok(url) = std::env::var("FERRY_TEST_POSTGRES") {
+        let name = format!("ferry_faults_{}", std::process::id());
+        let (client, connection) =
+            tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        found.push(format!("{}/{name}", url.rsplit_once('/').unwrap().0));
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_sync_loses_nothing_and_the_next_sync_completes() {
+    let dir = scratch("kill-server");
+    for database in databases(&dir).await {
+        add_user(&dir, &database, "pat");
+        let server = serve(&dir, &database);
+        let label = database.split(':').next().unwrap().to_owned();
+        let (writer_db, writer) = device(&dir, &format!("writer-{label}.db"), &server.url).await;
+        let mut orders = Vec::new();
+        for n in 1..=ORDERS {
+            let mut order = writer_db.create("Field.WorkOrder").unwrap();
+            writer_db.set(&mut order, "Number", Value::Integer(n)).unwrap();
+            writer_db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
+            orders.push(order);
+        }
+        writer_db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
+
+        // Killed while the upload is on its way or being applied.
+        let mut server = server;
+        let upload = tokio::spawn(async move { writer.sync(SyncMode::All).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let uploaded = upload.await.unwrap();
+        let pending = writer_db.pending_changes().unwrap();
+        eprintln!(
+            "{label}: the upload {}, {pending} changes pending after the kill",
+            if uploaded.is_ok() { "completed first" } else { "was cut off" }
+        );
+        assert!(
+            pending == ORDERS as usize || pending == 0,
+            "{label}: {pending} changes pending: an upload is confirmed whole or not at all"
+        );
+        let server = serve(&dir, &database);
+        let writer = SyncEngine::new(Arc::clone(&writer_db), &server.url).unwrap();
+        writer.sign_in("pat", PASSWORD).await.unwrap();
+        writer.sync(SyncMode::All).await.unwrap();
+        assert_eq!(writer_db.pending_changes().unwrap(), 0, "{label}");
+
+        // Killed while a new device downloads: it holds nothing; after a restart, everything.
+        let (reader_db, reader) = device(&dir, &format!("reader-{label}.db"), &server.url).await;
+        let mut server = server;
+        let download = tokio::spawn(async move { reader.sync(SyncMode::All).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        let outcome = download.await.unwrap();
+        let held = count(&reader_db);
+        eprintln!(
+            "{label}: the download {}, {held} objects held after the kill",
+            if outcome.is_ok() { "completed first" } else { "was cut off" }
+        );
+        assert!(
+            held == 0 || (outcome.is_ok() && held == ORDERS as usize),
+            "{label}: a download cut off part way left {held} objects"
+        );
+        let server = serve(&dir, &database);
+        let reader = SyncEngine::new(Arc::clone(&reader_db), &server.url).unwrap();
+        reader.sign_in("pat", PASSWORD).await.unwrap();
+        reader.sync(SyncMode::All).await.unwrap();
+        assert_eq!(count(&reader_db), ORDERS as usize, "{label}: nothing lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_process_killed_mid_download_keeps_its_database_and_syncs_again() {
+    let dir = scratch("kill-device");
+    let database = format!("sqlite:{}", dir.join("server.db").display());
+    add_user(&dir, &database, "pat");
+    let server = serve(&dir, &database);
+    let (writer_db, writer) = device(&dir, "writer.db", &server.url).await;
+    let mut orders = Vec::new();
+    for n in 1..=ORDERS {
+        let mut order = writer_db.create("Field.WorkOrder").unwrap();
+        writer_db.set(&mut order, "Number", Value::Integer(n)).unwrap();
+        writer_db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
+        orders.push(order);
+    }
+    writer_db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
+    writer.sync(SyncMode::All).await.unwrap();
+
+    let db = dir.join("killed.db").display().to_string();
+    let mut login = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["device", "--db", &db, "login", "--server", &server.url, "--user", "pat"])
+        .env("FERRY_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["device", "--db", &db, "sync"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sync.kill().unwrap();
+    let killed = sync.wait().unwrap();
+    eprintln!("the device process: {killed}");
+    let query = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["device", "--db", &db, "--json", "query", "Field.WorkOrder", "--limit", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        query.status.success(),
+        "the database opens after the kill: {}",
+        String::from_utf8_lossy(&query.stderr)
+    );
+    let synced = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["device", "--db", &db, "--json", "sync"])
+        .output()
+        .unwrap();
+    assert!(synced.status.success(), "{}", String::from_utf8_lossy(&synced.stderr));
+    let reopened = ferry_client::Database::open_existing(&db).unwrap();
+    assert_eq!(
+        count(&reopened),
+        ORDERS as usize,
+        "killed with {killed}; the next sync brought everything"
+    );
+    assert_eq!(reopened.pending_changes().unwrap(), 0);
+}
