@@ -65,3 +65,26 @@ async fn every_planted_bug_is_caught() {
     ferry_server::planted::plant(None);
     assert!(missed.is_empty(), "planted bugs the simulation missed: {missed:?}");
 }
+
+/// New seeds each run, for `FERRY_SIM_BATCH_SECONDS` (60 unless set): each seed is printed
+/// first, so a failure replays with `cargo xtask sim --seed …`.
+#[tokio::test(flavor = "current_thread")]
+async fn simulation_random_batch() {
+    let seconds: u64 =
+        std::env::var("FERRY_SIM_BATCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut runs = 0;
+    while tokio::time::Instant::now() < deadline {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("randomness for the seed");
+        let seed = u64::from_le_bytes(bytes);
+        eprintln!(
+            "seed {seed:#x}: starting (replay: cargo xtask sim --seed {seed:#x} --steps {STEPS})"
+        );
+        if let Err(failure) = simulate(SimOptions { seed, steps: STEPS, check_every: 50 }).await {
+            panic!("seed {seed:#x}: {failure}");
+        }
+        runs += 1;
+    }
+    eprintln!("{runs} random seeds kept the promises");
+}
