@@ -211,3 +211,68 @@ async fn a_device_process_killed_mid_download_keeps_its_database_and_syncs_again
     );
     assert_eq!(reopened.pending_changes().unwrap(), 0);
 }
+
+/// PostgreSQL drops every connection of the server mid-sync (as a restart does): the sync
+/// completes, or fails with an error that says to try again; the retry succeeds; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dropping_the_servers_connections_mid_sync_gives_a_clear_error_and_the_retry_succeeds()
+ {
+    let Ok(url) = std::env::var("FERRY_TEST_POSTGRES") else {
+        eprintln!("skipped: FERRY_TEST_POSTGRES unset");
+        return;
+    };
+    let dir = scratch("pg-restart");
+    let name = format!("ferry_pg_restart_{}", std::process::id());
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let database = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    add_user(&dir, &database, "pat");
+    let server = serve(&dir, &database);
+    let (db, engine) = device(&dir, "device.db", &server.url).await;
+    let mut orders = Vec::new();
+    for n in 1..=ORDERS {
+        let mut order = db.create("Field.WorkOrder").unwrap();
+        db.set(&mut order, "Number", Value::Integer(n)).unwrap();
+        db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
+        orders.push(order);
+    }
+    db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
+    let engine = Arc::new(engine);
+    let syncing = Arc::clone(&engine);
+    let sync = tokio::spawn(async move { syncing.sync(SyncMode::All).await });
+    // Wait until the server is inside a transaction on the database, then drop its connections.
+    let busy =
+        format!("SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND state <> 'idle'");
+    for _ in 0..2_000 {
+        if !admin.query(&busy, &[]).await.unwrap().is_empty() || sync.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let dropped = admin
+        .query(
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .len();
+    let first = sync.await.unwrap();
+    eprintln!("{dropped} connections dropped; the sync: {:?}", first.as_ref().map(|r| r.uploaded));
+    if let Err(error) = &first {
+        let text = error.to_string();
+        assert!(
+            text.contains("try again") || text.contains("cannot reach"),
+            "a clear error: {text}"
+        );
+    }
+    let report = engine.sync(SyncMode::All).await.unwrap();
+    assert_eq!(db.pending_changes().unwrap(), 0, "{report:?}");
+    let (fresh, fresh_engine) = device(&dir, "fresh.db", &server.url).await;
+    fresh_engine.sync(SyncMode::All).await.unwrap();
+    assert_eq!(count(&fresh), ORDERS as usize, "nothing lost, nothing twice");
+}
