@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use ferry_client::HttpTransport;
 use serde_json::{Value as Json, json};
 
-use crate::device::Failure;
+use crate::device::{Failure, exit_with, runtime};
 use crate::exit;
 
 const DEFAULT_SESSION: &str = ".ferry-admin.json";
@@ -22,13 +22,7 @@ struct Admin {
 }
 
 pub(crate) fn command(args: &[&str]) -> ExitCode {
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("error: {}", failure.message);
-            ExitCode::from(failure.code)
-        }
-    }
+    exit_with(run(args))
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -46,11 +40,7 @@ fn run(args: &[&str]) -> Result<(), Failure> {
             _ => break,
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         match rest {
             ["login", options @ ..] => admin.login(options).await,
             ["users"] => admin.users().await,

@@ -88,7 +88,11 @@ fn clone_client_error(error: &ClientError) -> ClientError {
 }
 
 pub(crate) fn command(args: &[&str]) -> ExitCode {
-    let result = run(args);
+    exit_with(run(args))
+}
+
+/// The exit of a command: its failure printed as one line, with its code.
+pub(crate) fn exit_with(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -96,6 +100,14 @@ pub(crate) fn command(args: &[&str]) -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// The runtime a command's requests run on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })
 }
 
 fn run(args: &[&str]) -> Result<(), Failure> {
@@ -117,11 +129,7 @@ fn run(args: &[&str]) -> Result<(), Failure> {
     }
     let path = path.ok_or_else(|| Failure::usage("`ferry device` needs --db PATH"))?;
     let device = Device { path, json };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         match rest {
             ["login", options @ ..] => device.login(options).await,
             ["create", entity, members @ ..] => device.create(entity, members),

@@ -38,8 +38,6 @@ mod database;
 mod effects;
 mod files;
 mod object;
-#[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
-pub mod planted;
 mod query;
 mod sync;
 

@@ -1209,7 +1209,7 @@ fn forget_sent(
         .filter(|m| !m.is_empty() && !sent.contains(m))
         .map(str::to_owned)
         .collect();
-    if crate::planted::active("keep-dirty-after-upload") {
+    if ferry_model::planted::active("keep-dirty-after-upload") {
         return Ok(BTreeSet::new());
     }
     if remaining.is_empty() || kind == "delete" {

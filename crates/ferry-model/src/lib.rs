@@ -19,6 +19,8 @@ mod entity;
 mod error;
 mod load;
 mod object;
+#[doc(hidden)]
+pub mod planted;
 pub mod samples;
 mod value;
 mod version;

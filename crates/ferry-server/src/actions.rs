@@ -344,7 +344,7 @@ async fn apply_writes(state: &State, writes: &[Write]) -> Result<Result<(), Stri
             Write::Save(object) => save(state, &mut tx, object, seq).await?,
             Write::Delete(entity, id) => {
                 let entity = state.model.entity(entity.as_str()).expect("checked when made");
-                remove(state, &mut tx, entity, *id, seq).await?;
+                crate::upload::remove_object(state, &mut tx, entity, *id, seq).await?;
                 Ok(())
             }
         };
@@ -404,25 +404,6 @@ async fn save(
         }
     }
     Ok(Ok(()))
-}
-
-async fn remove(
-    state: &State,
-    tx: &mut Tx<'_>,
-    entity: &Entity,
-    id: ObjectId,
-    seq: i64,
-) -> Result<(), StoreError> {
-    let dialect = tx.dialect();
-    let sql = format!(
-        "DELETE FROM {} WHERE id = {}",
-        table_name(entity),
-        ferry_sql::placeholder(1, ferry_model::ValueType::Reference, dialect)
-    );
-    if tx.execute(&sql, &[param(&Value::Reference(id), dialect)]).await? > 0 {
-        crate::upload::record_tombstone(state, tx, entity, id, seq).await?;
-    }
-    Ok(())
 }
 
 /// Reads each pushed object once, after the writes: readable ones go to the device, deleted or

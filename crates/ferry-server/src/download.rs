@@ -357,7 +357,7 @@ async fn incremental_page(
     // Merge both streams in sequence order and keep the first `limit` positions.
     let mut events: Vec<(i64, Result<&Covered, String>, bool)> =
         rows.iter().map(|(c, seq, inside)| (*seq, Ok(c), *inside)).collect();
-    for row in tombstones.iter().filter(|_| !crate::planted::active("skip-tombstones")) {
+    for row in tombstones.iter().filter(|_| !ferry_model::planted::active("skip-tombstones")) {
         let id = crate::auth::read_id(state, &row[0])?;
         events.push((int(&row[1])?, Err(id.to_string()), false));
     }
@@ -371,7 +371,7 @@ async fn incremental_page(
             Ok(covered)
                 if *inside
                     && (view.rules.covering(&covered.coverage).next().is_some()
-                        || crate::planted::active("skip-read-rule")) =>
+                        || ferry_model::planted::active("skip-read-rule")) =>
             {
                 objects.push(object_ref(entity, view, covered, false));
             }

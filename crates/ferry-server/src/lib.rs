@@ -21,8 +21,6 @@ mod files;
 mod handlers;
 mod http;
 mod operators;
-#[cfg_attr(not(feature = "planted-bugs"), allow(dead_code))]
-pub mod planted;
 mod store;
 mod upload;
 mod validate;

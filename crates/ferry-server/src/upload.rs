@@ -180,7 +180,7 @@ pub(crate) async fn upload(
     // Taking the sequence first serialises writers, so the idempotency check below sees any
     // upload with this id that committed while this one waited.
     let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
-    let answered = match crate::planted::active("upload-twice") {
+    let answered = match ferry_model::planted::active("upload-twice") {
         true => None,
         false => stored_response(&mut tx, state, &checked.upload_id, user).await?,
     };
@@ -264,7 +264,7 @@ pub(crate) async fn upload(
     let stored = response_json(&checked.upload_id, outcomes);
     let expired = started.unix_micros() - UPLOAD_RECORD_RETENTION_SECONDS * 1_000_000;
     tx.execute("DELETE FROM ferry_uploads WHERE at < $1", &[Param::Int(expired)]).await?;
-    let insert = match crate::planted::active("upload-twice") {
+    let insert = match ferry_model::planted::active("upload-twice") {
         true => {
             "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4) ON CONFLICT (upload_id) DO UPDATE SET response = excluded.response"
         }
@@ -669,20 +669,34 @@ async fn delete(
             entity.name, change.id, current.revision
         )));
     }
+    remove_object(state, tx, entity, change.id, seq).await?;
+    Ok(Ok(OutcomeResult::Deleted))
+}
+
+/// Deletes the object and records the deletion at sequence position `seq`, for devices to
+/// remove it; false when there was no such object.
+pub(crate) async fn remove_object(
+    state: &State,
+    tx: &mut Tx<'_>,
+    entity: &Entity,
+    id: ObjectId,
+    seq: i64,
+) -> Result<bool, StoreError> {
     let dialect = tx.dialect();
-    let id = param(&Value::Reference(change.id), dialect);
     let sql = format!(
         "DELETE FROM {} WHERE id = {}",
         table_name(entity),
         ferry_sql::placeholder(1, ferry_model::ValueType::Reference, dialect)
     );
-    tx.execute(&sql, &[id]).await?;
-    record_tombstone(state, tx, entity, change.id, seq).await?;
-    Ok(Ok(OutcomeResult::Deleted))
+    if tx.execute(&sql, &[param(&Value::Reference(id), dialect)]).await? == 0 {
+        return Ok(false);
+    }
+    record_tombstone(state, tx, entity, id, seq).await?;
+    Ok(true)
 }
 
 /// Records that the object was deleted at sequence position `seq`, for devices to remove it.
-pub(crate) async fn record_tombstone(
+async fn record_tombstone(
     state: &State,
     tx: &mut Tx<'_>,
     entity: &Entity,

@@ -3,61 +3,55 @@
 //! `ferry device` process killed while it downloads. Each time the databases stay consistent and
 //! the next sync, against a restarted server, completes with nothing lost.
 
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_client::{Query, SyncEngine, SyncMode};
 use ferry_model::{Value, samples};
 
-use crate::scratch;
+use crate::{Served, run_with_stdin, scratch, spawn_server};
 
 const PASSWORD: &str = "a long password";
 /// Work orders in flight when the kill comes.
 const ORDERS: i64 = 20_000;
 
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `ferry serve` on `database` (made on first start).
 fn serve(dir: &std::path::Path, database: &str) -> Served {
     let model = dir.join("model.toml");
     std::fs::write(&model, samples::FIELD_SERVICE).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--model", &model.display().to_string(), "--database", database])
-        .args(["--listen", "127.0.0.1:0", "--files", &dir.join("files").display().to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
-    Served { child, url }
+    spawn_server(dir, &model.display().to_string(), database)
 }
 
 fn add_user(dir: &std::path::Path, database: &str, name: &str) {
-    use std::io::Write as _;
     let model = dir.join("model.toml");
     std::fs::write(&model, samples::FIELD_SERVICE).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["user", "add", name, "--role", "Planner", "--password-stdin"])
-        .args(["--model", &model.display().to_string(), "--database", database])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(PASSWORD.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    let model = model.display().to_string();
+    let args = [
+        "user",
+        "add",
+        name,
+        "--role",
+        "Planner",
+        "--password-stdin",
+        "--model",
+        &model,
+        "--database",
+        database,
+    ];
+    assert!(run_with_stdin(&args, PASSWORD, dir).status.success());
+}
+
+/// `ORDERS` work orders, committed on the device.
+fn commit_orders(db: &ferry_client::Database) {
+    let mut orders = Vec::new();
+    for n in 1..=ORDERS {
+        let mut order = db.create("Field.WorkOrder").unwrap();
+        db.set(&mut order, "Number", Value::Integer(n)).unwrap();
+        db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
+        orders.push(order);
+    }
+    db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
 }
 
 async fn device(
@@ -99,14 +93,7 @@ async fn a_server_killed_mid_sync_loses_nothing_and_the_next_sync_completes() {
         let server = serve(&dir, &database);
         let label = database.split(':').next().unwrap().to_owned();
         let (writer_db, writer) = device(&dir, &format!("writer-{label}.db"), &server.url).await;
-        let mut orders = Vec::new();
-        for n in 1..=ORDERS {
-            let mut order = writer_db.create("Field.WorkOrder").unwrap();
-            writer_db.set(&mut order, "Number", Value::Integer(n)).unwrap();
-            writer_db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
-            orders.push(order);
-        }
-        writer_db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
+        commit_orders(&writer_db);
 
         // Killed while the upload is on its way or being applied.
         let mut server = server;
@@ -162,14 +149,7 @@ async fn a_device_process_killed_mid_download_keeps_its_database_and_syncs_again
     add_user(&dir, &database, "pat");
     let server = serve(&dir, &database);
     let (writer_db, writer) = device(&dir, "writer.db", &server.url).await;
-    let mut orders = Vec::new();
-    for n in 1..=ORDERS {
-        let mut order = writer_db.create("Field.WorkOrder").unwrap();
-        writer_db.set(&mut order, "Number", Value::Integer(n)).unwrap();
-        writer_db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
-        orders.push(order);
-    }
-    writer_db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
+    commit_orders(&writer_db);
     writer.sync(SyncMode::All).await.unwrap();
 
     let db = dir.join("killed.db").display().to_string();
@@ -231,14 +211,7 @@ async fn postgres_dropping_the_servers_connections_mid_sync_gives_a_clear_error_
     add_user(&dir, &database, "pat");
     let server = serve(&dir, &database);
     let (db, engine) = device(&dir, "device.db", &server.url).await;
-    let mut orders = Vec::new();
-    for n in 1..=ORDERS {
-        let mut order = db.create("Field.WorkOrder").unwrap();
-        db.set(&mut order, "Number", Value::Integer(n)).unwrap();
-        db.set(&mut order, "Title", Value::String(format!("Order {n}"))).unwrap();
-        orders.push(order);
-    }
-    db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
+    commit_orders(&db);
     let engine = Arc::new(engine);
     let syncing = Arc::clone(&engine);
     let sync = tokio::spawn(async move { syncing.sync(SyncMode::All).await });

@@ -226,3 +226,47 @@ fn quickstart_tells_the_whole_story_and_exits_0() {
     }
     assert!(stdout.contains("Every step did what it says."), "{stdout}");
 }
+
+/// `ferry serve` in a process of its own, killed when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ferry serve` for the model file `model` on `database`, its file contents in `dir`.
+fn spawn_server(dir: &std::path::Path, model: &str, database: &str) -> Served {
+    use std::io::BufRead as _;
+    let files = dir.join("files").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", model, "--database", database, "--listen", "127.0.0.1:0"])
+        .args(["--files", &files])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    Served { child, url }
+}
+
+/// Runs `ferry` in `dir` with `input` on standard input.
+fn run_with_stdin(args: &[&str], input: &str, dir: &std::path::Path) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{input}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -1,30 +1,17 @@
 //! `ferry device` and `ferry admin` as a user runs them: spawned processes against a `ferry
 //! serve` the test starts, output and exit codes, including every error a person must act on.
 
-use std::io::{BufRead as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 
 use ferry_model::samples;
 use serde_json::Value as Json;
 
-use crate::scratch;
+use crate::{Served, run_with_stdin, scratch, spawn_server};
 
 const PASSWORD: &str = "a long password";
 
-/// `ferry serve` on a fresh database in `dir`, with users, stopped when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `ferry serve` on a fresh database in `dir`, with users.
 fn serve(dir: &Path, name: &str, model_text: &str) -> Served {
     let model = dir.join(format!("{name}.toml"));
     std::fs::write(&model, model_text).unwrap();
@@ -46,28 +33,7 @@ fn serve(dir: &Path, name: &str, model_text: &str) -> Served {
         let added = run_with_stdin(&args, PASSWORD, dir);
         assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
-    Served { child, url }
-}
-
-fn run_with_stdin(args: &[&str], input: &str, dir: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{input}\n").as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
+    spawn_server(&dir.join(name), &model, &database)
 }
 
 /// Runs `ferry` in `dir`; gives the exit code, standard output and standard error.

@@ -143,7 +143,7 @@ impl<'m> EntityApply<'m> {
         let mut params = Vec::with_capacity(entity.member_count() + 2);
         for object in objects {
             let Some(id) = ObjectId::parse(&object.id) else { continue };
-            if crate::planted::active("checkpoint-without-data") && self.incremental {
+            if ferry_model::planted::active("checkpoint-without-data") && self.incremental {
                 continue;
             }
             if let Some(received) = &mut self.received {
@@ -161,7 +161,7 @@ impl<'m> EntityApply<'m> {
         }
         let mut delete = transaction.prepare_cached(&self.delete)?;
         for id in removed.iter().filter_map(|id| ObjectId::parse(id)) {
-            if !self.dirty.contains(&id) && !crate::planted::active("skip-removals") {
+            if !self.dirty.contains(&id) && !ferry_model::planted::active("skip-removals") {
                 self.removed += delete.execute([id_param(id)])?;
             }
         }

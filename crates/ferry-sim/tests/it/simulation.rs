@@ -46,8 +46,7 @@ async fn every_planted_bug_is_caught() {
     ];
     let mut missed = Vec::new();
     for bug in bugs {
-        ferry_client::planted::plant(Some(bug));
-        ferry_server::planted::plant(Some(bug));
+        ferry_model::planted::plant(Some(bug));
         let mut caught = None;
         for seed in SEEDS {
             if let Err(failure) = simulate(SimOptions { seed, steps: STEPS, check_every: 50 }).await
@@ -61,8 +60,7 @@ async fn every_planted_bug_is_caught() {
             None => missed.push(bug),
         }
     }
-    ferry_client::planted::plant(None);
-    ferry_server::planted::plant(None);
+    ferry_model::planted::plant(None);
     assert!(missed.is_empty(), "planted bugs the simulation missed: {missed:?}");
 }
 

@@ -1,5 +1,6 @@
 //! Planted bugs, for proving that the simulation catches what it must: each is a named wrong
-//! turn in the code, taken only when the `planted-bugs` feature is on and the bug is planted.
+//! turn in the device SDK or the server, taken only when the `planted-bugs` feature is on and
+//! the bug is planted.
 //! Without the feature, `active` is a constant `false` and the wrong turns compile away.
 
 #[cfg(feature = "planted-bugs")]
@@ -13,11 +14,11 @@ pub fn plant(name: Option<&str>) {
 
 /// True when the bug `name` is planted.
 #[cfg(feature = "planted-bugs")]
-pub(crate) fn active(name: &str) -> bool {
+pub fn active(name: &str) -> bool {
     PLANTED.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(name)
 }
 
 #[cfg(not(feature = "planted-bugs"))]
-pub(crate) const fn active(_: &str) -> bool {
+pub const fn active(_: &str) -> bool {
     false
 }
