@@ -193,6 +193,14 @@ impl Server {
         }
     }
 
+    /// Gives the user `name` these roles (as `PUT /v1/users/{name}/roles` does).
+    pub async fn set_roles(&self, name: &str, roles: &[String]) -> Result<(), StoreError> {
+        operators::set_roles(&self.state, name, roles.to_vec())
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
     /// True when the server holds the object (not deleted).
     pub async fn holds(&self, entity: &str, id: ObjectId) -> Result<bool, StoreError> {
         let Some(entity) = self.state.model.entity(entity) else { return Ok(false) };

@@ -108,7 +108,8 @@ impl FaultPlan {
 
 /// A device's network: requests go to the server's router in-process, with the plan's faults.
 pub struct SimTransport {
-    router: axum::Router,
+    /// The running server's router; a restart puts the new server's here.
+    router: Arc<Mutex<axum::Router>>,
     plan: Arc<Mutex<FaultPlan>>,
     clock: Arc<SimClock>,
     device: usize,
@@ -128,8 +129,8 @@ impl SimTransport {
             http = http.header("authorization", format!("Bearer {token}"));
         }
         let http = http.body(Body::from(body)).map_err(|e| unreachable(&e.to_string()))?;
-        let response =
-            self.router.clone().oneshot(http).await.map_err(|e| unreachable(&e.to_string()))?;
+        let router = self.router.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let response = router.oneshot(http).await.map_err(|e| unreachable(&e.to_string()))?;
         let status = response.status().as_u16();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -189,12 +190,17 @@ pub struct SimReport {
     pub failed_syncs: usize,
     pub faults: BTreeMap<Fault, usize>,
     pub restarts: usize,
+    pub server_restarts: usize,
+    pub model_changes: usize,
+    pub role_changes: usize,
 }
 
 /// A device of the simulation.
 struct SimDevice {
     user: &'static str,
     planner: bool,
+    /// A technician made a planner during the run.
+    promoted: bool,
     id: ObjectId,
     path: std::path::PathBuf,
     db: Arc<Database>,
@@ -204,6 +210,9 @@ struct SimDevice {
 struct World {
     directory: std::path::PathBuf,
     server: Server,
+    router: Arc<Mutex<axum::Router>>,
+    /// The model the server runs now.
+    model_text: String,
     clock: Arc<SimClock>,
     plan: Arc<Mutex<FaultPlan>>,
     ids: Arc<SimIds>,
@@ -227,6 +236,19 @@ pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
     let mut report = SimReport::default();
     for step in 0..options.steps {
         report.steps += 1;
+        if step == options.steps / 2 && options.steps >= 20 {
+            world
+                .restart_server(Some(extended_model()))
+                .await
+                .map_err(|e| failed(format!("step {step}: {e}")))?;
+            report.model_changes += 1;
+        } else if rng.below(80) == 0 {
+            world.restart_server(None).await.map_err(|e| failed(format!("step {step}: {e}")))?;
+            report.server_restarts += 1;
+        } else if rng.below(60) == 0 {
+            world.change_roles(&mut rng).await.map_err(|e| failed(format!("step {step}: {e}")))?;
+            report.role_changes += 1;
+        }
         world.step(&mut rng, &mut report).await.map_err(|e| failed(format!("step {step}: {e}")))?;
         if (step + 1) % options.check_every == 0 || step + 1 == options.steps {
             world
@@ -241,7 +263,66 @@ pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
     Ok(report)
 }
 
+/// A server on the run's database, for `model_text`.
+async fn open_server(
+    directory: &std::path::Path,
+    model_text: &str,
+    clock: &Arc<SimClock>,
+) -> Result<Server, String> {
+    Server::open(Config {
+        model_text: model_text.to_owned(),
+        database: ferry_server::Database::Sqlite(directory.join("server.db")),
+        files: directory.join("server-files"),
+        limits: Limits::default(),
+        handlers: Handlers::default(),
+        clock: clock.clone(),
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// The sample model with an attribute added: the model version changes additively.
+fn extended_model() -> String {
+    samples::FIELD_SERVICE.replace(
+        "attributes.Address = { type = \"string\", max_length = 400 }",
+        "attributes.Address = { type = \"string\", max_length = 400 }\nattributes.Gate = { type = \"string\", max_length = 40 }",
+    )
+}
+
 impl World {
+    /// The server stops and starts again on the same database (with another model, when given):
+    /// what it held in memory is gone; devices reach the new one.
+    async fn restart_server(&mut self, model_text: Option<String>) -> Result<(), String> {
+        if let Some(model_text) = model_text {
+            self.model_text = model_text;
+        }
+        let server = open_server(&self.directory, &self.model_text, &self.clock).await?;
+        *self.router.lock().unwrap_or_else(|p| p.into_inner()) = server.router();
+        self.server = server;
+        Ok(())
+    }
+
+    /// A technician becomes a planner, or a promoted one a technician again (one technician
+    /// always stays, for work orders to be assigned to).
+    async fn change_roles(&mut self, rng: &mut Rng) -> Result<(), String> {
+        let technicians: Vec<usize> =
+            (0..self.devices.len()).filter(|d| !self.devices[*d].planner).collect();
+        let promoted: Vec<usize> = (0..self.devices.len())
+            .filter(|d| self.devices[*d].planner && self.devices[*d].promoted)
+            .collect();
+        let (device, role) = match (technicians.len() > 1, promoted.is_empty()) {
+            (true, _) => (technicians[rng.below(technicians.len())], "Planner"),
+            (false, false) => (promoted[rng.below(promoted.len())], "Technician"),
+            (false, true) => return Ok(()),
+        };
+        let user = self.devices[device].user;
+        self.server.set_roles(user, &[role.to_owned()]).await.map_err(|e| e.to_string())?;
+        let device = &mut self.devices[device];
+        device.planner = role == "Planner";
+        device.promoted = device.planner;
+        Ok(())
+    }
+
     async fn start(seed: u64) -> Result<World, String> {
         let directory =
             std::env::temp_dir().join(format!("ferry-sim-run-{}-{seed:x}", std::process::id()));
@@ -250,16 +331,8 @@ impl World {
         let clock = Arc::new(SimClock(Mutex::new(
             Timestamp::parse("2026-11-23T08:00:00Z").expect("a time"),
         )));
-        let server = Server::open(Config {
-            model_text: samples::FIELD_SERVICE.to_owned(),
-            database: ferry_server::Database::Sqlite(directory.join("server.db")),
-            files: directory.join("server-files"),
-            limits: Limits::default(),
-            handlers: Handlers::default(),
-            clock: clock.clone(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let server = open_server(&directory, samples::FIELD_SERVICE, &clock).await?;
+        let router = Arc::new(Mutex::new(server.router()));
         let plan = Arc::new(Mutex::new(FaultPlan {
             rng: Rng::new(seed ^ 0xFA17),
             rate: 0,
@@ -270,6 +343,8 @@ impl World {
         let mut world = World {
             directory,
             server,
+            router,
+            model_text: samples::FIELD_SERVICE.to_owned(),
             clock,
             plan,
             ids,
@@ -302,16 +377,11 @@ impl World {
         sign_in: bool,
     ) -> Result<SimDevice, String> {
         let db = Arc::new(
-            Database::open_with(
-                &path,
-                samples::FIELD_SERVICE,
-                self.clock.clone(),
-                self.ids.clone(),
-            )
-            .map_err(|e| e.to_string())?,
+            Database::open_with(&path, &self.model_text, self.clock.clone(), self.ids.clone())
+                .map_err(|e| e.to_string())?,
         );
         let transport = SimTransport {
-            router: self.server.router(),
+            router: Arc::clone(&self.router),
             plan: Arc::clone(&self.plan),
             clock: Arc::clone(&self.clock),
             device: index,
@@ -321,7 +391,7 @@ impl World {
             true => engine.sign_in(user, PASSWORD).await.map_err(|e| e.to_string())?,
             false => db.status().map_err(|e| e.to_string())?.user.ok_or("no user")?,
         };
-        Ok(SimDevice { user, planner, id, path, db, engine })
+        Ok(SimDevice { user, planner, promoted: false, id, path, db, engine })
     }
 
     fn technicians(&self) -> Vec<ObjectId> {
@@ -461,12 +531,13 @@ impl World {
                 .into_iter()
                 .collect();
         for index in crashed {
-            let (user, planner, path) = {
+            let (user, planner, promoted, path) = {
                 let device = &self.devices[index];
-                (device.user, device.planner, device.path.clone())
+                (device.user, device.planner, device.promoted, device.path.clone())
             };
             // Dropping the engine and the database is the crash; opening them again the restart.
-            let reopened = self.open_device(user, planner, index, path, false).await?;
+            let mut reopened = self.open_device(user, planner, index, path, false).await?;
+            reopened.promoted = promoted;
             drop(std::mem::replace(&mut self.devices[index], reopened));
             report.restarts += 1;
         }
