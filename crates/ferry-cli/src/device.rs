@@ -52,6 +52,9 @@ impl From<ClientError> for Failure {
             ClientError::BreakingModel { plan } => format!(
                 "the server's model changed in a way this device cannot follow; sync what is pending on a device with the old model, then log in with a new --db\n{plan}"
             ),
+            ClientError::Database(_) | ClientError::Files(_) => format!(
+                "{error}; check that the device's disk has room and its files can be written (what was committed is kept)"
+            ),
             other => other.to_string(),
         };
         Failure { message, code }
@@ -65,25 +68,17 @@ impl From<SyncError> for Failure {
             SyncError::NotSignedIn { .. } => exit::SESSION,
             SyncError::AlreadyRunning => exit::BUSY,
             SyncError::BadServer { .. } | SyncError::Integrity { .. } => exit::INVALID,
-            SyncError::Local(local) => return Failure::from(clone_client_error(local)),
+            SyncError::Local(_) => exit::IO,
             _ => exit::REFUSED,
         };
-        let message = match &error {
+        let message = match error {
+            SyncError::Local(local) => return Failure::from(local),
             SyncError::NotSignedIn { message } => format!(
                 "not signed in, or the session expired ({message}): log in again with `ferry device --db PATH login`"
             ),
             other => other.to_string(),
         };
         Failure { message, code }
-    }
-}
-
-/// A client error as its kind and message (the error itself is not `Clone`).
-fn clone_client_error(error: &ClientError) -> ClientError {
-    match error {
-        ClientError::BreakingModel { plan } => ClientError::BreakingModel { plan: plan.clone() },
-        ClientError::NoDatabase { path } => ClientError::NoDatabase { path: path.clone() },
-        other => ClientError::Corrupt(other.to_string()),
     }
 }
 

@@ -249,3 +249,62 @@ async fn postgres_dropping_the_servers_connections_mid_sync_gives_a_clear_error_
     fresh_engine.sync(SyncMode::All).await.unwrap();
     assert_eq!(count(&fresh), ORDERS as usize, "nothing lost, nothing twice");
 }
+
+/// A device whose disk fills while it downloads (its process may not grow files past 1 MiB):
+/// a clear error, and the changes it had committed are not lost; with room again, the sync
+/// completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_on_the_device_gives_a_clear_error_and_loses_nothing_committed() {
+    let dir = scratch("disk-full");
+    let database = format!("sqlite:{}", dir.join("server.db").display());
+    add_user(&dir, &database, "pat");
+    let server = serve(&dir, &database);
+    let (writer_db, writer) = device(&dir, "writer.db", &server.url).await;
+    commit_orders(&writer_db);
+    writer.sync(SyncMode::All).await.unwrap();
+
+    let db = dir.join("small.db").display().to_string();
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+    let run = |args: &[&str]| {
+        Command::new(ferry)
+            .args(["device", "--db", &db])
+            .args(args)
+            .env("FERRY_PASSWORD", PASSWORD)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["login", "--server", &server.url, "--user", "pat"]).status.success());
+    for name in ["North", "South", "East"] {
+        assert!(run(&["create", "Field.Site", &format!("Name={name}")]).status.success());
+    }
+    assert!(run(&["commit"]).status.success());
+
+    // The same command with a file size limit: writes past it fail as on a full disk.
+    let limited = format!("trap '' XFSZ; ulimit -f 1024; exec {ferry} device --db {db} sync");
+    let full = Command::new("sh").args(["-c", &limited]).output().unwrap();
+    let err = String::from_utf8_lossy(&full.stderr);
+    eprintln!("with the limit: {:?} {err}", full.status.code());
+    assert_eq!(full.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: device database:"),
+        "one line naming the device database: {err}"
+    );
+
+    // Nothing committed is lost: the sites are pending on the device, or on the server.
+    let reopened = ferry_client::Database::open_existing(&db).unwrap();
+    let pending = reopened.pending_changes().unwrap();
+    drop(reopened);
+    assert!(pending == 3 || pending == 0, "{pending} pending");
+    let synced = run(&["sync"]);
+    assert!(synced.status.success(), "{}", String::from_utf8_lossy(&synced.stderr));
+    let reopened = ferry_client::Database::open_existing(&db).unwrap();
+    assert_eq!(reopened.pending_changes().unwrap(), 0);
+    assert_eq!(count(&reopened), ORDERS as usize);
+    let (fresh, engine) = device(&dir, "fresh.db", &server.url).await;
+    engine.sync(SyncMode::All).await.unwrap();
+    assert_eq!(
+        fresh.query(&Query::new("Field.Site")).unwrap().len(),
+        3,
+        "the sites reached the server"
+    );
+}
