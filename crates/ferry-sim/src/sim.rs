@@ -281,12 +281,18 @@ async fn open_server(
     .map_err(|e| e.to_string())
 }
 
-/// The sample model with an attribute added: the model version changes additively.
+/// The sample model with an attribute added and a technician's read rule widened (they also see
+/// every work order of priority 1): the model version and what technicians may read change.
 fn extended_model() -> String {
-    samples::FIELD_SERVICE.replace(
-        "attributes.Address = { type = \"string\", max_length = 400 }",
-        "attributes.Address = { type = \"string\", max_length = 400 }\nattributes.Gate = { type = \"string\", max_length = 40 }",
-    )
+    samples::FIELD_SERVICE
+        .replace(
+            "attributes.Address = { type = \"string\", max_length = 400 }",
+            "attributes.Address = { type = \"string\", max_length = 400 }\nattributes.Gate = { type = \"string\", max_length = 40 }",
+        )
+        .replace(
+            "constraint = \"[Field.WorkOrder_AssignedTo = '[%CurrentUser%]']\" },",
+            "constraint = \"[Field.WorkOrder_AssignedTo = '[%CurrentUser%]' or Priority = 1]\" },",
+        )
 }
 
 impl World {
@@ -573,7 +579,8 @@ impl World {
                     device.user
                 ));
             }
-            // No access leak: a technician holds only the work orders assigned to them.
+            // No access leak: a technician holds only the work orders assigned to them (and, once the
+            // model widened their rule, those of priority 1).
             if !device.planner {
                 for order in
                     device.db.query(&Query::new("Field.WorkOrder")).map_err(|e| e.to_string())?
@@ -582,7 +589,11 @@ impl World {
                         .db
                         .get_value(&order, "WorkOrder_AssignedTo")
                         .map_err(|e| e.to_string())?;
-                    if assignee != &Value::Reference(device.id) {
+                    let priority =
+                        device.db.get_value(&order, "Priority").map_err(|e| e.to_string())?;
+                    let widened =
+                        self.model_text != samples::FIELD_SERVICE && priority == &Value::Integer(1);
+                    if assignee != &Value::Reference(device.id) && !widened {
                         return Err(format!(
                             "{} holds work order {} assigned to {assignee}",
                             device.user,
