@@ -207,8 +207,7 @@ async fn changed_rows(
 ) -> Result<Vec<(Covered, i64, bool)>, StoreError> {
     let dialect = state.store.dialect();
     let mut params = Vec::new();
-    let coverage = view.rules.coverage_columns(state, "t0", &mut params);
-    let download = predicate_sql(state, view.download.as_ref(), "t0", &mut params);
+    let (coverage, download) = view_sql(state, view, &mut params);
     let conditions = row_conditions(dialect, &mut params, after, filtered, &coverage, &download);
     let limit_marker = param_marker(&mut params, Param::Int(limit as i64), dialect);
     let condition = format!("{conditions} ORDER BY \"t0\"._seq LIMIT {limit_marker}");
@@ -230,16 +229,19 @@ async fn count_rows(
     let mut params = Vec::new();
     // Every parameter must appear in the statement: the view's only when it filters.
     let (coverage, download) = match filtered {
-        true => (
-            view.rules.coverage_columns(state, "t0", &mut params),
-            predicate_sql(state, view.download.as_ref(), "t0", &mut params),
-        ),
+        true => view_sql(state, view, &mut params),
         false => (Vec::new(), String::new()),
     };
     let conditions = row_conditions(dialect, &mut params, after, filtered, &coverage, &download);
     let sql = format!("SELECT COUNT(*) FROM {} \"t0\" WHERE {conditions}", table_name(entity));
     let rows = tx.query(&sql, &params).await?;
     Ok(rows.first().map(|row| int(&row[0])).transpose()?.unwrap_or(0).max(0) as u64)
+}
+
+/// The view's SQL over the row `t0`: one coverage column per rule, and the download filter.
+fn view_sql(state: &State, view: &View<'_>, params: &mut Vec<Param>) -> (Vec<String>, String) {
+    let coverage = view.rules.coverage_columns(state, "t0", params);
+    (coverage, predicate_sql(state, view.download.as_ref(), "t0", params))
 }
 
 /// The `WHERE` conditions of rows after `after`, within the user's view when `filtered`.

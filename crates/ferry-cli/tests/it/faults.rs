@@ -54,6 +54,17 @@ fn commit_orders(db: &ferry_client::Database) {
     db.commit(&mut orders.iter_mut().collect::<Vec<_>>()).unwrap();
 }
 
+/// A server on SQLite in `dir` holding `ORDERS` work orders, uploaded by a device.
+async fn seeded_server(dir: &std::path::Path) -> Served {
+    let database = format!("sqlite:{}", dir.join("server.db").display());
+    add_user(dir, &database, "pat");
+    let server = serve(dir, &database);
+    let (writer_db, writer) = device(dir, "writer.db", &server.url).await;
+    commit_orders(&writer_db);
+    writer.sync(SyncMode::All).await.unwrap();
+    server
+}
+
 async fn device(
     dir: &std::path::Path,
     name: &str,
@@ -145,12 +156,7 @@ async fn a_server_killed_mid_sync_loses_nothing_and_the_next_sync_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_process_killed_mid_download_keeps_its_database_and_syncs_again() {
     let dir = scratch("kill-device");
-    let database = format!("sqlite:{}", dir.join("server.db").display());
-    add_user(&dir, &database, "pat");
-    let server = serve(&dir, &database);
-    let (writer_db, writer) = device(&dir, "writer.db", &server.url).await;
-    commit_orders(&writer_db);
-    writer.sync(SyncMode::All).await.unwrap();
+    let server = seeded_server(&dir).await;
 
     let db = dir.join("killed.db").display().to_string();
     let mut login = Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -256,12 +262,7 @@ async fn postgres_dropping_the_servers_connections_mid_sync_gives_a_clear_error_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_on_the_device_gives_a_clear_error_and_loses_nothing_committed() {
     let dir = scratch("disk-full");
-    let database = format!("sqlite:{}", dir.join("server.db").display());
-    add_user(&dir, &database, "pat");
-    let server = serve(&dir, &database);
-    let (writer_db, writer) = device(&dir, "writer.db", &server.url).await;
-    commit_orders(&writer_db);
-    writer.sync(SyncMode::All).await.unwrap();
+    let server = seeded_server(&dir).await;
 
     let db = dir.join("small.db").display().to_string();
     let ferry = env!("CARGO_BIN_EXE_ferry");
