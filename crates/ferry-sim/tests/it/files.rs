@@ -38,6 +38,25 @@ async fn visit_of(planner: &Device, technician: &Device) -> Object {
     visit
 }
 
+/// A planner, and a technician reaching the server through a fault proxy with a visit to
+/// one of her work orders.
+struct Scene {
+    world: TestWorld,
+    proxy: FaultProxy,
+    planner: Device,
+    alice: Device,
+    visit: Object,
+}
+
+async fn scene(backend: ferry_sim::Backend) -> Scene {
+    let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+    let proxy = FaultProxy::start(world.address).await;
+    let planner = world.device("pat", &["Planner"]).await;
+    let alice = world.device_through(&proxy, "alice", &["Technician"]).await;
+    let visit = visit_of(&planner, &alice).await;
+    Scene { world, proxy, planner, alice, visit }
+}
+
 fn photo(device: &Device, visit: &Object, content: &str) -> Object {
     let db = &device.database;
     let mut photo = db.create("Field.Photo").unwrap();
@@ -93,11 +112,7 @@ async fn contents_go_up_before_their_objects_and_down_only_when_missing_or_chang
 #[tokio::test]
 async fn a_content_the_server_holds_already_costs_no_transfer() {
     for backend in backends() {
-        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
-        let proxy = FaultProxy::start(world.address).await;
-        let planner = world.device("pat", &["Planner"]).await;
-        let alice = world.device_through(&proxy, "alice", &["Technician"]).await;
-        let visit = visit_of(&planner, &alice).await;
+        let Scene { world: _world, proxy, planner: _, alice, visit } = scene(backend).await;
         photo(&alice, &visit, "the same bytes");
         assert_eq!(alice.engine.sync(SyncMode::All).await.unwrap().files_uploaded, 1);
         // A second photo with the same content: the server is asked, and nothing is sent.
@@ -113,11 +128,7 @@ async fn a_content_the_server_holds_already_costs_no_transfer() {
 #[tokio::test]
 async fn a_failed_file_upload_is_retried_once() {
     for backend in backends() {
-        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
-        let proxy = FaultProxy::start(world.address).await;
-        let planner = world.device("pat", &["Planner"]).await;
-        let alice = world.device_through(&proxy, "alice", &["Technician"]).await;
-        let visit = visit_of(&planner, &alice).await;
+        let Scene { world: _world, proxy, planner, alice, visit } = scene(backend).await;
         let taken = photo(&alice, &visit, "sent on the second try");
         let put = format!("/v1/files/{}", hash_of(&alice, &taken));
         // The first attempt goes on the kept-alive connection: its failure is retried on a new
@@ -134,11 +145,7 @@ async fn a_failed_file_upload_is_retried_once() {
 #[tokio::test]
 async fn a_second_file_upload_failure_aborts_the_sync_and_keeps_every_local_change() {
     for backend in backends() {
-        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
-        let proxy = FaultProxy::start(world.address).await;
-        let planner = world.device("pat", &["Planner"]).await;
-        let alice = world.device_through(&proxy, "alice", &["Technician"]).await;
-        let visit = visit_of(&planner, &alice).await;
+        let Scene { world: _world, proxy, planner: _, alice, visit } = scene(backend).await;
         let taken = photo(&alice, &visit, "never gets through");
         let pending = alice.database.pending_changes().unwrap();
         assert_eq!(pending, 2, "the visit and the photo");
