@@ -74,6 +74,9 @@ pub enum Fault {
     Delay,
     /// The device stops after this request fails, and starts again from its database.
     CrashDevice,
+    /// The server stops in the middle of an upload and starts again on its database: before
+    /// the upload's transaction commits (nothing of it applied) or after (applied, unanswered).
+    RestartServerMidUpload,
 }
 
 /// Which faults happen, decided by the simulation's randomness, and how many of each so far.
@@ -87,15 +90,16 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
-    fn next(&mut self, device: usize) -> Option<Fault> {
+    fn next(&mut self, device: usize, path: &str) -> Option<Fault> {
         if self.rate == 0 || !self.rng.chance(self.rate, 100) {
             return None;
         }
-        let fault = match self.rng.below(5) {
+        let fault = match self.rng.below(6) {
             0 => Fault::FailBeforeSend,
             1 => Fault::LoseResponse,
             2 => Fault::Duplicate,
             3 => Fault::Delay,
+            4 | 5 if path.starts_with("/v1/upload") => Fault::RestartServerMidUpload,
             _ => Fault::CrashDevice,
         };
         *self.injected.entry(fault).or_default() += 1;
@@ -108,8 +112,8 @@ impl FaultPlan {
 
 /// A device's network: requests go to the server's router in-process, with the plan's faults.
 pub struct SimTransport {
-    /// The running server's router; a restart puts the new server's here.
-    router: Arc<Mutex<axum::Router>>,
+    /// The running server; a restart puts a new one there.
+    slot: Arc<ServerSlot>,
     plan: Arc<Mutex<FaultPlan>>,
     clock: Arc<SimClock>,
     device: usize,
@@ -129,8 +133,8 @@ impl SimTransport {
             http = http.header("authorization", format!("Bearer {token}"));
         }
         let http = http.body(Body::from(body)).map_err(|e| unreachable(&e.to_string()))?;
-        let router = self.router.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let response = router.oneshot(http).await.map_err(|e| unreachable(&e.to_string()))?;
+        let response =
+            self.slot.router().oneshot(http).await.map_err(|e| unreachable(&e.to_string()))?;
         let status = response.status().as_u16();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -146,9 +150,22 @@ fn unreachable(reason: &str) -> SyncError {
 impl Transport for SimTransport {
     fn exchange<'a>(&'a self, request: Request<'a>, sink: Option<&'a mut Sink<'a>>) -> Answer<'a> {
         Box::pin(async move {
-            let fault = self.plan.lock().unwrap_or_else(|p| p.into_inner()).next(self.device);
+            let (fault, committed) = {
+                let mut plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
+                let fault = plan.next(self.device, request.path);
+                (fault, plan.rng.chance(1, 2))
+            };
             if matches!(fault, Some(Fault::FailBeforeSend | Fault::CrashDevice)) {
                 return Err(unreachable("the request was lost"));
+            }
+            if fault == Some(Fault::RestartServerMidUpload) {
+                // The upload's transaction either committed before the stop or never will: the
+                // server applies an upload whole or not at all (the process-kill tests show it).
+                if committed {
+                    self.send(request).await?;
+                }
+                self.slot.restart(None).await.map_err(|e| unreachable(&e))?;
+                return Err(unreachable("the server stopped during the upload"));
             }
             let (mut status, mut body) = self.send(request).await?;
             match fault {
@@ -209,10 +226,7 @@ struct SimDevice {
 
 struct World {
     directory: std::path::PathBuf,
-    server: Server,
-    router: Arc<Mutex<axum::Router>>,
-    /// The model the server runs now.
-    model_text: String,
+    slot: Arc<ServerSlot>,
     clock: Arc<SimClock>,
     plan: Arc<Mutex<FaultPlan>>,
     ids: Arc<SimIds>,
@@ -263,6 +277,56 @@ pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
     Ok(report)
 }
 
+/// The server of a run, which the simulation or a fault restarts on its database.
+pub struct ServerSlot {
+    directory: std::path::PathBuf,
+    clock: Arc<SimClock>,
+    model_text: Mutex<String>,
+    server: Mutex<Server>,
+    router: Mutex<axum::Router>,
+}
+
+impl ServerSlot {
+    async fn open(
+        directory: &std::path::Path,
+        clock: &Arc<SimClock>,
+    ) -> Result<ServerSlot, String> {
+        let server = open_server(directory, samples::FIELD_SERVICE, clock).await?;
+        Ok(ServerSlot {
+            directory: directory.to_owned(),
+            clock: Arc::clone(clock),
+            model_text: Mutex::new(samples::FIELD_SERVICE.to_owned()),
+            router: Mutex::new(server.router()),
+            server: Mutex::new(server),
+        })
+    }
+
+    fn server(&self) -> Server {
+        self.server.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn router(&self) -> axum::Router {
+        self.router.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The model the server runs now.
+    fn model_text(&self) -> String {
+        self.model_text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The server stops and starts again on the same database (with another model, when
+    /// given): what it held in memory is gone; devices reach the new one.
+    async fn restart(&self, model_text: Option<String>) -> Result<(), String> {
+        if let Some(model_text) = model_text {
+            *self.model_text.lock().unwrap_or_else(|p| p.into_inner()) = model_text;
+        }
+        let server = open_server(&self.directory, &self.model_text(), &self.clock).await?;
+        *self.router.lock().unwrap_or_else(|p| p.into_inner()) = server.router();
+        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = server;
+        Ok(())
+    }
+}
+
 /// A server on the run's database, for `model_text`.
 async fn open_server(
     directory: &std::path::Path,
@@ -296,16 +360,8 @@ fn extended_model() -> String {
 }
 
 impl World {
-    /// The server stops and starts again on the same database (with another model, when given):
-    /// what it held in memory is gone; devices reach the new one.
     async fn restart_server(&mut self, model_text: Option<String>) -> Result<(), String> {
-        if let Some(model_text) = model_text {
-            self.model_text = model_text;
-        }
-        let server = open_server(&self.directory, &self.model_text, &self.clock).await?;
-        *self.router.lock().unwrap_or_else(|p| p.into_inner()) = server.router();
-        self.server = server;
-        Ok(())
+        self.slot.restart(model_text).await
     }
 
     /// A technician becomes a planner, or a promoted one a technician again (one technician
@@ -322,7 +378,7 @@ impl World {
             (false, true) => return Ok(()),
         };
         let user = self.devices[device].user;
-        self.server.set_roles(user, &[role.to_owned()]).await.map_err(|e| e.to_string())?;
+        self.slot.server().set_roles(user, &[role.to_owned()]).await.map_err(|e| e.to_string())?;
         let device = &mut self.devices[device];
         device.planner = role == "Planner";
         device.promoted = device.planner;
@@ -337,8 +393,7 @@ impl World {
         let clock = Arc::new(SimClock(Mutex::new(
             Timestamp::parse("2026-11-23T08:00:00Z").expect("a time"),
         )));
-        let server = open_server(&directory, samples::FIELD_SERVICE, &clock).await?;
-        let router = Arc::new(Mutex::new(server.router()));
+        let slot = Arc::new(ServerSlot::open(&directory, &clock).await?);
         let plan = Arc::new(Mutex::new(FaultPlan {
             rng: Rng::new(seed ^ 0xFA17),
             rate: 0,
@@ -348,9 +403,7 @@ impl World {
         let ids = Arc::new(SimIds(Mutex::new(Rng::new(seed ^ 0x1D5))));
         let mut world = World {
             directory,
-            server,
-            router,
-            model_text: samples::FIELD_SERVICE.to_owned(),
+            slot,
             clock,
             plan,
             ids,
@@ -362,7 +415,8 @@ impl World {
             [("pat", "Planner"), ("pam", "Planner"), ("alice", "Technician"), ("bob", "Technician")]
         {
             world
-                .server
+                .slot
+                .server()
                 .add_user(user, &[role.to_owned()], PASSWORD)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -383,11 +437,16 @@ impl World {
         sign_in: bool,
     ) -> Result<SimDevice, String> {
         let db = Arc::new(
-            Database::open_with(&path, &self.model_text, self.clock.clone(), self.ids.clone())
-                .map_err(|e| e.to_string())?,
+            Database::open_with(
+                &path,
+                &self.slot.model_text(),
+                self.clock.clone(),
+                self.ids.clone(),
+            )
+            .map_err(|e| e.to_string())?,
         );
         let transport = SimTransport {
-            router: Arc::clone(&self.router),
+            slot: Arc::clone(&self.slot),
             plan: Arc::clone(&self.plan),
             clock: Arc::clone(&self.clock),
             device: index,
@@ -563,7 +622,8 @@ impl World {
             }
         }
         let failures: BTreeSet<(String, String)> = self
-            .server
+            .slot
+            .server()
             .failures()
             .await
             .map_err(|e| e.to_string())?
@@ -591,8 +651,8 @@ impl World {
                         .map_err(|e| e.to_string())?;
                     let priority =
                         device.db.get_value(&order, "Priority").map_err(|e| e.to_string())?;
-                    let widened =
-                        self.model_text != samples::FIELD_SERVICE && priority == &Value::Integer(1);
+                    let widened = self.slot.model_text() != samples::FIELD_SERVICE
+                        && priority == &Value::Integer(1);
                     if assignee != &Value::Reference(device.id) && !widened {
                         return Err(format!(
                             "{} holds work order {} assigned to {assignee}",
@@ -632,7 +692,7 @@ impl World {
         }
         // Nothing lost: every committed object is on the server or in SynchronizationError.
         for (entity, id) in &self.committed {
-            let known = self.server.holds(entity, *id).await.map_err(|e| e.to_string())?;
+            let known = self.slot.server().holds(entity, *id).await.map_err(|e| e.to_string())?;
             if !known && !failures.contains(&(entity.clone(), id.to_string())) {
                 return Err(format!(
                     "{entity} {id} was committed, and is neither on the server nor in SynchronizationError"
@@ -641,7 +701,7 @@ impl World {
         }
         // Every upload is applied once: its id appears once in the history.
         let mut uploads = BTreeSet::new();
-        for entry in self.server.history().await.map_err(|e| e.to_string())? {
+        for entry in self.slot.server().history().await.map_err(|e| e.to_string())? {
             if entry.mode == "upload" && !uploads.insert(entry.upload_id.clone()) {
                 return Err(format!("upload {} was applied twice", entry.upload_id));
             }
