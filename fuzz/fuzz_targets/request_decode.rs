@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use ferry_model::{MemberRef, Model, samples};
+use ferry_model::{Model, samples};
 use ferry_protocol::{
     ActionRequest, FilesMissingRequest, NewUser, ObjectsRequest, SyncRecord, UploadRequest, value,
 };
@@ -27,11 +27,8 @@ fuzz_target!(|data: &[u8]| {
     for change in &upload.changes {
         let Some(entity) = model().entity(&change.entity) else { continue };
         for (member, json) in &change.values {
-            let attribute_type = match entity.member(member) {
-                Some(MemberRef::Attribute(index)) => Some(&entity.attributes[index].attribute_type),
-                Some(MemberRef::Association(_)) => None,
-                None => continue,
-            };
+            let Some(found) = entity.member(member) else { continue };
+            let attribute_type = entity.attribute_type_of(found);
             if let Ok(decoded) = value::decode(json, attribute_type) {
                 // What decodes encodes back to something that decodes to the same value.
                 let again = value::decode(&value::encode(&decoded), attribute_type);

@@ -16,7 +16,7 @@ use ferry_client::{
     ClientError, Database, Object, Phase, Progress, Query, SyncEngine, SyncError, SyncMode,
     SyncOptions, SyncReport,
 };
-use ferry_model::{EntityKind, MemberRef, ObjectId, Value};
+use ferry_model::{EntityKind, ObjectId, Value};
 use ferry_protocol::value;
 use serde_json::{Value as Json, json};
 
@@ -204,10 +204,7 @@ fn member_value(db: &Database, entity: &str, text: &str) -> Result<(String, Valu
     let found = described
         .member(member)
         .ok_or_else(|| Failure::usage(format!("`{entity}` has no member `{member}`")))?;
-    let attribute_type = match found {
-        MemberRef::Attribute(index) => Some(&described.attributes[index].attribute_type),
-        MemberRef::Association(_) => None,
-    };
+    let attribute_type = described.attribute_type_of(found);
     let json = match (attribute_type.map(|t| t.value_type()), raw) {
         (_, "") => Json::Null,
         (Some(ferry_model::ValueType::Integer), _) => raw
@@ -255,12 +252,8 @@ impl Device {
                 let described = model
                     .entity(entity)
                     .ok_or_else(|| Failure::usage(format!("unknown entity `{entity}`")))?;
-                let attribute_type = match described.member(member) {
-                    Some(MemberRef::Attribute(index)) => {
-                        Some(&described.attributes[index].attribute_type)
-                    }
-                    _ => None,
-                };
+                let attribute_type =
+                    described.member(member).and_then(|m| described.attribute_type_of(m));
                 let decoded = value::decode(json, attribute_type).map_err(|e| {
                     Failure::usage(format!("{}: {e}", self.drafts_path().display()))
                 })?;

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_model::{Entity, EntityKind, MemberRef, ObjectId, Value};
+use ferry_model::{Entity, EntityKind, ObjectId, Value};
 use ferry_protocol::{
     ChangeKind, DownloadMode, DownloadPage, DownloadedObject, ErrorBody, FilesMissingRequest,
     FilesMissingResponse, Members, ModelResponse, ObjectChange, ObjectsRequest, ObjectsResponse,
@@ -1243,10 +1243,7 @@ fn write_fresh(
             continue;
         }
         let Some(member) = entity.member(name) else { continue };
-        let attribute_type = match member {
-            MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-            MemberRef::Association(_) => None,
-        };
+        let attribute_type = entity.attribute_type_of(member);
         let Ok(decoded) = value::decode(json, attribute_type) else { continue };
         slots.push(entity.slot(member));
         params.push(to_sql(&param(&decoded, Dialect::Sqlite)));

@@ -130,6 +130,14 @@ impl Entity {
             .find(|(_, a)| a.name == name || a.short_name() == name && !name.contains('.'))
     }
 
+    /// The type of a member when it is an attribute; `None` for an association (a reference).
+    pub fn attribute_type_of(&self, member: MemberRef) -> Option<&AttributeType> {
+        match member {
+            MemberRef::Attribute(index) => Some(&self.attributes[index].attribute_type),
+            MemberRef::Association(_) => None,
+        }
+    }
+
     /// An attribute or owned association by name.
     pub fn member(&self, name: &str) -> Option<MemberRef> {
         if let Some((index, _)) = self.attribute(name) {

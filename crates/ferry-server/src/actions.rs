@@ -22,7 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use ferry_model::{Entity, EntityKind, EntityName, MemberRef, ObjectId, Slot, Value};
+use ferry_model::{Entity, EntityKind, EntityName, ObjectId, Slot, Value};
 use ferry_protocol::{ActionRequest, ActionResponse, ObjectKey, SyncedObject, value};
 use ferry_sql::{Side, insert_statement, param, select_columns, table_name, update_statement};
 use serde_json::Value as Json;
@@ -186,10 +186,7 @@ impl ActionCall {
     pub fn set(&self, object: &mut ServerObject, member: &str, new: Value) -> Result<(), String> {
         let entity = self.entity(object.entity.as_str())?;
         let slot = slot_of(entity, member)?;
-        let attribute_type = match entity.member_at(slot) {
-            MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-            MemberRef::Association(_) => None,
-        };
+        let attribute_type = entity.attribute_type_of(entity.member_at(slot));
         let checked = value::decode(&value::encode(&new), attribute_type)
             .map_err(|e| format!("`{}.{member}`: {e}", entity.name))?;
         object.values[slot.0] = checked;

@@ -104,10 +104,7 @@ pub(crate) fn check_request<'m>(
                     at(json!({ "member": member })),
                 ));
             };
-            let attribute_type = match member_ref {
-                MemberRef::Attribute(i) => Some(&entity.attributes[i].attribute_type),
-                MemberRef::Association(_) => None,
-            };
+            let attribute_type = entity.attribute_type_of(member_ref);
             let decoded = value::decode(json_value, attribute_type).map_err(|error| {
                 bad(
                     format!("change {index}: `{}.{member}`: {error}", entity.name),

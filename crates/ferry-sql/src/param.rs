@@ -2,7 +2,7 @@
 //! that receive them (with the casts PostgreSQL needs to read a text-encoded value).
 
 use ferry_model::{
-    AttributeType, Decimal, Entity, MemberRef, Object, ObjectId, Slot, Timestamp, Value, ValueType,
+    AttributeType, Decimal, Entity, Object, ObjectId, Slot, Timestamp, Value, ValueType,
 };
 
 use crate::Dialect;
@@ -160,10 +160,7 @@ pub fn read_object(entity: &Entity, stored: &[Param], dialect: Dialect) -> Optio
         .iter()
         .enumerate()
         .map(|(slot, stored)| {
-            let attribute_type = match entity.member_at(Slot(slot)) {
-                MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-                MemberRef::Association(_) => None,
-            };
+            let attribute_type = entity.attribute_type_of(entity.member_at(Slot(slot)));
             read_value(stored.clone(), attribute_type, dialect)
         })
         .collect::<Option<Vec<Value>>>()?;

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ferry_model::{DownloadBehaviour, Entity, MemberRef, Model, ObjectId, Slot, Value};
+use ferry_model::{DownloadBehaviour, Entity, Model, ObjectId, Slot, Value};
 use ferry_protocol::{DownloadedObject, value};
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
@@ -216,10 +216,7 @@ pub(crate) fn row_params(
     params.clear();
     params.push(id_param(id));
     for slot in (0..entity.member_count()).map(Slot) {
-        let attribute_type = match entity.member_at(slot) {
-            MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-            MemberRef::Association(_) => None,
-        };
+        let attribute_type = entity.attribute_type_of(entity.member_at(slot));
         let decoded = values
             .get(entity.member_name(slot))
             .and_then(|json| value::decode(json, attribute_type).ok())

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_model::{AttributeType, Entity, MemberRef, Model, Object, ObjectId, Slot, Value};
+use ferry_model::{AttributeType, Entity, Model, Object, ObjectId, Slot, Value};
 use ferry_sql::{
     Dialect, Param, Side, Sql, create_schema, insert_statement, param, read_value, select_columns,
     table_name,
@@ -105,10 +105,8 @@ fn decode(entity: &Entity, stored: Vec<Param>, dialect: Dialect) -> Object {
     let values = stored
         .enumerate()
         .map(|(slot, value)| {
-            let attribute_type: Option<&AttributeType> = match entity.member_at(Slot(slot)) {
-                MemberRef::Attribute(index) => Some(&entity.attributes[index].attribute_type),
-                MemberRef::Association(_) => None,
-            };
+            let attribute_type: Option<&AttributeType> =
+                entity.attribute_type_of(entity.member_at(Slot(slot)));
             let shown = format!("{value:?}");
             read_value(value, attribute_type, dialect).unwrap_or_else(|| {
                 panic!("{}: cannot read stored {shown}", entity.member_name(Slot(slot)))
