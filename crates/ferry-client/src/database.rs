@@ -76,10 +76,7 @@ impl Database {
         for statement in FIXED_TABLES {
             transaction.execute(statement, [])?;
         }
-        let stored: Option<String> = transaction
-            .query_row("SELECT value FROM ferry_meta WHERE key = 'model'", [], |row| row.get(0))
-            .optional()?;
-        let statements = match stored {
+        let statements = match meta(&transaction, "model")? {
             None => create_schema(&model, Dialect::Sqlite, Side::Device),
             Some(text) => {
                 let old = Model::parse(&text)
@@ -110,10 +107,7 @@ impl Database {
         if !path.is_file() {
             return Err(missing());
         }
-        let model_text: Option<String> = connect(path)?
-            .query_row("SELECT value FROM ferry_meta WHERE key = 'model'", [], |row| row.get(0))
-            .optional()
-            .map_err(|_| missing())?;
+        let model_text = meta(&connect(path)?, "model").map_err(|_| missing())?;
         Database::open(path, &model_text.ok_or_else(missing)?)
     }
 
@@ -121,11 +115,7 @@ impl Database {
     /// its last completed sync.
     pub fn status(&self) -> Result<DeviceStatus, ClientError> {
         let connection = self.lock();
-        let meta = |key: &str| -> Result<Option<String>, rusqlite::Error> {
-            connection
-                .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
-                .optional()
-        };
+        let meta = |key: &str| meta(&connection, key);
         let pending: i64 =
             connection.query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
         let last_sync = meta("last_sync")?.and_then(|text| {
@@ -196,19 +186,12 @@ impl Database {
         &self,
         connection: &rusqlite::Connection,
     ) -> Result<Option<ObjectId>, ClientError> {
-        let user: Option<String> = connection
-            .query_row("SELECT value FROM ferry_meta WHERE key = 'user'", [], |row| row.get(0))
-            .optional()?;
-        Ok(user.and_then(|text| ObjectId::parse(&text)))
+        Ok(meta(connection, "user")?.and_then(|text| ObjectId::parse(&text)))
     }
 
     /// Records who is signed in on this device (`[%CurrentUser%]` in local queries).
     pub fn set_current_user(&self, user: ObjectId) -> Result<(), ClientError> {
-        self.lock().execute(
-            "INSERT INTO ferry_meta (key, value) VALUES ('user', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [user.to_string()],
-        )?;
-        Ok(())
+        Ok(set_meta(&self.lock(), "user", &user.to_string())?)
     }
 }
 
@@ -232,9 +215,27 @@ fn install_model(
     for statement in statements {
         transaction.execute(statement, [])?;
     }
-    transaction.execute(
-        "INSERT INTO ferry_meta (key, value) VALUES ('model', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [model_text],
+    set_meta(transaction, "model", model_text)
+}
+
+/// A value kept in `ferry_meta` (the model, the user, the token, checkpoints, …).
+pub(crate) fn meta(
+    connection: &rusqlite::Connection,
+    key: &str,
+) -> Result<Option<String>, rusqlite::Error> {
+    connection
+        .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
+        .optional()
+}
+
+pub(crate) fn set_meta(
+    connection: &rusqlite::Connection,
+    key: &str,
+    value: &str,
+) -> Result<(), rusqlite::Error> {
+    connection.execute(
+        "INSERT INTO ferry_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
     )?;
     Ok(())
 }

@@ -21,7 +21,6 @@ use ferry_protocol::{
     OutcomeResult, SignInRequest, SignInResponse, SyncRecord, UploadRequest, UploadResponse, value,
 };
 use ferry_sql::{Dialect, param, table_name};
-use rusqlite::OptionalExtension as _;
 use tokio::sync::mpsc::Sender;
 
 pub use action::ActionOutcome;
@@ -32,7 +31,7 @@ pub use transport::{
 
 use apply::{Applied, Step, apply_download};
 
-use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
+use crate::database::{Database, holds_objects, id_from_blob, id_param, meta, set_meta, to_sql};
 use crate::files::named_hash;
 use crate::{ClientError, effects};
 
@@ -342,24 +341,6 @@ impl SyncEngine {
             }
         }
     }
-}
-
-fn meta(connection: &rusqlite::Connection, key: &str) -> Result<Option<String>, rusqlite::Error> {
-    connection
-        .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
-        .optional()
-}
-
-fn set_meta(
-    connection: &rusqlite::Connection,
-    key: &str,
-    value: &str,
-) -> Result<(), rusqlite::Error> {
-    connection.execute(
-        "INSERT INTO ferry_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
-    Ok(())
 }
 
 impl SyncEngine {

@@ -15,9 +15,9 @@ use ferry_model::{DownloadBehaviour, Entity, Model, ObjectId, Slot, Value};
 use ferry_protocol::{DownloadedObject, value};
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
-use super::{SyncError, set_meta};
+use super::SyncError;
 use crate::ClientError;
-use crate::database::{Database, holds_objects, id_from_blob, id_param, to_sql};
+use crate::database::{Database, holds_objects, id_from_blob, id_param, set_meta, to_sql};
 
 /// Pages received but not yet written, at most: the network side waits while this many are
 /// queued, which bounds the memory a download takes.
