@@ -422,19 +422,11 @@ impl SyncEngine {
         token: Option<&str>,
         body: &[u8],
     ) -> Result<(T, usize), SyncError> {
-        let mut attempt = 0;
-        let response = loop {
+        let response = with_retries(|| async move {
             let request = Request { method, path, token, payload: Payload::Bytes(body) };
-            match self.transport.exchange(request, None).await {
-                Ok(response) => break response,
-                Err(SyncError::Unreachable { .. }) if attempt + 1 < SEND_ATTEMPTS_MAX => {
-                    tokio::time::sleep(std::time::Duration::from_millis(RETRY_DELAY_MS << attempt))
-                        .await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        };
+            self.transport.exchange(request, None).await
+        })
+        .await?;
         if response.status == 204 {
             return serde_json::from_slice(b"null").map(|value| (value, 0)).map_err(|e| {
                 SyncError::Server {
@@ -836,35 +828,20 @@ impl SyncEngine {
             if self.database.files.holds(hash) {
                 continue;
             }
-            let target = format!("/v1/files/{}/{}?hash={hash}", entity.name, object.id);
-            let mut attempt = 0;
-            let (response, incoming) = loop {
+            let target = &format!("/v1/files/{}/{}?hash={hash}", entity.name, object.id);
+            let (response, incoming) = with_retries(|| async move {
                 let mut incoming = self.database.files.incoming().map_err(ClientError::Files)?;
                 let mut sink = |bytes: &[u8]| incoming.write(bytes);
-                let answer = self
-                    .transport
-                    .exchange(
-                        Request {
-                            method: "GET",
-                            path: &target,
-                            token: Some(token),
-                            payload: Payload::Bytes(b""),
-                        },
-                        Some(&mut sink),
-                    )
-                    .await;
-                match answer {
-                    Ok(response) => break (response, incoming),
-                    Err(SyncError::Unreachable { .. }) if attempt + 1 < SEND_ATTEMPTS_MAX => {
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            RETRY_DELAY_MS << attempt,
-                        ))
-                        .await;
-                        attempt += 1;
-                    }
-                    Err(error) => return Err(error),
-                }
-            };
+                let request = Request {
+                    method: "GET",
+                    path: target,
+                    token: Some(token),
+                    payload: Payload::Bytes(b""),
+                };
+                let response = self.transport.exchange(request, Some(&mut sink)).await?;
+                Ok((response, incoming))
+            })
+            .await?;
             match response.status {
                 200 => {
                     incoming.finish(&self.database.files, Some(hash))?;
@@ -1072,6 +1049,24 @@ impl SyncEngine {
             removed = response.removed;
         }
         Ok(Step::Page { objects, removed, unchanged })
+    }
+}
+
+/// Runs `attempt` until it succeeds or fails other than by the network, at most
+/// [`SEND_ATTEMPTS_MAX`] times, waiting [`RETRY_DELAY_MS`] before the first retry and twice as
+/// long before each further one.
+async fn with_retries<T, F: Future<Output = Result<T, SyncError>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, SyncError> {
+    let mut tried = 0;
+    loop {
+        match attempt().await {
+            Err(SyncError::Unreachable { .. }) if tried + 1 < SEND_ATTEMPTS_MAX => {
+                tokio::time::sleep(std::time::Duration::from_millis(RETRY_DELAY_MS << tried)).await;
+                tried += 1;
+            }
+            other => return other,
+        }
     }
 }
 
