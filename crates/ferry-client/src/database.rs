@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use ferry_model::{Model, ObjectId, Value};
+use ferry_model::{EntityName, Model, ObjectId, Value};
 use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
 use rusqlite::OptionalExtension as _;
 use rusqlite::types::Value as SqlValue;
@@ -15,11 +15,13 @@ use crate::effects::{Clock, IdSource, RandomIds, SystemClock};
 
 /// The fixed tables of a device database.
 const FIXED_TABLES: [&str; 3] = [
+    // Checkpoints live in ferry_meta (see `Checkpoints`); databases made before kept an
+    // unused table for them.
+    "DROP TABLE IF EXISTS ferry_checkpoints",
     "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     // One row per object with committed changes not yet uploaded: what kind of change, which
     // members changed (comma-separated names), and the server revision the change is based on.
     "CREATE TABLE IF NOT EXISTS ferry_dirty (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, PRIMARY KEY (entity, object_id))",
-    "CREATE TABLE IF NOT EXISTS ferry_checkpoints (entity TEXT PRIMARY KEY, checkpoint TEXT NOT NULL)",
 ];
 
 /// How long a write waits for the database's write lock, in milliseconds: an app commit made
@@ -226,6 +228,61 @@ pub(crate) fn meta(
     connection
         .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
         .optional()
+}
+
+/// The per-entity checkpoints (an entity's position in the server's change sequence, as the
+/// server wrote it), kept in `ferry_meta` under `checkpoint:<entity>`: the one place that knows
+/// where they are stored.
+pub(crate) struct Checkpoints;
+
+impl Checkpoints {
+    const PREFIX: &str = "checkpoint:";
+
+    fn key(entity: &EntityName) -> String {
+        format!("{}{entity}", Self::PREFIX)
+    }
+
+    pub(crate) fn read(
+        connection: &rusqlite::Connection,
+        entity: &EntityName,
+    ) -> Result<Option<String>, rusqlite::Error> {
+        meta(connection, &Self::key(entity))
+    }
+
+    pub(crate) fn write(
+        connection: &rusqlite::Connection,
+        entity: &EntityName,
+        checkpoint: &str,
+    ) -> Result<(), rusqlite::Error> {
+        set_meta(connection, &Self::key(entity), checkpoint)
+    }
+
+    /// Forgets one entity's checkpoint: its next download starts over in full.
+    pub(crate) fn forget(
+        connection: &rusqlite::Connection,
+        entity: &EntityName,
+    ) -> Result<(), rusqlite::Error> {
+        connection.execute("DELETE FROM ferry_meta WHERE key = ?1", [Self::key(entity)])?;
+        Ok(())
+    }
+
+    /// Forgets every checkpoint: the next sync downloads everything in full.
+    pub(crate) fn forget_all(connection: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+        let pattern = format!("{}%", Self::PREFIX);
+        connection.execute("DELETE FROM ferry_meta WHERE key LIKE ?1", [pattern])?;
+        Ok(())
+    }
+
+    /// True when some entity has a checkpoint: a full sync completed once.
+    pub(crate) fn any(connection: &rusqlite::Connection) -> Result<bool, rusqlite::Error> {
+        let pattern = format!("{}%", Self::PREFIX);
+        let count: i64 = connection.query_row(
+            "SELECT count(*) FROM ferry_meta WHERE key LIKE ?1",
+            [pattern],
+            |row| row.get(0),
+        )?;
+        Ok(count > 0)
+    }
 }
 
 pub(crate) fn set_meta(

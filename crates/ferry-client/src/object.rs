@@ -292,8 +292,7 @@ impl Database {
         }
         let removed = transaction.execute(&format!("DELETE FROM {}", table_name(entity)), [])?;
         transaction.execute("DELETE FROM ferry_dirty WHERE entity = ?1", [entity.name.as_str()])?;
-        transaction
-            .execute("DELETE FROM ferry_checkpoints WHERE entity = ?1", [entity.name.as_str()])?;
+        crate::database::Checkpoints::forget(&transaction, &entity.name)?;
         transaction.commit()?;
         Ok(removed)
     }

@@ -31,7 +31,9 @@ pub use transport::{
 
 use apply::{Applied, Step, apply_download};
 
-use crate::database::{Database, holds_objects, id_from_blob, id_param, meta, set_meta, to_sql};
+use crate::database::{
+    Checkpoints, Database, holds_objects, id_from_blob, id_param, meta, set_meta, to_sql,
+};
 use crate::files::named_hash;
 use crate::{ClientError, effects};
 
@@ -395,7 +397,7 @@ impl SyncEngine {
             {
                 transaction.execute(&format!("DELETE FROM {}", table_name(entity)), [])?;
             }
-            transaction.execute("DELETE FROM ferry_meta WHERE key LIKE 'checkpoint:%'", [])?;
+            Checkpoints::forget_all(&transaction)?;
         }
         set_meta(&transaction, "token", &response.token)?;
         set_meta(&transaction, "user", &id.to_string())?;
@@ -542,12 +544,7 @@ impl SyncEngine {
         self.follow_model(&token).await?;
         let connection = self.database.lock();
         let flagged = meta(&connection, "full_sync_needed")?.is_some();
-        let synced: i64 = connection.query_row(
-            "SELECT count(*) FROM ferry_meta WHERE key LIKE 'checkpoint:%'",
-            [],
-            |row| row.get(0),
-        )?;
-        Ok(flagged || synced == 0)
+        Ok(flagged || !Checkpoints::any(&connection)?)
     }
 
     /// Runs a full sync when [`SyncEngine::sync_needed`] says one is due; apps call it when they
@@ -977,7 +974,7 @@ impl SyncEngine {
         let mut fetched = 0;
         let (mut after, index) = {
             let connection = self.database.lock();
-            let after = meta(&connection, &format!("checkpoint:{}", entity.name))?;
+            let after = Checkpoints::read(&connection, &entity.name)?;
             (after, holds_objects(&connection, entity)?)
         };
         let mut begun = false;

@@ -22,6 +22,9 @@ use crate::store::{StoreError, Tx, int, text};
 use crate::{Metrics, State, failures, validate};
 
 mod batch;
+mod order;
+
+use order::apply_order;
 
 /// The longest upload id accepted, in bytes.
 pub const UPLOAD_ID_BYTES_MAX: usize = 100;
@@ -123,45 +126,6 @@ pub(crate) fn check_request<'m>(
         });
     }
     Ok(CheckedUpload { upload_id: request.upload_id, device: request.device, changes })
-}
-
-/// Creations first, each after the created objects it references; then updates; then deletions.
-fn apply_order(changes: &[CheckedChange<'_>]) -> Vec<usize> {
-    let created: BTreeMap<ObjectId, usize> = changes
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.kind == ChangeKind::Create)
-        .map(|(i, c)| (c.id, i))
-        .collect();
-    let mut order = Vec::with_capacity(changes.len());
-    let mut state = vec![0u8; changes.len()]; // 0 new, 1 visiting, 2 placed
-    fn visit(
-        index: usize,
-        changes: &[CheckedChange<'_>],
-        created: &BTreeMap<ObjectId, usize>,
-        state: &mut [u8],
-        order: &mut Vec<usize>,
-    ) {
-        if state[index] != 0 {
-            return; // placed, or a cycle: its members keep request order
-        }
-        state[index] = 1;
-        for (_, value) in &changes[index].values {
-            if let Value::Reference(target) = value
-                && let Some(&target_index) = created.get(target)
-            {
-                visit(target_index, changes, created, state, order);
-            }
-        }
-        state[index] = 2;
-        order.push(index);
-    }
-    for index in created.values() {
-        visit(*index, changes, &created, &mut state, &mut order);
-    }
-    order.extend((0..changes.len()).filter(|&i| changes[i].kind == ChangeKind::Update));
-    order.extend((0..changes.len()).filter(|&i| changes[i].kind == ChangeKind::Delete));
-    order
 }
 
 /// Applies an upload and answers with the response's JSON, which is also stored under the

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use ferry_client::{
-    Answer, ClientError, Database, IdSource, Payload, Query, Request, Response, Sink, SyncEngine,
-    SyncError, SyncMode, Transport,
+    Answer, ClearMode, ClientError, Database, IdSource, Payload, Query, Request, Response, Sink,
+    SyncEngine, SyncError, SyncMode, Transport,
 };
 use ferry_model::arbitrary::SplitMix64 as Rng;
 use ferry_model::{ObjectId, Timestamp, Value, samples};
@@ -210,6 +210,8 @@ pub struct SimReport {
     pub server_restarts: usize,
     pub model_changes: usize,
     pub role_changes: usize,
+    /// Entities cleared on a device (objects that must come back with the next full sync).
+    pub clears: usize,
 }
 
 /// A device of the simulation.
@@ -548,6 +550,15 @@ impl World {
                     let mut order = order.clone();
                     device.db.delete(&mut order).map_err(|e| e.to_string())?;
                     self.committed.remove(&("Field.WorkOrder".to_owned(), order.id()));
+                }
+            }
+            8 if rng.chance(1, 4) => {
+                // Clearing is local: the next full sync must bring the objects back.
+                let entity = ["Field.WorkOrder", "Field.Site"][rng.below(2)];
+                match self.devices[d].db.clear(entity, ClearMode::KeepChanges) {
+                    Ok(_) => report.clears += 1,
+                    Err(ClientError::UnsyncedChanges { .. }) => {}
+                    Err(error) => return Err(format!("clear {entity}: {error}")),
                 }
             }
             _ => self.sync(d, rng, report).await?,

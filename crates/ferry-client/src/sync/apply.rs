@@ -17,7 +17,7 @@ use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
 use super::SyncError;
 use crate::ClientError;
-use crate::database::{Database, holds_objects, id_from_blob, id_param, set_meta, to_sql};
+use crate::database::{Checkpoints, Database, holds_objects, id_from_blob, id_param, to_sql};
 
 /// Pages received but not yet written, at most: the network side waits while this many are
 /// queued, which bounds the memory a download takes.
@@ -75,10 +75,11 @@ pub(crate) fn apply_download(
             }
             Step::End { checkpoint } => {
                 let apply = current.take().expect("End comes after its entity's Begin");
-                let name = apply.entity.name.to_string();
+                let entity = apply.entity;
+                let name = entity.name.to_string();
                 let (downloaded, removed) = apply.finish(&transaction)?;
                 if let Some(checkpoint) = checkpoint {
-                    set_meta(&transaction, &format!("checkpoint:{name}"), &checkpoint)?;
+                    Checkpoints::write(&transaction, &entity.name, &checkpoint)?;
                 }
                 *applied.downloaded.entry(name.clone()).or_default() += downloaded;
                 *applied.removed.entry(name).or_default() += removed;

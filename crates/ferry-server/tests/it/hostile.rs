@@ -778,3 +778,47 @@ impl TestServer {
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 }
+
+/// A model whose entity refers to itself: a chain of new objects is as deep as the upload is long.
+const SELF_REFERENCING: &str = r#"
+[roles.Planner]
+
+[entities."Org.Node"]
+attributes.Name = { type = "string", max_length = 100 }
+associations.Node_Parent = { target = "Org.Node" }
+access = [{ role = "Planner", create = true, delete = true, read = ["*"], write = ["*"] }]
+"#;
+
+/// Links in the chain: deep enough that a walk with a stack frame per link overflows a thread.
+const CHAIN_LINKS: u128 = 60_000;
+
+#[tokio::test]
+async fn a_chain_of_new_self_referencing_objects_is_applied_without_exhausting_the_stack() {
+    for backend in backends() {
+        let server = TestServer::start_with(
+            backend,
+            SELF_REFERENCING,
+            Handlers::default(),
+            Limits::default(),
+        )
+        .await;
+        let planner = server.user("pat", &["Planner"]).await;
+        // Node n points at node n + 1, so node 1 can only be applied after all the others.
+        let changes: Vec<Json> = (1..=CHAIN_LINKS)
+            .map(|n| {
+                let mut values = json!({ "Name": format!("node {n}") });
+                if n < CHAIN_LINKS {
+                    values["Org.Node_Parent"] = json!(id(n + 1));
+                }
+                create("Org.Node", &id(n), values)
+            })
+            .collect();
+        let (status, response) = server.upload(&planner, "chain", Json::Array(changes)).await;
+        assert_eq!(status, StatusCode::OK, "{backend:?}");
+        let applied = crate::harness::outcomes(&response);
+        assert_eq!(applied.len(), CHAIN_LINKS as usize);
+        assert!(applied.iter().all(|o| o == "applied"), "{backend:?}: {:?}", &applied[..3]);
+        let downloaded = server.download_all(&planner, "Org.Node", None).await;
+        assert_eq!(downloaded.objects.len(), CHAIN_LINKS as usize, "{backend:?}");
+    }
+}

@@ -94,6 +94,9 @@ async fn clear_removes_objects_from_the_device_only() {
         let fresh = world.another_device("pat", "pat-second").await;
         fresh.engine.sync(SyncMode::All).await.unwrap();
         assert_eq!(names(&fresh, "Field.Site"), ["Depot", "Unsent"]);
+        // The cleared device syncs them back: it equals a fresh device of its user again.
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(names(&planner, "Field.Site"), ["Depot", "Unsent"], "cleared objects return");
     }
 }
 
