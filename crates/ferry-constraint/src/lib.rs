@@ -52,8 +52,12 @@ pub use syntax::{CompareOp, Span};
 
 /// The longest constraint text accepted, in bytes.
 pub const CONSTRAINT_BYTES_MAX: usize = 16 * 1024;
-/// The deepest nesting of groups, parentheses and path filters accepted.
+/// The deepest nesting of groups, parentheses, path filters and path steps accepted: each step
+/// of a path nests what follows it one level deeper (one `exists` per hop), so a long path is
+/// as deep as many parentheses and every walk over the checked predicate stays shallow.
 pub const CONSTRAINT_DEPTH_MAX: usize = 32;
+/// The most steps one path may have (`Association/Entity` is two steps, a member one more).
+pub const CONSTRAINT_PATH_STEPS_MAX: usize = 16;
 
 /// Parses `text` and checks it against `entity` of `model`; on failure, every problem found.
 pub fn check(model: &Model, entity: &str, text: &str) -> Result<Constraint, Vec<ConstraintError>> {
@@ -91,6 +95,8 @@ pub enum ConstraintErrorKind {
     TooLong { max: usize },
     #[error("constraint nests deeper than {max} levels")]
     TooDeep { max: usize },
+    #[error("path has more than {max} steps")]
+    PathTooLong { max: usize },
     #[error("unexpected character `{found}`")]
     UnexpectedChar { found: char },
     #[error("unterminated {what}")]

@@ -15,7 +15,10 @@
 
 use std::fmt;
 
-use crate::{CONSTRAINT_BYTES_MAX, CONSTRAINT_DEPTH_MAX, ConstraintError, ConstraintErrorKind};
+use crate::{
+    CONSTRAINT_BYTES_MAX, CONSTRAINT_DEPTH_MAX, CONSTRAINT_PATH_STEPS_MAX, ConstraintError,
+    ConstraintErrorKind,
+};
 
 /// A byte range in the constraint text.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -366,6 +369,14 @@ impl Parser {
         &mut self,
         parse: impl FnOnce(&mut Self) -> Result<T, ConstraintError>,
     ) -> Result<T, ConstraintError> {
+        self.deeper()?;
+        let result = parse(self);
+        self.depth -= 1;
+        result
+    }
+
+    /// One level deeper, refused past [`CONSTRAINT_DEPTH_MAX`].
+    fn deeper(&mut self) -> Result<(), ConstraintError> {
         self.depth += 1;
         if self.depth > CONSTRAINT_DEPTH_MAX {
             return Err(ConstraintError {
@@ -373,9 +384,7 @@ impl Parser {
                 kind: ConstraintErrorKind::TooDeep { max: CONSTRAINT_DEPTH_MAX },
             });
         }
-        let result = parse(self);
-        self.depth -= 1;
-        result
+        Ok(())
     }
 
     fn or(&mut self) -> Result<Expr, ConstraintError> {
@@ -477,8 +486,25 @@ impl Parser {
     }
 
     fn path(&mut self) -> Result<Path, ConstraintError> {
-        let mut steps = Vec::new();
+        let depth = self.depth;
+        let path = self.steps();
+        self.depth = depth;
+        path
+    }
+
+    /// The steps of a path; each one after the first nests a level deeper.
+    fn steps(&mut self) -> Result<Path, ConstraintError> {
+        let mut steps: Vec<Step> = Vec::new();
         loop {
+            if steps.len() == CONSTRAINT_PATH_STEPS_MAX {
+                return Err(ConstraintError {
+                    span: self.span(),
+                    kind: ConstraintErrorKind::PathTooLong { max: CONSTRAINT_PATH_STEPS_MAX },
+                });
+            }
+            if !steps.is_empty() {
+                self.deeper()?;
+            }
             let (token, span) = self.next();
             let Lexeme::Name(name) = token else {
                 self.at -= usize::from(token != Lexeme::End);

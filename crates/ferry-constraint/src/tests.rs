@@ -219,6 +219,29 @@ fn nesting_is_limited() {
     expect!["constraint nests deeper than 32 levels at 33..34"].assert_eq(&errors[0].to_string());
 }
 
+/// A path that goes back and forth along one association, as long as the text allows, would nest
+/// one `exists` per hop: the steps of a path and the levels they nest are both limited.
+#[test]
+fn path_length_and_the_nesting_of_its_hops_are_limited() {
+    let model = samples::field_service();
+    let hop = "Field.WorkOrder_Site/Field.Site/Field.WorkOrder_Site/Field.WorkOrder/";
+    let long = format!("[{}Priority = 1]", hop.repeat(200));
+    let errors = check(&model, "Field.WorkOrder", &long).unwrap_err();
+    expect!["path has more than 16 steps at 277..297"].assert_eq(&errors[0].to_string());
+    // Paths in filters of paths: each short, together too deep.
+    let nested = format!(
+        "[{}Priority = 1{}]",
+        "Field.WorkOrder_Site/Field.Site[Field.WorkOrder_Site/Field.WorkOrder[".repeat(12),
+        "]]".repeat(12)
+    );
+    let errors = check(&model, "Field.WorkOrder", &nested).unwrap_err();
+    expect!["constraint nests deeper than 32 levels at 553..573"].assert_eq(&errors[0].to_string());
+    // The longest path accepted checks, binds, evaluates and compiles without trouble.
+    let longest = format!("[{}Priority = 1]", hop.repeat(3));
+    let constraint = check(&model, "Field.WorkOrder", &longest).unwrap();
+    assert_eq!(constraint.describe(&model).matches("exists").count(), 6);
+}
+
 /// Inputs the fuzzer found crashing the parser; each must now be a clean error.
 #[test]
 fn fuzz_regressions() {
