@@ -86,13 +86,29 @@ const FIXED_TABLES: [&str; 12] = [
     "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
-    "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL, request_digest TEXT)",
     "CREATE INDEX IF NOT EXISTS ferry_uploads_at ON ferry_uploads (at)",
     "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT)",
     "CREATE TABLE IF NOT EXISTS ferry_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
     // The syncs devices report when they complete one.
     "CREATE TABLE IF NOT EXISTS ferry_sync_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, mode TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, objects_down BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
 ];
+
+/// Databases made before upload records kept the digest of their request gain the column.
+async fn add_upload_digest_column(tx: &mut Tx<'_>, dialect: Dialect) -> Result<(), StoreError> {
+    let find = match dialect {
+        Dialect::Postgres => {
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'ferry_uploads' AND column_name = 'request_digest'"
+        }
+        Dialect::Sqlite => {
+            "SELECT name FROM pragma_table_info('ferry_uploads') WHERE name = 'request_digest'"
+        }
+    };
+    if tx.query(find, &[]).await?.is_empty() {
+        tx.execute("ALTER TABLE ferry_uploads ADD COLUMN request_digest TEXT", &[]).await?;
+    }
+    Ok(())
+}
 
 impl Store {
     /// Opens the database, creates the fixed tables, and brings the entity tables to `model`:
@@ -114,6 +130,7 @@ impl Store {
             };
             tx.execute(&statement.replace("{id}", id).replace("{serial}", serial), &[]).await?;
         }
+        add_upload_digest_column(&mut tx, store.dialect()).await?;
         if store.dialect() == Dialect::Postgres {
             // Upload responses are written once and read back rarely: skip compressing them.
             tx.execute("ALTER TABLE ferry_uploads ALTER COLUMN response SET STORAGE EXTERNAL", &[])

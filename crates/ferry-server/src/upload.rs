@@ -13,6 +13,7 @@ use ferry_sql::{
     Param, Side, insert_statement, param, read_object, select_columns, table_name, update_statement,
 };
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 
 use crate::access::{UserRules, context, user_rules};
 use crate::auth::User;
@@ -136,6 +137,7 @@ pub(crate) async fn upload(
     request: UploadRequest,
 ) -> Result<String, ApiError> {
     let started = state.clock.now();
+    let digest = request_digest(&request);
     let checked = check_request(state, request)?;
     let mut tx = state.store.begin().await?;
     // Taking the sequence first serialises writers, so the idempotency check below sees any
@@ -143,7 +145,7 @@ pub(crate) async fn upload(
     let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
     let answered = match ferry_model::planted::active("upload-twice") {
         true => None,
-        false => stored_response(&mut tx, state, &checked.upload_id, user).await?,
+        false => stored_response(&mut tx, state, &checked.upload_id, &digest, user).await?,
     };
     if let Some(response) = answered {
         tx.finish().await?;
@@ -227,10 +229,10 @@ pub(crate) async fn upload(
     tx.execute("DELETE FROM ferry_uploads WHERE at < $1", &[Param::Int(expired)]).await?;
     let insert = match ferry_model::planted::active("upload-twice") {
         true => {
-            "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4) ON CONFLICT (upload_id) DO UPDATE SET response = excluded.response"
+            "INSERT INTO ferry_uploads (upload_id, user_id, response, at, request_digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (upload_id) DO UPDATE SET response = excluded.response"
         }
         false => {
-            "INSERT INTO ferry_uploads (upload_id, user_id, response, at) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO ferry_uploads (upload_id, user_id, response, at, request_digest) VALUES ($1, $2, $3, $4, $5)"
         }
     };
     tx.execute(
@@ -240,6 +242,7 @@ pub(crate) async fn upload(
             state.store.id_param(user.id),
             Param::Text(stored.clone()),
             Param::Int(started.unix_micros()),
+            Param::Text(digest),
         ],
     )
     .await?;
@@ -285,11 +288,12 @@ async fn stored_response(
     tx: &mut Tx<'_>,
     state: &State,
     upload_id: &str,
+    digest: &str,
     user: &User,
 ) -> Result<Option<String>, ApiError> {
     let rows = tx
         .query(
-            "SELECT user_id, response FROM ferry_uploads WHERE upload_id = $1",
+            "SELECT user_id, response, request_digest FROM ferry_uploads WHERE upload_id = $1",
             &[Param::Text(upload_id.to_owned())],
         )
         .await?;
@@ -299,7 +303,35 @@ async fn stored_response(
             "upload id `{upload_id}` was already used by another user"
         )));
     }
+    // Records kept from before digests were stored have none: they answer as they always did.
+    if let Param::Text(stored) = &row[2]
+        && stored != digest
+    {
+        return Err(ApiError::Conflict(format!(
+            "upload id `{upload_id}` was already used for other changes; a new upload needs a new id"
+        )));
+    }
     Ok(Some(text(&row[1])?))
+}
+
+/// The SHA-256 of an upload's device and changes in their canonical JSON (members in name
+/// order), so a retry matches whatever key order the device's JSON had.
+fn request_digest(request: &UploadRequest) -> String {
+    /// Feeds serialised bytes straight into the hash, so the request is never copied.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    serde_json::to_writer(&mut hashing, &(&request.device, &request.changes))
+        .expect("an upload serialises");
+    crate::effects::hex(&hashing.0.finalize())
 }
 
 /// An object read with the coverage of the user's rules.

@@ -652,6 +652,14 @@ fn catalogue(f: &crate::harness::Fixture, photo_of_bob: &str) -> Vec<Case> {
             r#"{"device":"d","mode":"all","upload_id":"","duration_ms":-1,"objects_up":-5,"objects_down":0,"errors":0}"#,
             400,
         ),
+        case(
+            "an upload id used before for other changes",
+            Method::POST,
+            "/v1/upload",
+            Planner,
+            &json!({ "upload_id": "fixture", "device": "test", "changes": [create("Field.Site", &id(908), json!({ "Name": "Other" }))] }).to_string(),
+            409,
+        ),
         // Paths and methods.
         case("an unknown path", Method::GET, "/v1/admin/drop", Planner, "", 404),
         case("a method an endpoint does not take", Method::DELETE, "/v1/upload", Planner, "", 405),

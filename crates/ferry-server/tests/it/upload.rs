@@ -212,6 +212,34 @@ async fn a_retried_upload_returns_the_first_result_and_applies_nothing_twice() {
     }
 }
 
+/// A device that reused an upload id for new changes must not be told they were applied: the
+/// id answers only the request it was first used for.
+#[tokio::test]
+async fn an_upload_id_reused_with_other_changes_is_refused_and_applies_nothing() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let site_a = create("Field.Site", &id(601), json!({ "Name": "A" }));
+        let site_b = create("Field.Site", &id(602), json!({ "Name": "B" }));
+        let (status, first) = server.upload(&f.planner, "u1", json!([site_a.clone()])).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let (status, body) = server.upload(&f.planner, "u1", json!([site_b])).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(
+            body["message"],
+            "upload id `u1` was already used for other changes; a new upload needs a new id"
+        );
+        let sites = server.download_all(&f.planner, "Field.Site", None).await;
+        assert!(sites.objects.contains_key(&id(601)) && !sites.objects.contains_key(&id(602)));
+        // The same changes, with their members in another order, are the same request.
+        let (status, again) = server.upload(&f.planner, "u1", json!([site_a])).await;
+        assert_eq!((status, &again), (StatusCode::OK, &first));
+        let reordered = json!([{ "values": { "Name": "A" }, "kind": "create", "id": id(601), "entity": "Field.Site" }]);
+        let (status, again) = server.upload(&f.planner, "u1", reordered).await;
+        assert_eq!((status, &again), (StatusCode::OK, &first));
+    }
+}
+
 #[tokio::test]
 async fn revision_checks_reject_outdated_changes() {
     for backend in backends() {
