@@ -26,7 +26,9 @@ use tokio::sync::mpsc::Sender;
 pub use action::ActionOutcome;
 pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
 pub use transport::{
-    Answer, HttpTransport, Payload, RESPONSE_BYTES_MAX, Request, Response, Sink, Transport,
+    ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, Answer, CONNECT_TIMEOUT_MS, HttpTransport, Payload,
+    RESPONSE_BYTES_MAX, RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, Request, Response, Sink,
+    Timeouts, Transport,
 };
 
 use apply::{Applied, Step, apply_download};
@@ -788,18 +790,22 @@ impl SyncEngine {
                     None,
                 )
                 .await;
-            match sent {
+            // A gateway that cannot reach the server fails the attempt as the network would.
+            let failed = match sent {
                 Ok(response) if response.status == 200 => return Ok(()),
-                Ok(response) => return Err(refusal(&response)),
-                Err(SyncError::Unreachable { reason, .. }) if attempt == FILE_SEND_ATTEMPTS => {
-                    return Err(SyncError::FileUpload {
-                        entity: entity.to_owned(),
-                        id: id.to_owned(),
-                        reason,
-                    });
+                Ok(response) if GATEWAY_FAILURES.contains(&response.status) => {
+                    format!("the server's gateway answered {}", response.status)
                 }
-                Err(SyncError::Unreachable { .. }) => {}
+                Ok(response) => return Err(refusal(&response)),
+                Err(SyncError::Unreachable { reason, .. }) => reason,
                 Err(other) => return Err(other),
+            };
+            if attempt == FILE_SEND_ATTEMPTS {
+                return Err(SyncError::FileUpload {
+                    entity: entity.to_owned(),
+                    id: id.to_owned(),
+                    reason: failed,
+                });
             }
         }
         unreachable!("the last attempt returns")
@@ -1048,6 +1054,10 @@ impl SyncEngine {
         Ok(Step::Page { objects, removed, unchanged })
     }
 }
+
+/// Answers of a gateway in front of the server that says the server could not be reached
+/// (bad gateway, unavailable, gateway timeout): for a file's content, a failed attempt.
+const GATEWAY_FAILURES: [u16; 3] = [502, 503, 504];
 
 /// Runs `attempt` until it succeeds or fails other than by the network, at most
 /// [`SEND_ATTEMPTS_MAX`] times, waiting [`RETRY_DELAY_MS`] before the first retry and twice as

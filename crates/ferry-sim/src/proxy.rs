@@ -1,6 +1,7 @@
 //! A proxy between devices and the server that plays the network's faults: it forwards HTTP/1.1
-//! requests one at a time, and can cut requests before they reach the server or lose answers
-//! after the server handled them (the connection closes instead).
+//! requests one at a time, and can cut requests before they reach the server, answer them itself
+//! as a failing gateway would, lose answers after the server handled them (the connection
+//! closes instead), break them off half way, or re-frame them in small chunks.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,13 @@ struct Faults {
     truncate: Vec<(String, usize)>,
     /// Path prefixes whose next answers are lost, and how many more.
     lose: Vec<(String, usize)>,
+    /// Path prefixes whose next requests the proxy answers itself with a status, and how many
+    /// more.
+    gateway: Vec<(String, u16, usize)>,
+    /// Answers are sent with `Transfer-Encoding: chunked`, in small chunks.
+    rechunk: bool,
+    /// Requests that reached the proxy, by path.
+    received: Vec<String>,
     /// Requests that reached the server, by path.
     forwarded: Vec<String>,
 }
@@ -72,6 +80,23 @@ impl FaultProxy {
         self.faults().lose.push((prefix.to_owned(), count));
     }
 
+    /// The next `count` requests whose path starts with `prefix` are answered by the proxy with
+    /// `status` (a gateway's 502, 503 or 504) and never reach the server.
+    pub fn gateway_fails(&self, prefix: &str, status: u16, count: usize) {
+        self.faults().gateway.push((prefix.to_owned(), status, count));
+    }
+
+    /// Every answer from now on is re-framed as a chunked one, in chunks of a few bytes, as
+    /// a proxy that rewrites bodies may send it.
+    pub fn rechunk_answers(&self) {
+        self.faults().rechunk = true;
+    }
+
+    /// How many requests with a path starting with `prefix` reached the proxy (cut or not).
+    pub fn received(&self, prefix: &str) -> usize {
+        self.faults().received.iter().filter(|path| path.starts_with(prefix)).count()
+    }
+
     /// Ends every fault.
     pub fn heal(&self) {
         let mut faults = self.faults();
@@ -79,6 +104,8 @@ impl FaultProxy {
         faults.cut_next.clear();
         faults.lose.clear();
         faults.truncate.clear();
+        faults.gateway.clear();
+        faults.rechunk = false;
     }
 
     /// How many requests with a path starting with `prefix` reached the server.
@@ -121,16 +148,40 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
     let mut upstream = BufReader::new(upstream);
     while let Some((head, body)) = read_message(&mut device).await {
         let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
-        let (lose, truncate) = {
+        let (lose, truncate, rechunk, gateway) = {
             let mut faults = faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            faults.received.push(path.clone());
             if faults.cut.iter().any(|prefix| path.starts_with(prefix.as_str()))
                 || take(&mut faults.cut_next, &path)
             {
                 return;
             }
-            faults.forwarded.push(path.clone());
-            (take(&mut faults.lose, &path), take(&mut faults.truncate, &path))
+            let gateway = faults
+                .gateway
+                .iter_mut()
+                .find(|(prefix, _, n)| *n > 0 && path.starts_with(prefix.as_str()))
+                .map(|(_, status, n)| {
+                    *n -= 1;
+                    *status
+                });
+            if gateway.is_none() {
+                faults.forwarded.push(path.clone());
+            }
+            let (lose, truncate) =
+                (take(&mut faults.lose, &path), take(&mut faults.truncate, &path));
+            (lose, truncate, faults.rechunk, gateway)
         };
+        if let Some(status) = gateway {
+            let body = "<html>the upstream server is not answering</html>";
+            let answer = format!(
+                "HTTP/1.1 {status} Gateway Failure\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if device.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let forwarded = async {
             upstream.get_mut().write_all(head.as_bytes()).await?;
             upstream.get_mut().write_all(&body).await
@@ -144,6 +195,10 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
         }
         let sent = if truncate { answer_body.len() / 2 } else { answer_body.len() };
         let answered = async {
+            if rechunk {
+                let body = &answer_body[..sent];
+                return write_chunked(device.get_mut(), &answer_head, body, !truncate).await;
+            }
             device.get_mut().write_all(answer_head.as_bytes()).await?;
             device.get_mut().write_all(&answer_body[..sent]).await
         };
@@ -151,4 +206,35 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
             return;
         }
     }
+}
+
+/// The bytes of each chunk of a re-framed answer: small and odd, so chunks split values.
+const RECHUNK_BYTES: usize = 7;
+
+/// Writes an answer as a chunked one: its `Content-Length` dropped, its body in small chunks,
+/// and the last chunk only when the answer is `complete`.
+async fn write_chunked(
+    device: &mut TcpStream,
+    head: &str,
+    body: &[u8],
+    complete: bool,
+) -> std::io::Result<()> {
+    let mut framed = String::new();
+    for line in head.split_inclusive("\r\n") {
+        if line == "\r\n" {
+            framed.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        } else if !line.to_ascii_lowercase().starts_with("content-length:") {
+            framed.push_str(line);
+        }
+    }
+    let mut bytes = framed.into_bytes();
+    for chunk in body.chunks(RECHUNK_BYTES) {
+        bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        bytes.extend_from_slice(chunk);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    if complete {
+        bytes.extend_from_slice(b"0\r\n\r\n");
+    }
+    device.write_all(&bytes).await
 }

@@ -1,14 +1,21 @@
-//! Requests to the server: a small HTTP/1.1 client on one kept-alive connection, speaking the
-//! JSON of `ferry-protocol`. A broken connection is reopened once per request. File contents
-//! stream from disk into a request, and from an answer into a sink, in pieces.
+//! Requests to the server over HTTP/1.1 (hyper's client), speaking the JSON of `ferry-protocol`.
+//! One kept-alive connection is reused; answers are read in whatever framing they come
+//! (`Content-Length`, chunked, as a proxy may re-frame them). File contents stream from disk
+//! into a request, and from an answer into a sink, in pieces. Every step that waits on the
+//! network has a deadline, so a silent server or a stalled connection ends as a network error.
 
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 use super::SyncError;
 use crate::ClientError;
@@ -16,12 +23,48 @@ use crate::files::FILE_CHUNK_BYTES;
 
 /// The largest response body accepted, in bytes.
 pub const RESPONSE_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// The largest head of an answer (status line and headers) accepted, in bytes: a longer one is
+/// refused as a network error, never read without end.
+pub const RESPONSE_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// The most headers an answer may have.
+pub const RESPONSE_HEADERS_MAX: usize = 100;
+/// How long opening a connection may take, in milliseconds.
+pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// How long a request may wait for its answer to begin, in milliseconds: longer than the
+/// server's own limit on handling a request, so a slow upload is not abandoned early.
+pub const ANSWER_TIMEOUT_MS: u64 = 120_000;
+/// How long an answer's body may pause between two pieces, in milliseconds.
+pub const ANSWER_IDLE_TIMEOUT_MS: u64 = 30_000;
 
-/// The server's address and one connection to it.
+/// How long each network step may take; [`HttpTransport::with_timeouts`] sets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection.
+    pub connect: Duration,
+    /// From sending a request until its answer begins.
+    pub answer: Duration,
+    /// Between two pieces of an answer's body.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_millis(CONNECT_TIMEOUT_MS),
+            answer: Duration::from_millis(ANSWER_TIMEOUT_MS),
+            idle: Duration::from_millis(ANSWER_IDLE_TIMEOUT_MS),
+        }
+    }
+}
+
+type RequestBody = BoxBody<Bytes, std::io::Error>;
+
+/// The server's address and a client keeping one connection to it.
 pub struct HttpTransport {
     /// `host:port`.
     address: String,
-    connection: Mutex<Option<BufReader<TcpStream>>>,
+    client: Client<HttpConnector, RequestBody>,
+    timeouts: Timeouts,
 }
 
 /// A response: its status and body.
@@ -35,16 +78,30 @@ pub struct Response {
 impl HttpTransport {
     /// A transport to `http://host:port` (TLS is for a proxy in front of the server).
     pub fn new(server: &str) -> Result<HttpTransport, SyncError> {
+        Self::with_timeouts(server, Timeouts::default())
+    }
+
+    /// [`HttpTransport::new`] with other deadlines for the network's steps.
+    pub fn with_timeouts(server: &str, timeouts: Timeouts) -> Result<HttpTransport, SyncError> {
         let address = server
             .strip_prefix("http://")
             .map(|rest| rest.trim_end_matches('/'))
             .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .filter(|rest| format!("http://{rest}/").parse::<hyper::Uri>().is_ok())
             .ok_or_else(|| SyncError::BadServer { server: server.to_owned() })?;
-        Ok(HttpTransport { address: address.to_owned(), connection: Mutex::new(None) })
+        let mut connector = HttpConnector::new();
+        // Requests are written whole; waiting to coalesce small writes only adds delay.
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeouts.connect));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(1)
+            .http1_max_buf_size(RESPONSE_HEAD_BYTES_MAX)
+            .http1_max_headers(RESPONSE_HEADERS_MAX)
+            .build(connector);
+        Ok(HttpTransport { address: address.to_owned(), client, timeouts })
     }
 
-    /// Sends one request with a JSON body (and the token, when given) and reads the whole answer;
-    /// a kept-alive connection the server closed is reopened once.
+    /// Sends one request with a JSON body (and the token, when given) and reads the whole answer.
     pub async fn request(
         &self,
         method: &str,
@@ -64,60 +121,89 @@ impl HttpTransport {
         sink: Option<&mut Sink<'_>>,
     ) -> Result<Response, SyncError> {
         let Request { method, path, token, payload } = request;
-        let mut connection = self.connection.lock().await;
-        let mut head = None;
-        for attempt in 0..2 {
-            let reused = connection.is_some();
-            if !reused {
-                let stream =
-                    TcpStream::connect(&self.address).await.map_err(|e| self.unreachable(&e))?;
-                // Requests are written whole; waiting to coalesce small writes only adds delay.
-                stream.set_nodelay(true).map_err(|e| self.unreachable(&e))?;
-                *connection = Some(BufReader::new(stream));
+        let (content_type, length, body) = match payload {
+            Payload::Bytes(bytes) => (
+                "application/json",
+                bytes.len() as u64,
+                Full::new(Bytes::copy_from_slice(bytes)).map_err(|never| match never {}).boxed(),
+            ),
+            Payload::File(file) => {
+                let (length, body) = file_body(file).map_err(SyncError::Local)?;
+                ("application/octet-stream", length, body)
             }
-            let stream = connection.as_mut().expect("connected above");
-            let sent = async {
-                write_request(stream, &self.address, method, path, token, payload).await?;
-                read_head(stream).await
-            };
-            match sent.await {
-                Ok(answer) => {
-                    head = Some(answer);
-                    break;
-                }
-                // A kept-alive connection the server closed while idle: open a new one and try
-                // once more. A new connection that fails is the network's failure.
-                Err(_) if attempt == 0 && reused => *connection = None,
-                Err(error) => {
-                    *connection = None;
-                    return Err(self.unreachable(&error));
-                }
-            }
-        }
-        let (status, length) = head.expect("the second attempt returns or breaks");
-        let stream = connection.as_mut().expect("connected above");
-        let result = match sink {
-            Some(sink) if status == 200 => {
-                read_streamed(stream, length, sink).await.map(|()| Vec::new())
-            }
-            _ => read_body(stream, length).await.map_err(Failed::Network),
         };
-        match result {
-            Ok(body) => Ok(Response { status, body }),
-            Err(failed) => {
-                // The rest of the answer is unread: the connection cannot serve another request.
-                *connection = None;
-                Err(match failed {
-                    Failed::Network(error) => self.unreachable(&error),
-                    Failed::Local(error) => SyncError::Local(error),
-                })
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.address))
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .header(hyper::header::CONTENT_LENGTH, length);
+        if let Some(token) = token {
+            builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = builder.body(body).map_err(|e| self.unreachable(&e))?;
+        let answer = tokio::time::timeout(self.timeouts.answer, self.client.request(request))
+            .await
+            .map_err(|_| self.timed_out("the answer did not begin in time"))?
+            .map_err(|e| self.unreachable(&e))?;
+        let status = answer.status().as_u16();
+        let mut body = answer.into_body();
+        let mut kept = Vec::new();
+        let mut streamed = sink.filter(|_| status == 200);
+        loop {
+            let frame = tokio::time::timeout(self.timeouts.idle, body.frame())
+                .await
+                .map_err(|_| self.timed_out("the answer stalled"))?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| self.unreachable(&e))?;
+            let Ok(data) = frame.into_data() else { continue };
+            match streamed.as_mut() {
+                Some(sink) => sink(&data).map_err(SyncError::Local)?,
+                None if kept.len() + data.len() > RESPONSE_BYTES_MAX => {
+                    return Err(self.unreachable(&format!(
+                        "an answer of more than {RESPONSE_BYTES_MAX} bytes"
+                    )));
+                }
+                None => kept.extend_from_slice(&data),
             }
         }
+        Ok(Response { status, body: kept })
     }
 
-    fn unreachable(&self, error: &std::io::Error) -> SyncError {
+    fn unreachable(&self, error: &dyn std::fmt::Display) -> SyncError {
         SyncError::Unreachable { server: self.address.clone(), reason: error.to_string() }
     }
+
+    fn timed_out(&self, what: &str) -> SyncError {
+        self.unreachable(&format!("{what} (timed out)"))
+    }
+}
+
+/// A file's length and its content as a body read from disk piece by piece.
+fn file_body(file: &Path) -> Result<(u64, RequestBody), ClientError> {
+    let opened = std::fs::File::open(file).map_err(ClientError::Files)?;
+    let length = opened.metadata().map_err(ClientError::Files)?.len();
+    let mut left = length;
+    let mut opened = opened;
+    let pieces = std::iter::from_fn(move || {
+        if left == 0 {
+            return None;
+        }
+        let mut buffer =
+            vec![0u8; FILE_CHUNK_BYTES.min(usize::try_from(left).unwrap_or(usize::MAX))];
+        Some(match std::io::Read::read(&mut opened, &mut buffer) {
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was sent",
+            )),
+            Ok(read) => {
+                left -= read as u64;
+                buffer.truncate(read);
+                Ok(Frame::data(Bytes::from(buffer)))
+            }
+            Err(error) => Err(error),
+        })
+    });
+    Ok((length, StreamBody::new(futures_util::stream::iter(pieces)).boxed()))
 }
 
 /// Where the body of a streamed answer goes, piece by piece.
@@ -168,125 +254,4 @@ impl Transport for HttpTransport {
     fn server(&self) -> String {
         format!("http://{}", self.address)
     }
-}
-
-/// Why reading a streamed answer stopped.
-enum Failed {
-    Network(std::io::Error),
-    Local(ClientError),
-}
-
-async fn write_request(
-    stream: &mut BufReader<TcpStream>,
-    host: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    payload: Payload<'_>,
-) -> std::io::Result<()> {
-    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let (content_type, length) = match payload {
-        Payload::Bytes(body) => ("application/json", body.len() as u64),
-        Payload::File(file) => ("application/octet-stream", std::fs::metadata(file)?.len()),
-    };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
-    );
-    let file = match payload {
-        Payload::Bytes(body) => {
-            let mut request = Vec::with_capacity(head.len() + body.len());
-            request.extend_from_slice(head.as_bytes());
-            request.extend_from_slice(body);
-            return stream.get_mut().write_all(&request).await;
-        }
-        Payload::File(file) => file,
-    };
-    let mut file = std::fs::File::open(file)?;
-    stream.get_mut().write_all(head.as_bytes()).await?;
-    let mut buffer = vec![0u8; FILE_CHUNK_BYTES];
-    let mut sent = 0u64;
-    while sent < length {
-        let read = std::io::Read::read(&mut file, &mut buffer)?;
-        if read == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file shrank while it was sent",
-            ));
-        }
-        let read = read.min(usize::try_from(length - sent).unwrap_or(usize::MAX));
-        stream.get_mut().write_all(&buffer[..read]).await?;
-        sent += read as u64;
-    }
-    Ok(())
-}
-
-/// The status and `Content-Length` of an answer.
-async fn read_head(stream: &mut BufReader<TcpStream>) -> std::io::Result<(u16, u64)> {
-    let mut status_line = String::new();
-    if stream.read_line(&mut status_line).await? == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the server closed the connection",
-        ));
-    }
-    let status =
-        status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("not an HTTP response: {status_line:?}"),
-            )
-        })?;
-    let mut length = 0u64;
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the response ended in its headers",
-            ));
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = value.trim().parse().map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "a bad Content-Length")
-            })?;
-        }
-    }
-    Ok((status, length))
-}
-
-async fn read_body(stream: &mut BufReader<TcpStream>, length: u64) -> std::io::Result<Vec<u8>> {
-    if length > RESPONSE_BYTES_MAX as u64 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a response of {length} bytes is over {RESPONSE_BYTES_MAX}"),
-        ));
-    }
-    let mut body = vec![0; length as usize];
-    stream.read_exact(&mut body).await?;
-    Ok(body)
-}
-
-async fn read_streamed(
-    stream: &mut BufReader<TcpStream>,
-    length: u64,
-    sink: &mut Sink<'_>,
-) -> Result<(), Failed> {
-    let mut buffer = vec![0u8; FILE_CHUNK_BYTES];
-    let mut left = length;
-    while left > 0 {
-        let want = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let read = stream.read(&mut buffer[..want]).await.map_err(Failed::Network)?;
-        if read == 0 {
-            return Err(Failed::Network(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the answer ended before its end",
-            )));
-        }
-        sink(&buffer[..read]).map_err(Failed::Local)?;
-        left -= read as u64;
-    }
-    Ok(())
 }

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
 
+mod transport;
+
 use ferry_client::{ClearMode, ClientError, Database, Deletion, Order, Query};
 use ferry_model::{Decimal, Value, samples};
 

@@ -129,16 +129,26 @@ async fn a_content_the_server_holds_already_costs_no_transfer() {
 async fn a_failed_file_upload_is_retried_once() {
     for backend in backends() {
         let Scene { world: _world, proxy, planner, alice, visit } = scene(backend).await;
-        let taken = photo(&alice, &visit, "sent on the second try");
-        let put = format!("/v1/files/{}", hash_of(&alice, &taken));
-        // The first attempt goes on the kept-alive connection: its failure is retried on a new
-        // one by the transport, and that failure by the file retry.
-        proxy.cut_next(&put, 2);
-        let report = alice.engine.sync(SyncMode::All).await.unwrap();
-        assert_eq!((report.uploaded, report.files_uploaded), (2, 1), "{report:?}");
-        assert_eq!(proxy.forwarded(&put), 1, "the retry went through");
-        let report = planner.engine.sync(selected(&taken)).await.unwrap();
-        assert_eq!(report.files_downloaded, 1);
+        // A dropped connection, then a gateway's 503: each fails one attempt, the retry sends.
+        for (n, fail) in ["cut", "gateway"].into_iter().enumerate() {
+            let taken = photo(&alice, &visit, &format!("sent on the second try ({fail})"));
+            let put = format!("/v1/files/{}", hash_of(&alice, &taken));
+            match fail {
+                "cut" => proxy.cut_next(&put, 1),
+                _ => proxy.gateway_fails(&put, 503, 1),
+            }
+            let report = alice.engine.sync(SyncMode::All).await.unwrap();
+            let objects = if n == 0 { 2 } else { 1 };
+            assert_eq!(
+                (report.uploaded, report.files_uploaded),
+                (objects, 1),
+                "{fail}: {report:?}"
+            );
+            assert_eq!(proxy.received(&put), 2, "{fail}: two attempts in all");
+            assert_eq!(proxy.forwarded(&put), 1, "{fail}: the retry went through");
+            let report = planner.engine.sync(selected(&taken)).await.unwrap();
+            assert_eq!(report.files_downloaded, 1);
+        }
     }
 }
 
@@ -150,17 +160,48 @@ async fn a_second_file_upload_failure_aborts_the_sync_and_keeps_every_local_chan
         let pending = alice.database.pending_changes().unwrap();
         assert_eq!(pending, 2, "the visit and the photo");
         let put = format!("/v1/files/{}", hash_of(&alice, &taken));
-        proxy.cut_next(&put, 3);
-        let error = alice.engine.sync(SyncMode::All).await.unwrap_err();
-        assert!(matches!(error, SyncError::FileUpload { .. }), "{error}");
-        assert!(error.to_string().contains("every local change is kept"), "{error}");
-        assert_eq!(alice.database.pending_changes().unwrap(), pending);
-        assert_eq!(proxy.forwarded("/v1/upload"), 0, "the objects were not sent");
-        assert_eq!(content_of(&alice, &taken), "never gets through");
+        for (n, fail) in ["cut", "gateway"].into_iter().enumerate() {
+            match fail {
+                "cut" => proxy.cut_next(&put, 2),
+                _ => proxy.gateway_fails(&put, 503, 2),
+            }
+            let error = alice.engine.sync(SyncMode::All).await.unwrap_err();
+            assert!(matches!(error, SyncError::FileUpload { .. }), "{fail}: {error}");
+            assert!(error.to_string().contains("every local change is kept"), "{error}");
+            assert_eq!(proxy.received(&put), 2 * (n + 1), "{fail}: exactly two attempts");
+            assert_eq!(alice.database.pending_changes().unwrap(), pending);
+            assert_eq!(proxy.forwarded("/v1/upload"), 0, "the objects were not sent");
+            assert_eq!(content_of(&alice, &taken), "never gets through");
+        }
 
         let report = alice.engine.sync(SyncMode::All).await.unwrap();
         assert_eq!((report.uploaded, report.files_uploaded), (2, 1), "{report:?}");
         assert_eq!(alice.database.pending_changes().unwrap(), 0);
+    }
+}
+
+/// A proxy that re-frames every answer as chunked, with no `Content-Length` (as proxies that
+/// rewrite bodies do): the sign-in, the model, uploads, download pages and file contents are all
+/// read whole, never taken as empty.
+#[tokio::test]
+async fn answers_re_framed_in_chunks_by_a_proxy_are_read_whole() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let proxy = FaultProxy::start(world.address).await;
+        proxy.rechunk_answers();
+        let planner = world.device_through(&proxy, "pat", &["Planner"]).await;
+        let alice = world.device("alice", &["Technician"]).await;
+        let visit = visit_of(&planner, &alice).await;
+        let taken = photo(&alice, &visit, &"a photo in small chunks ".repeat(1_000));
+        alice.engine.sync(SyncMode::All).await.unwrap();
+        let report = planner.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(report.downloaded.get("Field.Visit"), Some(&1), "{report:?}");
+        assert!(planner.database.get("Field.Visit", visit.id()).unwrap().is_some());
+        let report = planner.engine.sync(selected(&taken)).await.unwrap();
+        assert_eq!(report.files_downloaded, 1, "{report:?}");
+        let seen = planner.database.get("Field.Photo", taken.id()).unwrap().unwrap();
+        assert_eq!(content_of(&planner, &seen), "a photo in small chunks ".repeat(1_000));
+        assert!(proxy.forwarded("/v1/download/") > 0, "pages went through the proxy");
     }
 }
 
