@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ferry_model::{ObjectId, Timestamp, Value};
 use ferry_sql::{Param, Side, insert_statement};
@@ -14,10 +15,16 @@ use crate::effects::{hex, new_object_id, random_bytes};
 use crate::http::ApiError;
 use crate::store::{StoreError, int, text};
 
-/// argon2id memory cost in KiB, time cost and lanes (the OWASP recommendation).
+/// argon2id memory cost in KiB, time cost and lanes for new passwords (the OWASP
+/// recommendation). Stored records keep their own: changing these never locks anyone out.
 const ARGON2_MEMORY_KIB: u32 = 19_456;
 const ARGON2_ITERATIONS: u32 = 2;
 const ARGON2_LANES: u32 = 1;
+/// The most memory a stored record may ask a check to spend, in KiB: a record asking for more
+/// is treated as damaged and matches no password.
+const ARGON2_MEMORY_KIB_MAX: u32 = 256 * 1024;
+/// How many password checks run at once, each in its own block of memory; more wait their turn.
+pub const PASSWORD_CHECKS_AT_ONCE_MAX: usize = 2;
 /// A user name's longest form in bytes (the `System.User` name attribute holds 200 characters).
 pub const USER_NAME_BYTES_MAX: usize = 200;
 /// A password's longest form in bytes.
@@ -51,58 +58,136 @@ pub enum UserError {
     Store(#[from] StoreError),
 }
 
-/// Password hashing for one server. Argon2 works in one block of memory (`ARGON2_MEMORY_KIB`
-/// blocks of 1 KiB), made at the first use and taken in turn: a fresh 19 MiB per sign-in would be
-/// kept by the allocator of each thread that ran one, and the server's memory would grow with
-/// its sign-ins.
-#[derive(Default)]
+/// Password hashing for one server. Argon2 works in blocks of memory (`ARGON2_MEMORY_KIB`
+/// blocks of 1 KiB for new records), kept in a pool of at most [`PASSWORD_CHECKS_AT_ONCE_MAX`]
+/// and reused: a fresh 19 MiB per sign-in would be kept by the allocator of each thread that ran
+/// one, and the server's memory would grow with its sign-ins. Records are standard PHC strings
+/// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) carrying their own parameters.
 pub(crate) struct Passwords {
-    memory: Mutex<Vec<Block>>,
+    /// Turns to use a block of memory; a check waits for one.
+    turns: tokio::sync::Semaphore,
+    /// Blocks of memory not in use (never more than the turns).
+    memory: Mutex<Vec<Vec<Block>>>,
     /// A record no password was ever set for, to spend the time of a real check on unknown users.
     unknown: OnceLock<String>,
 }
 
-impl Passwords {
-    fn hash(&self, password: &str, salt: &[u8; 16]) -> [u8; 32] {
-        let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, Some(32))
-            .expect("the argon2 parameters are valid");
-        let mut out = [0; 32];
-        let mut memory = self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if memory.is_empty() {
-            *memory = vec![Block::default(); ARGON2_MEMORY_KIB as usize];
+impl Default for Passwords {
+    fn default() -> Passwords {
+        Passwords {
+            turns: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE_MAX),
+            memory: Mutex::new(Vec::new()),
+            unknown: OnceLock::new(),
         }
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
-            .expect("argon2 accepts any password with a 16-byte salt");
-        out
+    }
+}
+
+/// What a record says to compute: the function, its parameters, the salt and the hash expected.
+struct Stored {
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl Stored {
+    /// A PHC string, or the form records had before (`argon2id$m$t$p$salt-hex$hash-hex`).
+    fn parse(record: &str) -> Option<Stored> {
+        if let Some(legacy) = record.strip_prefix("argon2id$") {
+            let parts: Vec<&str> = legacy.split('$').collect();
+            let [m, t, p, salt, hash] = parts.as_slice() else { return None };
+            let hash = unhex(hash)?;
+            let params =
+                Params::new(m.parse().ok()?, t.parse().ok()?, p.parse().ok()?, Some(hash.len()))
+                    .ok()?;
+            return Some(Stored {
+                algorithm: Algorithm::Argon2id,
+                version: Version::V0x13,
+                params,
+                salt: unhex(salt)?,
+                hash,
+            });
+        }
+        let phc = PasswordHash::new(record).ok()?;
+        Some(Stored {
+            algorithm: Algorithm::try_from(phc.algorithm.as_str()).ok()?,
+            version: phc.version.map_or(Ok(Version::default()), Version::try_from).ok()?,
+            params: Params::try_from(&phc).ok()?,
+            salt: phc.salt?.as_ref().to_vec(),
+            hash: phc.hash?.as_bytes().to_vec(),
+        })
+    }
+}
+
+impl Passwords {
+    /// The hash of `password` under `stored`'s function and parameters, in a pooled block of
+    /// memory; `None` when the parameters are beyond what a check may spend.
+    fn hash(&self, stored: &Stored, password: &str) -> Option<Vec<u8>> {
+        if stored.params.m_cost() > ARGON2_MEMORY_KIB_MAX {
+            return None;
+        }
+        let taken = self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        let mut memory = taken.unwrap_or_default();
+        memory.resize(stored.params.block_count(), Block::default());
+        let mut out = vec![0; stored.hash.len()];
+        let hashed = Argon2::new(stored.algorithm, stored.version, stored.params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                &stored.salt,
+                &mut out,
+                &mut memory,
+            )
+            .is_ok();
+        // New records' size is what the pool keeps; a larger block from an old record goes.
+        memory.truncate(ARGON2_MEMORY_KIB as usize);
+        self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(memory);
+        hashed.then_some(out)
     }
 
     fn record(&self, password: &str) -> String {
         let salt = random_bytes::<16>();
-        let hash = self.hash(password, &salt);
-        format!(
-            "argon2id${ARGON2_MEMORY_KIB}${ARGON2_ITERATIONS}${ARGON2_LANES}${}${}",
-            hex(&salt),
-            hex(&hash)
-        )
+        let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, Some(32))
+            .expect("the argon2 parameters are valid");
+        let stored = Stored {
+            algorithm: Algorithm::Argon2id,
+            version: Version::V0x13,
+            params,
+            salt: salt.to_vec(),
+            hash: vec![0; 32],
+        };
+        let hash = self.hash(&stored, password).expect("new records are within the limits");
+        PasswordHash {
+            algorithm: stored.algorithm.ident(),
+            version: Some(stored.version.into()),
+            params: ParamsString::try_from(&stored.params).expect("the parameters have a PHC form"),
+            salt: Some(Salt::new(&salt).expect("a 16-byte salt is a PHC salt")),
+            hash: Some(Output::new(&hash).expect("a 32-byte hash is a PHC output")),
+        }
+        .to_string()
     }
 
     fn matches(&self, record: &str, password: &str) -> bool {
-        let parts: Vec<&str> = record.split('$').collect();
-        let [_, _, _, _, salt, hash] = parts.as_slice() else { return false };
-        let Some(salt) = unhex(salt).and_then(|s| <[u8; 16]>::try_from(s).ok()) else {
-            return false;
-        };
-        let Some(expected) = unhex(hash) else { return false };
-        let actual = self.hash(password, &salt);
+        let Some(stored) = Stored::parse(record) else { return false };
+        let Some(actual) = self.hash(&stored, password) else { return false };
         // Compare in constant time: the loop never stops early.
-        expected.len() == actual.len()
-            && expected.iter().zip(actual).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        stored.hash.len() == actual.len()
+            && stored.hash.iter().zip(actual).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
-    /// [`Passwords::matches`] on a blocking thread (it takes tens of milliseconds of CPU and
-    /// waits its turn for the memory); `None` checks against a record of no one, in the same time.
+    /// A new record for `password`, made on a blocking thread in its turn.
+    async fn record_blocking(self: &Arc<Self>, password: &str) -> String {
+        let _turn = self.turns.acquire().await.expect("the turns are never closed");
+        let (passwords, password) = (Arc::clone(self), password.to_owned());
+        tokio::task::spawn_blocking(move || passwords.record(&password))
+            .await
+            .expect("hashing a password does not panic")
+    }
+
+    /// [`Passwords::matches`] on a blocking thread (it takes tens of milliseconds of CPU) once
+    /// a turn is free; `None` checks against a record of no one, in the same time.
     async fn matches_blocking(self: &Arc<Self>, record: Option<String>, password: &str) -> bool {
+        let _turn = self.turns.acquire().await.expect("the turns are never closed");
         let (passwords, password) = (Arc::clone(self), password.to_owned());
         tokio::task::spawn_blocking(move || {
             let unknown = || passwords.record("not a real password");
@@ -140,7 +225,7 @@ pub(crate) async fn add_user(
     if let Some(role) = roles.iter().find(|r| state.model.role(r).is_none()) {
         return Err(UserError::UnknownRole(role.clone()));
     }
-    let record = state.passwords.record(password);
+    let record = state.passwords.record_blocking(password).await;
     let id = new_object_id(state.clock.now());
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
@@ -251,5 +336,86 @@ pub(crate) fn read_id(state: &State, stored: &Param) -> Result<ObjectId, StoreEr
     match ferry_sql::read_value(stored.clone(), None, state.store.dialect()) {
         Some(Value::Reference(id)) => Ok(id),
         _ => Err(StoreError::Corrupt(format!("not an object id: {stored:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::PasswordHasher as _;
+
+    use super::*;
+
+    #[test]
+    fn new_records_are_phc_strings_that_match_only_their_password() {
+        let passwords = Passwords::default();
+        let record = passwords.record("correct horse");
+        assert!(record.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{record}");
+        assert!(passwords.matches(&record, "correct horse"));
+        assert!(!passwords.matches(&record, "correct horse "));
+    }
+
+    /// A record made elsewhere (the argon2 crate's own hasher) with other costs and another
+    /// variant still verifies: the parameters travel with the record.
+    #[test]
+    fn records_with_other_parameters_still_verify() {
+        let passwords = Passwords::default();
+        for (algorithm, memory_kib, iterations, lanes) in
+            [(Algorithm::Argon2id, 8_192, 1, 1), (Algorithm::Argon2i, 4_096, 3, 2)]
+        {
+            let params = Params::new(memory_kib, iterations, lanes, Some(32)).unwrap();
+            let record = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password_with_salt(b"tr0ub4dor&3", b"sixteen byte salt")
+                .unwrap()
+                .to_string();
+            assert!(passwords.matches(&record, "tr0ub4dor&3"), "{record}");
+            assert!(!passwords.matches(&record, "tr0ub4dor&4"), "{record}");
+        }
+    }
+
+    #[test]
+    fn records_of_the_earlier_form_still_verify() {
+        let passwords = Passwords::default();
+        let salt = [7u8; 16];
+        let params = Params::new(ARGON2_MEMORY_KIB, 1, 1, Some(32)).unwrap();
+        let stored = Stored {
+            algorithm: Algorithm::Argon2id,
+            version: Version::V0x13,
+            params,
+            salt: salt.to_vec(),
+            hash: vec![0; 32],
+        };
+        let hash = passwords.hash(&stored, "an old password").unwrap();
+        let record = format!("argon2id${ARGON2_MEMORY_KIB}$1$1${}${}", hex(&salt), hex(&hash));
+        assert!(passwords.matches(&record, "an old password"));
+        assert!(!passwords.matches(&record, "a new password"));
+    }
+
+    #[test]
+    fn damaged_or_too_costly_records_match_nothing() {
+        let passwords = Passwords::default();
+        let costly = format!("$argon2id$v=19$m={},t=1,p=1$c2l4dGVlbiBieXRlIHNhbHQ$", 1 << 30);
+        for record in ["", "plain text", "$argon2id$v=19$m=8,t=1", &costly] {
+            assert!(!passwords.matches(record, "anything"), "{record}");
+        }
+    }
+
+    /// Checks at once each take a block of memory from the pool; the pool never holds more
+    /// blocks than checks may run at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_share_a_bounded_pool_of_memory() {
+        let passwords = Arc::new(Passwords::default());
+        let record = passwords.record_blocking("pooled password").await;
+        let checks = (0..6).map(|n| {
+            let (passwords, record) = (Arc::clone(&passwords), record.clone());
+            tokio::spawn(async move {
+                let password = if n % 2 == 0 { "pooled password" } else { "wrong" };
+                passwords.matches_blocking(Some(record), password).await
+            })
+        });
+        let results: Vec<bool> =
+            futures_util::future::join_all(checks).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(results, [true, false, true, false, true, false]);
+        let pooled = passwords.memory.lock().unwrap().len();
+        assert!((1..=PASSWORD_CHECKS_AT_ONCE_MAX).contains(&pooled), "{pooled} blocks");
     }
 }

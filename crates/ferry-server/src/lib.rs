@@ -35,7 +35,7 @@ use ferry_model::{Model, ModelError, ObjectId, Timestamp};
 pub use actions::{
     ACTION_NAME_BYTES_MAX, ACTION_OBJECTS_MAX, ACTION_QUERY_ROWS_MAX, ActionCall, ServerObject,
 };
-pub use auth::{PASSWORD_BYTES_MAX, USER_NAME_BYTES_MAX, UserError};
+pub use auth::{PASSWORD_BYTES_MAX, PASSWORD_CHECKS_AT_ONCE_MAX, USER_NAME_BYTES_MAX, UserError};
 pub use effects::{Clock, SystemClock};
 pub use failures::LISTING_ROWS_MAX;
 pub use files::HASHES_PER_CHECK_MAX;
