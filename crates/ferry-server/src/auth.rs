@@ -260,12 +260,13 @@ pub(crate) async fn sign_in(
     state: &State,
     name: &str,
     password: &str,
+    address: Option<std::net::IpAddr>,
 ) -> Result<(String, User, Timestamp), ApiError> {
     if name.len() > USER_NAME_BYTES_MAX || password.len() > PASSWORD_BYTES_MAX {
         return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
     }
     let now = state.clock.now();
-    state.limit_sign_in(name, now)?;
+    state.limit_sign_in(name, address, now)?;
     let mut tx = state.store.begin().await?;
     let rows = tx
         .query(

@@ -77,7 +77,13 @@ impl BlobStore {
     /// Streams `body` into the store under `hash`, refusing more than `limit` bytes or bytes
     /// whose hash is another. A blocking task writes and hashes the pieces as they come, a few
     /// at a time, so memory holds a few pieces whatever the size.
-    async fn receive(&self, hash: &str, body: Body, limit: u64) -> Result<u64, ApiError> {
+    async fn receive(
+        &self,
+        hash: &str,
+        body: Body,
+        limit: u64,
+        idle_timeout_ms: u64,
+    ) -> Result<u64, ApiError> {
         let temporary = Temporary(self.root.join("incoming").join(random_name()?));
         let (pieces, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
         let path = temporary.0.clone();
@@ -95,7 +101,15 @@ impl BlobStore {
         let mut size = 0u64;
         let mut stream = body.into_data_stream();
         let mut refused = None;
-        while let Some(chunk) = stream.next().await {
+        let idle = std::time::Duration::from_millis(idle_timeout_ms);
+        loop {
+            let Ok(next) = tokio::time::timeout(idle, stream.next()).await else {
+                refused = Some(ApiError::RequestTimeout(format!(
+                    "the content paused for more than {idle_timeout_ms} ms; send it again"
+                )));
+                break;
+            };
+            let Some(chunk) = next else { break };
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
@@ -208,7 +222,8 @@ pub(crate) async fn store(
     if let Some(size) = state.blobs.size(hash).map_err(io)? {
         return Ok(FileStored { hash: hash.to_owned(), size });
     }
-    let size = state.blobs.receive(hash, body, limit).await?;
+    let idle_timeout_ms = state.limits.request_body_idle_timeout_ms;
+    let size = state.blobs.receive(hash, body, limit, idle_timeout_ms).await?;
     crate::Metrics::add(&state.metrics.file_bytes_received, size);
     Ok(FileStored { hash: hash.to_owned(), size })
 }

@@ -2,8 +2,8 @@
 //! operation, encode. Rejections of malformed requests become `ApiError`s like any other.
 
 mod error;
+mod serve;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -20,6 +20,7 @@ use ferry_protocol::{
 };
 
 pub(crate) use error::ApiError;
+pub use serve::{REQUEST_HEAD_BYTES_MAX, serve};
 
 use crate::auth::{self, User};
 use crate::{Metrics, State, actions, download, failures, files, operators, upload};
@@ -55,16 +56,39 @@ pub(crate) fn router(state: Shared) -> Router {
             ApiError::MethodNotAllowed("this endpoint does not take that method".to_owned())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard))
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    server: crate::Server,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, server.router()).with_graceful_shutdown(shutdown).await
+/// Every request holds one of `Limits::requests_in_flight_max` places while it runs (none free:
+/// 503 at once), and must be answered within `Limits::handler_timeout_ms`, except a file
+/// content's upload, which may take as long as the content keeps coming
+/// (`Limits::request_body_idle_timeout_ms` between pieces).
+async fn guard(
+    AxumState(state): AxumState<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let Ok(_place) = state.requests_in_flight.try_acquire() else {
+        let max = state.limits.requests_in_flight_max;
+        let message = format!("the server is handling {max} requests; try again in a moment");
+        return ApiError::Unavailable(message).into_response();
+    };
+    let streamed = request.method() == axum::http::Method::PUT
+        && request.uri().path().starts_with("/v1/files/");
+    if streamed {
+        return next.run(request).await;
+    }
+    let timeout = std::time::Duration::from_millis(state.limits.handler_timeout_ms);
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "the server took longer than {} ms to answer and stopped; nothing of the request was applied, try again",
+            state.limits.handler_timeout_ms
+        ))
+        .into_response(),
+    }
 }
 
 /// The signed-in user of a request, from `Authorization: Bearer <token>`.
@@ -161,10 +185,13 @@ async fn metrics(AxumState(state): AxumState<Shared>) -> String {
 
 async fn sign_in(
     AxumState(state): AxumState<Shared>,
+    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<SignInRequest>, JsonRejection>,
 ) -> Result<Json<SignInResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    let (token, user, expires) = auth::sign_in(&state, &request.user, &request.password).await?;
+    let address = connection.map(|axum::Extension(connected)| connected.0.ip());
+    let (token, user, expires) =
+        auth::sign_in(&state, &request.user, &request.password, address).await?;
     Metrics::add(&state.metrics.sign_ins, 1);
     Ok(Json(SignInResponse {
         token,

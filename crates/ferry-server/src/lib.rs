@@ -21,11 +21,11 @@ mod files;
 mod handlers;
 mod http;
 mod operators;
+mod sign_in_limit;
 mod store;
 mod upload;
 mod validate;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,7 +40,8 @@ pub use effects::{Clock, SystemClock};
 pub use failures::LISTING_ROWS_MAX;
 pub use files::HASHES_PER_CHECK_MAX;
 pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
-pub use http::serve;
+pub use http::{REQUEST_HEAD_BYTES_MAX, serve};
+pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
 pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
 pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RECORD_RETENTION_SECONDS};
 
@@ -54,6 +55,20 @@ pub const PAGE_ROWS_MAX: usize = 10_000;
 pub const TOKEN_LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
 /// Sign-in attempts allowed per user name per minute.
 pub const SIGN_IN_ATTEMPTS_PER_MINUTE: usize = 10;
+/// Sign-in attempts allowed per client address per minute (loopback addresses excepted).
+pub const SIGN_IN_ATTEMPTS_PER_ADDRESS_PER_MINUTE: usize = 30;
+/// Connections served at once; one more is answered 503 and closed.
+pub const CONNECTIONS_MAX: usize = 1_024;
+/// Requests handled at once; one more is answered 503 at once.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 256;
+/// How long a client may take to send a request's head, in milliseconds.
+pub const REQUEST_HEAD_TIMEOUT_MS: u64 = 30_000;
+/// How long a file content being uploaded may pause between two pieces, in milliseconds.
+pub const REQUEST_BODY_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// How long a request may take to be answered, in milliseconds (reading its body included;
+/// file contents excepted, which are limited by their pauses): a request past it is answered
+/// 503 and whatever it had begun is rolled back.
+pub const HANDLER_TIMEOUT_MS: u64 = 90_000;
 /// The largest file content, in bytes.
 pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -65,7 +80,13 @@ pub struct Limits {
     pub page_rows_max: usize,
     pub token_lifetime_seconds: i64,
     pub sign_in_attempts_per_minute: usize,
+    pub sign_in_attempts_per_address_per_minute: usize,
     pub file_bytes_max: u64,
+    pub connections_max: usize,
+    pub requests_in_flight_max: usize,
+    pub request_head_timeout_ms: u64,
+    pub request_body_idle_timeout_ms: u64,
+    pub handler_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -76,7 +97,13 @@ impl Default for Limits {
             page_rows_max: PAGE_ROWS_MAX,
             token_lifetime_seconds: TOKEN_LIFETIME_SECONDS,
             sign_in_attempts_per_minute: SIGN_IN_ATTEMPTS_PER_MINUTE,
+            sign_in_attempts_per_address_per_minute: SIGN_IN_ATTEMPTS_PER_ADDRESS_PER_MINUTE,
             file_bytes_max: FILE_BYTES_MAX,
+            connections_max: CONNECTIONS_MAX,
+            requests_in_flight_max: REQUESTS_IN_FLIGHT_MAX,
+            request_head_timeout_ms: REQUEST_HEAD_TIMEOUT_MS,
+            request_body_idle_timeout_ms: REQUEST_BODY_IDLE_TIMEOUT_MS,
+            handler_timeout_ms: HANDLER_TIMEOUT_MS,
         }
     }
 }
@@ -118,7 +145,9 @@ pub(crate) struct State {
     handlers: Handlers,
     metrics: Metrics,
     passwords: Arc<auth::Passwords>,
-    sign_in_attempts: std::sync::Mutex<BTreeMap<String, Vec<Timestamp>>>,
+    sign_in_attempts: sign_in_limit::SignInLimiter,
+    /// One place per request being handled (`Limits::requests_in_flight_max`).
+    requests_in_flight: tokio::sync::Semaphore,
 }
 
 /// Counters reported at `/metrics`.
@@ -147,6 +176,7 @@ impl Server {
         let constraints = ferry_constraint::check_model(&model).map_err(OpenError::Model)?;
         let store = store::Store::open(&config.database, &model, &config.model_text).await?;
         let blobs = files::BlobStore::open(&config.files).map_err(StoreError::Files)?;
+        let requests_in_flight = tokio::sync::Semaphore::new(config.limits.requests_in_flight_max);
         let state = State {
             model,
             model_text: config.model_text,
@@ -158,7 +188,8 @@ impl Server {
             handlers: config.handlers,
             metrics: Metrics::default(),
             passwords: Arc::default(),
-            sign_in_attempts: std::sync::Mutex::new(BTreeMap::new()),
+            sign_in_attempts: sign_in_limit::SignInLimiter::default(),
+            requests_in_flight,
         };
         Ok(Server { state: Arc::new(state) })
     }
@@ -235,20 +266,22 @@ fn store_error(error: http::ApiError) -> StoreError {
 }
 
 impl State {
-    /// Counts a sign-in attempt for `name`; too many in the last minute is refused.
-    fn limit_sign_in(&self, name: &str, now: Timestamp) -> Result<(), http::ApiError> {
-        let mut attempts =
-            self.sign_in_attempts.lock().expect("the attempts lock is never poisoned");
-        let minute_ago = now.unix_micros() - 60_000_000;
-        let recent = attempts.entry(name.to_owned()).or_default();
-        recent.retain(|t| t.unix_micros() > minute_ago);
-        if recent.len() >= self.limits.sign_in_attempts_per_minute {
-            return Err(http::ApiError::TooManyRequests(format!(
-                "more than {} sign-in attempts for this user in one minute: wait a minute",
-                self.limits.sign_in_attempts_per_minute
-            )));
-        }
-        recent.push(now);
-        Ok(())
+    /// Counts a sign-in attempt for `name` from `address`; too many in the last minute, for
+    /// the name or from the address, is refused.
+    fn limit_sign_in(
+        &self,
+        name: &str,
+        address: Option<std::net::IpAddr>,
+        now: Timestamp,
+    ) -> Result<(), http::ApiError> {
+        self.sign_in_attempts
+            .attempt(
+                name,
+                address,
+                now,
+                self.limits.sign_in_attempts_per_minute,
+                self.limits.sign_in_attempts_per_address_per_minute,
+            )
+            .map_err(|refusal| http::ApiError::TooManyRequests(refusal.to_string()))
     }
 }

@@ -25,6 +25,12 @@ pub(crate) enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The client was too slow sending its request.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The server cannot take the request now (too busy, or it took too long): try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// A server action failed; nothing it wrote was applied.
     #[error("{0}")]
     ActionFailed(String),
@@ -43,6 +49,8 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request-timeout"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::ActionFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "action-failed"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
