@@ -21,9 +21,12 @@ pub(crate) const USAGE: &str = "usage:
                                          print the migration plan from OLD to NEW
                                          (DIALECT: sqlite or postgres, to print its statements)
   ferry serve --model FILE [--database sqlite:PATH | postgres://...] [--listen HOST:PORT]
-              [--files DIR]              run the server (default sqlite:ferry-data/ferry.db,
+              [--files DIR] [--connections-max N] [--requests-in-flight-max N]
+              [--handler-timeout-ms MS]  run the server (default sqlite:ferry-data/ferry.db,
                                          127.0.0.1:8750; file contents in DIR, by default
-                                         `files` beside an SQLite file or ferry-data/files)
+                                         `files` beside an SQLite file or ferry-data/files;
+                                         at most 1024 connections and 256 requests at once,
+                                         each answered within 90000 ms)
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost

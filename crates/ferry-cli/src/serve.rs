@@ -24,6 +24,7 @@ struct Options {
     listen: String,
     roles: Vec<String>,
     password_stdin: bool,
+    limits: Limits,
 }
 
 fn options(args: &[&str]) -> Result<Options, String> {
@@ -33,6 +34,7 @@ fn options(args: &[&str]) -> Result<Options, String> {
     let mut files = None;
     let mut roles = Vec::new();
     let mut password_stdin = false;
+    let mut limits = Limits::default();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -45,12 +47,28 @@ fn options(args: &[&str]) -> Result<Options, String> {
             "--files" => files = Some(value("--files")?.into()),
             "--role" => roles.push(value("--role")?),
             "--password-stdin" => password_stdin = true,
+            "--connections-max" => limits.connections_max = count("--connections-max", value)?,
+            "--requests-in-flight-max" => {
+                limits.requests_in_flight_max = count("--requests-in-flight-max", value)?;
+            }
+            "--handler-timeout-ms" => {
+                limits.handler_timeout_ms = count("--handler-timeout-ms", value)? as u64;
+            }
             other => return Err(format!("unknown option `{other}`")),
         }
     }
     let model = model.ok_or("--model FILE is required")?;
     let database = Database::parse(&database)?;
-    Ok(Options { model, database, files, listen, roles, password_stdin })
+    Ok(Options { model, database, files, listen, roles, password_stdin, limits })
+}
+
+/// A positive whole number given to `flag`.
+fn count(flag: &str, value: impl FnOnce(&str) -> Result<String, String>) -> Result<usize, String> {
+    let text = value(flag)?;
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{flag} takes a positive whole number, not `{text}`"))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -66,7 +84,7 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
             model_text,
             database: options.database.clone(),
             files: options.files.clone().unwrap_or_else(|| options.database.default_files()),
-            limits: Limits::default(),
+            limits: options.limits.clone(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
         };
