@@ -1,7 +1,8 @@
 //! `ferry admin [--server URL] [--session FILE] [--json] COMMAND`: the operator's view of a
 //! server: users and roles, `SynchronizationError` records (list, show, replay), the sync
 //! history and the devices seen. `login` keeps the server and a token in the session file
-//! (`.ferry-admin.json` unless told otherwise); the other commands use it.
+//! (`ferry/admin-session.json` in the user's configuration directory, `$XDG_CONFIG_HOME` or
+//! `~/.config`, readable by the user only, unless told otherwise); the other commands use it.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -13,7 +14,38 @@ use serde_json::{Value as Json, json};
 use crate::device::{Failure, exit_with, runtime};
 use crate::exit;
 
-const DEFAULT_SESSION: &str = ".ferry-admin.json";
+/// The session file's place in the user's configuration directory.
+const SESSION_IN_CONFIG: &str = "ferry/admin-session.json";
+
+/// Where the session is kept when `--session` does not say: the user's configuration directory
+/// (`$XDG_CONFIG_HOME`, else `$HOME/.config`), never the directory the command runs in.
+fn default_session() -> Result<PathBuf, Failure> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+        .ok_or_else(|| {
+            usage(
+                "no configuration directory (set HOME or XDG_CONFIG_HOME), or give --session FILE",
+            )
+        })?;
+    Ok(config.join(SESSION_IN_CONFIG))
+}
+
+/// Writes the session readable and writable by its user only: it holds a token.
+fn write_session(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+}
 
 struct Admin {
     session: PathBuf,
@@ -22,7 +54,7 @@ struct Admin {
 }
 
 pub(crate) fn command(args: &[&str]) -> ExitCode {
-    exit_with(run(args))
+    exit_with(run(args), args.contains(&"--json"))
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -30,16 +62,21 @@ fn usage(message: impl Into<String>) -> Failure {
 }
 
 fn run(args: &[&str]) -> Result<(), Failure> {
-    let mut admin = Admin { session: PathBuf::from(DEFAULT_SESSION), server: None, json: false };
+    let mut session = None;
+    let mut admin = Admin { session: PathBuf::new(), server: None, json: false };
     let mut rest = args;
     loop {
         match rest {
-            ["--session", file, tail @ ..] => (admin.session, rest) = (PathBuf::from(file), tail),
+            ["--session", file, tail @ ..] => (session, rest) = (Some(PathBuf::from(file)), tail),
             ["--server", url, tail @ ..] => (admin.server, rest) = (Some((*url).to_owned()), tail),
             ["--json", tail @ ..] => (admin.json, rest) = (true, tail),
             _ => break,
         }
     }
+    admin.session = match session {
+        Some(session) => session,
+        None => default_session()?,
+    };
     runtime()?.block_on(async {
         match rest {
             ["login", options @ ..] => admin.login(options).await,
@@ -163,7 +200,7 @@ impl Admin {
         }
         let signed: Json = serde_json::from_slice(&answer.body).unwrap_or_default();
         let session = json!({ "server": server, "token": signed["token"], "user": user });
-        std::fs::write(&self.session, session.to_string()).map_err(|e| Failure {
+        write_session(&self.session, &session.to_string()).map_err(|e| Failure {
             message: format!("{}: {e}", self.session.display()),
             code: exit::IO,
         })?;

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use ferry_client::{
-    ClientError, Database, Object, Phase, Progress, Query, SyncEngine, SyncError, SyncMode,
-    SyncOptions, SyncReport,
+    ClientError, Database, FullSyncDue, Object, Phase, Progress, Query, SyncEngine, SyncError,
+    SyncMode, SyncOptions, SyncReport,
 };
 use ferry_model::{EntityKind, ObjectId, Value};
 use ferry_protocol::value;
@@ -67,7 +67,10 @@ impl From<SyncError> for Failure {
             SyncError::Unreachable { .. } => exit::UNREACHABLE,
             SyncError::NotSignedIn { .. } => exit::SESSION,
             SyncError::AlreadyRunning => exit::BUSY,
-            SyncError::BadServer { .. } | SyncError::Integrity { .. } => exit::INVALID,
+            SyncError::BadServer { .. }
+            | SyncError::Integrity { .. }
+            | SyncError::SelectionIntegrity { .. } => exit::INVALID,
+            SyncError::AnotherUsersChanges { .. } => exit::REFUSED_HERE,
             SyncError::Local(_) => exit::IO,
             _ => exit::REFUSED,
         };
@@ -76,6 +79,9 @@ impl From<SyncError> for Failure {
             SyncError::NotSignedIn { message } => format!(
                 "not signed in, or the session expired ({message}): log in again with `ferry device --db PATH login`"
             ),
+            SyncError::AnotherUsersChanges { count } => format!(
+                "this device refuses to switch users: {count} changes of the user signed in before are not uploaded yet; log in as that user and sync first, so nothing is lost"
+            ),
             other => other.to_string(),
         };
         Failure { message, code }
@@ -83,15 +89,22 @@ impl From<SyncError> for Failure {
 }
 
 pub(crate) fn command(args: &[&str]) -> ExitCode {
-    exit_with(run(args))
+    exit_with(run(args), args.contains(&"--json"))
 }
 
-/// The exit of a command: its failure printed as one line, with its code.
-pub(crate) fn exit_with(result: Result<(), Failure>) -> ExitCode {
+/// The exit of a command: its failure printed as one line, with its code; with `--json`, also
+/// as a JSON document on standard output, for scripts.
+pub(crate) fn exit_with(result: Result<(), Failure>, json: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {}", failure.message);
+            if json {
+                let code = exit::name(failure.code);
+                let error =
+                    json!({ "code": code, "message": failure.message, "exit_code": failure.code });
+                println!("{}", json!({ "error": error }));
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -144,14 +157,26 @@ fn run(args: &[&str]) -> Result<(), Failure> {
     })
 }
 
-/// The uncommitted objects of the command line's "app", kept beside the database.
+/// The uncommitted objects of the command line's "app", kept beside the database. They belong
+/// to the user who made them: another user signed in on the database never sees them.
 #[derive(Default)]
 struct Drafts {
+    /// Who made them.
+    user: Option<ObjectId>,
     /// Per object id: its entity, whether it is new, and the members changed, as JSON values.
     objects: BTreeMap<ObjectId, (String, bool, serde_json::Map<String, Json>)>,
 }
 
 impl Drafts {
+    /// The drafts of `user`: none when the file belongs to someone else.
+    fn of(path: &Path, user: Option<ObjectId>) -> Result<Drafts, Failure> {
+        let drafts = Drafts::load(path)?;
+        if drafts.user == user {
+            return Ok(drafts);
+        }
+        Ok(Drafts { user, objects: BTreeMap::new() })
+    }
+
     fn load(path: &Path) -> Result<Drafts, Failure> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -162,7 +187,10 @@ impl Drafts {
         };
         let parsed: Json = serde_json::from_str(&text)
             .map_err(|e| Failure { message: format!("{}: {e}", path.display()), code: exit::IO })?;
-        let mut drafts = Drafts::default();
+        let mut drafts = Drafts {
+            user: parsed["user"].as_str().and_then(ObjectId::parse),
+            objects: BTreeMap::new(),
+        };
         for entry in parsed["objects"].as_array().into_iter().flatten() {
             let id = entry["id"].as_str().and_then(ObjectId::parse);
             let entity = entry["entity"].as_str();
@@ -183,8 +211,9 @@ impl Drafts {
                 json!({ "entity": entity, "id": id.to_string(), "new": new, "changes": changes })
             })
             .collect();
-        let text =
-            serde_json::to_string_pretty(&json!({ "objects": objects })).expect("drafts serialise");
+        let user = self.user.map(|user| user.to_string());
+        let text = serde_json::to_string_pretty(&json!({ "user": user, "objects": objects }))
+            .expect("drafts serialise");
         std::fs::write(path, text).map_err(|e| io_failure(path, &e))
     }
 }
@@ -228,6 +257,11 @@ impl Device {
 
     fn open(&self) -> Result<Arc<Database>, Failure> {
         Ok(Arc::new(Database::open_existing(&self.path)?))
+    }
+
+    /// The uncommitted objects of the user signed in on `db`.
+    fn drafts(&self, db: &Database) -> Result<Drafts, Failure> {
+        Drafts::of(&self.drafts_path(), db.status()?.user)
     }
 
     fn print(&self, people: &str, json: Json) {
@@ -299,33 +333,25 @@ impl Device {
                 Failure::usage("give the password on standard input with --password-stdin, or in FERRY_PASSWORD")
             })?,
         };
-        // The device's tables come from the server's model: sign in once to read it.
-        let transport = ferry_client::HttpTransport::new(server)?;
-        let body =
-            serde_json::to_vec(&json!({ "user": user, "password": password })).expect("JSON");
-        let answer = transport.request("POST", "/v1/sign-in", None, &body).await?;
-        if answer.status == 401 {
-            return Err(Failure {
-                message: "wrong user name or password: check them and log in again".to_owned(),
-                code: exit::SIGN_IN,
-            });
+        // One sign-in: the device's tables come from the server's model, read with its token.
+        let (engine, id) =
+            SyncEngine::login(&self.path, server, user, &password).await.map_err(|error| {
+                match error {
+                    SyncError::NotSignedIn { .. } => Failure {
+                        message: "wrong user name or password: check them and log in again"
+                            .to_owned(),
+                        code: exit::SIGN_IN,
+                    },
+                    other => Failure::from(other),
+                }
+            })?;
+        drop(engine);
+        // Uncommitted objects belong to the user who made them; they leave with that user.
+        let drafts = Drafts::load(&self.drafts_path())?;
+        if drafts.user != Some(id) && !drafts.objects.is_empty() {
+            std::fs::remove_file(self.drafts_path())
+                .map_err(|e| io_failure(&self.drafts_path(), &e))?;
         }
-        let token = serde_json::from_slice::<Json>(&answer.body)
-            .ok()
-            .and_then(|t| t["token"].as_str().map(str::to_owned));
-        let token = token.ok_or_else(|| Failure {
-            message: format!("the server answered {} to the sign-in", answer.status),
-            code: exit::REFUSED,
-        })?;
-        let model = transport.request("GET", "/v1/model", Some(&token), b"").await?;
-        let model: Json = serde_json::from_slice(&model.body).map_err(|e| Failure {
-            message: format!("the server's model: {e}"),
-            code: exit::REFUSED,
-        })?;
-        let text = model["text"].as_str().unwrap_or_default();
-        let db = Arc::new(Database::open(&self.path, text)?);
-        let engine = SyncEngine::new(Arc::clone(&db), server)?;
-        let id = engine.sign_in(user, &password).await?;
         self.print(
             &format!("logged in as {user} ({id}) at {server}; run `sync` to bring the data"),
             json!({ "user": user, "user_id": id.to_string(), "server": server }),
@@ -343,7 +369,7 @@ impl Device {
             changes.insert(member, value::encode(&decoded));
         }
         let path = self.drafts_path();
-        let mut drafts = Drafts::load(&path)?;
+        let mut drafts = self.drafts(&db)?;
         drafts.objects.insert(object.id(), (entity.to_owned(), true, changes));
         drafts.save(&path)?;
         self.print(
@@ -357,7 +383,7 @@ impl Device {
         let db = self.open()?;
         let id = Self::parse_id(id)?;
         let path = self.drafts_path();
-        let mut drafts = Drafts::load(&path)?;
+        let mut drafts = self.drafts(&db)?;
         let mut object = self.object(&db, &drafts, id)?;
         let entity = object.entity().to_string();
         let entry = drafts
@@ -381,7 +407,7 @@ impl Device {
         let db = self.open()?;
         let id = Self::parse_id(id)?;
         let path = self.drafts_path();
-        let mut drafts = Drafts::load(&path)?;
+        let mut drafts = self.drafts(&db)?;
         let mut object = self.object(&db, &drafts, id)?;
         let content = std::fs::File::open(file).map_err(|e| io_failure(Path::new(file), &e))?;
         let name = Path::new(file)
@@ -410,7 +436,7 @@ impl Device {
     fn commit(&self, ids: &[&str]) -> Result<(), Failure> {
         let db = self.open()?;
         let path = self.drafts_path();
-        let mut drafts = Drafts::load(&path)?;
+        let mut drafts = self.drafts(&db)?;
         let chosen: Vec<ObjectId> = match ids.is_empty() {
             true => drafts.objects.keys().copied().collect(),
             false => ids.iter().map(|id| Self::parse_id(id)).collect::<Result<_, _>>()?,
@@ -443,8 +469,9 @@ impl Device {
     }
 
     fn rollback(&self, ids: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
         let path = self.drafts_path();
-        let mut drafts = Drafts::load(&path)?;
+        let mut drafts = self.drafts(&db)?;
         let before = drafts.objects.len();
         if ids.is_empty() {
             drafts.objects.clear();
@@ -465,7 +492,7 @@ impl Device {
         let db = self.open()?;
         let id = Self::parse_id(id)?;
         let path = self.drafts_path();
-        let mut drafts = Drafts::load(&path)?;
+        let mut drafts = self.drafts(&db)?;
         let mut object = self.object(&db, &drafts, id)?;
         let deletion = db.delete(&mut object)?;
         drafts.objects.remove(&id);
@@ -544,27 +571,31 @@ impl Device {
 
     async fn sync(&self, options: &[&str]) -> Result<(), Failure> {
         let db = self.open()?;
-        let (mut mode, mut objects) = ("all", Vec::new());
+        let drafts = self.drafts(&db)?;
+        let (mut mode, mut objects, mut skipped) = ("all", Vec::new(), Vec::new());
         let mut rest = options;
         loop {
             match rest {
                 ["--mode", value, tail @ ..] => (mode, rest) = (*value, tail),
                 ["--object", id, tail @ ..] => {
                     let id = Self::parse_id(id)?;
-                    let object = self.object(&db, &Drafts::default(), id)?;
-                    objects.push((object.entity().to_string(), id));
+                    match self.selectable(&db, &drafts, id)? {
+                        Some(entity) => objects.push((entity, id)),
+                        None => skipped.push(id),
+                    }
                     rest = tail;
                 }
                 [] => break,
                 other => return Err(Failure::usage(format!("unknown sync option `{}`", other[0]))),
             }
         }
-        let mode = match (mode, objects.is_empty()) {
-            ("all", true) => SyncMode::All,
-            ("unsynchronized", true) => SyncMode::Unsynchronized,
-            ("selected", false) => SyncMode::Selected(objects),
-            ("selected", true) => return Err(Failure::usage("--mode selected needs --object ID")),
-            ("all" | "unsynchronized", false) => {
+        let selected = !objects.is_empty() || !skipped.is_empty();
+        let mode = match (mode, selected) {
+            ("all", false) => SyncMode::All,
+            ("unsynchronized", false) => SyncMode::Unsynchronized,
+            ("selected", true) => SyncMode::Selected(objects),
+            ("selected", false) => return Err(Failure::usage("--mode selected needs --object ID")),
+            ("all" | "unsynchronized", true) => {
                 return Err(Failure::usage("--object goes with --mode selected"));
             }
             (other, _) => {
@@ -574,6 +605,13 @@ impl Device {
             }
         };
         let engine = SyncEngine::resume(Arc::clone(&db))?;
+        // What an app's first start after a redeploy does: a full sync when one is due (a new
+        // model, a first sync, a new user), whatever was asked.
+        let due = engine.sync_needed().await.map(|_| db.status())??.full_sync_due;
+        let mode = match due {
+            Some(_) => SyncMode::All,
+            None => mode,
+        };
         let bar = (!self.json && std::io::stderr().is_terminal()).then(ProgressBar::new);
         let options = SyncOptions {
             progress: bar.clone().map(|bar| -> ferry_client::ProgressCallback {
@@ -586,8 +624,40 @@ impl Device {
             eprint!("\r\x1b[K");
         }
         let report = result?;
-        self.print(&people_report(&report), report_json(&report));
+        let mut people = people_report(&report);
+        if let Some(due) = due {
+            people =
+                format!("a full synchronization was due ({}): it ran\n{people}", due_text(due));
+        }
+        for id in &skipped {
+            people.push_str(&format!("\nskipped {id}: not committed yet (commit it to sync it)"));
+        }
+        let mut json = report_json(&report);
+        json["full_sync_due"] = json!(due.map(due_name));
+        json["skipped"] = json!(skipped.iter().map(ToString::to_string).collect::<Vec<_>>());
+        self.print(&people, json);
         Ok(())
+    }
+
+    /// The entity of an object a selected sync can take: a committed one. `None` for a new
+    /// object not committed yet (skipped, as an app's selection skips it); an error for an
+    /// object deleted here (deletions cannot be selected) or unknown.
+    fn selectable(
+        &self,
+        db: &Database,
+        drafts: &Drafts,
+        id: ObjectId,
+    ) -> Result<Option<String>, Failure> {
+        if drafts.objects.get(&id).is_some_and(|(_, new, _)| *new) {
+            return Ok(None);
+        }
+        if let Some(entity) = db.deletion_pending(id)? {
+            return Err(Failure::usage(format!(
+                "`{entity}` {id} was deleted on this device, and deleted objects cannot be selected: a sync with --mode all or unsynchronized sends the deletion"
+            )));
+        }
+        let object = self.object(db, &Drafts::default(), id)?;
+        Ok(Some(object.entity().to_string()))
     }
 
     async fn call(&self, action: &str, parameters: &str) -> Result<(), Failure> {
@@ -614,11 +684,13 @@ impl Device {
     fn status(&self) -> Result<(), Failure> {
         let db = self.open()?;
         let status = db.status()?;
-        let drafts = Drafts::load(&self.drafts_path())?.objects.len();
+        let drafts = self.drafts(&db)?.objects.len();
         let last = status.last_sync.as_ref().map(|(at, mode)| format!("{at} ({mode})"));
+        let due =
+            status.full_sync_due.map_or("no".to_owned(), |due| format!("yes: {}", due_text(due)));
         self.print(
             &format!(
-                "server: {}\nuser: {}\nmodel version: {}\npending changes: {}\nuncommitted objects: {drafts}\nlast sync: {}",
+                "server: {}\nuser: {}\nmodel version: {}\npending changes: {}\nuncommitted objects: {drafts}\nlast sync: {}\nfull sync due: {due}",
                 status.server.as_deref().unwrap_or("none (log in)"),
                 status.user.map_or("none".to_owned(), |u| u.to_string()),
                 status.model_version,
@@ -632,6 +704,7 @@ impl Device {
                 "pending_changes": status.pending_changes,
                 "uncommitted_objects": drafts,
                 "last_sync": status.last_sync.as_ref().map(|(at, mode)| json!({ "at": at.to_string(), "mode": mode })),
+                "full_sync_due": status.full_sync_due.map(due_name),
             }),
         );
         Ok(())
@@ -667,6 +740,24 @@ impl Device {
         lines.push(format!("{} file objects", rows.len()));
         self.print(&lines.join("\n"), json!({ "files": rows }));
         Ok(())
+    }
+}
+
+/// Why a full sync is due, for people.
+fn due_text(due: FullSyncDue) -> &'static str {
+    match due {
+        FullSyncDue::FirstSync => {
+            "a full synchronization was due (this device never completed one)"
+        }
+        FullSyncDue::ModelChanged => "a full synchronization was due (the server's model changed)",
+    }
+}
+
+/// Why a full sync is due, in JSON.
+fn due_name(due: FullSyncDue) -> &'static str {
+    match due {
+        FullSyncDue::FirstSync => "first-sync",
+        FullSyncDue::ModelChanged => "model-changed",
     }
 }
 

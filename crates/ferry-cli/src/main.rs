@@ -60,7 +60,8 @@ pub(crate) const USAGE: &str = "usage:
 
   ferry admin [--server URL] [--session FILE] [--json] COMMAND
                                          the operator's view (an administrator's session, kept
-                                         in FILE, by default .ferry-admin.json):
+                                         in FILE, by default ferry/admin-session.json in
+                                         $XDG_CONFIG_HOME or ~/.config, readable by you only):
     login --user NAME [--password-stdin] sign in (with --server URL)
     users                                users and their roles
     user add NAME --role ROLE... [--password-stdin]
@@ -78,7 +79,9 @@ exit codes: 0 success, 1 a file, database or address could not be used, 2 bad us
             4 the server cannot be reached, 5 wrong user name or password, 6 not signed in or
             the session expired, 7 the server's model changed in a way the device cannot
             follow, 8 a synchronization is already running on this database, 9 the server
-            refused the request";
+            refused the request, 10 the device refused (another user's changes are still to
+            be uploaded); with --json, a failing command also prints {error: {code, message,
+            exit_code}} on standard output";
 
 /// Exit codes; documented in `USAGE`.
 pub(crate) mod exit {
@@ -91,6 +94,24 @@ pub(crate) mod exit {
     pub(crate) const MODEL: u8 = 7;
     pub(crate) const BUSY: u8 = 8;
     pub(crate) const REFUSED: u8 = 9;
+    pub(crate) const REFUSED_HERE: u8 = 10;
+
+    /// The name of an exit code in a JSON error document.
+    pub(crate) fn name(code: u8) -> &'static str {
+        match code {
+            IO => "io",
+            INVALID => "invalid",
+            BREAKING => "breaking",
+            UNREACHABLE => "unreachable",
+            SIGN_IN => "sign-in",
+            SESSION => "session",
+            MODEL => "model",
+            BUSY => "busy",
+            REFUSED => "refused",
+            REFUSED_HERE => "refused-here",
+            _ => "failed",
+        }
+    }
 }
 pub(crate) const EXIT_IO: u8 = exit::IO;
 pub(crate) const EXIT_INVALID: u8 = exit::INVALID;

@@ -41,6 +41,19 @@ pub struct DeviceStatus {
     pub model_version: String,
     /// When the last sync completed, and its mode (`all`, `unsynchronized` or `selected`).
     pub last_sync: Option<(ferry_model::Timestamp, String)>,
+    /// Why the next sync must be a full one, when it must (as far as the device knows: a model
+    /// the server changed since is found at the next contact).
+    pub full_sync_due: Option<FullSyncDue>,
+}
+
+/// Why a full sync is due: [`crate::SyncEngine::sync_if_needed`] runs one, and so does every
+/// sync of the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FullSyncDue {
+    /// The device never completed a full sync for its user: a first start, a new user.
+    FirstSync,
+    /// The server's model changed since the last full sync; the device follows it.
+    ModelChanged,
 }
 
 /// A device database. Cheap to share between threads (`&Database` is enough for every call).
@@ -124,13 +137,50 @@ impl Database {
             let (at, mode) = text.split_once(' ')?;
             Some((ferry_model::Timestamp::parse(at)?, mode.to_owned()))
         });
+        let full_sync_due = if meta("full_sync_needed")?.is_some() {
+            Some(FullSyncDue::ModelChanged)
+        } else if !Checkpoints::any(&connection)? {
+            Some(FullSyncDue::FirstSync)
+        } else {
+            None
+        };
         Ok(DeviceStatus {
             pending_changes: pending as usize,
             user: meta("user")?.and_then(|text| ObjectId::parse(&text)),
             server: meta("server")?,
             model_version: self.model().version().to_string(),
             last_sync,
+            full_sync_due,
         })
+    }
+
+    /// The entity of the object `id` when its deletion waits on this device for the next
+    /// upload (it is no longer in the entity's table; a selected sync cannot send it).
+    ///
+    /// ```
+    /// # use ferry_client::{Database, Deletion};
+    /// # let path = std::env::temp_dir().join(format!("ferry-doc-deleted-{}.db", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let db = Database::open(&path, ferry_model::samples::FIELD_SERVICE)?;
+    /// let mut site = db.create("Field.Site")?;
+    /// db.set(&mut site, "Name", ferry_model::Value::String("Depot".into()))?;
+    /// db.commit(&mut [&mut site])?;
+    /// assert_eq!(db.deletion_pending(site.id())?, None);
+    /// // Never uploaded: deleting it leaves nothing to tell the server.
+    /// assert_eq!(db.delete(&mut site)?, Deletion::Removed);
+    /// assert_eq!(db.deletion_pending(site.id())?, None);
+    /// # Ok::<(), ferry_client::ClientError>(())
+    /// ```
+    pub fn deletion_pending(&self, id: ObjectId) -> Result<Option<String>, ClientError> {
+        let entity = self
+            .lock()
+            .query_row(
+                "SELECT entity FROM ferry_dirty WHERE object_id = ?1 AND kind = 'delete'",
+                [id_param(id)],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(entity)
     }
 
     /// The file whose lock marks a sync under way on this database, across processes.

@@ -43,7 +43,7 @@ mod sync;
 
 use ferry_model::{ModelError, ObjectId, ValueType};
 
-pub use database::{Database, DeviceStatus, LOCK_WAIT_MS};
+pub use database::{Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
 pub use object::{ClearMode, Deletion, Object};

@@ -271,6 +271,21 @@ pub enum SyncError {
         /// The missing object.
         target: ObjectId,
     },
+    /// In a selected sync, a selected object refers to an object committed on this device but
+    /// not yet on the server: it must go in the same upload; nothing was sent.
+    #[error(
+        "`{entity}` {id} refers through `{association}` to {target}, which is committed on this device but not yet on the server: select it too, or run a full sync"
+    )]
+    SelectionIntegrity {
+        /// The referring object's entity.
+        entity: String,
+        /// The referring object.
+        id: ObjectId,
+        /// The association.
+        association: String,
+        /// The object to select too.
+        target: ObjectId,
+    },
     /// A file content could not be sent, even on the retry: nothing was uploaded and every
     /// local change is kept for the next sync.
     #[error(
@@ -370,16 +385,36 @@ impl SyncEngine {
         SyncEngine::new(database, &server)
     }
 
+    /// Signs in at `server` with one sign-in, and opens (or makes) the device database at
+    /// `path` for the server's model: what a device does when a user logs in. The engine keeps
+    /// the token, the user and the server, as [`SyncEngine::sign_in`] does.
+    pub async fn login(
+        path: impl AsRef<std::path::Path>,
+        server: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(SyncEngine, ObjectId), SyncError> {
+        let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new(server)?);
+        let response = request_sign_in(transport.as_ref(), user, password).await?;
+        let model: ModelResponse =
+            exchange_json(transport.as_ref(), "GET", "/v1/model", Some(&response.token), b"")
+                .await?;
+        let database = Arc::new(Database::open(path, &model.text)?);
+        let engine = SyncEngine::with_transport(database, transport);
+        let id = engine.remember_sign_in(&response)?;
+        Ok((engine, id))
+    }
+
     /// Signs in; the token and the user are kept in the device database. When another user was
     /// signed in, that user's objects leave the device, which is refused while any of their
     /// changes are not uploaded.
     pub async fn sign_in(&self, user: &str, password: &str) -> Result<ObjectId, SyncError> {
-        let body = serde_json::to_vec(&SignInRequest {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        })
-        .expect("requests serialise");
-        let response: SignInResponse = self.call("POST", "/v1/sign-in", None, &body).await?;
+        let response = request_sign_in(self.transport.as_ref(), user, password).await?;
+        self.remember_sign_in(&response)
+    }
+
+    /// Keeps a sign-in's token and user; a new user's sign-in clears the previous user's data.
+    fn remember_sign_in(&self, response: &SignInResponse) -> Result<ObjectId, SyncError> {
         let id = ObjectId::parse(&response.user_id).ok_or_else(|| SyncError::Server {
             status: 200,
             code: "bad-response".to_owned(),
@@ -426,31 +461,7 @@ impl SyncEngine {
         token: Option<&str>,
         body: &[u8],
     ) -> Result<(T, usize), SyncError> {
-        let response = with_retries(|| async move {
-            let request = Request { method, path, token, payload: Payload::Bytes(body) };
-            self.transport.exchange(request, None).await
-        })
-        .await?;
-        if response.status == 204 {
-            return serde_json::from_slice(b"null").map(|value| (value, 0)).map_err(|e| {
-                SyncError::Server {
-                    status: 204,
-                    code: "bad-response".to_owned(),
-                    message: format!("an empty answer where this device expects one: {e}"),
-                }
-            });
-        }
-        if response.status == 200 {
-            let size = response.body.len();
-            return serde_json::from_slice(&response.body).map(|value| (value, size)).map_err(
-                |e| SyncError::Server {
-                    status: 200,
-                    code: "bad-response".to_owned(),
-                    message: format!("the answer is not what this device expects: {e}"),
-                },
-            );
-        }
-        Err(refusal(&response))
+        exchange_json_sized(self.transport.as_ref(), method, path, token, body).await
     }
 
     fn token(&self) -> Result<String, SyncError> {
@@ -544,9 +555,7 @@ impl SyncEngine {
     pub async fn sync_needed(&self) -> Result<bool, SyncError> {
         let token = self.token()?;
         self.follow_model(&token).await?;
-        let connection = self.database.lock();
-        let flagged = meta(&connection, "full_sync_needed")?.is_some();
-        Ok(flagged || !Checkpoints::any(&connection)?)
+        Ok(self.database.status()?.full_sync_due.is_some())
     }
 
     /// Runs a full sync when [`SyncEngine::sync_needed`] says one is due; apps call it when they
@@ -667,14 +676,13 @@ impl SyncEngine {
                     rusqlite::params![target_entity.name.as_str(), id_param(target)],
                     |row| row.get(0),
                 )?;
-                if found == 0 || selected && created_here > 0 {
-                    let id = ObjectId::parse(&change.id).expect("written by this engine");
-                    return Err(SyncError::Integrity {
-                        entity: change.entity.clone(),
-                        id,
-                        association: association.name.clone(),
-                        target,
-                    });
+                let id = ObjectId::parse(&change.id).expect("written by this engine");
+                let (entity, association) = (change.entity.clone(), association.name.clone());
+                if found == 0 {
+                    return Err(SyncError::Integrity { entity, id, association, target });
+                }
+                if selected && created_here > 0 {
+                    return Err(SyncError::SelectionIntegrity { entity, id, association, target });
                 }
             }
         }
@@ -1053,6 +1061,64 @@ impl SyncEngine {
         }
         Ok(Step::Page { objects, removed, unchanged })
     }
+}
+
+/// Sends a sign-in and reads its answer.
+async fn request_sign_in(
+    transport: &dyn Transport,
+    user: &str,
+    password: &str,
+) -> Result<SignInResponse, SyncError> {
+    let body =
+        serde_json::to_vec(&SignInRequest { user: user.to_owned(), password: password.to_owned() })
+            .expect("requests serialise");
+    exchange_json(transport, "POST", "/v1/sign-in", None, &body).await
+}
+
+/// One JSON request through `transport`, retried after network failures, and its answer.
+async fn exchange_json<T: serde::de::DeserializeOwned>(
+    transport: &dyn Transport,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Result<T, SyncError> {
+    exchange_json_sized(transport, method, path, token, body).await.map(|(value, _)| value)
+}
+
+/// [`exchange_json`], also giving the size of the answer in bytes.
+async fn exchange_json_sized<T: serde::de::DeserializeOwned>(
+    transport: &dyn Transport,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> Result<(T, usize), SyncError> {
+    let response = with_retries(|| async move {
+        let request = Request { method, path, token, payload: Payload::Bytes(body) };
+        transport.exchange(request, None).await
+    })
+    .await?;
+    if response.status == 204 {
+        return serde_json::from_slice(b"null").map(|value| (value, 0)).map_err(|e| {
+            SyncError::Server {
+                status: 204,
+                code: "bad-response".to_owned(),
+                message: format!("an empty answer where this device expects one: {e}"),
+            }
+        });
+    }
+    if response.status == 200 {
+        let size = response.body.len();
+        return serde_json::from_slice(&response.body).map(|value| (value, size)).map_err(|e| {
+            SyncError::Server {
+                status: 200,
+                code: "bad-response".to_owned(),
+                message: format!("the answer is not what this device expects: {e}"),
+            }
+        });
+    }
+    Err(refusal(&response))
 }
 
 /// Answers of a gateway in front of the server that says the server could not be reached

@@ -242,10 +242,15 @@ impl Drop for Served {
 
 /// Starts `ferry serve` for the model file `model` on `database`, its file contents in `dir`.
 fn spawn_server(dir: &std::path::Path, model: &str, database: &str) -> Served {
+    spawn_server_at(dir, model, database, "127.0.0.1:0")
+}
+
+/// [`spawn_server`] listening on `listen`.
+fn spawn_server_at(dir: &std::path::Path, model: &str, database: &str, listen: &str) -> Served {
     use std::io::BufRead as _;
     let files = dir.join("files").display().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--model", model, "--database", database, "--listen", "127.0.0.1:0"])
+        .args(["serve", "--model", model, "--database", database, "--listen", listen])
         .args(["--files", &files])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -262,6 +267,7 @@ fn run_with_stdin(args: &[&str], input: &str, dir: &std::path::Path) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
         .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -38,8 +38,13 @@ fn serve(dir: &Path, name: &str, model_text: &str) -> Served {
 
 /// Runs `ferry` in `dir`; gives the exit code, standard output and standard error.
 fn ferry_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_ferry")).args(args).current_dir(dir).output().unwrap();
+    // The user's configuration directory is the test's own.
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .output()
+        .unwrap();
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -379,4 +384,149 @@ fn admin_commands_show_the_operators_view() {
     assert!(err.contains("administrator"), "{err}");
     let (code, _, err) = ferry_in(&dir, &["admin", "--server", "http://127.0.0.1:9", "users"]);
     assert_eq!(code, Some(4), "{err}");
+}
+
+/// `ferry device login` through standard input; its exit code and standard error.
+fn try_login(dir: &Path, db: &str, url: &str, user: &str) -> (Option<i32>, String) {
+    let out = run_with_stdin(
+        &["device", "--db", db, "login", "--server", url, "--user", user, "--password-stdin"],
+        PASSWORD,
+        dir,
+    );
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Behaviour of the seed that people and scripts meet through the command line: selections
+/// skip what is not committed, deleted objects are named as such, and a full sync runs when
+/// one is due.
+#[test]
+fn the_command_line_syncs_as_the_seed_does() {
+    let dir = scratch("seed");
+    let server = serve(&dir, "server", samples::FIELD_SERVICE);
+    let db = db_path(&dir, "pat.db");
+    login(&dir, &db, &server.url, "pat");
+    let status = device_json(&dir, &db, &["status"]);
+    assert_eq!(status["full_sync_due"], "first-sync", "{status}");
+
+    // An unsynchronized sync on a device that never synced runs the full sync that is due.
+    let kept = device_json(&dir, &db, &["create", "Field.Site", "Name=Kept"]);
+    let kept = kept["id"].as_str().unwrap().to_owned();
+    device_json(&dir, &db, &["commit"]);
+    let synced = device_json(&dir, &db, &["sync", "--mode", "unsynchronized"]);
+    assert_eq!(
+        (synced["full_sync_due"].as_str(), synced["uploaded"].as_u64()),
+        (Some("first-sync"), Some(1))
+    );
+    assert_eq!(device_json(&dir, &db, &["status"])["full_sync_due"], Json::Null);
+
+    // A selection naming an object not committed yet skips it and syncs the others.
+    let chosen = device_json(&dir, &db, &["create", "Field.Site", "Name=Chosen"]);
+    let chosen = chosen["id"].as_str().unwrap().to_owned();
+    device_json(&dir, &db, &["commit"]);
+    let new = device_json(&dir, &db, &["create", "Field.Site", "Name=Draft"]);
+    let new = new["id"].as_str().unwrap().to_owned();
+    let selected = device_json(
+        &dir,
+        &db,
+        &["sync", "--mode", "selected", "--object", &chosen, "--object", &new],
+    );
+    assert_eq!(selected["uploaded"], 1, "{selected}");
+    assert_eq!(selected["skipped"], serde_json::json!([new]), "{selected}");
+    assert_eq!(device_json(&dir, &db, &["status"])["uncommitted_objects"], 1, "the draft stays");
+
+    // A deleted object cannot be selected, and the message says so.
+    device_json(&dir, &db, &["delete", &kept]);
+    let (code, _, err) =
+        ferry_in(&dir, &["device", "--db", &db, "sync", "--mode", "selected", "--object", &kept]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("was deleted on this device, and deleted objects cannot be selected"),
+        "{err}"
+    );
+
+    // The server's model changes (an attribute added): the next contact runs a full sync,
+    // whatever mode was asked, and `status` says when one is due.
+    device_json(&dir, &db, &["sync"]);
+    let database = format!("sqlite:{}", dir.join("server").join("ferry.db").display());
+    let server_url = server.url.clone();
+    drop(server);
+    let grown = samples::FIELD_SERVICE.replace(
+        "attributes.Address = { type = \"string\", max_length = 400 }",
+        "attributes.Address = { type = \"string\", max_length = 400 }\nattributes.Gate = { type = \"string\", max_length = 20 }",
+    );
+    assert_ne!(grown, samples::FIELD_SERVICE);
+    let model = dir.join("grown.toml");
+    std::fs::write(&model, &grown).unwrap();
+    // Redeployed at the same address.
+    let address = server_url.trim_start_matches("http://");
+    let model = model.display().to_string();
+    let server = crate::spawn_server_at(&dir.join("server"), &model, &database, address);
+    let synced = device_json(&dir, &db, &["sync", "--mode", "unsynchronized"]);
+    assert_eq!(synced["full_sync_due"], "model-changed", "{synced}");
+    let sites = device_json(&dir, &db, &["query", "Field.Site"]);
+    assert!(sites["objects"][0]["values"].get("Gate").is_some(), "the new model: {sites}");
+    assert_eq!(device_json(&dir, &db, &["status"])["full_sync_due"], Json::Null);
+    drop(server);
+}
+
+/// What a person trips over: logins cost one sign-in each, drafts leave with their user, a
+/// refusal of the device has its own exit code, errors come as JSON with --json, and the
+/// administrator's session lives in the user's configuration directory.
+#[test]
+fn logins_drafts_refusals_and_sessions_behave_as_a_person_expects() {
+    let dir = scratch("trips");
+    let server = serve(&dir, "server", samples::FIELD_SERVICE);
+    let db = db_path(&dir, "shared.db");
+    // The server allows 10 sign-ins per user per minute: 10 logins, one sign-in each.
+    for n in 0..10 {
+        let (code, err) = try_login(&dir, &db, &server.url, "alice");
+        assert_eq!(code, Some(0), "login {n}: {err}");
+    }
+    let (code, err) = try_login(&dir, &db, &server.url, "alice");
+    assert_eq!(code, Some(9), "{err}");
+    assert!(err.contains("wait a minute"), "the server's advice is kept: {err}");
+
+    // Alice's uncommitted draft does not pass to pat, who logs in on the same database.
+    login(&dir, &db, &server.url, "pat");
+    let draft = device_json(&dir, &db, &["create", "Field.Site", "Name=Pat's draft"]);
+    assert_eq!(draft["committed"], false);
+    device_json(&dir, &db, &["commit"]);
+    let (code, err) = try_login(&dir, &db, &server.url, "ada");
+    assert_eq!(code, Some(10), "pat's change is not uploaded: {err}");
+    assert!(err.contains("this device refuses to switch users"), "{err}");
+    device_json(&dir, &db, &["sync"]);
+    device_json(&dir, &db, &["create", "Field.Site", "Name=Unfinished"]);
+    login(&dir, &db, &server.url, "ada");
+    let status = device_json(&dir, &db, &["status"]);
+    assert_eq!(status["uncommitted_objects"], 0, "pat's draft left with pat: {status}");
+    let committed = device_json(&dir, &db, &["commit"]);
+    assert_eq!(committed["committed"], serde_json::json!([]));
+
+    // With --json, a failure is also a JSON document on standard output.
+    drop(server);
+    let (code, out, _) = ferry_in(&dir, &["device", "--db", &db, "--json", "sync"]);
+    assert_eq!(code, Some(4));
+    let error: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (error["error"]["code"].as_str(), error["error"]["exit_code"].as_u64()),
+        (Some("unreachable"), Some(4))
+    );
+    assert!(error["error"]["message"].as_str().unwrap().contains("cannot reach the server"));
+
+    // The administrator's session goes to the configuration directory, for its user only.
+    let server = serve(&dir, "admin-server", samples::FIELD_SERVICE);
+    let logged = run_with_stdin(
+        &["admin", "--server", &server.url, "login", "--user", "ada", "--password-stdin"],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(logged.status.code(), Some(0), "{}", String::from_utf8_lossy(&logged.stderr));
+    let session = dir.join("config").join("ferry").join("admin-session.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&session).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "readable by its user only");
+    assert!(!dir.join(".ferry-admin.json").exists(), "nothing in the working directory");
+    let (code, _, err) = ferry_in(&dir, &["admin", "users"]);
+    assert_eq!(code, Some(0), "{err}");
 }

@@ -144,7 +144,7 @@ impl HttpTransport {
         let answer = tokio::time::timeout(self.timeouts.answer, self.client.request(request))
             .await
             .map_err(|_| self.timed_out("the answer did not begin in time"))?
-            .map_err(|e| self.unreachable(&e))?;
+            .map_err(|e| self.failed(&e))?;
         let status = answer.status().as_u16();
         let mut body = answer.into_body();
         let mut kept = Vec::new();
@@ -154,7 +154,7 @@ impl HttpTransport {
                 .await
                 .map_err(|_| self.timed_out("the answer stalled"))?;
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| self.unreachable(&e))?;
+            let frame = frame.map_err(|e| self.failed(&e))?;
             let Ok(data) = frame.into_data() else { continue };
             match streamed.as_mut() {
                 Some(sink) => sink(&data).map_err(SyncError::Local)?,
@@ -171,6 +171,18 @@ impl HttpTransport {
 
     fn unreachable(&self, error: &dyn std::fmt::Display) -> SyncError {
         SyncError::Unreachable { server: self.address.clone(), reason: error.to_string() }
+    }
+
+    /// A failure of the HTTP client, with the causes under it (the client's own message alone
+    /// says little, as "client error (Connect)").
+    fn failed(&self, error: &dyn std::error::Error) -> SyncError {
+        let mut reason = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            reason.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        self.unreachable(&reason)
     }
 
     fn timed_out(&self, what: &str) -> SyncError {

@@ -226,8 +226,17 @@ async fn selected_sync_sends_only_the_selected_objects_and_brings_their_fresh_st
         db.set(&mut order, "Title", text("t")).unwrap();
         db.set(&mut order, "Field.WorkOrder_Site", Value::Reference(other.id())).unwrap();
         db.commit(&mut [&mut order]).unwrap();
+        // The message says what is true: the site is committed here, not yet on the server.
         let error = planner.engine.sync(SyncMode::selected(&[&order])).await.unwrap_err();
-        assert!(matches!(error, SyncError::Integrity { .. }), "{error}");
+        assert!(matches!(error, SyncError::SelectionIntegrity { .. }), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "`Field.WorkOrder` {} refers through `Field.WorkOrder_Site` to {}, which is committed on this device but not yet on the server: select it too, or run a full sync",
+                order.id(),
+                other.id()
+            )
+        );
         let report = planner.engine.sync(SyncMode::selected(&[&order, &other])).await.unwrap();
         assert_eq!((report.uploaded, db.pending_changes().unwrap()), (2, 0), "{report:?}");
     }
