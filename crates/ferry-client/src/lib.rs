@@ -109,6 +109,17 @@ pub enum ClientError {
         /// The object.
         id: ObjectId,
     },
+    /// A committed object would break a validation rule of the model (the one the server would
+    /// reject it for, with the server's message); nothing of the commit was written.
+    #[error("`{entity}` {id} cannot be committed: {rule}")]
+    Validation {
+        /// The entity.
+        entity: String,
+        /// The object.
+        id: ObjectId,
+        /// The rule, as the server names it.
+        rule: ferry_model::BrokenRule,
+    },
     /// `clear` found unsynchronised changes and was told to keep them.
     #[error(
         "`{entity}` has {count} objects with unsynchronised changes; sync first, or clear with ClearMode::DiscardChanges"

@@ -177,6 +177,7 @@ impl Database {
             }
             let model = self.model();
             let entity = entity_of(&model, object.entity.as_str())?;
+            check_rules(entity, object)?;
             match &object.committed {
                 None => {
                     let mut params = vec![id_param(object.id)];
@@ -303,6 +304,23 @@ impl Database {
             self.lock().query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
         Ok(count as usize)
     }
+}
+
+/// The model's validation rules on what a commit writes: every attribute of a new object, the
+/// changed attributes of a committed one (the others are as the server has them, and the
+/// device may not even see them all). `unique` needs the server's data and is left to it.
+fn check_rules(entity: &Entity, object: &Object) -> Result<(), ClientError> {
+    let changed: Option<Vec<Slot>> = object.committed.as_ref().map(|committed| {
+        (0..entity.member_count())
+            .map(Slot)
+            .filter(|s| committed[s.0] != object.values[s.0])
+            .collect()
+    });
+    entity.check_rules(&object.values, changed.as_deref()).map_err(|rule| ClientError::Validation {
+        entity: entity.name.to_string(),
+        id: object.id,
+        rule,
+    })
 }
 
 /// An object's dirty record: the kind of change and the changed members (comma-separated).

@@ -22,6 +22,7 @@ mod object;
 #[doc(hidden)]
 pub mod planted;
 pub mod samples;
+mod validation;
 mod value;
 mod version;
 
@@ -39,6 +40,7 @@ pub use load::{
     ROLES_MAX, STRING_LENGTH_MAX,
 };
 pub use object::Object;
+pub use validation::BrokenRule;
 pub use value::{
     DECIMAL_PRECISION_MAX, Decimal, ObjectId, TIMESTAMP_MAX, TIMESTAMP_MIN, Timestamp, Value,
     ValueType,

@@ -1,7 +1,7 @@
 //! Validation rules of the model, checked on an object's values after a change and before it is
 //! applied: required, max length, range, pattern, and unique (which asks the database).
 
-use ferry_model::{AttributeType, Entity, ObjectId, Slot, Value};
+use ferry_model::{Entity, ObjectId, Slot, Value};
 use ferry_sql::{column_name, param, table_name};
 
 use crate::store::{StoreError, Tx};
@@ -44,42 +44,5 @@ pub(crate) fn unique_taken(entity: &Entity, attribute: &str, value: &Value) -> S
 
 /// The rules that need only the object itself: required, max length, range and pattern.
 pub(crate) fn check_rules(entity: &Entity, values: &[Value]) -> Result<(), String> {
-    for (index, attribute) in entity.attributes.iter().enumerate() {
-        let value = &values[index];
-        let name = &attribute.name;
-        let rules = &attribute.rules;
-        if value.is_empty() {
-            if rules.required {
-                return Err(format!("validation: `{name}` is required"));
-            }
-            continue;
-        }
-        if let (AttributeType::String { max_length: Some(max) }, Value::String(text)) =
-            (&attribute.attribute_type, value)
-            && text.chars().count() > *max as usize
-        {
-            return Err(format!(
-                "validation: `{name}` is longer than its max length of {max} characters"
-            ));
-        }
-        if let Some(min) = &rules.min
-            && value.compare(min) == Some(std::cmp::Ordering::Less)
-        {
-            return Err(format!("validation: `{name}` is {value}, below its minimum {min}"));
-        }
-        if let Some(max) = &rules.max
-            && value.compare(max) == Some(std::cmp::Ordering::Greater)
-        {
-            return Err(format!("validation: `{name}` is {value}, above its maximum {max}"));
-        }
-        if let (Some(pattern), Value::String(text)) = (&rules.pattern, value)
-            && !pattern.matches(text)
-        {
-            return Err(format!(
-                "validation: `{name}` does not match the pattern {}",
-                pattern.source()
-            ));
-        }
-    }
-    Ok(())
+    entity.check_rules(values, None).map_err(|broken| broken.to_string())
 }

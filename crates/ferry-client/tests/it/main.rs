@@ -78,6 +78,7 @@ fn defaults_apply_and_types_are_checked() {
 fn commit_of_many_is_all_or_nothing() {
     let db = Database::open(fresh("atomic"), samples::FIELD_SERVICE).unwrap();
     let mut first = db.create("Field.Site").unwrap();
+    db.set(&mut first, "Name", text("first")).unwrap();
     let mut second = db.create("Field.Site").unwrap();
     db.set(&mut second, "Name", text("x")).unwrap();
     assert_eq!(db.delete(&mut second).unwrap(), Deletion::Discarded);
@@ -113,6 +114,7 @@ fn rollback_returns_to_the_committed_state() {
 fn clear_refuses_unsynced_changes_unless_forced() {
     let db = Database::open(fresh("clear"), samples::FIELD_SERVICE).unwrap();
     let mut site = db.create("Field.Site").unwrap();
+    db.set(&mut site, "Name", text("Depot")).unwrap();
     db.commit(&mut [&mut site]).unwrap();
     let error = db.clear("Field.Site", ClearMode::KeepChanges).unwrap_err();
     assert_eq!(
@@ -171,12 +173,14 @@ fn deleting_records_only_what_the_server_must_learn() {
     let path = fresh("delete");
     let db = Database::open(&path, samples::FIELD_SERVICE).unwrap();
     let mut local = db.create("Field.Site").unwrap();
+    db.set(&mut local, "Name", text("local")).unwrap();
     db.commit(&mut [&mut local]).unwrap();
     assert_eq!(db.delete(&mut local).unwrap(), Deletion::Removed);
     assert_eq!(db.pending_changes().unwrap(), 0);
     // An object the server knows: downloaded objects have no dirty record. Until the sync
     // engine downloads, simulate one by committing and forgetting its creation record.
     let mut known = db.create("Field.Site").unwrap();
+    db.set(&mut known, "Name", text("known")).unwrap();
     db.commit(&mut [&mut known]).unwrap();
     let raw = rusqlite_forget_dirty(&path);
     assert_eq!(raw, 1);
@@ -215,4 +219,35 @@ fn an_additive_model_change_keeps_unsynced_changes() {
         panic!("a breaking model must be refused")
     };
     assert!(error.to_string().contains("attribute `Field.Site.Address` was removed"), "{error}");
+}
+
+/// The model's validation rules hold at commit, with the server's messages, and a broken rule
+/// writes nothing of the commit; the server stays the authority (and checks `unique` itself).
+#[test]
+fn validation_rules_are_checked_at_commit_with_the_servers_messages() {
+    let db = Database::open(fresh("validation"), samples::FIELD_SERVICE).unwrap();
+    let mut site = db.create("Field.Site").unwrap();
+    db.set(&mut site, "Name", text("Depot")).unwrap();
+    let mut order = db.create("Field.WorkOrder").unwrap();
+    db.set(&mut order, "Number", Value::Integer(1)).unwrap();
+    db.set(&mut order, "Priority", Value::Integer(9)).unwrap();
+    let error = db.commit(&mut [&mut site, &mut order]).unwrap_err();
+    let expected = "cannot be committed: validation: `Priority` is 9, above its maximum 5";
+    assert_eq!(error.to_string(), format!("`Field.WorkOrder` {} {expected}", order.id()));
+    assert_eq!(db.pending_changes().unwrap(), 0, "nothing of the commit was written");
+    db.set(&mut order, "Priority", Value::Integer(5)).unwrap();
+    let error = db.commit(&mut [&mut order]).unwrap_err();
+    assert!(matches!(error, ClientError::Validation { .. }), "{error}");
+    assert!(error.to_string().ends_with("validation: `Title` is required"), "{error}");
+    db.set(&mut order, "Title", text("Pump")).unwrap();
+    db.commit(&mut [&mut site, &mut order]).unwrap();
+    // A change to a committed object is checked on what it changes.
+    db.set(&mut order, "Title", text(&"x".repeat(201))).unwrap();
+    let error = db.commit(&mut [&mut order]).unwrap_err();
+    let expected = "is longer than its max length of 200 characters";
+    assert!(error.to_string().ends_with(expected), "{error}");
+    db.rollback(&mut order).unwrap();
+    db.set(&mut order, "Notes", text("fine")).unwrap();
+    db.commit(&mut [&mut order]).unwrap();
+    assert_eq!(db.pending_changes().unwrap(), 2);
 }

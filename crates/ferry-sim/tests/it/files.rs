@@ -250,21 +250,40 @@ fn walk(root: &std::path::Path) -> Vec<String> {
     found
 }
 
+/// A server handler that refuses photos named `refused.jpg`: a rule only the server knows.
+fn refusing_photos() -> ferry_server::Handlers {
+    ferry_server::Handlers::default().before_apply(
+        "Field.Photo",
+        Box::new(|photo| match photo.get("FileName") {
+            Some(Value::String(name)) if name == "refused.jpg" => {
+                Err("handler: photos named refused.jpg are not accepted".to_owned())
+            }
+            _ => Ok(()),
+        }),
+    )
+}
+
 #[tokio::test]
 async fn the_content_of_a_rejected_file_object_stays_with_its_failure() {
     for backend in backends() {
-        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let world = TestWorld::start_with_handlers(
+            backend,
+            samples::FIELD_SERVICE,
+            ferry_server::Limits::default(),
+            refusing_photos,
+        )
+        .await;
         let planner = world.device("pat", &["Planner"]).await;
         let alice = world.device("alice", &["Technician"]).await;
         let visit = visit_of(&planner, &alice).await;
         let db = &alice.database;
         let mut refused = db.create("Field.Photo").unwrap();
         db.set(&mut refused, "Photo_Visit", Value::Reference(visit.id())).unwrap();
-        db.attach_file(&mut refused, &"x".repeat(401), &b"kept for the administrator"[..]).unwrap();
+        db.attach_file(&mut refused, "refused.jpg", &b"kept for the administrator"[..]).unwrap();
         db.commit(&mut [&mut refused]).unwrap();
         let report = alice.engine.sync(SyncMode::All).await.unwrap();
         assert_eq!(report.rejected.len(), 1, "{report:?}");
-        assert!(report.rejected[0].2.contains("FileName"), "{report:?}");
+        assert!(report.rejected[0].2.contains("photos named refused.jpg"), "{report:?}");
         assert!(
             db.get("Field.Photo", refused.id()).unwrap().is_none(),
             "back to the server's state"

@@ -157,6 +157,7 @@ async fn a_reference_to_an_object_that_is_nowhere_stops_the_sync_before_sending(
     let planner = world.device("pat", &["Planner"]).await;
     let db = &planner.database;
     let mut site = db.create("Field.Site").unwrap();
+    db.set(&mut site, "Name", text("Gone")).unwrap();
     db.commit(&mut [&mut site]).unwrap();
     let mut order = db.create("Field.WorkOrder").unwrap();
     db.set(&mut order, "Number", Value::Integer(1)).unwrap();
