@@ -118,7 +118,7 @@ pub enum ClientError {
         /// The object.
         id: ObjectId,
         /// The rule, as the server names it.
-        rule: ferry_model::BrokenRule,
+        rule: Box<ferry_model::BrokenRule>,
     },
     /// `clear` found unsynchronised changes and was told to keep them.
     #[error(

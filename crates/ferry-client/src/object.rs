@@ -319,7 +319,7 @@ fn check_rules(entity: &Entity, object: &Object) -> Result<(), ClientError> {
     entity.check_rules(&object.values, changed.as_deref()).map_err(|rule| ClientError::Validation {
         entity: entity.name.to_string(),
         id: object.id,
-        rule,
+        rule: Box::new(rule),
     })
 }
 
