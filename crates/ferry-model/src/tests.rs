@@ -2,7 +2,7 @@
 
 use expect_test::{Expect, expect};
 
-use crate::{Model, samples};
+use crate::{Model, ModelErrorKind, samples};
 
 #[track_caller]
 fn check_errors(source: &str, expect: Expect) {
@@ -70,6 +70,19 @@ fn unknown_key_is_an_error() {
             3:1: unknown field `colour`, expected one of `file`, `download`, `download_constraint`, `conflict`, `attributes`, `associations`, `access`
         "#]],
     );
+}
+
+/// A model file nested without end (arrays in arrays, tables in tables) is a syntax error with
+/// a position, never a crash: the TOML parser limits its nesting.
+#[test]
+fn a_model_file_nested_beyond_reason_is_refused() {
+    let deep_array = format!("[roles.A]\nx = {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_table =
+        format!("[roles.A]\nx = {}1{}\n", "{ a = ".repeat(100_000), " }".repeat(100_000));
+    for source in [deep_array, deep_table] {
+        let errors = Model::parse(&source).unwrap_err();
+        assert!(matches!(errors[0].kind, ModelErrorKind::Syntax { .. }), "{:?}", errors[0]);
+    }
 }
 
 #[test]

@@ -32,6 +32,11 @@ use serde::{Deserialize, Serialize};
 /// Bumped when a change would break devices already in the field.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The deepest nesting of arrays and objects a request or an answer may have: serde_json's own
+/// recursion limit, under which every decoder of Ferry's wire runs (none lifts it), so no body
+/// can drive a decoder's stack deeper. Ferry's documents nest three or four levels.
+pub const JSON_DEPTH_MAX: usize = 128;
+
 /// The JSON of one object's members: member name to value (`null` for empty).
 pub type Members = BTreeMap<String, serde_json::Value>;
 
@@ -461,6 +466,27 @@ mod tests {
     use ferry_model::{Decimal, ObjectId, Timestamp, Value};
 
     use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    /// Every decoder refuses a body nested deeper than [`JSON_DEPTH_MAX`] with an error, never
+    /// a crash; under it, nesting decodes (and is then refused by the document's shape).
+    #[test]
+    fn bodies_nested_deeper_than_the_limit_are_refused_not_followed() {
+        for depth in [JSON_DEPTH_MAX + 1, 100_000] {
+            let error = serde_json::from_str::<serde_json::Value>(&nested(depth)).unwrap_err();
+            assert!(error.to_string().contains("recursion limit exceeded"), "{depth}: {error}");
+            let upload = format!(
+                r#"{{"upload_id":"u","device":"d","changes":[{{"entity":"E","id":"i","kind":"create","values":{{"Name":{}}}}}]}}"#,
+                nested(depth)
+            );
+            let error = serde_json::from_str::<UploadRequest>(&upload).unwrap_err();
+            assert!(error.to_string().contains("recursion limit exceeded"), "{depth}: {error}");
+        }
+        assert!(serde_json::from_str::<serde_json::Value>(&nested(JSON_DEPTH_MAX - 1)).is_ok());
+    }
 
     /// The borrowing page the server writes reads back as the page devices decode.
     #[test]

@@ -660,6 +660,23 @@ fn catalogue(f: &crate::harness::Fixture, photo_of_bob: &str) -> Vec<Case> {
             &json!({ "upload_id": "fixture", "device": "test", "changes": [create("Field.Site", &id(908), json!({ "Name": "Other" }))] }).to_string(),
             409,
         ),
+        case(
+            "an upload value nested 100,000 deep",
+            Method::POST,
+            "/v1/upload",
+            Planner,
+            &upload(json!([create("Field.Site", &id(909), json!({ "Name": "deep" }))]))
+                .replace("\"deep\"", &format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000))),
+            400,
+        ),
+        case(
+            "action parameters nested 100,000 deep",
+            Method::POST,
+            "/v1/actions/MyWorkOrdersIn",
+            Alice,
+            &format!(r#"{{"parameters":{{"Status":{}1{}}}}}"#, "[".repeat(100_000), "]".repeat(100_000)),
+            400,
+        ),
         // Paths and methods.
         case("an unknown path", Method::GET, "/v1/admin/drop", Planner, "", 404),
         case("a method an endpoint does not take", Method::DELETE, "/v1/upload", Planner, "", 405),
