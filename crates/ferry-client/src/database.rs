@@ -14,13 +14,16 @@ use crate::ClientError;
 use crate::effects::{Clock, IdSource, RandomIds, SystemClock};
 
 /// The fixed tables of a device database.
-const FIXED_TABLES: [&str; 3] = [
+const FIXED_TABLES: [&str; 4] = [
     // Checkpoints live in ferry_meta (see `Checkpoints`); databases made before kept an
     // unused table for them.
     "DROP TABLE IF EXISTS ferry_checkpoints",
     "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     // One row per object with committed changes not yet uploaded: what kind of change, which
     // members changed (comma-separated names), and the server revision the change is based on.
+    // Objects downloads removed (deleted on the server, or no longer the user's), kept while
+    // changes wait for upload: a waiting change may still refer to one (see `Removed`).
+    "CREATE TABLE IF NOT EXISTS ferry_removed (entity TEXT NOT NULL, object_id BLOB NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE TABLE IF NOT EXISTS ferry_dirty (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, PRIMARY KEY (entity, object_id))",
 ];
 
@@ -332,6 +335,69 @@ impl Checkpoints {
             |row| row.get(0),
         )?;
         Ok(count > 0)
+    }
+}
+
+/// Objects a download removed from the device, remembered while changes wait for upload: a
+/// waiting change that refers to one points at an object the server knew (and deleted, or no
+/// longer shows this user), not at nothing, so the upload goes and the server decides (a
+/// dangling reference is skipped into `SynchronizationError`, never lost).
+pub(crate) struct Removed;
+
+impl Removed {
+    pub(crate) fn remember(
+        connection: &rusqlite::Connection,
+        entity: &EntityName,
+        id: ObjectId,
+    ) -> Result<(), rusqlite::Error> {
+        connection
+            .prepare_cached(
+                "INSERT OR IGNORE INTO ferry_removed (entity, object_id) VALUES (?1, ?2)",
+            )?
+            .execute(rusqlite::params![entity.as_str(), id_param(id)])?;
+        Ok(())
+    }
+
+    /// Remembers the objects of `entity` a `clear` is about to remove, but those created here
+    /// and never uploaded (the server never knew them); only while changes wait for upload.
+    pub(crate) fn remember_cleared(
+        connection: &rusqlite::Connection,
+        entity: &ferry_model::Entity,
+    ) -> Result<(), rusqlite::Error> {
+        let table = ferry_sql::table_name(entity);
+        connection.execute(
+            &format!(
+                "INSERT OR IGNORE INTO ferry_removed (entity, object_id) SELECT ?1, id FROM {table} \
+                 WHERE EXISTS (SELECT 1 FROM ferry_dirty) \
+                 AND id NOT IN (SELECT object_id FROM ferry_dirty WHERE entity = ?1 AND kind = 'create')"
+            ),
+            [entity.name.as_str()],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn contains(
+        connection: &rusqlite::Connection,
+        entity: &EntityName,
+        id: ObjectId,
+    ) -> Result<bool, rusqlite::Error> {
+        let found: i64 = connection.query_row(
+            "SELECT count(*) FROM ferry_removed WHERE entity = ?1 AND object_id = ?2",
+            rusqlite::params![entity.as_str(), id_param(id)],
+            |row| row.get(0),
+        )?;
+        Ok(found > 0)
+    }
+
+    /// Forgets them once no change waits: nothing can refer to them any more.
+    pub(crate) fn forget_unless_dirty(
+        connection: &rusqlite::Connection,
+    ) -> Result<(), rusqlite::Error> {
+        connection.execute(
+            "DELETE FROM ferry_removed WHERE NOT EXISTS (SELECT 1 FROM ferry_dirty)",
+            [],
+        )?;
+        Ok(())
     }
 }
 

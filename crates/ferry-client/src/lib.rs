@@ -120,6 +120,35 @@ pub enum ClientError {
         /// The rule, as the server names it.
         rule: Box<ferry_model::BrokenRule>,
     },
+    /// The object cannot be deleted: objects on the device refer to it through an association
+    /// whose delete behaviour is `refuse`. Nothing changed.
+    #[error(
+        "`{entity}` {id} cannot be deleted: {referrers} `{referrer_entity}` objects refer to it through `{association}`, which refuses its deletion while any does"
+    )]
+    DeleteRefused {
+        /// The entity.
+        entity: String,
+        /// The object.
+        id: ObjectId,
+        /// How many objects refer to it.
+        referrers: usize,
+        /// Their entity.
+        referrer_entity: String,
+        /// The association.
+        association: String,
+    },
+    /// Deleting the object would take more than `max` referring objects with it.
+    #[error(
+        "`{entity}` {id} cannot be deleted: it would take more than {max} referring objects with it"
+    )]
+    DeleteTooLarge {
+        /// The entity.
+        entity: String,
+        /// The object.
+        id: ObjectId,
+        /// The limit.
+        max: usize,
+    },
     /// `clear` found unsynchronised changes and was told to keep them.
     #[error(
         "`{entity}` has {count} objects with unsynchronised changes; sync first, or clear with ClearMode::DiscardChanges"

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use ferry_model::{AttributeType, Entity, EntityName, MemberRef, ObjectId, Slot, Value, ValueType};
+use ferry_model::{
+    AttributeType, DELETE_CASCADE_OBJECTS_MAX, DeleteBehaviour, Entity, EntityName, MemberRef,
+    ObjectId, Slot, Value, ValueType,
+};
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name, update_statement};
 use rusqlite::OptionalExtension as _;
 
@@ -230,6 +233,9 @@ impl Database {
     }
 
     /// Deletes the object on the device, and records the deletion when the server knows it.
+    /// The model's delete behaviour for the associations pointing at it holds on the device as
+    /// on the server: referring objects here have their reference cleared, are deleted too, or
+    /// make the deletion refused ([`ClientError::DeleteRefused`], and nothing changes).
     pub fn delete(&self, object: &mut Object) -> Result<Deletion, ClientError> {
         if object.committed.is_none() {
             object.deleted = true;
@@ -239,36 +245,10 @@ impl Database {
         let entity = entity_of(&model, object.entity.as_str())?;
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let dirty: Option<String> = transaction
-            .query_row(
-                "SELECT kind FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
-                rusqlite::params![entity.name.as_str(), id_param(object.id)],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let revision: i64 = transaction.query_row(
-            &format!("SELECT _rev FROM {} WHERE id = ?1", table_name(entity)),
-            [id_param(object.id)],
-            |row| row.get(0),
-        )?;
-        transaction.execute(
-            &format!("DELETE FROM {} WHERE id = ?1", table_name(entity)),
-            [id_param(object.id)],
-        )?;
-        let deletion = if dirty.as_deref() == Some("create") {
-            transaction.execute(
-                "DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
-                rusqlite::params![entity.name.as_str(), id_param(object.id)],
-            )?;
-            Deletion::Removed
-        } else {
-            transaction.execute(
-                "INSERT INTO ferry_dirty (entity, object_id, kind, members, base_revision) VALUES (?1, ?2, 'delete', '', ?3) \
-                 ON CONFLICT (entity, object_id) DO UPDATE SET kind = 'delete', members = '', base_revision = excluded.base_revision",
-                rusqlite::params![entity.name.as_str(), id_param(object.id), revision],
-            )?;
-            Deletion::Recorded
-        };
+        for (owner, referrer) in follow_delete_behaviour(&transaction, &model, entity, object.id)? {
+            delete_row(&transaction, owner, referrer)?;
+        }
+        let deletion = delete_row(&transaction, entity, object.id)?;
         transaction.commit()?;
         object.deleted = true;
         Ok(deletion)
@@ -291,6 +271,7 @@ impl Database {
                 count: dirty as usize,
             });
         }
+        crate::database::Removed::remember_cleared(&transaction, entity)?;
         let removed = transaction.execute(&format!("DELETE FROM {}", table_name(entity)), [])?;
         transaction.execute("DELETE FROM ferry_dirty WHERE entity = ?1", [entity.name.as_str()])?;
         crate::database::Checkpoints::forget(&transaction, &entity.name)?;
@@ -304,6 +285,110 @@ impl Database {
             self.lock().query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
         Ok(count as usize)
     }
+}
+
+/// Follows the delete behaviour of the associations pointing at the object being deleted, over
+/// the objects on the device: clears references, or refuses; gives the objects to delete with
+/// it (and with them, by their own associations), at most [`DELETE_CASCADE_OBJECTS_MAX`].
+fn follow_delete_behaviour<'m>(
+    transaction: &rusqlite::Transaction<'_>,
+    model: &'m ferry_model::Model,
+    entity: &'m Entity,
+    id: ObjectId,
+) -> Result<Vec<(&'m Entity, ObjectId)>, ClientError> {
+    let mut reached = BTreeSet::from([id]);
+    let mut cascade = Vec::new();
+    let mut work = vec![(entity, id)];
+    while let Some((target_entity, target)) = work.pop() {
+        for (owner, association) in model.associations_to(&target_entity.name) {
+            if owner.kind == ferry_model::EntityKind::System {
+                continue;
+            }
+            let slot =
+                owner.slot(owner.member(&association.name).expect("the owner's association"));
+            let column = ferry_sql::column_name(owner, slot);
+            let table = table_name(owner);
+            let mut statement =
+                transaction.prepare(&format!("SELECT id FROM {table} WHERE {column} = ?1"))?;
+            let found: Vec<ObjectId> = statement
+                .query_map([id_param(target)], |row| row.get::<_, Vec<u8>>(0))?
+                .filter_map(|row| row.ok().and_then(crate::database::id_from_blob))
+                .filter(|referrer| !reached.contains(referrer))
+                .collect();
+            if found.is_empty() {
+                continue;
+            }
+            match association.on_delete {
+                DeleteBehaviour::Refuse => {
+                    return Err(ClientError::DeleteRefused {
+                        entity: target_entity.name.to_string(),
+                        id: target,
+                        referrers: found.len(),
+                        referrer_entity: owner.name.to_string(),
+                        association: association.name.clone(),
+                    });
+                }
+                // Here as the server will: the server clears its copies when it applies the
+                // deletion, and the next download brings them.
+                DeleteBehaviour::Clear => {
+                    transaction.execute(
+                        &format!("UPDATE {table} SET {column} = NULL WHERE {column} = ?1"),
+                        [id_param(target)],
+                    )?;
+                }
+                DeleteBehaviour::Delete => {
+                    if cascade.len() + found.len() > DELETE_CASCADE_OBJECTS_MAX {
+                        return Err(ClientError::DeleteTooLarge {
+                            entity: entity.name.to_string(),
+                            id,
+                            max: DELETE_CASCADE_OBJECTS_MAX,
+                        });
+                    }
+                    for referrer in found {
+                        reached.insert(referrer);
+                        cascade.push((owner, referrer));
+                        work.push((owner, referrer));
+                    }
+                }
+            }
+        }
+    }
+    Ok(cascade)
+}
+
+/// Deletes one object's row, and records the deletion when the server knows the object.
+fn delete_row(
+    transaction: &rusqlite::Transaction<'_>,
+    entity: &Entity,
+    id: ObjectId,
+) -> Result<Deletion, ClientError> {
+    let dirty: Option<String> = transaction
+        .query_row(
+            "SELECT kind FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
+            rusqlite::params![entity.name.as_str(), id_param(id)],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let revision: i64 = transaction.query_row(
+        &format!("SELECT _rev FROM {} WHERE id = ?1", table_name(entity)),
+        [id_param(id)],
+        |row| row.get(0),
+    )?;
+    transaction
+        .execute(&format!("DELETE FROM {} WHERE id = ?1", table_name(entity)), [id_param(id)])?;
+    if dirty.as_deref() == Some("create") {
+        transaction.execute(
+            "DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2",
+            rusqlite::params![entity.name.as_str(), id_param(id)],
+        )?;
+        return Ok(Deletion::Removed);
+    }
+    transaction.execute(
+        "INSERT INTO ferry_dirty (entity, object_id, kind, members, base_revision) VALUES (?1, ?2, 'delete', '', ?3) \
+         ON CONFLICT (entity, object_id) DO UPDATE SET kind = 'delete', members = '', base_revision = excluded.base_revision",
+        rusqlite::params![entity.name.as_str(), id_param(id), revision],
+    )?;
+    Ok(Deletion::Recorded)
 }
 
 /// The model's validation rules on what a commit writes: every attribute of a new object, the

@@ -34,7 +34,7 @@ pub use transport::{
 use apply::{Applied, Step, apply_download};
 
 use crate::database::{
-    Checkpoints, Database, holds_objects, id_from_blob, id_param, meta, set_meta, to_sql,
+    Checkpoints, Database, Removed, holds_objects, id_from_blob, id_param, meta, set_meta, to_sql,
 };
 use crate::files::named_hash;
 use crate::{ClientError, effects};
@@ -678,7 +678,7 @@ impl SyncEngine {
                 )?;
                 let id = ObjectId::parse(&change.id).expect("written by this engine");
                 let (entity, association) = (change.entity.clone(), association.name.clone());
-                if found == 0 {
+                if found == 0 && !Removed::contains(connection, &target_entity.name, target)? {
                     return Err(SyncError::Integrity { entity, id, association, target });
                 }
                 if selected && created_here > 0 {
@@ -732,6 +732,7 @@ impl SyncEngine {
             }
         }
         transaction.execute("DELETE FROM ferry_meta WHERE key = 'pending_upload'", [])?;
+        Removed::forget_unless_dirty(&transaction)?;
         transaction.commit()?;
         Ok(())
     }

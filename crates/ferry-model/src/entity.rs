@@ -247,7 +247,37 @@ pub struct Association {
     pub owner: EntityName,
     pub target: EntityName,
     pub kind: AssociationKind,
+    /// What deleting a target does to the owners that refer to it.
+    pub on_delete: DeleteBehaviour,
     pub at: Position,
+}
+
+/// The most objects one deletion may take with it through associations that delete their
+/// referring objects; a deletion that would take more is refused.
+pub const DELETE_CASCADE_OBJECTS_MAX: usize = 10_000;
+
+/// What deleting an object does to the objects referring to it through an association: the
+/// server applies it at upload (with the server's rights: the model says what goes with an
+/// object), the device at delete, so both hold the same objects afterwards.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeleteBehaviour {
+    /// The referring objects keep existing with the reference emptied (the default).
+    Clear,
+    /// The referring objects are deleted too (and what refers to them, by their associations).
+    Delete,
+    /// The deletion is refused while any object refers to the target.
+    Refuse,
+}
+
+impl DeleteBehaviour {
+    /// The name the model file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeleteBehaviour::Clear => "clear",
+            DeleteBehaviour::Delete => "delete",
+            DeleteBehaviour::Refuse => "refuse",
+        }
+    }
 }
 
 impl Association {

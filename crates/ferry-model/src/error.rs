@@ -88,6 +88,10 @@ pub enum ModelErrorKind {
     )]
     BadAssociationKind { association: String, kind: String },
     #[error(
+        "association `{association}`: unknown delete behaviour `{behaviour}` (expected clear, delete or refuse)"
+    )]
+    BadDeleteBehaviour { association: String, behaviour: String },
+    #[error(
         "entity `{entity}`: unknown download behaviour `{behaviour}` (expected all, constraint, nothing-clear or nothing-preserve)"
     )]
     BadDownload { entity: String, behaviour: String },

@@ -103,6 +103,9 @@ pub struct AssociationFile {
     pub target: Spanned<String>,
     /// `reference` (the default; also written `one-to-many`: many owners per target) or `one-to-one`.
     pub kind: Option<Spanned<String>>,
+    /// What deleting a target does to the owners referring to it: `clear` their reference (the
+    /// default), `delete` them too, or `refuse` the deletion while any refers to it.
+    pub on_delete: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Debug)]

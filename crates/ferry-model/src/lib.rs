@@ -31,8 +31,9 @@ use std::collections::BTreeMap;
 pub use access::{AccessRule, ConstraintSource, DownloadBehaviour, Role, RoleName};
 pub use action::{ACTION_PARAMETERS_MAX, ACTIONS_MAX, ActionParameter, DeclaredAction};
 pub use entity::{
-    Association, AssociationKind, Attribute, AttributeType, ConflictPolicy, Entity, EntityKind,
-    EntityName, FILE_ATTRIBUTES, MemberRef, Pattern, Slot, USER_ENTITY, ValidationRules,
+    Association, AssociationKind, Attribute, AttributeType, ConflictPolicy,
+    DELETE_CASCADE_OBJECTS_MAX, DeleteBehaviour, Entity, EntityKind, EntityName, FILE_ATTRIBUTES,
+    MemberRef, Pattern, Slot, USER_ENTITY, ValidationRules,
 };
 pub use error::{ModelError, ModelErrorKind, Position};
 pub use load::{

@@ -15,7 +15,7 @@ use crate::entity::{
 use crate::error::{LineIndex, ModelError, ModelErrorKind, Position};
 use crate::file::{AccessFile, AttributeFile, EntityFile, ModelFile, Scalar};
 use crate::value::{DECIMAL_PRECISION_MAX, Decimal, Timestamp, Value};
-use crate::{Model, version};
+use crate::{DeleteBehaviour, Model, version};
 
 /// At most this many entities in one model.
 pub const ENTITIES_MAX: usize = 1_000;
@@ -463,11 +463,29 @@ impl Loader<'_> {
                     continue;
                 }
             };
+            let on_delete = match association_file.on_delete.as_ref().map(|k| k.get_ref().as_str())
+            {
+                None | Some("clear") => DeleteBehaviour::Clear,
+                Some("delete") => DeleteBehaviour::Delete,
+                Some("refuse") => DeleteBehaviour::Refuse,
+                Some(other) => {
+                    let at = self.at(association_file.on_delete.as_ref().expect("matched Some"));
+                    self.error(
+                        at,
+                        ModelErrorKind::BadDeleteBehaviour {
+                            association: qualified,
+                            behaviour: other.to_owned(),
+                        },
+                    );
+                    continue;
+                }
+            };
             associations.push(Association {
                 name: qualified,
                 owner: entity_name.clone(),
                 target: EntityName::new(target.clone()),
                 kind,
+                on_delete,
                 at: association_at,
             });
         }

@@ -207,3 +207,34 @@ fn a_declared_action_that_cannot_work_is_refused_with_its_name() {
         "#]],
     );
 }
+
+/// Each association says what deleting its target does; an unknown behaviour is named, and a
+/// model that names none keeps its version (the default is `clear`).
+#[test]
+fn associations_declare_their_delete_behaviour() {
+    let source = |behaviour: &str| {
+        format!(
+            "{ROLES}[entities.\"A.Job\"]\n\
+             associations.Job_Site = {{ target = \"A.Site\"{behaviour} }}\n\
+             access = [{{ role = \"User\", read = [\"*\"] }}]\n\
+             [entities.\"A.Site\"]\n\
+             access = [{{ role = \"User\", read = [\"*\"] }}]\n"
+        )
+    };
+    let on_delete = |behaviour: &str| {
+        let model = Model::parse(&source(behaviour)).unwrap();
+        model.entity("A.Job").unwrap().associations[0].on_delete
+    };
+    assert_eq!(on_delete(""), crate::DeleteBehaviour::Clear);
+    assert_eq!(on_delete(", on_delete = \"delete\""), crate::DeleteBehaviour::Delete);
+    assert_eq!(on_delete(", on_delete = \"refuse\""), crate::DeleteBehaviour::Refuse);
+    let version = |behaviour: &str| Model::parse(&source(behaviour)).unwrap().version().to_string();
+    assert_eq!(version(""), version(", on_delete = \"clear\""));
+    assert_ne!(version(""), version(", on_delete = \"refuse\""));
+    check_errors(
+        &source(", on_delete = \"cascade\""),
+        expect![[r#"
+            3:58: association `A.Job_Site`: unknown delete behaviour `cascade` (expected clear, delete or refuse)
+        "#]],
+    );
+}

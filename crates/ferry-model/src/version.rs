@@ -85,7 +85,15 @@ pub(crate) fn canonical_text(model: &Model) -> String {
                 AssociationKind::Reference => "reference",
                 AssociationKind::OneToOne => "one-to-one",
             };
-            line(format!("  association {} -> {} {kind}", association.name, association.target));
+            // The default is left out, so models that do not name one keep their version.
+            let on_delete = match association.on_delete {
+                crate::DeleteBehaviour::Clear => String::new(),
+                other => format!(" on_delete={}", other.name()),
+            };
+            line(format!(
+                "  association {} -> {} {kind}{on_delete}",
+                association.name, association.target
+            ));
         }
         for rule in &entity.access {
             let names = |slots: &std::collections::BTreeSet<crate::Slot>| {

@@ -331,18 +331,35 @@ pub(crate) async fn call(
     Ok(ActionResponse { result, synced, removed, skipped })
 }
 
+/// The objects an action's writes delete.
+fn deleted_by(writes: &[Write]) -> BTreeSet<ObjectId> {
+    writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Delete(_, id) => Some(*id),
+            Write::Save(_) => None,
+        })
+        .collect()
+}
+
 /// Applies an action's writes in one transaction; `Ok(Err(reason))` when one is invalid, and
 /// then nothing is applied.
 async fn apply_writes(state: &State, writes: &[Write]) -> Result<Result<(), String>, StoreError> {
     let mut tx = state.store.begin().await?;
     let mut seq = tx.take_sequence(writes.len() as i64).await?;
+    let deleted_too = deleted_by(writes);
     for write in writes {
         let applied = match write {
             Write::Save(object) => save(state, &mut tx, object, seq).await?,
             Write::Delete(entity, id) => {
                 let entity = state.model.entity(entity.as_str()).expect("checked when made");
-                crate::upload::remove_object(state, &mut tx, entity, *id, seq).await?;
-                Ok(())
+                let followed =
+                    crate::referrers::before_delete(state, &mut tx, entity, *id, &deleted_too)
+                        .await?;
+                if followed.is_ok() {
+                    crate::upload::remove_object(state, &mut tx, entity, *id, seq).await?;
+                }
+                followed
             }
         };
         if let Err(reason) = applied {

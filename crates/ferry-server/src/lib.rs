@@ -21,6 +21,7 @@ mod files;
 mod handlers;
 mod http;
 mod operators;
+mod referrers;
 mod sign_in_limit;
 mod store;
 mod upload;

@@ -166,6 +166,9 @@ pub(crate) async fn upload(
     let creates: Vec<&CheckedChange<'_>> =
         checked.changes.iter().zip(&batched).filter(|(_, b)| **b).map(|(c, _)| c).collect();
     let mut facts = batch::prefetch(state, &mut tx, &creates).await?;
+    // The objects this upload deletes: a deletion's delete behaviour counts them as gone.
+    let deleted_too: BTreeSet<ObjectId> =
+        checked.changes.iter().filter(|c| c.kind == ChangeKind::Delete).map(|c| c.id).collect();
     let mut pending = Vec::new();
     // Each outcome's JSON, in request order; the response is written from them.
     let mut outcomes: Vec<Option<String>> = vec![None; checked.changes.len()];
@@ -197,7 +200,7 @@ pub(crate) async fn upload(
             // Objects applied one by one see every new object accepted before them.
             batch::flush(state, &mut tx, user, &mut pending).await?;
             tx.savepoint().await?;
-            match apply_change(state, &mut tx, user, &context, change, seq).await? {
+            match apply_change(state, &mut tx, user, &context, change, seq, &deleted_too).await? {
                 Ok(result) => {
                     tx.release_savepoint().await?;
                     seq += 1;
@@ -393,7 +396,7 @@ pub(crate) async fn apply_change_in(
     change: &CheckedChange<'_>,
     seq: i64,
 ) -> Result<Result<OutcomeResult, String>, StoreError> {
-    apply_change(state, tx, user, &context(state, user), change, seq).await
+    apply_change(state, tx, user, &context(state, user), change, seq, &BTreeSet::new()).await
 }
 
 /// Applies one change; `Ok(Err(reason))` when the object is rejected.
@@ -404,6 +407,7 @@ async fn apply_change(
     context: &Context,
     change: &CheckedChange<'_>,
     seq: i64,
+    deleted_too: &BTreeSet<ObjectId>,
 ) -> Result<Result<OutcomeResult, String>, StoreError> {
     let entity = change.entity;
     let rules = user_rules(state, entity, user, context);
@@ -429,7 +433,7 @@ async fn apply_change(
             update(state, tx, user, &rules, change, current, seq).await
         }
         (ChangeKind::Delete, Some(current)) => {
-            delete(state, tx, &rules, change, current, seq).await
+            delete(state, tx, &rules, change, current, seq, deleted_too).await
         }
     }
 }
@@ -648,6 +652,7 @@ async fn delete(
     change: &CheckedChange<'_>,
     current: Covered,
     seq: i64,
+    deleted_too: &BTreeSet<ObjectId>,
 ) -> Result<Result<OutcomeResult, String>, StoreError> {
     let entity = change.entity;
     if !rules.covering(&current.coverage).any(|rule| rule.delete) {
@@ -661,6 +666,11 @@ async fn delete(
             "conflict: the deletion is based on revision {base} of `{}` {}, but the server has revision {}",
             entity.name, change.id, current.revision
         )));
+    }
+    if let Err(reason) =
+        crate::referrers::before_delete(state, tx, entity, change.id, deleted_too).await?
+    {
+        return Ok(Err(reason));
     }
     remove_object(state, tx, entity, change.id, seq).await?;
     Ok(Ok(OutcomeResult::Deleted))

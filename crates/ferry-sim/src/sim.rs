@@ -212,6 +212,8 @@ pub struct SimReport {
     pub role_changes: usize,
     /// Entities cleared on a device (objects that must come back with the next full sync).
     pub clears: usize,
+    /// Objects deleted on a device (work orders, and sites whose work orders lose the reference).
+    pub deletions: usize,
 }
 
 /// A device of the simulation.
@@ -487,6 +489,13 @@ impl World {
                 let assignee = technicians[rng.below(technicians.len())];
                 db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(assignee))
                     .map_err(|e| e.to_string())?;
+                // At a site now and then: deleting the site later clears the reference.
+                let sites = db.query(&Query::new("Field.Site")).map_err(|e| e.to_string())?;
+                if !sites.is_empty() && rng.chance(1, 2) {
+                    let site = sites[rng.below(sites.len())].id();
+                    db.set(&mut order, "WorkOrder_Site", Value::Reference(site))
+                        .map_err(|e| e.to_string())?;
+                }
                 if rng.chance(1, 5) {
                     // Changed, then thought better of: nothing reaches the database.
                     db.rollback(&mut order).map_err(|e| e.to_string())?;
@@ -543,13 +552,16 @@ impl World {
                 self.committed.insert(("Field.Site".to_owned(), site.id()));
             }
             7 if self.devices[d].planner && rng.chance(1, 2) => {
+                // Mostly work orders; now and then a site, whose work orders keep existing
+                // with the reference cleared (the association's delete behaviour).
+                let entity = if rng.chance(1, 4) { "Field.Site" } else { "Field.WorkOrder" };
                 let device = &self.devices[d];
-                let orders =
-                    device.db.query(&Query::new("Field.WorkOrder")).map_err(|e| e.to_string())?;
-                if let Some(order) = orders.get(rng.below(orders.len().max(1))) {
-                    let mut order = order.clone();
-                    device.db.delete(&mut order).map_err(|e| e.to_string())?;
-                    self.committed.remove(&("Field.WorkOrder".to_owned(), order.id()));
+                let objects = device.db.query(&Query::new(entity)).map_err(|e| e.to_string())?;
+                if let Some(object) = objects.get(rng.below(objects.len().max(1))) {
+                    let mut object = object.clone();
+                    device.db.delete(&mut object).map_err(|e| e.to_string())?;
+                    self.committed.remove(&(entity.to_owned(), object.id()));
+                    report.deletions += 1;
                 }
             }
             8 if rng.chance(1, 4) => {

@@ -64,6 +64,7 @@ impl SyncEngine {
             };
             let delete = format!("DELETE FROM {} WHERE id = ?1", table_name(entity));
             removed += transaction.execute(&delete, [id_param(id)])?;
+            crate::database::Removed::remember(&transaction, &entity.name, id)?;
             transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;
         }
         transaction.commit()?;

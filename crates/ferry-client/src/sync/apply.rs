@@ -17,7 +17,9 @@ use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
 
 use super::SyncError;
 use crate::ClientError;
-use crate::database::{Checkpoints, Database, holds_objects, id_from_blob, id_param, to_sql};
+use crate::database::{
+    Checkpoints, Database, Removed, holds_objects, id_from_blob, id_param, to_sql,
+};
 
 /// Pages received but not yet written, at most: the network side waits while this many are
 /// queued, which bounds the memory a download takes.
@@ -164,6 +166,7 @@ impl<'m> EntityApply<'m> {
         for id in removed.iter().filter_map(|id| ObjectId::parse(id)) {
             if !self.dirty.contains(&id) && !ferry_model::planted::active("skip-removals") {
                 self.removed += delete.execute([id_param(id)])?;
+                Removed::remember(transaction, &entity.name, id)?;
             }
         }
         Ok(())
@@ -190,6 +193,7 @@ impl<'m> EntityApply<'m> {
             let mut delete = transaction.prepare_cached(&self.delete)?;
             for id in gone {
                 removed += delete.execute([id_param(id)])?;
+                Removed::remember(transaction, &self.entity.name, id)?;
             }
         }
         Ok((self.downloaded, removed))

@@ -156,23 +156,21 @@ async fn a_reference_to_an_object_that_is_nowhere_stops_the_sync_before_sending(
     let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
     let planner = world.device("pat", &["Planner"]).await;
     let db = &planner.database;
-    let mut site = db.create("Field.Site").unwrap();
-    db.set(&mut site, "Name", text("Gone")).unwrap();
-    db.commit(&mut [&mut site]).unwrap();
+    // An id no object has, here or on the server (deleting a site would clear the reference,
+    // by the association's delete behaviour).
+    let nowhere = ferry_model::ObjectId::from_u128(42);
     let mut order = db.create("Field.WorkOrder").unwrap();
     db.set(&mut order, "Number", Value::Integer(1)).unwrap();
     db.set(&mut order, "Title", text("t")).unwrap();
-    db.set(&mut order, "Field.WorkOrder_Site", Value::Reference(site.id())).unwrap();
+    db.set(&mut order, "Field.WorkOrder_Site", Value::Reference(nowhere)).unwrap();
     db.commit(&mut [&mut order]).unwrap();
-    // The site is deleted before it was ever uploaded: the order points at nothing.
-    db.delete(&mut site).unwrap();
     let error = planner.engine.sync(SyncMode::All).await.unwrap_err();
     assert_eq!(
         error.to_string(),
         format!(
             "`Field.WorkOrder` {} refers through `Field.WorkOrder_Site` to {}, which is neither committed on this device nor known to the server",
             order.id(),
-            site.id()
+            nowhere
         )
     );
     assert_eq!(db.pending_changes().unwrap(), 1, "nothing was sent or lost");

@@ -419,3 +419,153 @@ async fn every_sync_leaves_a_history_record() {
         assert!(!selected.device.is_empty());
     }
 }
+
+/// A yard: orders at sites (a site cannot be deleted while orders refer to it), visits of
+/// orders (deleted with their order), and notes on visits (their reference cleared).
+const YARD: &str = r#"
+[roles.Planner]
+
+[entities."Yard.Site"]
+attributes.Name = { type = "string", max_length = 100 }
+access = [{ role = "Planner", create = true, delete = true, read = ["*"], write = ["*"] }]
+
+[entities."Yard.Order"]
+attributes.Name = { type = "string", max_length = 100 }
+associations.Order_Site = { target = "Yard.Site", on_delete = "refuse" }
+access = [{ role = "Planner", create = true, delete = true, read = ["*"], write = ["*"] }]
+
+[entities."Yard.Visit"]
+attributes.Name = { type = "string", max_length = 100 }
+associations.Visit_Order = { target = "Yard.Order", on_delete = "delete" }
+access = [{ role = "Planner", create = true, delete = true, read = ["*"], write = ["*"] }]
+
+[entities."Yard.Note"]
+attributes.Name = { type = "string", max_length = 100 }
+associations.Note_Visit = { target = "Yard.Visit" }
+access = [{ role = "Planner", create = true, delete = true, read = ["*"], write = ["*"] }]
+"#;
+
+/// A committed object named `name` of `entity`, referring through `association` to `target`.
+fn yard_object(
+    device: &Device,
+    entity: &str,
+    name: &str,
+    reference: Option<(&str, &ferry_client::Object)>,
+) -> ferry_client::Object {
+    let db = &device.database;
+    let mut object = db.create(entity).unwrap();
+    db.set(&mut object, "Name", text(name)).unwrap();
+    if let Some((association, target)) = reference {
+        db.set(&mut object, association, Value::Reference(target.id())).unwrap();
+    }
+    db.commit(&mut [&mut object]).unwrap();
+    object
+}
+
+/// §6: each association says what deleting its target does (clear the reference, delete the
+/// referring objects too, or refuse while they exist); the device enforces it at delete and the
+/// server at upload, so both end with the same objects.
+#[tokio::test]
+async fn deleting_an_object_follows_the_delete_behaviour_of_its_associations() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, YARD).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let other = world.device("pam", &["Planner"]).await;
+        let db = &planner.database;
+        let mut site = yard_object(&planner, "Yard.Site", "North", None);
+        let mut order = yard_object(&planner, "Yard.Order", "O1", Some(("Order_Site", &site)));
+        let visit = yard_object(&planner, "Yard.Visit", "V1", Some(("Visit_Order", &order)));
+        let note = yard_object(&planner, "Yard.Note", "N1", Some(("Note_Visit", &visit)));
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        other.engine.sync(SyncMode::All).await.unwrap();
+
+        // Refused on the device while an order refers to the site: nothing changes.
+        let refused = db.delete(&mut site).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "`Yard.Site` {} cannot be deleted: 1 `Yard.Order` objects refer to it through `Yard.Order_Site`, which refuses its deletion while any does",
+                site.id()
+            )
+        );
+        assert_eq!(names(&planner, "Yard.Site"), ["North"]);
+        assert_eq!(db.pending_changes().unwrap(), 0);
+
+        // Deleting the order takes its visit with it and clears the note's reference.
+        assert_eq!(db.delete(&mut order).unwrap(), Deletion::Recorded);
+        assert!(names(&planner, "Yard.Visit").is_empty());
+        let kept = db.get("Yard.Note", note.id()).unwrap().unwrap();
+        assert_eq!(db.get_value(&kept, "Note_Visit").unwrap(), &Value::Empty);
+        let report = planner.engine.sync(SyncMode::All).await.unwrap();
+        assert!(report.rejected.is_empty(), "{report:?}");
+        // The server did the same: the other device sees the visit gone and the note cleared.
+        other.engine.sync(SyncMode::All).await.unwrap();
+        assert!(names(&other, "Yard.Order").is_empty() && names(&other, "Yard.Visit").is_empty());
+        let seen = other.database.get("Yard.Note", note.id()).unwrap().unwrap();
+        assert_eq!(other.database.get_value(&seen, "Note_Visit").unwrap(), &Value::Empty);
+
+        // The server refuses what the device could not see: another device's new order at
+        // the site. The deletion is rejected into SynchronizationError and the site comes back.
+        yard_object(&other, "Yard.Order", "O2", Some(("Order_Site", &site)));
+        other.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(db.delete(&mut site).unwrap(), Deletion::Recorded, "no order here refers to it");
+        let report = planner.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        assert!(report.rejected[0].2.contains("refuses its deletion"), "{report:?}");
+        assert_eq!(names(&planner, "Yard.Site"), ["North"], "back to the server's state");
+        assert_eq!(names(&planner, "Yard.Order"), ["O2"]);
+        let failures = world.server.failures().await.unwrap();
+        assert_eq!(failures.len(), 1);
+    }
+}
+
+/// A waiting change that refers to an object the device no longer holds (cleared here, or
+/// deleted on the server and removed by a download) points at an object the server knew: the
+/// sync goes on and the server decides, where it once stopped every sync before sending.
+#[tokio::test]
+async fn a_waiting_reference_to_a_cleared_or_server_deleted_object_does_not_stop_syncs() {
+    for backend in backends() {
+        let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let planner = world.device("pat", &["Planner"]).await;
+        let other = world.device("pam", &["Planner"]).await;
+        let order = |device: &Device, number: i64, site: &ferry_client::Object| {
+            let db = &device.database;
+            let mut order = db.create("Field.WorkOrder").unwrap();
+            db.set(&mut order, "Number", Value::Integer(number)).unwrap();
+            db.set(&mut order, "Title", text("at the site")).unwrap();
+            db.set(&mut order, "WorkOrder_Site", Value::Reference(site.id())).unwrap();
+            db.commit(&mut [&mut order]).unwrap();
+            order
+        };
+        let depot = site(&planner, "Depot");
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        // Cleared here while an order waits: the order goes up and the site comes back.
+        order(&planner, 1, &depot);
+        planner.database.clear("Field.Site", ClearMode::KeepChanges).unwrap();
+        let report = planner.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!((report.uploaded, report.rejected.len()), (1, 0), "{report:?}");
+        assert_eq!(names(&planner, "Field.Site"), ["Depot"]);
+
+        // Deleted on the server while the app holds an order at it, committed only after a
+        // download removed the site: the order goes up, and the server skips it into
+        // SynchronizationError as a dangling reference (nothing lost, nothing stuck).
+        other.engine.sync(SyncMode::All).await.unwrap();
+        let db = &planner.database;
+        let mut pending = db.create("Field.WorkOrder").unwrap();
+        db.set(&mut pending, "Number", Value::Integer(2)).unwrap();
+        db.set(&mut pending, "Title", text("at a site that goes")).unwrap();
+        db.set(&mut pending, "WorkOrder_Site", Value::Reference(depot.id())).unwrap();
+        let mut theirs = other.database.get("Field.Site", depot.id()).unwrap().unwrap();
+        other.database.delete(&mut theirs).unwrap();
+        other.engine.sync(SyncMode::All).await.unwrap();
+        planner.engine.sync(SyncMode::All).await.unwrap();
+        assert!(names(&planner, "Field.Site").is_empty(), "the download removed the site");
+        db.commit(&mut [&mut pending]).unwrap();
+        let report = planner.engine.sync(SyncMode::All).await.unwrap();
+        assert_eq!(report.rejected.len(), 1, "{report:?}");
+        assert!(report.rejected[0].2.contains("Field.WorkOrder_Site"), "{report:?}");
+        assert_eq!(db.pending_changes().unwrap(), 0);
+        let failures = world.server.failures().await.unwrap();
+        assert!(failures.iter().any(|f| f.object_id == pending.id().to_string()), "kept");
+    }
+}
