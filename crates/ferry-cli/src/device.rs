@@ -171,8 +171,9 @@ impl Drafts {
     /// The drafts of `user`: none when the file belongs to someone else.
     fn of(path: &Path, user: Option<ObjectId>) -> Result<Drafts, Failure> {
         let drafts = Drafts::load(path)?;
-        if drafts.user == user {
-            return Ok(drafts);
+        // Drafts kept before they named their user are the signed-in user's.
+        if drafts.user == user || drafts.user.is_none() {
+            return Ok(Drafts { user, ..drafts });
         }
         Ok(Drafts { user, objects: BTreeMap::new() })
     }
@@ -333,6 +334,9 @@ impl Device {
                 Failure::usage("give the password on standard input with --password-stdin, or in FERRY_PASSWORD")
             })?,
         };
+        // Who was signed in before, for drafts kept before they named their user.
+        let previous =
+            Database::open_existing(&self.path).ok().and_then(|db| db.status().ok()?.user);
         // One sign-in: the device's tables come from the server's model, read with its token.
         let (engine, id) =
             SyncEngine::login(&self.path, server, user, &password).await.map_err(|error| {
@@ -348,7 +352,8 @@ impl Device {
         drop(engine);
         // Uncommitted objects belong to the user who made them; they leave with that user.
         let drafts = Drafts::load(&self.drafts_path())?;
-        if drafts.user != Some(id) && !drafts.objects.is_empty() {
+        let owner = drafts.user.or(previous);
+        if owner.is_some_and(|owner| owner != id) && !drafts.objects.is_empty() {
             std::fs::remove_file(self.drafts_path())
                 .map_err(|e| io_failure(&self.drafts_path(), &e))?;
         }

@@ -344,6 +344,9 @@ impl Checkpoints {
 /// dangling reference is skipped into `SynchronizationError`, never lost).
 pub(crate) struct Removed;
 
+/// How many removed objects the device remembers, the latest (see `Removed`).
+pub const REMOVED_REMEMBERED_MAX: usize = 100_000;
+
 impl Removed {
     pub(crate) fn remember(
         connection: &rusqlite::Connection,
@@ -389,13 +392,12 @@ impl Removed {
         Ok(found > 0)
     }
 
-    /// Forgets them once no change waits: nothing can refer to them any more.
-    pub(crate) fn forget_unless_dirty(
-        connection: &rusqlite::Connection,
-    ) -> Result<(), rusqlite::Error> {
+    /// Keeps the [`REMOVED_REMEMBERED_MAX`] removed last (an app may still hold an uncommitted
+    /// object that refers to one of them).
+    pub(crate) fn forget_oldest(connection: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
         connection.execute(
-            "DELETE FROM ferry_removed WHERE NOT EXISTS (SELECT 1 FROM ferry_dirty)",
-            [],
+            "DELETE FROM ferry_removed WHERE rowid <= (SELECT max(rowid) FROM ferry_removed) - ?1",
+            [REMOVED_REMEMBERED_MAX as i64],
         )?;
         Ok(())
     }

@@ -43,18 +43,18 @@ mod sync;
 
 use ferry_model::{ModelError, ObjectId, ValueType};
 
-pub use database::{Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS};
+pub use database::{Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS, REMOVED_REMEMBERED_MAX};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
     ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, ActionOutcome, Answer, CONNECT_TIMEOUT_MS,
-    CancelToken, FILE_SEND_ATTEMPTS, HttpTransport, PAGES_IN_FLIGHT, Payload, Phase, Progress,
-    ProgressCallback, RESPONSE_BYTES_MAX, RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX,
-    RETRY_DELAY_MS, Request, Response, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, Sink,
-    SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport, Timeouts, Transport,
-    WAL_TRUNCATE_OBJECTS,
+    CancelToken, FILE_SEND_ATTEMPTS, FILE_SEND_RATE_MIN_BYTES_PER_S, HttpTransport,
+    PAGES_IN_FLIGHT, Payload, Phase, Progress, ProgressCallback, RESPONSE_BYTES_MAX,
+    RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, RETRY_DELAY_MS, Request, Response,
+    SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, Sink, SyncEngine, SyncError, SyncMode,
+    SyncOptions, SyncReport, Timeouts, Transport, WAL_TRUNCATE_OBJECTS,
 };
 
 /// Why a device operation was refused or failed; each names the thing concerned.

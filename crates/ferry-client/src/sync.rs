@@ -26,9 +26,9 @@ use tokio::sync::mpsc::Sender;
 pub use action::ActionOutcome;
 pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
 pub use transport::{
-    ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, Answer, CONNECT_TIMEOUT_MS, HttpTransport, Payload,
-    RESPONSE_BYTES_MAX, RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, Request, Response, Sink,
-    Timeouts, Transport,
+    ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, Answer, CONNECT_TIMEOUT_MS,
+    FILE_SEND_RATE_MIN_BYTES_PER_S, HttpTransport, Payload, RESPONSE_BYTES_MAX,
+    RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, Request, Response, Sink, Timeouts, Transport,
 };
 
 use apply::{Applied, Step, apply_download};
@@ -732,7 +732,6 @@ impl SyncEngine {
             }
         }
         transaction.execute("DELETE FROM ferry_meta WHERE key = 'pending_upload'", [])?;
-        Removed::forget_unless_dirty(&transaction)?;
         transaction.commit()?;
         Ok(())
     }

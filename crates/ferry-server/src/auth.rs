@@ -65,7 +65,7 @@ pub enum UserError {
 /// (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) carrying their own parameters.
 pub(crate) struct Passwords {
     /// Turns to use a block of memory; a check waits for one.
-    turns: tokio::sync::Semaphore,
+    turns: Arc<tokio::sync::Semaphore>,
     /// Blocks of memory not in use (never more than the turns).
     memory: Mutex<Vec<Vec<Block>>>,
     /// A record no password was ever set for, to spend the time of a real check on unknown users.
@@ -75,7 +75,7 @@ pub(crate) struct Passwords {
 impl Default for Passwords {
     fn default() -> Passwords {
         Passwords {
-            turns: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE_MAX),
+            turns: Arc::new(tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE_MAX)),
             memory: Mutex::new(Vec::new()),
             unknown: OnceLock::new(),
         }
@@ -92,6 +92,18 @@ struct Stored {
 }
 
 impl Stored {
+    /// An argon2id record to be made with `params` and `salt` (its hash to compute).
+    fn argon2id(params: Params, salt: &[u8]) -> Stored {
+        let hash = vec![0; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+        Stored {
+            algorithm: Algorithm::Argon2id,
+            version: Version::V0x13,
+            params,
+            salt: salt.to_vec(),
+            hash,
+        }
+    }
+
     /// A PHC string, or the form records had before (`argon2id$m$t$p$salt-hex$hash-hex`).
     fn parse(record: &str) -> Option<Stored> {
         if let Some(legacy) = record.strip_prefix("argon2id$") {
@@ -141,7 +153,11 @@ impl Passwords {
             .is_ok();
         // New records' size is what the pool keeps; a larger block from an old record goes.
         memory.truncate(ARGON2_MEMORY_KIB as usize);
-        self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(memory);
+        memory.shrink_to_fit();
+        let mut pool = self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pool.len() < PASSWORD_CHECKS_AT_ONCE_MAX {
+            pool.push(memory);
+        }
         hashed.then_some(out)
     }
 
@@ -149,13 +165,7 @@ impl Passwords {
         let salt = random_bytes::<16>();
         let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, Some(32))
             .expect("the argon2 parameters are valid");
-        let stored = Stored {
-            algorithm: Algorithm::Argon2id,
-            version: Version::V0x13,
-            params,
-            salt: salt.to_vec(),
-            hash: vec![0; 32],
-        };
+        let stored = Stored::argon2id(params, &salt);
         let hash = self.hash(&stored, password).expect("new records are within the limits");
         PasswordHash {
             algorithm: stored.algorithm.ident(),
@@ -175,21 +185,30 @@ impl Passwords {
             && stored.hash.iter().zip(actual).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
+    async fn take_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        Arc::clone(&self.turns).acquire_owned().await.expect("the turns are never closed")
+    }
+
     /// A new record for `password`, made on a blocking thread in its turn.
     async fn record_blocking(self: &Arc<Self>, password: &str) -> String {
-        let _turn = self.turns.acquire().await.expect("the turns are never closed");
+        let turn = self.take_turn().await;
         let (passwords, password) = (Arc::clone(self), password.to_owned());
-        tokio::task::spawn_blocking(move || passwords.record(&password))
-            .await
-            .expect("hashing a password does not panic")
+        // The turn goes with the work: a caller that stops waiting does not free it early.
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            passwords.record(&password)
+        })
+        .await
+        .expect("hashing a password does not panic")
     }
 
     /// [`Passwords::matches`] on a blocking thread (it takes tens of milliseconds of CPU) once
     /// a turn is free; `None` checks against a record of no one, in the same time.
     async fn matches_blocking(self: &Arc<Self>, record: Option<String>, password: &str) -> bool {
-        let _turn = self.turns.acquire().await.expect("the turns are never closed");
+        let turn = self.take_turn().await;
         let (passwords, password) = (Arc::clone(self), password.to_owned());
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let unknown = || passwords.record("not a real password");
             let record = record.unwrap_or_else(|| passwords.unknown.get_or_init(unknown).clone());
             passwords.matches(&record, &password)
@@ -267,13 +286,16 @@ pub(crate) async fn sign_in(
     }
     let now = state.clock.now();
     state.limit_sign_in(name, address, now)?;
-    let mut tx = state.store.begin().await?;
-    let rows = tx
+    // The password is checked outside any write transaction: a check takes tens of
+    // milliseconds and may wait its turn, and holds no connection meanwhile.
+    let mut read = state.store.begin_snapshot().await?;
+    let rows = read
         .query(
             "SELECT user_id, password_hash, roles FROM ferry_credentials WHERE name = $1",
             &[Param::Text(name.to_owned())],
         )
         .await?;
+    read.finish().await?;
     let Some(row) = rows.into_iter().next() else {
         // Spend the same time as a real check so timing reveals nothing either.
         state.passwords.matches_blocking(None, password).await;
@@ -288,6 +310,7 @@ pub(crate) async fn sign_in(
         roles: split_roles(&text(&row[2])?),
     };
     let token = hex(&random_bytes::<32>());
+    let mut tx = state.store.begin().await?;
     let lifetime = state.limits.token_lifetime_seconds.saturating_mul(1_000_000);
     let expires = Timestamp::from_unix_micros(now.unix_micros().saturating_add(lifetime))
         .unwrap_or(ferry_model::TIMESTAMP_MAX);
@@ -378,13 +401,7 @@ mod tests {
         let passwords = Passwords::default();
         let salt = [7u8; 16];
         let params = Params::new(ARGON2_MEMORY_KIB, 1, 1, Some(32)).unwrap();
-        let stored = Stored {
-            algorithm: Algorithm::Argon2id,
-            version: Version::V0x13,
-            params,
-            salt: salt.to_vec(),
-            hash: vec![0; 32],
-        };
+        let stored = Stored::argon2id(params, &salt);
         let hash = passwords.hash(&stored, "an old password").unwrap();
         let record = format!("argon2id${ARGON2_MEMORY_KIB}$1$1${}${}", hex(&salt), hex(&hash));
         assert!(passwords.matches(&record, "an old password"));

@@ -84,7 +84,7 @@ async fn guard(
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable(format!(
-            "the server took longer than {} ms to answer and stopped; nothing of the request was applied, try again",
+            "the server took longer than {} ms to answer and stopped handling the request; try again (an upload is applied once, whatever happened to this attempt)",
             state.limits.handler_timeout_ms
         ))
         .into_response(),

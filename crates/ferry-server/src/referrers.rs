@@ -26,6 +26,8 @@ pub(crate) async fn before_delete(
 ) -> Result<Result<(), String>, StoreError> {
     let model = &state.model;
     let mut reached = BTreeSet::from([id]);
+    // Referring objects cleared or deleted so far, within `DELETE_CASCADE_OBJECTS_MAX`.
+    let mut reached_count = 0;
     let mut cascade: Vec<(&Entity, ObjectId)> = Vec::new();
     let mut work = vec![(entity, id)];
     while let Some((target_entity, target)) = work.pop() {
@@ -49,18 +51,21 @@ pub(crate) async fn before_delete(
                     )));
                 }
                 DeleteBehaviour::Clear => {
-                    for referrer in found {
-                        clear(tx, owner, &association.name, referrer).await?;
+                    reached_count += found.len();
+                    if reached_count > DELETE_CASCADE_OBJECTS_MAX {
+                        return Ok(Err(too_many(entity, id)));
+                    }
+                    let first = tx.take_sequence(found.len() as i64).await?;
+                    for (seq, referrer) in (first..).zip(found) {
+                        clear(tx, owner, &association.name, referrer, seq).await?;
                     }
                 }
                 DeleteBehaviour::Delete => {
+                    reached_count += found.len();
+                    if reached_count > DELETE_CASCADE_OBJECTS_MAX {
+                        return Ok(Err(too_many(entity, id)));
+                    }
                     for referrer in found {
-                        if cascade.len() == DELETE_CASCADE_OBJECTS_MAX {
-                            return Ok(Err(format!(
-                                "delete: `{}` {id} would take more than {DELETE_CASCADE_OBJECTS_MAX} referring objects with it",
-                                entity.name
-                            )));
-                        }
                         reached.insert(referrer);
                         cascade.push((owner, referrer));
                         work.push((owner, referrer));
@@ -69,11 +74,21 @@ pub(crate) async fn before_delete(
             }
         }
     }
-    for (owner, referrer) in cascade {
-        let seq = tx.take_sequence(1).await?;
+    if cascade.is_empty() {
+        return Ok(Ok(()));
+    }
+    let first = tx.take_sequence(cascade.len() as i64).await?;
+    for (seq, (owner, referrer)) in (first..).zip(cascade) {
         crate::upload::remove_object(state, tx, owner, referrer, seq).await?;
     }
     Ok(Ok(()))
+}
+
+fn too_many(entity: &Entity, id: ObjectId) -> String {
+    format!(
+        "delete: `{}` {id} would change or take more than {DELETE_CASCADE_OBJECTS_MAX} referring objects with it",
+        entity.name
+    )
 }
 
 /// The objects of `owner` whose `association` points at `target`.
@@ -104,9 +119,9 @@ async fn clear(
     owner: &Entity,
     association: &str,
     id: ObjectId,
+    seq: i64,
 ) -> Result<(), StoreError> {
     let dialect = tx.dialect();
-    let seq = tx.take_sequence(1).await?;
     let slot = owner.slot(owner.member(association).expect("an association of the owner"));
     let sql = format!(
         "UPDATE {} SET {} = NULL, _rev = _rev + 1, _seq = {} WHERE id = {}",

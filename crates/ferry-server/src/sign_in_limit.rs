@@ -1,7 +1,8 @@
 //! Limits on sign-in attempts, each over the last minute: per user name (guessing one user's
 //! password) and per client address (guessing many users' passwords from one place). Memory is
 //! bounded: entries older than a minute are forgotten, and at most [`SIGN_IN_TRACKED_MAX`] names
-//! and addresses are remembered at once.
+//! and addresses are remembered at once (the one that tried longest ago makes room).
+//! An IPv6 client counts by its /64 network, which one holder has whole.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
@@ -9,9 +10,8 @@ use std::sync::Mutex;
 
 use ferry_model::Timestamp;
 
-/// The most user names, and the most client addresses, whose recent attempts are remembered.
-/// When every one of them tried within the last minute, attempts under new names or from new
-/// addresses wait until the oldest are forgotten.
+/// The most user names, and the most client addresses, whose recent attempts are remembered;
+/// past it, the one whose last attempt is oldest is forgotten.
 pub const SIGN_IN_TRACKED_MAX: usize = 10_000;
 /// The window the limits count over, in microseconds.
 const WINDOW_MICROS: i64 = 60_000_000;
@@ -21,7 +21,6 @@ const WINDOW_MICROS: i64 = 60_000_000;
 pub(crate) enum Refusal {
     User { max: usize },
     Address { max: usize },
-    Busy,
 }
 
 impl std::fmt::Display for Refusal {
@@ -35,9 +34,6 @@ impl std::fmt::Display for Refusal {
                 f,
                 "more than {max} sign-in attempts from this address in one minute: wait a minute"
             ),
-            Refusal::Busy => {
-                write!(f, "too many sign-in attempts on this server right now: wait a minute")
-            }
         }
     }
 }
@@ -63,7 +59,7 @@ impl SignInLimiter {
         let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (names, addresses) = &mut *windows;
         let now = now.unix_micros();
-        let address = address.filter(|address| !address.is_loopback());
+        let address = address.map(|a| a.to_canonical()).filter(|a| !a.is_loopback()).map(network);
         names.check(&name.to_owned(), now, per_user_max, |max| Refusal::User { max })?;
         if let Some(address) = &address {
             addresses.check(address, now, per_address_max, |max| Refusal::Address { max })?;
@@ -79,6 +75,16 @@ impl SignInLimiter {
     fn tracked(&self) -> (usize, usize) {
         let windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         (windows.0.attempts.len(), windows.1.attempts.len())
+    }
+}
+
+/// The key an address counts under: itself for IPv4, its /64 network for IPv6.
+fn network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX)))
+        }
     }
 }
 
@@ -111,7 +117,17 @@ impl<K: Ord + Clone> Window<K> {
         if self.attempts.len() >= SIGN_IN_TRACKED_MAX {
             self.attempts.retain(|_, recent| recent.back().is_some_and(|&at| at > since));
         }
-        if self.attempts.len() >= SIGN_IN_TRACKED_MAX { Err(Refusal::Busy) } else { Ok(()) }
+        if self.attempts.len() >= SIGN_IN_TRACKED_MAX {
+            let oldest = self
+                .attempts
+                .iter()
+                .min_by_key(|(_, recent)| recent.back().copied().unwrap_or(i64::MIN))
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.attempts.remove(&oldest);
+            }
+        }
+        Ok(())
     }
 
     fn record(&mut self, key: K, now: i64) {
@@ -154,6 +170,12 @@ mod tests {
         let refused = limiter.attempt("user99", address(1), at(1), 3, 5);
         assert_eq!(refused, Err(Refusal::Address { max: 5 }));
         assert_eq!(limiter.attempt("user99", address(2), at(1), 3, 5), Ok(()), "another address");
+        // An IPv6 client counts by its /64: new addresses in it are the same client.
+        let v6 = |last: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 7, 0, 0, 0, last]));
+        for n in 0..5 {
+            assert_eq!(limiter.attempt(&format!("six{n}"), v6(n), at(0), 3, 5), Ok(()));
+        }
+        assert_eq!(limiter.attempt("six9", v6(99), at(1), 3, 5), Err(Refusal::Address { max: 5 }));
         // Loopback clients share the machine (or a proxy in front): only the name counts.
         let loopback = Some(IpAddr::from([127, 0, 0, 1]));
         for n in 0..20 {
@@ -174,10 +196,9 @@ mod tests {
             let (names, addresses) = limiter.tracked();
             assert!(names <= SIGN_IN_TRACKED_MAX && addresses <= SIGN_IN_TRACKED_MAX);
         }
-        // Within one minute, more new names than it remembers wait their turn.
-        assert_eq!(
-            limiter.attempt("one too many", address(0), at(2 * 61 + 1), 3, 5),
-            Err(Refusal::Busy)
-        );
+        // Within one minute, a new name makes room by forgetting the one that tried longest ago.
+        assert_eq!(limiter.attempt("one more", address(0), at(2 * 61 + 1), 3, 5), Ok(()));
+        let (names, _) = limiter.tracked();
+        assert_eq!(names, SIGN_IN_TRACKED_MAX);
     }
 }

@@ -98,7 +98,7 @@ const FIXED_TABLES: [&str; 12] = [
 async fn add_upload_digest_column(tx: &mut Tx<'_>, dialect: Dialect) -> Result<(), StoreError> {
     let find = match dialect {
         Dialect::Postgres => {
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'ferry_uploads' AND column_name = 'request_digest'"
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'ferry_uploads' AND column_name = 'request_digest'"
         }
         Dialect::Sqlite => {
             "SELECT name FROM pragma_table_info('ferry_uploads') WHERE name = 'request_digest'"

@@ -166,15 +166,16 @@ pub(crate) async fn upload(
     let creates: Vec<&CheckedChange<'_>> =
         checked.changes.iter().zip(&batched).filter(|(_, b)| **b).map(|(c, _)| c).collect();
     let mut facts = batch::prefetch(state, &mut tx, &creates).await?;
-    // The objects this upload deletes: a deletion's delete behaviour counts them as gone.
-    let deleted_too: BTreeSet<ObjectId> =
-        checked.changes.iter().filter(|c| c.kind == ChangeKind::Delete).map(|c| c.id).collect();
+    // Deletions apply referring objects first, each on its own (it may be rejected), so a
+    // deletion's delete behaviour sees what the upload really deleted: nothing counts as gone
+    // ahead of time.
+    let deleted_too = BTreeSet::new();
     let mut pending = Vec::new();
     // Each outcome's JSON, in request order; the response is written from them.
     let mut outcomes: Vec<Option<String>> = vec![None; checked.changes.len()];
     let mut seq = first_seq;
     let mut failed = 0;
-    for index in apply_order(&checked.changes) {
+    for index in apply_order(&state.model, &checked.changes) {
         let change = &checked.changes[index];
         let result = if batched[index] {
             let rules = &rules_by_entity[&change.entity.name];

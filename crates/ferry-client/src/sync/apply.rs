@@ -87,6 +87,7 @@ pub(crate) fn apply_download(
                 *applied.removed.entry(name).or_default() += removed;
             }
             Step::Commit => {
+                Removed::forget_oldest(&transaction)?;
                 transaction.commit()?;
                 if applied.downloaded.values().sum::<usize>() > WAL_TRUNCATE_OBJECTS {
                     connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

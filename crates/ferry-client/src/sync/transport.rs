@@ -35,6 +35,9 @@ pub const CONNECT_TIMEOUT_MS: u64 = 10_000;
 pub const ANSWER_TIMEOUT_MS: u64 = 120_000;
 /// How long an answer's body may pause between two pieces, in milliseconds.
 pub const ANSWER_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// The slowest a file content may be sent, in bytes per second: a content's request may take
+/// the answer's deadline plus its size at this rate, so large contents on slow links go.
+pub const FILE_SEND_RATE_MIN_BYTES_PER_S: u64 = 64 * 1024;
 
 /// How long each network step may take; [`HttpTransport::with_timeouts`] sets them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,7 +144,14 @@ impl HttpTransport {
             builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = builder.body(body).map_err(|e| self.unreachable(&e))?;
-        let answer = tokio::time::timeout(self.timeouts.answer, self.client.request(request))
+        // An answer begins once the request is sent whole: a file's time to go counts too.
+        let deadline = match payload {
+            Payload::Bytes(_) => self.timeouts.answer,
+            Payload::File(_) => {
+                self.timeouts.answer + Duration::from_secs(length / FILE_SEND_RATE_MIN_BYTES_PER_S)
+            }
+        };
+        let answer = tokio::time::timeout(deadline, self.client.request(request))
             .await
             .map_err(|_| self.timed_out("the answer did not begin in time"))?
             .map_err(|e| self.failed(&e))?;

@@ -18,6 +18,8 @@ use super::ApiError;
 pub const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
 /// How long to wait before accepting again after the listener failed (out of descriptors).
 const ACCEPT_RETRY_MS: u64 = 100;
+/// How long a connection over the limit is kept to be told so, in milliseconds.
+const REFUSAL_MS: u64 = 1_000;
 
 /// Serves `server` on `listener` until `shutdown` completes, then waits for open connections
 /// to finish the requests they are in.
@@ -50,7 +52,8 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(stream);
         let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
-            tokio::spawn(refuse(builder.clone(), io, limits.connections_max));
+            let refusal = refuse(builder.clone(), io, limits.connections_max);
+            tokio::spawn(tokio::time::timeout(Duration::from_millis(REFUSAL_MS), refusal));
             continue;
         };
         let service = router.clone().layer(axum::Extension(ConnectInfo(peer)));

@@ -1,5 +1,6 @@
 //! The order in which an upload's changes are applied: creations first, each after the created
-//! objects it references, then updates, then deletions.
+//! objects it references, then updates, then deletions, referring objects before what they
+//! refer to (so a deletion's delete behaviour sees which referrers the upload really deleted).
 //! The walk along references keeps its own stack, so an upload's shape (a chain of tens of
 //! thousands of new objects of a self-referencing entity) can never exhaust the thread's stack.
 
@@ -11,7 +12,14 @@ use ferry_protocol::ChangeKind;
 use super::CheckedChange;
 
 /// Indexes into `changes`, in the order they are applied.
-pub(crate) fn apply_order(changes: &[CheckedChange<'_>]) -> Vec<usize> {
+pub(crate) fn apply_order(model: &ferry_model::Model, changes: &[CheckedChange<'_>]) -> Vec<usize> {
+    // An entity's place when deleting: owners of associations before their targets.
+    let reference_order = model.entities_in_reference_order();
+    let delete_rank = |change: &CheckedChange<'_>| {
+        let place = reference_order.iter().position(|e| e.name == change.entity.name);
+        reference_order.len() - place.unwrap_or(0)
+    };
+    let ranks: Vec<usize> = changes.iter().map(delete_rank).collect();
     let references: Vec<Vec<ObjectId>> = changes
         .iter()
         .map(|change| {
@@ -27,7 +35,7 @@ pub(crate) fn apply_order(changes: &[CheckedChange<'_>]) -> Vec<usize> {
         .collect();
     let kinds: Vec<ChangeKind> = changes.iter().map(|change| change.kind).collect();
     let ids: Vec<ObjectId> = changes.iter().map(|change| change.id).collect();
-    order_of(&ids, &kinds, &references)
+    order_of(&ids, &kinds, &references, &ranks)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,8 +47,14 @@ enum Visit {
     Placed,
 }
 
-/// The ordering itself, over plain ids, kinds and referenced ids, so it is tested alone.
-fn order_of(ids: &[ObjectId], kinds: &[ChangeKind], references: &[Vec<ObjectId>]) -> Vec<usize> {
+/// The ordering itself, over plain ids, kinds, referenced ids and each change's rank among
+/// deletions (lower first), so it is tested alone.
+fn order_of(
+    ids: &[ObjectId],
+    kinds: &[ChangeKind],
+    references: &[Vec<ObjectId>],
+    delete_ranks: &[usize],
+) -> Vec<usize> {
     let created: BTreeMap<ObjectId, usize> =
         (0..ids.len()).filter(|&i| kinds[i] == ChangeKind::Create).map(|i| (ids[i], i)).collect();
     let mut order = Vec::with_capacity(ids.len());
@@ -73,7 +87,10 @@ fn order_of(ids: &[ObjectId], kinds: &[ChangeKind], references: &[Vec<ObjectId>]
         }
     }
     order.extend((0..ids.len()).filter(|&i| kinds[i] == ChangeKind::Update));
-    order.extend((0..ids.len()).filter(|&i| kinds[i] == ChangeKind::Delete));
+    let mut deletions: Vec<usize> =
+        (0..ids.len()).filter(|&i| kinds[i] == ChangeKind::Delete).collect();
+    deletions.sort_by_key(|&i| delete_ranks[i]);
+    order.extend(deletions);
     order
 }
 
@@ -91,8 +108,9 @@ mod tests {
         let kinds: Vec<ChangeKind> = changes.iter().map(|c| c.1).collect();
         let references: Vec<Vec<ObjectId>> =
             changes.iter().map(|c| c.2.iter().map(|&n| id(n)).collect()).collect();
+        let ranks = vec![0; changes.len()];
         let order: Vec<u128> =
-            order_of(&ids, &kinds, &references).into_iter().map(|i| changes[i].0).collect();
+            order_of(&ids, &kinds, &references, &ranks).into_iter().map(|i| changes[i].0).collect();
         assert_eq!(order, expected);
     }
 
@@ -101,6 +119,14 @@ mod tests {
     #[test]
     fn a_creation_follows_the_creations_it_references() {
         check(&[(3, Create, &[1, 2]), (1, Create, &[]), (2, Create, &[1])], &[1, 2, 3]);
+    }
+
+    #[test]
+    fn deletions_go_by_rank_and_keep_request_order_within_one() {
+        let ids: Vec<ObjectId> = (1..=4).map(id).collect();
+        let kinds = vec![Delete; 4];
+        let order = order_of(&ids, &kinds, &vec![vec![]; 4], &[2, 1, 2, 0]);
+        assert_eq!(order, [3, 1, 0, 2]);
     }
 
     #[test]
@@ -125,7 +151,7 @@ mod tests {
         let ids: Vec<ObjectId> = (0..n).map(|i| id(i + 1)).collect();
         let kinds = vec![Create; n as usize];
         let references: Vec<Vec<ObjectId>> = (0..n).map(|i| vec![id(i + 2)]).collect();
-        let order = order_of(&ids, &kinds, &references);
+        let order = order_of(&ids, &kinds, &references, &vec![0; n as usize]);
         assert_eq!(order.len(), n as usize);
         assert!(order.iter().copied().eq((0..n as usize).rev()), "the last link comes first");
     }
