@@ -24,8 +24,9 @@ use crate::files::FILE_CHUNK_BYTES;
 /// The largest response body accepted, in bytes.
 pub const RESPONSE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// The largest head of an answer (status line and headers) accepted, in bytes: a longer one is
-/// refused as a network error, never read without end.
-pub const RESPONSE_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// refused as a network error, never read without end. It is also the most the connection's
+/// buffers hold, so it stays large enough for bodies to stream at full speed.
+pub const RESPONSE_HEAD_BYTES_MAX: usize = 416 * 1024;
 /// The most headers an answer may have.
 pub const RESPONSE_HEADERS_MAX: usize = 100;
 /// How long opening a connection may take, in milliseconds.

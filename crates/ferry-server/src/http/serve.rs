@@ -14,8 +14,9 @@ use hyper_util::service::TowerToHyperService;
 
 use super::ApiError;
 
-/// The largest request head (request line and headers) read, in bytes.
-pub const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// The largest request head (request line and headers) read, in bytes; also the most a
+/// connection's buffers hold, large enough for bodies to stream at full speed.
+pub const REQUEST_HEAD_BYTES_MAX: usize = 416 * 1024;
 /// How long to wait before accepting again after the listener failed (out of descriptors).
 const ACCEPT_RETRY_MS: u64 = 100;
 /// How long a connection over the limit is kept to be told so, in milliseconds.
