@@ -30,6 +30,7 @@ pub enum Order {
 /// for (n, priority) in [(1, 5), (2, 1), (3, 4)] {
 ///     let mut order = db.create("Field.WorkOrder")?;
 ///     db.set(&mut order, "Number", Value::Integer(n))?;
+///     db.set(&mut order, "Title", Value::String(format!("Order {n}")))?;
 ///     db.set(&mut order, "Priority", Value::Integer(priority))?;
 ///     db.commit(&mut [&mut order])?;
 /// }
