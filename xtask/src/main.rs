@@ -51,6 +51,8 @@ fn ci() -> Result<(), String> {
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
     run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], &url)?;
     run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
+    let batch = ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--ignore-default-filter"];
+    run("cargo", &[&batch[..], &["-E", "test(simulation_random_batch)"]].concat(), &url)?;
     let planted =
         ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--features", "planted-bugs"];
     run("cargo", &[&planted[..], &["-E", "test(every_planted_bug_is_caught)"]].concat(), &url)?;
@@ -79,6 +81,7 @@ fn sim(args: &[String]) -> Result<(), String> {
         "-p",
         "ferry-sim",
         "--no-capture",
+        "--ignore-default-filter",
         "-E",
         "test(simulation_replay)",
     ]);
