@@ -448,38 +448,9 @@ impl Loader<'_> {
                 );
                 continue;
             }
-            let kind = match association_file.kind.as_ref().map(|k| k.get_ref().as_str()) {
-                None | Some("reference" | "one-to-many") => AssociationKind::Reference,
-                Some("one-to-one") => AssociationKind::OneToOne,
-                Some(other) => {
-                    let kind_at = self.at(association_file.kind.as_ref().expect("matched Some"));
-                    self.error(
-                        kind_at,
-                        ModelErrorKind::BadAssociationKind {
-                            association: qualified,
-                            kind: other.to_owned(),
-                        },
-                    );
-                    continue;
-                }
-            };
-            let on_delete = match association_file.on_delete.as_ref().map(|k| k.get_ref().as_str())
-            {
-                None | Some("clear") => DeleteBehaviour::Clear,
-                Some("delete") => DeleteBehaviour::Delete,
-                Some("refuse") => DeleteBehaviour::Refuse,
-                Some(other) => {
-                    let at = self.at(association_file.on_delete.as_ref().expect("matched Some"));
-                    self.error(
-                        at,
-                        ModelErrorKind::BadDeleteBehaviour {
-                            association: qualified,
-                            behaviour: other.to_owned(),
-                        },
-                    );
-                    continue;
-                }
-            };
+            let kind = self.association_kind(&qualified, association_file);
+            let on_delete = self.delete_behaviour(&qualified, association_file);
+            let (Some(kind), Some(on_delete)) = (kind, on_delete) else { continue };
             associations.push(Association {
                 name: qualified,
                 owner: entity_name.clone(),
@@ -491,6 +462,49 @@ impl Loader<'_> {
         }
         associations.sort_by(|a, b| a.name.cmp(&b.name));
         associations
+    }
+
+    /// An association's kind; `None` (with the error recorded) when unknown.
+    fn association_kind(
+        &mut self,
+        association: &str,
+        file: &crate::file::AssociationFile,
+    ) -> Option<AssociationKind> {
+        match file.kind.as_ref().map(|k| k.get_ref().as_str()) {
+            None | Some("reference" | "one-to-many") => Some(AssociationKind::Reference),
+            Some("one-to-one") => Some(AssociationKind::OneToOne),
+            Some(other) => {
+                let at = self.at(file.kind.as_ref().expect("matched Some"));
+                let kind = ModelErrorKind::BadAssociationKind {
+                    association: association.to_owned(),
+                    kind: other.to_owned(),
+                };
+                self.error(at, kind);
+                None
+            }
+        }
+    }
+
+    /// An association's delete behaviour; `None` (with the error recorded) when unknown.
+    fn delete_behaviour(
+        &mut self,
+        association: &str,
+        file: &crate::file::AssociationFile,
+    ) -> Option<DeleteBehaviour> {
+        match file.on_delete.as_ref().map(|k| k.get_ref().as_str()) {
+            None | Some("clear") => Some(DeleteBehaviour::Clear),
+            Some("delete") => Some(DeleteBehaviour::Delete),
+            Some("refuse") => Some(DeleteBehaviour::Refuse),
+            Some(other) => {
+                let at = self.at(file.on_delete.as_ref().expect("matched Some"));
+                let kind = ModelErrorKind::BadDeleteBehaviour {
+                    association: association.to_owned(),
+                    behaviour: other.to_owned(),
+                };
+                self.error(at, kind);
+                None
+            }
+        }
     }
 
     fn conflict(&mut self, entity_name: &EntityName, file: &EntityFile) -> ConflictPolicy {

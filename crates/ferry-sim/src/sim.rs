@@ -477,33 +477,7 @@ impl World {
                 self.plan.lock().unwrap_or_else(|p| p.into_inner()).rate = rate;
             }
             1..=3 => self.sync(d, rng, report).await?,
-            4 if self.devices[d].planner => {
-                self.numbers += 1;
-                let number = self.numbers;
-                let device = &self.devices[d];
-                let db = &device.db;
-                let mut order = db.create("Field.WorkOrder").map_err(|e| e.to_string())?;
-                db.set(&mut order, "Number", Value::Integer(number)).map_err(|e| e.to_string())?;
-                db.set(&mut order, "Title", Value::String(format!("Order {number}")))
-                    .map_err(|e| e.to_string())?;
-                let assignee = technicians[rng.below(technicians.len())];
-                db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(assignee))
-                    .map_err(|e| e.to_string())?;
-                // At a site now and then: deleting the site later clears the reference.
-                let sites = db.query(&Query::new("Field.Site")).map_err(|e| e.to_string())?;
-                if !sites.is_empty() && rng.chance(1, 2) {
-                    let site = sites[rng.below(sites.len())].id();
-                    db.set(&mut order, "WorkOrder_Site", Value::Reference(site))
-                        .map_err(|e| e.to_string())?;
-                }
-                if rng.chance(1, 5) {
-                    // Changed, then thought better of: nothing reaches the database.
-                    db.rollback(&mut order).map_err(|e| e.to_string())?;
-                } else {
-                    db.commit(&mut [&mut order]).map_err(|e| e.to_string())?;
-                    self.committed.insert(("Field.WorkOrder".to_owned(), order.id()));
-                }
-            }
+            4 if self.devices[d].planner => self.create_order(d, &technicians, rng)?,
             4 | 5 => {
                 let device = &self.devices[d];
                 let orders =
@@ -551,31 +525,71 @@ impl World {
                 device.db.commit(&mut [&mut site]).map_err(|e| e.to_string())?;
                 self.committed.insert(("Field.Site".to_owned(), site.id()));
             }
-            7 if self.devices[d].planner && rng.chance(1, 2) => {
-                // Mostly work orders; now and then a site, whose work orders keep existing
-                // with the reference cleared (the association's delete behaviour).
-                let entity = if rng.chance(1, 4) { "Field.Site" } else { "Field.WorkOrder" };
-                let device = &self.devices[d];
-                let objects = device.db.query(&Query::new(entity)).map_err(|e| e.to_string())?;
-                if let Some(object) = objects.get(rng.below(objects.len().max(1))) {
-                    let mut object = object.clone();
-                    device.db.delete(&mut object).map_err(|e| e.to_string())?;
-                    self.committed.remove(&(entity.to_owned(), object.id()));
-                    report.deletions += 1;
-                }
-            }
-            8 if rng.chance(1, 4) => {
-                // Clearing is local: the next full sync must bring the objects back.
-                let entity = ["Field.WorkOrder", "Field.Site"][rng.below(2)];
-                match self.devices[d].db.clear(entity, ClearMode::KeepChanges) {
-                    Ok(_) => report.clears += 1,
-                    Err(ClientError::UnsyncedChanges { .. }) => {}
-                    Err(error) => return Err(format!("clear {entity}: {error}")),
-                }
-            }
+            7 if self.devices[d].planner && rng.chance(1, 2) => self.delete(d, rng, report)?,
+            8 if rng.chance(1, 4) => self.clear(d, rng, report)?,
             _ => self.sync(d, rng, report).await?,
         }
         self.restart_crashed(report).await
+    }
+
+    /// A planner creates a work order for a technician, at a site now and then (deleting the
+    /// site later clears the reference), and commits it or thinks better of it.
+    fn create_order(
+        &mut self,
+        d: usize,
+        technicians: &[ObjectId],
+        rng: &mut Rng,
+    ) -> Result<(), String> {
+        self.numbers += 1;
+        let number = self.numbers;
+        let db = &self.devices[d].db;
+        let mut order = db.create("Field.WorkOrder").map_err(|e| e.to_string())?;
+        db.set(&mut order, "Number", Value::Integer(number)).map_err(|e| e.to_string())?;
+        db.set(&mut order, "Title", Value::String(format!("Order {number}")))
+            .map_err(|e| e.to_string())?;
+        let assignee = technicians[rng.below(technicians.len())];
+        db.set(&mut order, "WorkOrder_AssignedTo", Value::Reference(assignee))
+            .map_err(|e| e.to_string())?;
+        let sites = db.query(&Query::new("Field.Site")).map_err(|e| e.to_string())?;
+        if !sites.is_empty() && rng.chance(1, 2) {
+            let site = sites[rng.below(sites.len())].id();
+            db.set(&mut order, "WorkOrder_Site", Value::Reference(site))
+                .map_err(|e| e.to_string())?;
+        }
+        if rng.chance(1, 5) {
+            // Changed, then thought better of: nothing reaches the database.
+            db.rollback(&mut order).map_err(|e| e.to_string())?;
+        } else {
+            db.commit(&mut [&mut order]).map_err(|e| e.to_string())?;
+            self.committed.insert(("Field.WorkOrder".to_owned(), order.id()));
+        }
+        Ok(())
+    }
+
+    /// Deletes a work order, or now and then a site, whose work orders keep existing with the
+    /// reference cleared (the association's delete behaviour).
+    fn delete(&mut self, d: usize, rng: &mut Rng, report: &mut SimReport) -> Result<(), String> {
+        let entity = if rng.chance(1, 4) { "Field.Site" } else { "Field.WorkOrder" };
+        let device = &self.devices[d];
+        let objects = device.db.query(&Query::new(entity)).map_err(|e| e.to_string())?;
+        if let Some(object) = objects.get(rng.below(objects.len().max(1))) {
+            let mut object = object.clone();
+            device.db.delete(&mut object).map_err(|e| e.to_string())?;
+            self.committed.remove(&(entity.to_owned(), object.id()));
+            report.deletions += 1;
+        }
+        Ok(())
+    }
+
+    /// Clears an entity on a device: local only, so the next full sync must bring it back.
+    fn clear(&mut self, d: usize, rng: &mut Rng, report: &mut SimReport) -> Result<(), String> {
+        let entity = ["Field.WorkOrder", "Field.Site"][rng.below(2)];
+        match self.devices[d].db.clear(entity, ClearMode::KeepChanges) {
+            Ok(_) => report.clears += 1,
+            Err(ClientError::UnsyncedChanges { .. }) => {}
+            Err(error) => return Err(format!("clear {entity}: {error}")),
+        }
+        Ok(())
     }
 
     async fn sync(
