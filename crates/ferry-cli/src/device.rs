@@ -70,7 +70,9 @@ impl From<SyncError> for Failure {
             SyncError::BadServer { .. }
             | SyncError::Integrity { .. }
             | SyncError::SelectionIntegrity { .. } => exit::INVALID,
-            SyncError::AnotherUsersChanges { .. } => exit::REFUSED_HERE,
+            SyncError::AnotherUsersChanges { .. } | SyncError::Protocol { .. } => {
+                exit::REFUSED_HERE
+            }
             SyncError::Local(_) => exit::IO,
             _ => exit::REFUSED,
         };

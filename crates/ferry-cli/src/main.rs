@@ -80,7 +80,7 @@ exit codes: 0 success, 1 a file, database or address could not be used, 2 bad us
             the session expired, 7 the server's model changed in a way the device cannot
             follow, 8 a synchronization is already running on this database, 9 the server
             refused the request, 10 the device refused (another user's changes are still to
-            be uploaded); with --json, a failing command also prints {error: {code, message,
+            be uploaded, or the server speaks another protocol version); with --json, a failing command also prints {error: {code, message,
             exit_code}} on standard output";
 
 /// Exit codes; documented in `USAGE`.

@@ -226,6 +226,17 @@ pub enum SyncError {
         "the synchronization was cancelled; committed changes not yet uploaded are kept for the next one"
     )]
     Cancelled,
+    /// The server speaks another version of the protocol than this device: nothing was
+    /// exchanged beyond the model; the app (or the server) must be updated.
+    #[error(
+        "the server speaks protocol version {server}, this device version {device}: update the app or the server so they match"
+    )]
+    Protocol {
+        /// The server's protocol version.
+        server: u32,
+        /// This device's.
+        device: u32,
+    },
     /// The server address is not `http://host:port`.
     #[error("`{server}` is not a server address such as http://127.0.0.1:8750")]
     BadServer {
@@ -399,6 +410,7 @@ impl SyncEngine {
         let model: ModelResponse =
             exchange_json(transport.as_ref(), "GET", "/v1/model", Some(&response.token), b"")
                 .await?;
+        check_protocol(&model)?;
         let database = Arc::new(Database::open(path, &model.text)?);
         let engine = SyncEngine::with_transport(database, transport);
         let id = engine.remember_sign_in(&response)?;
@@ -542,6 +554,7 @@ impl SyncEngine {
     /// migrated and unsynchronised changes are kept), and marks a full sync as needed.
     async fn follow_model(&self, token: &str) -> Result<(), SyncError> {
         let server: ModelResponse = self.call("GET", "/v1/model", Some(token), b"").await?;
+        check_protocol(&server)?;
         if server.version != self.database.model().version().to_string()
             && self.database.upgrade_model(&server.text)?
         {
@@ -712,6 +725,7 @@ impl SyncEngine {
         report.files_uploaded += self.send_contents(token, &request).await?;
         options.check()?;
         let response: UploadResponse = self.call("POST", "/v1/upload", Some(token), &body).await?;
+        check_outcomes(&request, &response)?;
         options.report(progress(total, body.len()));
         let mut connection = self.database.lock();
         let transaction = connection.transaction()?;
@@ -1061,6 +1075,40 @@ impl SyncEngine {
         }
         Ok(Step::Page { objects, removed, unchanged })
     }
+}
+
+/// An upload's answer has one outcome per change, of the same object, in the same order; any
+/// other answer is refused before anything of it is applied (every change stays for the next
+/// sync).
+fn check_outcomes(request: &UploadRequest, response: &UploadResponse) -> Result<(), SyncError> {
+    let matching =
+        response.outcomes.len() == request.changes.len()
+            && request.changes.iter().zip(&response.outcomes).all(|(change, outcome)| {
+                change.entity == outcome.entity && change.id == outcome.id
+            });
+    if matching {
+        return Ok(());
+    }
+    Err(SyncError::Server {
+        status: 200,
+        code: "bad-response".to_owned(),
+        message: format!(
+            "the upload's answer has {} outcomes for its {} changes, or not for the same objects; nothing of it was applied",
+            response.outcomes.len(),
+            request.changes.len()
+        ),
+    })
+}
+
+/// Refuses a server that speaks another protocol version than this device.
+fn check_protocol(model: &ModelResponse) -> Result<(), SyncError> {
+    if model.protocol_version != ferry_protocol::PROTOCOL_VERSION {
+        return Err(SyncError::Protocol {
+            server: model.protocol_version,
+            device: ferry_protocol::PROTOCOL_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// Sends a sign-in and reads its answer.

@@ -8,7 +8,7 @@ mod transport;
 use ferry_client::{ClearMode, ClientError, Database, Deletion, Order, Query};
 use ferry_model::{Decimal, Value, samples};
 
-fn fresh(name: &str) -> std::path::PathBuf {
+pub(crate) fn fresh(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ferry-client-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

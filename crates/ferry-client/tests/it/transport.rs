@@ -98,3 +98,98 @@ async fn a_malformed_status_line_is_a_network_error() {
     let error = ask(b"SMTP ready\r\n\r\n").await.unwrap_err();
     assert!(matches!(error, SyncError::Unreachable { .. }), "{error}");
 }
+
+/// A server on 127.0.0.1 that answers each request by its path with the first matching entry
+/// of `answers` (a path prefix and a JSON body), on as many connections and requests as come.
+async fn scripted(answers: Vec<(&'static str, String)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let answers = std::sync::Arc::new(answers);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let answers = std::sync::Arc::clone(&answers);
+            tokio::spawn(async move {
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                    let body = answers
+                        .iter()
+                        .find(|(prefix, _)| path.starts_with(&prefix.to_lowercase()))
+                        .map_or_else(String::new, |(_, body)| body.clone());
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.write_all(answer.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+fn sign_in_answer() -> String {
+    let user = ferry_model::ObjectId::from_u128(7);
+    format!(
+        r#"{{"token":"t","user_id":"{user}","roles":["Planner"],"expires_at":"2030-01-01T00:00:00Z"}}"#
+    )
+}
+
+fn model_answer(protocol_version: u32) -> String {
+    let model = ferry_model::samples::field_service();
+    serde_json::json!({
+        "version": model.version().to_string(),
+        "text": ferry_model::samples::FIELD_SERVICE,
+        "protocol_version": protocol_version,
+    })
+    .to_string()
+}
+
+/// A server speaking another protocol version is refused at sign-in, with what to do.
+#[tokio::test]
+async fn a_server_of_another_protocol_version_is_refused_clearly() {
+    let server =
+        scripted(vec![("/v1/sign-in", sign_in_answer()), ("/v1/model", model_answer(99))]).await;
+    let path = crate::fresh("protocol");
+    let error = ferry_client::SyncEngine::login(&path, &server, "pat", "password").await.err();
+    let error = error.expect("refused");
+    assert!(matches!(error, SyncError::Protocol { server: 99, .. }), "{error}");
+    assert!(error.to_string().contains("update the app or the server"), "{error}");
+}
+
+/// An upload's answer that does not have one outcome per change is refused whole: nothing of
+/// it is applied and every change waits for the next sync.
+#[tokio::test]
+async fn an_upload_answer_that_does_not_match_the_changes_is_refused() {
+    let version = ferry_protocol::PROTOCOL_VERSION;
+    let server = scripted(vec![
+        ("/v1/sign-in", sign_in_answer()),
+        ("/v1/model", model_answer(version)),
+        ("/v1/upload", r#"{"upload_id":"u","outcomes":[]}"#.to_owned()),
+    ])
+    .await;
+    let path = crate::fresh("outcomes");
+    let (engine, _) = ferry_client::SyncEngine::login(&path, &server, "pat", "pw").await.unwrap();
+    let db = ferry_client::Database::open_existing(&path).unwrap();
+    let mut site = db.create("Field.Site").unwrap();
+    db.set(&mut site, "Name", ferry_model::Value::String("Depot".to_owned())).unwrap();
+    db.commit(&mut [&mut site]).unwrap();
+    let error = engine.sync(ferry_client::SyncMode::Unsynchronized).await.unwrap_err();
+    assert!(error.to_string().contains("0 outcomes for its 1 changes"), "{error}");
+    assert_eq!(db.pending_changes().unwrap(), 1, "every change waits");
+}
