@@ -622,6 +622,9 @@ impl World {
                 report.failed_syncs += 1;
                 Ok(())
             }
+            // A selection that leaves out a new site its work order refers to is refused before
+            // anything is sent, as it should be; the changes wait for the next sync.
+            Err(SyncError::SelectionIntegrity { .. }) => Ok(()),
             Err(error) => Err(format!("{} could not sync: {error}", device.user)),
         }
     }
