@@ -166,10 +166,6 @@ pub(crate) async fn upload(
     let creates: Vec<&CheckedChange<'_>> =
         checked.changes.iter().zip(&batched).filter(|(_, b)| **b).map(|(c, _)| c).collect();
     let mut facts = batch::prefetch(state, &mut tx, &creates).await?;
-    // Deletions apply referring objects first, each on its own (it may be rejected), so a
-    // deletion's delete behaviour sees what the upload really deleted: nothing counts as gone
-    // ahead of time.
-    let deleted_too = BTreeSet::new();
     let mut pending = Vec::new();
     // Each outcome's JSON, in request order; the response is written from them.
     let mut outcomes: Vec<Option<String>> = vec![None; checked.changes.len()];
@@ -201,7 +197,7 @@ pub(crate) async fn upload(
             // Objects applied one by one see every new object accepted before them.
             batch::flush(state, &mut tx, user, &mut pending).await?;
             tx.savepoint().await?;
-            match apply_change(state, &mut tx, user, &context, change, seq, &deleted_too).await? {
+            match apply_change(state, &mut tx, user, &context, change, seq).await? {
                 Ok(result) => {
                     tx.release_savepoint().await?;
                     seq += 1;
@@ -397,7 +393,7 @@ pub(crate) async fn apply_change_in(
     change: &CheckedChange<'_>,
     seq: i64,
 ) -> Result<Result<OutcomeResult, String>, StoreError> {
-    apply_change(state, tx, user, &context(state, user), change, seq, &BTreeSet::new()).await
+    apply_change(state, tx, user, &context(state, user), change, seq).await
 }
 
 /// Applies one change; `Ok(Err(reason))` when the object is rejected.
@@ -408,7 +404,6 @@ async fn apply_change(
     context: &Context,
     change: &CheckedChange<'_>,
     seq: i64,
-    deleted_too: &BTreeSet<ObjectId>,
 ) -> Result<Result<OutcomeResult, String>, StoreError> {
     let entity = change.entity;
     let rules = user_rules(state, entity, user, context);
@@ -434,7 +429,7 @@ async fn apply_change(
             update(state, tx, user, &rules, change, current, seq).await
         }
         (ChangeKind::Delete, Some(current)) => {
-            delete(state, tx, &rules, change, current, seq, deleted_too).await
+            delete(state, tx, &rules, change, current, seq).await
         }
     }
 }
@@ -653,7 +648,6 @@ async fn delete(
     change: &CheckedChange<'_>,
     current: Covered,
     seq: i64,
-    deleted_too: &BTreeSet<ObjectId>,
 ) -> Result<Result<OutcomeResult, String>, StoreError> {
     let entity = change.entity;
     if !rules.covering(&current.coverage).any(|rule| rule.delete) {
@@ -668,8 +662,11 @@ async fn delete(
             entity.name, change.id, current.revision
         )));
     }
+    // An upload applies its deletions referring objects first, each on its own (a rejected one
+    // stays), so nothing counts as gone ahead of time.
+    let gone = BTreeSet::new();
     if let Err(reason) =
-        crate::referrers::before_delete(state, tx, entity, change.id, deleted_too).await?
+        crate::referrers::before_delete(state, tx, entity, change.id, &gone).await?
     {
         return Ok(Err(reason));
     }
