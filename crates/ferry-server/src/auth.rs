@@ -113,13 +113,7 @@ impl Stored {
             let params =
                 Params::new(m.parse().ok()?, t.parse().ok()?, p.parse().ok()?, Some(hash.len()))
                     .ok()?;
-            return Some(Stored {
-                algorithm: Algorithm::Argon2id,
-                version: Version::V0x13,
-                params,
-                salt: unhex(salt)?,
-                hash,
-            });
+            return Some(Stored { hash, ..Stored::argon2id(params, &unhex(salt)?) });
         }
         let phc = PasswordHash::new(record).ok()?;
         Some(Stored {
