@@ -94,7 +94,7 @@ impl Database {
         for statement in FIXED_TABLES {
             transaction.execute(statement, [])?;
         }
-        let statements = match meta(&transaction, "model")? {
+        let statements = match meta(&transaction, Meta::Model)? {
             None => create_schema(&model, Dialect::Sqlite, Side::Device),
             Some(text) => {
                 let old = Model::parse(&text)
@@ -125,7 +125,7 @@ impl Database {
         if !path.is_file() {
             return Err(missing());
         }
-        let model_text = meta(&connect(path)?, "model").map_err(|_| missing())?;
+        let model_text = meta(&connect(path)?, Meta::Model).map_err(|_| missing())?;
         Database::open(path, &model_text.ok_or_else(missing)?)
     }
 
@@ -133,14 +133,14 @@ impl Database {
     /// its last completed sync.
     pub fn status(&self) -> Result<DeviceStatus, ClientError> {
         let connection = self.lock();
-        let meta = |key: &str| meta(&connection, key);
+        let meta = |key: Meta| meta(&connection, key);
         let pending: i64 =
             connection.query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
-        let last_sync = meta("last_sync")?.and_then(|text| {
+        let last_sync = meta(Meta::LastSync)?.and_then(|text| {
             let (at, mode) = text.split_once(' ')?;
             Some((ferry_model::Timestamp::parse(at)?, mode.to_owned()))
         });
-        let full_sync_due = if meta("full_sync_needed")?.is_some() {
+        let full_sync_due = if meta(Meta::FullSyncNeeded)?.is_some() {
             Some(FullSyncDue::ModelChanged)
         } else if !Checkpoints::any(&connection)? {
             Some(FullSyncDue::FirstSync)
@@ -149,8 +149,8 @@ impl Database {
         };
         Ok(DeviceStatus {
             pending_changes: pending as usize,
-            user: meta("user")?.and_then(|text| ObjectId::parse(&text)),
-            server: meta("server")?,
+            user: meta(Meta::User)?.and_then(|text| ObjectId::parse(&text)),
+            server: meta(Meta::Server)?,
             model_version: self.model().version().to_string(),
             last_sync,
             full_sync_due,
@@ -241,12 +241,12 @@ impl Database {
         &self,
         connection: &rusqlite::Connection,
     ) -> Result<Option<ObjectId>, ClientError> {
-        Ok(meta(connection, "user")?.and_then(|text| ObjectId::parse(&text)))
+        Ok(meta(connection, Meta::User)?.and_then(|text| ObjectId::parse(&text)))
     }
 
     /// Records who is signed in on this device (`[%CurrentUser%]` in local queries).
     pub fn set_current_user(&self, user: ObjectId) -> Result<(), ClientError> {
-        Ok(set_meta(&self.lock(), "user", &user.to_string())?)
+        Ok(set_meta(&self.lock(), Meta::User, &user.to_string())?)
     }
 }
 
@@ -270,17 +270,91 @@ fn install_model(
     for statement in statements {
         transaction.execute(statement, [])?;
     }
-    set_meta(transaction, "model", model_text)
+    set_meta(transaction, Meta::Model, model_text)
 }
 
-/// A value kept in `ferry_meta` (the model, the user, the token, checkpoints, …).
+/// The device's state kept in `ferry_meta`, one value per key; the checkpoints live there too,
+/// under keys of their own that only [`Checkpoints`] knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Meta {
+    /// The model file the schema was made from.
+    Model,
+    /// The signed-in user's id.
+    User,
+    /// The server signed in to.
+    Server,
+    /// The signed-in user's token.
+    Token,
+    /// This device's name on the server, made at its first upload.
+    Device,
+    /// The upload stored before it was sent, until it is answered.
+    PendingUpload,
+    /// Present while a full sync is due because the model changed.
+    FullSyncNeeded,
+    /// When the last sync completed, and its mode.
+    LastSync,
+}
+
+impl Meta {
+    fn key(self) -> &'static str {
+        match self {
+            Meta::Model => "model",
+            Meta::User => "user",
+            Meta::Server => "server",
+            Meta::Token => "token",
+            Meta::Device => "device",
+            Meta::PendingUpload => "pending_upload",
+            Meta::FullSyncNeeded => "full_sync_needed",
+            Meta::LastSync => "last_sync",
+        }
+    }
+}
+
+/// A value of the device's state.
 pub(crate) fn meta(
+    connection: &rusqlite::Connection,
+    key: Meta,
+) -> Result<Option<String>, rusqlite::Error> {
+    read_key(connection, key.key())
+}
+
+/// Sets a value of the device's state.
+pub(crate) fn set_meta(
+    connection: &rusqlite::Connection,
+    key: Meta,
+    value: &str,
+) -> Result<(), rusqlite::Error> {
+    write_key(connection, key.key(), value)
+}
+
+/// Removes a value of the device's state.
+pub(crate) fn forget_meta(
+    connection: &rusqlite::Connection,
+    key: Meta,
+) -> Result<(), rusqlite::Error> {
+    connection.execute("DELETE FROM ferry_meta WHERE key = ?1", [key.key()])?;
+    Ok(())
+}
+
+fn read_key(
     connection: &rusqlite::Connection,
     key: &str,
 ) -> Result<Option<String>, rusqlite::Error> {
     connection
         .query_row("SELECT value FROM ferry_meta WHERE key = ?1", [key], |row| row.get(0))
         .optional()
+}
+
+fn write_key(
+    connection: &rusqlite::Connection,
+    key: &str,
+    value: &str,
+) -> Result<(), rusqlite::Error> {
+    connection.execute(
+        "INSERT INTO ferry_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
 }
 
 /// The per-entity checkpoints (an entity's position in the server's change sequence, as the
@@ -299,7 +373,7 @@ impl Checkpoints {
         connection: &rusqlite::Connection,
         entity: &EntityName,
     ) -> Result<Option<String>, rusqlite::Error> {
-        meta(connection, &Self::key(entity))
+        read_key(connection, &Self::key(entity))
     }
 
     pub(crate) fn write(
@@ -307,7 +381,7 @@ impl Checkpoints {
         entity: &EntityName,
         checkpoint: &str,
     ) -> Result<(), rusqlite::Error> {
-        set_meta(connection, &Self::key(entity), checkpoint)
+        write_key(connection, &Self::key(entity), checkpoint)
     }
 
     /// Forgets one entity's checkpoint: its next download starts over in full.
@@ -401,18 +475,6 @@ impl Removed {
         )?;
         Ok(())
     }
-}
-
-pub(crate) fn set_meta(
-    connection: &rusqlite::Connection,
-    key: &str,
-    value: &str,
-) -> Result<(), rusqlite::Error> {
-    connection.execute(
-        "INSERT INTO ferry_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )?;
-    Ok(())
 }
 
 pub(crate) fn to_sql(param: &Param) -> SqlValue {

@@ -46,3 +46,10 @@ pub(crate) fn random_token() -> String {
     getrandom::fill(&mut random).expect("the operating system provides random bytes");
     random.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A random seed, for the jitter of a sync's retry waits.
+pub(crate) fn random_seed() -> u64 {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).expect("the operating system provides random bytes");
+    u64::from_be_bytes(random)
+}

@@ -210,11 +210,6 @@ impl Database {
     }
 }
 
-/// The content hash a downloaded or stored file object names, if any.
-pub(crate) fn named_hash(values: &ferry_protocol::Members) -> Option<&str> {
-    values.get("ContentHash").and_then(|hash| hash.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail on any error")]

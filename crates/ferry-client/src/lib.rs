@@ -205,6 +205,12 @@ pub enum ClientError {
     /// The database file failed.
     #[error("device database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The download's writer ended before the download was complete, without an error of its
+    /// own; nothing of the download was kept.
+    #[error(
+        "the download's writer stopped before the download was complete; nothing of it was kept: sync again"
+    )]
+    WriterStopped,
     /// The database holds something Ferry did not write.
     #[error("the device database is damaged: {0}")]
     Corrupt(String),

@@ -23,6 +23,7 @@
 //!
 //! Every error is an [`ErrorBody`] with an HTTP status that says who must act.
 
+pub mod endpoint;
 pub mod value;
 
 use std::collections::BTreeMap;

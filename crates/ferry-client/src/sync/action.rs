@@ -1,6 +1,7 @@
 //! Server actions called from the device, and what they synchronise to it.
 
 use ferry_model::{EntityKind, ObjectId};
+use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_protocol::{ActionRequest, ActionResponse};
 use ferry_sql::table_name;
 
@@ -33,10 +34,9 @@ impl SyncEngine {
         parameters: serde_json::Map<String, serde_json::Value>,
     ) -> Result<ActionOutcome, SyncError> {
         let _running = self.start_running()?;
-        let token = self.token()?;
         let body = serde_json::to_vec(&ActionRequest { parameters }).expect("requests serialise");
-        let path = format!("/v1/actions/{}", percent_encoded(name));
-        let response: ActionResponse = self.call("POST", &path, Some(&token), &body).await?;
+        let route = endpoint::Action::ROUTE;
+        let response: ActionResponse = self.call((route, &route.path(&[name])), &body).await?;
         let model = self.database.model();
         let mut connection = self.database.lock();
         let transaction = connection.transaction()?;
@@ -75,16 +75,4 @@ impl SyncEngine {
             skipped: response.skipped,
         })
     }
-}
-
-/// An action name as a path segment: unreserved characters as they are, the rest %-encoded.
-fn percent_encoded(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use ferry_model::{DownloadBehaviour, Entity, Model, ObjectId, Slot, Value};
 use ferry_protocol::{DownloadedObject, value};
 use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
+use ferry_sync::Step;
 
 use super::SyncError;
 use crate::ClientError;
@@ -30,16 +31,11 @@ pub const PAGES_IN_FLIGHT: usize = 2;
 /// its pages twice.
 pub const WAL_TRUNCATE_OBJECTS: usize = 10_000;
 
-/// One step of a download, in the order the network side sends them.
-pub(crate) enum Step {
-    /// An entity's download starts. `full` says the server sends everything the user may read
-    /// now, so whatever else the device holds of the entity goes.
-    Begin { entity: String, full: bool },
-    /// Objects to write, ids to remove, and ids the server confirmed unchanged (a reconciled
-    /// index: they stay as they are).
-    Page { objects: Vec<DownloadedObject>, removed: Vec<String>, unchanged: Vec<ObjectId> },
-    /// The entity is complete; its checkpoint, when the download gave one.
-    End { checkpoint: Option<String> },
+/// What the writer is handed: the download's steps, as the sync core gives them, then the
+/// commit.
+pub(crate) enum Feed {
+    /// A step to write.
+    Step(Step),
     /// Every entity arrived: commit.
     Commit,
 }
@@ -51,12 +47,12 @@ pub(crate) struct Applied {
     pub(crate) removed: BTreeMap<String, usize>,
 }
 
-/// Writes the steps as they arrive; commits at [`Step::Commit`]. When the sending side stops
+/// Writes the steps as they arrive; commits at [`Feed::Commit`]. When the sending side stops
 /// without it, everything written is rolled back and `Ok(None)` says so.
 pub(crate) fn apply_download(
     database: &Database,
     model: &Arc<Model>,
-    mut steps: tokio::sync::mpsc::Receiver<Step>,
+    mut steps: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Option<Applied>, SyncError> {
     let mut connection = database.open_writer()?;
     let transaction =
@@ -65,17 +61,17 @@ pub(crate) fn apply_download(
     let mut current: Option<EntityApply<'_>> = None;
     while let Some(step) = steps.blocking_recv() {
         match step {
-            Step::Begin { entity, full } => {
+            Feed::Step(Step::Begin { entity, full }) => {
                 let entity = model
                     .entity(&entity)
                     .ok_or_else(|| ClientError::UnknownEntity { entity: entity.clone() })?;
                 current = Some(EntityApply::begin(&transaction, entity, full)?);
             }
-            Step::Page { objects, removed, unchanged } => {
+            Feed::Step(Step::Page { objects, removed, unchanged }) => {
                 let apply = current.as_mut().expect("a page comes after its entity's Begin");
                 apply.page(&transaction, &objects, &removed, &unchanged)?;
             }
-            Step::End { checkpoint } => {
+            Feed::Step(Step::End { checkpoint }) => {
                 let apply = current.take().expect("End comes after its entity's Begin");
                 let entity = apply.entity;
                 let name = entity.name.to_string();
@@ -86,7 +82,7 @@ pub(crate) fn apply_download(
                 *applied.downloaded.entry(name.clone()).or_default() += downloaded;
                 *applied.removed.entry(name).or_default() += removed;
             }
-            Step::Commit => {
+            Feed::Commit => {
                 Removed::forget_oldest(&transaction)?;
                 transaction.commit()?;
                 if applied.downloaded.values().sum::<usize>() > WAL_TRUNCATE_OBJECTS {

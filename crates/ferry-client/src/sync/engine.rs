@@ -1,0 +1,255 @@
+//! The shell around the sync core: runs a [`SyncMachine`] by performing its actions with the
+//! engine's transport, the local store, the download's writer thread, the clock and the app's
+//! progress callback and cancel token, and feeding their results back as events.
+
+use std::sync::Arc;
+
+use ferry_sync::{Action, Answer, Body, Event, Job, Outcome, Outgoing, Start, SyncMachine};
+use tokio::sync::mpsc::Sender;
+
+use super::apply::{Applied, Feed, PAGES_IN_FLIGHT, apply_download};
+use super::store::LocalStore;
+use super::{Payload, Request, SyncEngine, SyncError, SyncOptions};
+use crate::database::Database;
+use crate::{ClientError, effects};
+
+/// The download's writer: a blocking thread that writes the steps it is handed into one local
+/// transaction, committed when told, rolled back when the sending side goes away.
+struct Writer {
+    steps: Sender<Feed>,
+    applier: tokio::task::JoinHandle<Result<Option<Applied>, SyncError>>,
+}
+
+impl Writer {
+    fn start(database: &Arc<Database>) -> Writer {
+        let (steps, received) = tokio::sync::mpsc::channel(PAGES_IN_FLIGHT);
+        let database = Arc::clone(database);
+        let applier = tokio::task::spawn_blocking(move || {
+            let model = database.model();
+            apply_download(&database, &model, received)
+        });
+        Writer { steps, applier }
+    }
+
+    /// Hands over a step; waits while [`PAGES_IN_FLIGHT`] are queued. False when the writer
+    /// stopped (its own error says why).
+    async fn write(&self, feed: Feed) -> bool {
+        self.steps.send(feed).await.is_ok()
+    }
+
+    /// Why a writer that stopped did.
+    async fn failure(self) -> SyncError {
+        self.finish().await.err().unwrap_or(SyncError::Local(ClientError::WriterStopped))
+    }
+
+    /// Commits, and gives what was written.
+    async fn commit(self) -> Result<Applied, SyncError> {
+        if !self.write(Feed::Commit).await {
+            return Err(self.failure().await);
+        }
+        self.finish().await?.ok_or(SyncError::Local(ClientError::WriterStopped))
+    }
+
+    /// Lets the writer end: it commits when it was told to, and rolls back otherwise.
+    async fn finish(self) -> Result<Option<Applied>, SyncError> {
+        let Writer { steps, applier } = self;
+        drop(steps);
+        applier.await.map_err(|e| {
+            SyncError::Local(ClientError::Corrupt(format!("the download's writer failed: {e}")))
+        })?
+    }
+}
+
+/// One job of the sync core, run to its end. An unfinished download is rolled back before this
+/// returns; the writer's own failure comes before what stopped the job (it is why sending
+/// stopped).
+pub(super) async fn drive(
+    engine: &SyncEngine,
+    job: Job,
+    options: &SyncOptions,
+) -> Result<Option<ferry_sync::SyncReport>, SyncError> {
+    let token = engine.token()?;
+    let store = LocalStore { database: &engine.database };
+    let start = start(&store, engine, job)?;
+    let mut shell = Shell { engine, store, token, options, writer: None, server: None };
+    let outcome = shell.run(start).await;
+    if let Some(writer) = shell.writer.take() {
+        writer.finish().await?;
+    }
+    let server = shell.server.unwrap_or_else(|| engine.transport.server());
+    outcome.map_err(|error| error.into_sync_error(server))
+}
+
+/// What the store holds when a job starts.
+fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start, SyncError> {
+    let syncing = matches!(job, Job::Sync(_));
+    let pending = if syncing { store.pending_upload()? } else { None };
+    let dirty = if syncing && pending.is_none() { store.dirty_changes()? } else { Vec::new() };
+    let device = if syncing { store.device_name()? } else { String::new() };
+    Ok(Start {
+        job,
+        model: engine.database.model(),
+        device,
+        upload_id: effects::random_token(),
+        seed: effects::random_seed(),
+        started: engine.database.clock.now(),
+        pending,
+        dirty,
+    })
+}
+
+/// A job's ending as the engine reports it: the core's error in the SDK's terms.
+enum Ended {
+    Core(ferry_sync::Error),
+    Shell(SyncError),
+}
+
+impl Ended {
+    fn into_sync_error(self, server: String) -> SyncError {
+        match self {
+            Ended::Shell(error) => error,
+            Ended::Core(error) => SyncError::from_core(error, server),
+        }
+    }
+}
+
+struct Shell<'a> {
+    engine: &'a SyncEngine,
+    store: LocalStore<'a>,
+    token: String,
+    options: &'a SyncOptions,
+    writer: Option<Writer>,
+    /// The server as the transport named it when the network last failed.
+    server: Option<String>,
+}
+
+impl Shell<'_> {
+    async fn run(&mut self, start: Start) -> Result<Option<ferry_sync::SyncReport>, Ended> {
+        let mut machine = SyncMachine::new();
+        let mut event = Event::Start(Box::new(start));
+        let mut cancel_told = false;
+        loop {
+            let mut answer = None;
+            for action in machine.handle(event) {
+                if let Action::Finish(outcome) = action {
+                    return finished(outcome);
+                }
+                answer = self.perform(action).await.map_err(Ended::Shell)?.or(answer);
+            }
+            if !cancel_told && self.options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+                cancel_told = true;
+                machine.handle(Event::Cancel);
+            }
+            event = answer.expect("the core's actions end with one it waits on, or its finish");
+        }
+    }
+
+    /// Performs one action; gives the event that answers it, when it is one that waits.
+    async fn perform(&mut self, action: Action) -> Result<Option<Event>, SyncError> {
+        let event = match action {
+            Action::Send(outgoing) => self.send(outgoing).await?,
+            Action::Wait { ms } => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                Event::Timer
+            }
+            Action::LookUp(targets) => Event::LookedUp(self.store.look_up(&targets)?),
+            Action::ReadEntity { entity } => {
+                let (checkpoint, holds_objects) = self.store.entity_state(&entity)?;
+                Event::EntityState { checkpoint, holds_objects }
+            }
+            Action::ReadRevisions { entity, ids } => {
+                Event::Revisions(self.store.revisions(&entity, &ids)?)
+            }
+            Action::LookUpContents(hashes) => Event::ContentsHeld(self.store.contents_held(hashes)),
+            Action::UpgradeModel { text } => {
+                let changed = self.engine.database.upgrade_model(&text)?;
+                Event::ModelUpgraded { model: changed.then(|| self.engine.database.model()) }
+            }
+            Action::Store(write) => {
+                self.store.write(write)?;
+                return Ok(None);
+            }
+            Action::BeginDownload => {
+                self.writer = Some(Writer::start(&self.engine.database));
+                return Ok(None);
+            }
+            Action::Download(step) => {
+                let writer = self.writer.as_ref().expect("a download's steps follow its begin");
+                if !writer.write(Feed::Step(step)).await {
+                    let stopped = self.writer.take().expect("present above");
+                    return Err(stopped.failure().await);
+                }
+                return Ok(None);
+            }
+            Action::CommitDownload => {
+                let writer = self.writer.take().expect("a download's commit follows its begin");
+                let applied = writer.commit().await?;
+                Event::Committed { downloaded: applied.downloaded, removed: applied.removed }
+            }
+            Action::Progress(progress) => {
+                self.options.report(progress);
+                return Ok(None);
+            }
+            Action::ReadClock => Event::Clock(self.engine.database.clock.now()),
+            Action::Finish(_) => unreachable!("the loop ends at a finish"),
+        };
+        Ok(Some(event))
+    }
+
+    /// Sends a request through the transport: a network failure is an event for the core; a
+    /// local one (a content missing from the store, the store failing) ends the job.
+    async fn send(&mut self, outgoing: Outgoing) -> Result<Event, SyncError> {
+        let Outgoing { route, path, body } = outgoing;
+        let files = &self.engine.database.files;
+        let method = route.method.as_str();
+        let token = Some(self.token.as_str());
+        let sent = match &body {
+            Body::Empty | Body::Json(_) => {
+                let bytes = match &body {
+                    Body::Json(bytes) => bytes.as_slice(),
+                    _ => b"",
+                };
+                let request =
+                    Request { method, path: &path, token, payload: Payload::Bytes(bytes) };
+                self.engine.transport.exchange(request, None).await
+            }
+            Body::Content { hash, entity, id } => {
+                let file = files.path(hash);
+                if !file.is_file() {
+                    let id = ferry_model::ObjectId::parse(id).ok_or_else(|| {
+                        ClientError::Corrupt(format!("the pending upload names `{id}`"))
+                    })?;
+                    return Err(ClientError::FileMissing { entity: entity.clone(), id }.into());
+                }
+                let request = Request { method, path: &path, token, payload: Payload::File(&file) };
+                self.engine.transport.exchange(request, None).await
+            }
+            Body::IntoStore { hash } => {
+                let mut incoming = files.incoming().map_err(ClientError::Files)?;
+                let mut sink = |bytes: &[u8]| incoming.write(bytes);
+                let request = Request { method, path: &path, token, payload: Payload::Bytes(b"") };
+                let sent = self.engine.transport.exchange(request, Some(&mut sink)).await;
+                if let Ok(response) = &sent
+                    && response.status == 200
+                {
+                    incoming.finish(files, Some(hash))?;
+                }
+                sent
+            }
+        };
+        match sent {
+            Ok(response) => {
+                Ok(Event::Answer(Answer { status: response.status, body: response.body }))
+            }
+            Err(SyncError::Unreachable { server, reason }) => {
+                self.server = Some(server);
+                Ok(Event::Unreachable { reason })
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+fn finished(outcome: Outcome) -> Result<Option<ferry_sync::SyncReport>, Ended> {
+    outcome.map_err(Ended::Core)
+}

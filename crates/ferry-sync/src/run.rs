@@ -1,0 +1,141 @@
+//! A job from its start to its end, and the exchanges with the server every module uses.
+
+use std::sync::Arc;
+
+use ferry_model::{Model, Timestamp};
+use ferry_protocol::endpoint::{self, Endpoint};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::answer::{check_protocol, decode};
+use crate::error::Error;
+use crate::event::{Action, Answer, Body, Event, Outgoing, Start, Store};
+use crate::io::Io;
+use crate::report::SyncReport;
+use crate::retry::Retry;
+use crate::{Job, Mode, Outcome, download, upload};
+
+/// What every step of a job works with.
+pub(crate) struct Cx {
+    pub(crate) io: Arc<Io>,
+    retry: Retry,
+    /// The device's model, followed to the server's.
+    pub(crate) model: Arc<Model>,
+}
+
+/// Runs a job (DESIGN.md §4): the upload is planned and stored before anything is sent, the
+/// server's model is followed, the upload is sent and its answer applied, then the download of
+/// the mode, and the sync's record for the server's history.
+pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
+    let Start { job, model, device, upload_id, seed, started, pending, dirty } = start;
+    let mut cx = Cx { io, retry: Retry::new(seed), model };
+    let mode = match job {
+        Job::FollowModel => return follow_model(&mut cx).await.map(|()| None),
+        Job::Sync(mode) => mode,
+    };
+    cx.io.check_cancel()?;
+    let request = match pending {
+        Some(request) => Some(request),
+        None => upload::plan(&mut cx, &mode, dirty, device.clone(), upload_id).await?,
+    };
+    let upload_id = request.as_ref().map(|request| request.upload_id.clone());
+    follow_model(&mut cx).await?;
+    let mut report = SyncReport::default();
+    if let Some(request) = request {
+        upload::send(&mut cx, request, &mut report).await?;
+    }
+    cx.io.check_cancel()?;
+    match &mode {
+        Mode::All => {
+            download::all(&mut cx, &mut report).await?;
+            cx.io.emit(Action::Store(Store::FullSyncDone));
+        }
+        Mode::Unsynchronized if !report.rejected.is_empty() => {
+            let rejected = report.rejected_objects();
+            download::refresh(&mut cx, &rejected, &mut report).await?;
+        }
+        Mode::Unsynchronized => {}
+        Mode::Selected(objects) => download::refresh(&mut cx, objects, &mut report).await?,
+    }
+    let now = cx.clock().await?;
+    let duration_ms = (now.unix_micros() - started.unix_micros()) / 1000;
+    cx.io.emit(Action::Store(Store::LastSync { at: now, mode: mode.name().to_owned() }));
+    // The record is the operator's view of a sync that is complete: a record the network
+    // loses does not fail it.
+    let record = report.record(device, mode.name(), upload_id, duration_ms);
+    let path = endpoint::SyncReport::ROUTE.path(&[]);
+    let _ = cx.json::<endpoint::SyncReport>(path, Some(&record)).await;
+    Ok(Some(report))
+}
+
+/// Moves the device to the server's model when its version differs (the shell migrates the
+/// schema and keeps unsynchronised changes); a changed model makes a full sync due.
+async fn follow_model(cx: &mut Cx) -> Result<(), Error> {
+    let (server, _) = cx.json::<endpoint::Model>(endpoint::Model::ROUTE.path(&[]), None).await?;
+    check_protocol(&server)?;
+    if server.version == cx.model.version().to_string() {
+        return Ok(());
+    }
+    match cx.io.ask(Action::UpgradeModel { text: server.text }).await {
+        Event::ModelUpgraded { model: Some(model) } => {
+            cx.model = model;
+            cx.io.emit(Action::Store(Store::FullSyncDue));
+            Ok(())
+        }
+        Event::ModelUpgraded { model: None } => Ok(()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+impl Cx {
+    /// Sends a request until it is answered, retrying after network failures per [`Retry`].
+    pub(crate) async fn send(&mut self, outgoing: Outgoing) -> Result<Answer, Error> {
+        let mut failed = 0;
+        loop {
+            match self.io.ask(Action::Send(outgoing.clone())).await {
+                Event::Answer(answer) => return Ok(answer),
+                Event::Unreachable { reason } => {
+                    failed += 1;
+                    let Some(ms) = self.retry.delay_ms(failed) else {
+                        return Err(Error::Unreachable { reason });
+                    };
+                    match self.io.ask(Action::Wait { ms }).await {
+                        Event::Timer => {}
+                        other => return Err(unexpected(&other)),
+                    }
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+    }
+
+    /// One JSON exchange with an endpoint: its typed answer and the answer's size in bytes.
+    pub(crate) async fn json<E: Endpoint>(
+        &mut self,
+        path: String,
+        request: Option<&E::Request>,
+    ) -> Result<(E::Answer, usize), Error>
+    where
+        E::Request: Serialize,
+        E::Answer: DeserializeOwned,
+    {
+        let body = match request {
+            Some(request) => Body::Json(serde_json::to_vec(request).expect("requests serialise")),
+            None => Body::Empty,
+        };
+        let answer = self.send(Outgoing { route: E::ROUTE, path, body }).await?;
+        decode(&answer)
+    }
+
+    async fn clock(&mut self) -> Result<Timestamp, Error> {
+        match self.io.ask(Action::ReadClock).await {
+            Event::Clock(now) => Ok(now),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// The error for an event the machine was not waiting for.
+pub(crate) fn unexpected(event: &Event) -> Error {
+    Error::Unexpected { event: event.name().to_owned() }
+}
