@@ -49,6 +49,8 @@ fn ci() -> Result<(), String> {
     eprintln!("xtask: PostgreSQL for tests at {url}");
     run("cargo", &["fmt", "--all", "--check"], &url)?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
+    // The sync core is shared with the browser's SDK: it must build for the web.
+    run("cargo", &["build", "-p", "ferry-sync", "--target", "wasm32-unknown-unknown"], &url)?;
     run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], &url)?;
     run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
     let batch = ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--ignore-default-filter"];
