@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ferry_client::HttpTransport;
+use ferry_protocol::endpoint::{self, Endpoint, Route};
 use serde_json::{Value as Json, json};
 
 use crate::device::{Failure, exit_with, runtime};
@@ -158,7 +159,8 @@ impl Admin {
         Ok((server, token))
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json, Failure> {
+    async fn call(&self, route: Route, path: &str, body: Option<Json>) -> Result<Json, Failure> {
+        let method = route.method.as_str();
         let (server, token) = self.session()?;
         let transport = HttpTransport::new(&server)?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -188,7 +190,9 @@ impl Admin {
         let password = read_password(stdin)?;
         let transport = HttpTransport::new(server)?;
         let body = json!({ "user": user, "password": password }).to_string();
-        let answer = transport.request("POST", "/v1/sign-in", None, body.as_bytes()).await?;
+        let answer = transport
+            .request("POST", &endpoint::SignIn::ROUTE.path(&[]), None, body.as_bytes())
+            .await?;
         if answer.status == 401 {
             return Err(Failure {
                 message: "wrong user name or password: check them and log in again".to_owned(),
@@ -218,7 +222,7 @@ impl Admin {
     }
 
     async fn users(&self) -> Result<(), Failure> {
-        let list = self.call("GET", "/v1/users", None).await?;
+        let list = self.call(endpoint::USERS, &endpoint::USERS.path(&[]), None).await?;
         let lines: Vec<String> = list["users"]
             .as_array()
             .into_iter()
@@ -245,14 +249,15 @@ impl Admin {
         }
         let password = read_password(stdin)?;
         let body = json!({ "name": name, "password": password, "roles": roles });
-        let user = self.call("POST", "/v1/users", Some(body)).await?;
+        let user = self.call(endpoint::USER_ADD, &endpoint::USER_ADD.path(&[]), Some(body)).await?;
         self.print(&format!("added {name} ({}) {}", roles.join(", "), text(&user["id"])), &user);
         Ok(())
     }
 
     async fn set_roles(&self, name: &str, new_roles: &[&str]) -> Result<(), Failure> {
-        let path = format!("/v1/users/{name}/roles");
-        let user = self.call("PUT", &path, Some(json!({ "roles": new_roles }))).await?;
+        let path = endpoint::USER_ROLES.path(&[name]);
+        let user =
+            self.call(endpoint::USER_ROLES, &path, Some(json!({ "roles": new_roles }))).await?;
         self.print(&format!("{name} now has roles: {}", roles(&user["roles"])), &user);
         Ok(())
     }
@@ -273,10 +278,10 @@ impl Admin {
             }
         }
         let path = match query.is_empty() {
-            true => "/v1/failures".to_owned(),
-            false => format!("/v1/failures?{}", query.join("&")),
+            true => endpoint::FAILURES.path(&[]),
+            false => format!("{}?{}", endpoint::FAILURES.path(&[]), query.join("&")),
         };
-        let list = self.call("GET", &path, None).await?;
+        let list = self.call(endpoint::FAILURES, &path, None).await?;
         let lines: Vec<String> = list["failures"]
             .as_array()
             .into_iter()
@@ -301,7 +306,8 @@ impl Admin {
 
     async fn show(&self, id: &str) -> Result<(), Failure> {
         let id: i64 = id.parse().map_err(|_| usage(format!("`{id}` is not a failure id")))?;
-        let failure = self.call("GET", &format!("/v1/failures/{id}"), None).await?;
+        let failure =
+            self.call(endpoint::FAILURE, &endpoint::FAILURE.path(&[&id.to_string()]), None).await?;
         let people = format!(
             "failure {id}: {} {} {}\nuser: {}\nupload: {}\nat: {}\nreason: {}\nattempted: {}\nreplayed: {}",
             text(&failure["kind"]),
@@ -320,7 +326,13 @@ impl Admin {
 
     async fn replay(&self, id: &str) -> Result<(), Failure> {
         let id: i64 = id.parse().map_err(|_| usage(format!("`{id}` is not a failure id")))?;
-        let replayed = self.call("POST", &format!("/v1/failures/{id}/replay"), None).await?;
+        let replayed = self
+            .call(
+                endpoint::FAILURE_REPLAY,
+                &endpoint::FAILURE_REPLAY.path(&[&id.to_string()]),
+                None,
+            )
+            .await?;
         let outcome = &replayed["outcome"];
         let people = match text(&outcome["outcome"]).as_str() {
             "failed" => format!("failure {id} failed again: {}", text(&outcome["reason"])),
@@ -337,7 +349,7 @@ impl Admin {
     }
 
     async fn history(&self) -> Result<(), Failure> {
-        let list = self.call("GET", "/v1/history", None).await?;
+        let list = self.call(endpoint::HISTORY, &endpoint::HISTORY.path(&[]), None).await?;
         let lines: Vec<String> = list["entries"]
             .as_array()
             .into_iter()
@@ -361,7 +373,7 @@ impl Admin {
     }
 
     async fn devices(&self) -> Result<(), Failure> {
-        let list = self.call("GET", "/v1/devices", None).await?;
+        let list = self.call(endpoint::DEVICES, &endpoint::DEVICES.path(&[]), None).await?;
         let lines: Vec<String> = list["devices"]
             .as_array()
             .into_iter()

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, ensure};
 use ferry_client::{HttpTransport, Object, SyncEngine, SyncMode};
 use ferry_model::{ObjectId, Timestamp, Value, samples};
+use ferry_protocol::endpoint::{self, Endpoint, Route};
 use ferry_server::{Config, Database, Handlers, Limits, Server, SystemClock};
 use serde_json::json;
 
@@ -229,7 +230,7 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
     );
     let admin = HttpTransport::new(&format!("http://{address}"))?;
     let token = sign_in(&admin, "ada").await?;
-    let failures = call(&admin, "GET", "/v1/failures", &token, b"").await?;
+    let failures = call(&admin, endpoint::FAILURES, &[], &token, b"").await?;
     let failure =
         failures["failures"][0]["id"].as_i64().context("a SynchronizationError record")?;
     story.say(&format!(
@@ -241,7 +242,7 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
     ada.db.commit(&mut [&mut adas_again])?;
     ada.engine.sync(SyncMode::All).await?;
     let replayed =
-        call(&admin, "POST", &format!("/v1/failures/{failure}/replay"), &token, b"").await?;
+        call(&admin, endpoint::FAILURE_REPLAY, &[&failure.to_string()], &token, b"").await?;
     let outcome = replayed["outcome"]["outcome"].as_str().unwrap_or_default().to_owned();
     story.say(&format!("ada renumbers her order to 40 and replays failure {failure}: {outcome}"));
     ensure!(outcome == "applied", "the replay was {outcome}");
@@ -339,7 +340,7 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
 
 async fn sign_in(transport: &HttpTransport, user: &str) -> anyhow::Result<String> {
     let body = serde_json::to_vec(&json!({ "user": user, "password": PASSWORD }))?;
-    let answer = transport.request("POST", "/v1/sign-in", None, &body).await?;
+    let answer = transport.request("POST", &endpoint::SignIn::ROUTE.path(&[]), None, &body).await?;
     ensure!(answer.status == 200, "sign-in answered {}", answer.status);
     let answer: serde_json::Value = serde_json::from_slice(&answer.body)?;
     answer["token"].as_str().map(str::to_owned).context("a token")
@@ -347,12 +348,13 @@ async fn sign_in(transport: &HttpTransport, user: &str) -> anyhow::Result<String
 
 async fn call(
     transport: &HttpTransport,
-    method: &str,
-    path: &str,
+    route: Route,
+    segments: &[&str],
     token: &str,
     body: &[u8],
 ) -> anyhow::Result<serde_json::Value> {
-    let answer = transport.request(method, path, Some(token), body).await?;
+    let (method, path) = (route.method.as_str(), route.path(segments));
+    let answer = transport.request(method, &path, Some(token), body).await?;
     ensure!(
         answer.status == 200,
         "{method} {path} answered {}: {}",

@@ -112,8 +112,10 @@ pub const FAILURE_REPLAY: Route =
 pub const FAILURE_FILE: Route = Route { method: Method::Get, pattern: "/v1/failures/{id}/file" };
 /// `GET`: the synchronization history.
 pub const HISTORY: Route = Route { method: Method::Get, pattern: "/v1/history" };
-/// `GET` lists users, `POST` adds one.
+/// `GET`: the users.
 pub const USERS: Route = Route { method: Method::Get, pattern: "/v1/users" };
+/// `POST`: a new user.
+pub const USER_ADD: Route = Route { method: Method::Post, pattern: "/v1/users" };
 /// `PUT`: a user's roles.
 pub const USER_ROLES: Route = Route { method: Method::Put, pattern: "/v1/users/{name}/roles" };
 /// `GET`: devices seen.

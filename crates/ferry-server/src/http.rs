@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as Ax
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_protocol::{
     ActionRequest, ActionResponse, DeviceList, DownloadQuery, FailureList, FailureQuery, FileQuery,
     FileStored, FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, NewUser,
@@ -32,25 +33,25 @@ pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/v1/sign-in", post(sign_in))
-        .route("/v1/model", get(model))
-        .route("/v1/upload", post(upload_route))
-        .route("/v1/download/{entity}", get(download_route))
-        .route("/v1/download/{entity}/objects", post(objects_route))
-        .route("/v1/failures", get(failure_list))
-        .route("/v1/failures/{id}", get(failure_get))
-        .route("/v1/failures/{id}/replay", post(failure_replay))
-        .route("/v1/failures/{id}/file", get(failure_file))
-        .route("/v1/actions/{name}", post(action_route))
-        .route("/v1/files/missing", post(files_missing))
+        .route(endpoint::SignIn::ROUTE.pattern, post(sign_in))
+        .route(endpoint::Model::ROUTE.pattern, get(model))
+        .route(endpoint::Upload::ROUTE.pattern, post(upload_route))
+        .route(endpoint::Download::ROUTE.pattern, get(download_route))
+        .route(endpoint::Objects::ROUTE.pattern, post(objects_route))
+        .route(endpoint::FAILURES.pattern, get(failure_list))
+        .route(endpoint::FAILURE.pattern, get(failure_get))
+        .route(endpoint::FAILURE_REPLAY.pattern, post(failure_replay))
+        .route(endpoint::FAILURE_FILE.pattern, get(failure_file))
+        .route(endpoint::Action::ROUTE.pattern, post(action_route))
+        .route(endpoint::FilesMissing::ROUTE.pattern, post(files_missing))
         // A content is streamed to disk under its own limit, `Limits::file_bytes_max`.
-        .route("/v1/files/{hash}", put(file_store).layer(DefaultBodyLimit::disable()))
-        .route("/v1/files/{entity}/{id}", get(file_get))
-        .route("/v1/history", get(history))
-        .route("/v1/users", get(user_list).post(user_create))
-        .route("/v1/users/{name}/roles", put(user_roles))
-        .route("/v1/devices", get(device_list))
-        .route("/v1/sync-report", post(sync_report))
+        .route(endpoint::FILE_PUT.pattern, put(file_store).layer(DefaultBodyLimit::disable()))
+        .route(endpoint::FILE_GET.pattern, get(file_get))
+        .route(endpoint::HISTORY.pattern, get(history))
+        .route(endpoint::USERS.pattern, get(user_list).post(user_create))
+        .route(endpoint::USER_ROLES.pattern, put(user_roles))
+        .route(endpoint::DEVICES.pattern, get(device_list))
+        .route(endpoint::SyncReport::ROUTE.pattern, post(sync_report))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".to_owned())
@@ -75,8 +76,10 @@ async fn guard(
         let message = format!("the server is handling {max} requests; try again in a moment");
         return ApiError::Unavailable(message).into_response();
     };
+    // A file content's upload: `PUT` of the content route's prefix.
+    let content_prefix = endpoint::FILE_PUT.pattern.trim_end_matches("{hash}");
     let streamed = request.method() == axum::http::Method::PUT
-        && request.uri().path().starts_with("/v1/files/");
+        && request.uri().path().starts_with(content_prefix);
     if streamed {
         return next.run(request).await;
     }

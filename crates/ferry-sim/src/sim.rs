@@ -17,6 +17,7 @@ use ferry_client::{
 };
 use ferry_model::arbitrary::SplitMix64 as Rng;
 use ferry_model::{ObjectId, Timestamp, Value, samples};
+use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_server::{Config, Handlers, Limits, Server};
 use tower::ServiceExt as _;
 
@@ -99,7 +100,7 @@ impl FaultPlan {
             1 => Fault::LoseResponse,
             2 => Fault::Duplicate,
             3 => Fault::Delay,
-            4 | 5 if path.starts_with("/v1/upload") => Fault::RestartServerMidUpload,
+            4 | 5 if path == endpoint::Upload::ROUTE.path(&[]) => Fault::RestartServerMidUpload,
             _ => Fault::CrashDevice,
         };
         *self.injected.entry(fault).or_default() += 1;

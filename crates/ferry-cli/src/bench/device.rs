@@ -16,7 +16,9 @@ use ferry_server::Database;
 use ferry_sql::{Dialect, Side, create_schema, select_columns, table_name};
 use serde_json::json;
 
-use super::server::{Client, Databases, PASSWORD, Running, backend_name, ms, pg_connect, seed};
+use super::server::{
+    Client, Databases, PASSWORD, Running, backend_name, ms, pg_connect, seed, upload_path,
+};
 
 /// Rounds of the incremental and push measurements; the best is reported.
 const ROUNDS: usize = 3;
@@ -170,7 +172,7 @@ async fn device_at(dialect: Dialect, rows: usize, databases: &mut Databases) -> 
         let body = serde_json::to_vec(
             &json!({ "upload_id": format!("changes-{round}"), "device": "office", "changes": objects }),
         )?;
-        changes.request("POST", "/v1/upload", &body).await?;
+        changes.request("POST", &upload_path(), &body).await?;
         let start = Instant::now();
         let report = engine.sync(SyncMode::All).await?;
         best = best.min(start.elapsed());

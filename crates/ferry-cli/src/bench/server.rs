@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ferry_model::samples;
 use ferry_protocol::DownloadPage;
+use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_server::{Config, Database, Handlers, Limits, Server, SystemClock};
 use ferry_sql::{Dialect, Side, create_schema, select_columns, table_name};
 use serde_json::json;
@@ -28,8 +29,9 @@ impl Client {
         let stream = tokio::net::TcpStream::connect(address).await?;
         let mut client = Client { stream: BufReader::new(stream), token: String::new() };
         let body = serde_json::to_vec(&json!({ "user": user, "password": PASSWORD }))?;
-        let response: serde_json::Value =
-            serde_json::from_slice(&client.request("POST", "/v1/sign-in", &body).await?)?;
+        let response: serde_json::Value = serde_json::from_slice(
+            &client.request("POST", &endpoint::SignIn::ROUTE.path(&[]), &body).await?,
+        )?;
         client.token = response["token"].as_str().unwrap_or_default().to_owned();
         Ok(client)
     }
@@ -281,7 +283,7 @@ async fn upload(dialect: Dialect, count: usize, databases: &mut Databases) -> an
         let running = Running::start(&database).await?;
         let mut client = running.client().await?;
         let start = Instant::now();
-        let response = client.request("POST", "/v1/upload", &body).await?;
+        let response = client.request("POST", &upload_path(), &body).await?;
         ferry = ferry.min(start.elapsed());
         let response: ferry_protocol::UploadResponse = serde_json::from_slice(&response)?;
         let failed = response
@@ -454,11 +456,8 @@ async fn download(rows: usize, databases: &mut Databases) -> anyhow::Result<()> 
         let mut after = String::new();
         received = 0;
         loop {
-            let path = if after.is_empty() {
-                "/v1/download/Field.WorkOrder".to_owned()
-            } else {
-                format!("/v1/download/Field.WorkOrder?after={after}")
-            };
+            let path = download_path("Field.WorkOrder");
+            let path = if after.is_empty() { path } else { format!("{path}?after={after}") };
             let page: DownloadPage =
                 serde_json::from_slice(&client.request("GET", &path, b"").await?)?;
             received += page.objects.len();
@@ -527,7 +526,7 @@ async fn incremental(
     let mut client = running.client().await?;
     // The checkpoint of a device that holds every site: the start of a full download.
     let first: DownloadPage = serde_json::from_slice(
-        &client.request("GET", "/v1/download/Field.Site?limit=1", b"").await?,
+        &client.request("GET", &format!("{}?limit=1", download_path("Field.Site")), b"").await?,
     )?;
     let parts: Vec<&str> = first.checkpoint.split('.').collect();
     let checkpoint = format!("I.{}.{}", parts[1], parts[2]);
@@ -537,14 +536,14 @@ async fn incremental(
     let body = serde_json::to_vec(
         &json!({ "upload_id": "changes", "device": "bench", "changes": changes }),
     )?;
-    client.request("POST", "/v1/upload", &body).await?;
+    client.request("POST", &upload_path(), &body).await?;
     let mut elapsed = Duration::MAX;
     let mut received = 0;
     for _ in 0..5 {
         let start = Instant::now();
         let page: DownloadPage = serde_json::from_slice(
             &client
-                .request("GET", &format!("/v1/download/Field.Site?after={checkpoint}"), b"")
+                .request("GET", &format!("{}?after={checkpoint}", download_path("Field.Site")), b"")
                 .await?,
         )?;
         elapsed = elapsed.min(start.elapsed());
@@ -580,4 +579,14 @@ where
 
 pub(super) fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
+}
+
+/// The path of an upload.
+pub(super) fn upload_path() -> String {
+    endpoint::Upload::ROUTE.path(&[])
+}
+
+/// The path of an entity's download, without its query.
+fn download_path(entity: &str) -> String {
+    endpoint::Download::ROUTE.path(&[entity])
 }
