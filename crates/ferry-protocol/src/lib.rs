@@ -124,8 +124,54 @@ pub enum OutcomeResult {
     /// Skipped into `SynchronizationError`; nothing of it was applied.
     Failed {
         reason: String,
+        /// Why, for a program to act on; `reason` says it for a person.
+        kind: RejectionKind,
         failure_id: i64,
     },
+}
+
+/// Why the server rejected an object, for a program to act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectionKind {
+    /// The user's roles may not make this change (create, write a member, reach the object).
+    Access,
+    /// The change meets a server state it cannot apply to: an outdated revision, an object
+    /// that exists already, was deleted, does not exist, or that referring objects hold.
+    Conflict,
+    /// A reference to an object that exists neither on the server nor in the upload.
+    DanglingReference,
+    /// A validation rule of the model (required, unique, limits, a file's content).
+    Validation,
+    /// A before-apply handler of the app refused it.
+    Handler,
+}
+
+impl RejectionKind {
+    /// Every kind.
+    pub const ALL: [RejectionKind; 5] = [
+        RejectionKind::Access,
+        RejectionKind::Conflict,
+        RejectionKind::DanglingReference,
+        RejectionKind::Validation,
+        RejectionKind::Handler,
+    ];
+
+    /// The kind's name, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionKind::Access => "access",
+            RejectionKind::Conflict => "conflict",
+            RejectionKind::DanglingReference => "dangling-reference",
+            RejectionKind::Validation => "validation",
+            RejectionKind::Handler => "handler",
+        }
+    }
+
+    /// The kind of a name.
+    pub fn parse(name: &str) -> Option<RejectionKind> {
+        RejectionKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
 }
 
 /// One page of an entity's download.
@@ -239,6 +285,8 @@ pub struct Failure {
     pub kind: ChangeKind,
     pub attempted: Members,
     pub reason: String,
+    /// Why, for a program to act on.
+    pub rejection: RejectionKind,
     pub user: String,
     pub upload_id: String,
     /// UTC.

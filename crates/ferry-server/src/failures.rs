@@ -5,7 +5,7 @@
 use ferry_model::Timestamp;
 use ferry_protocol::{
     ChangeKind, Failure, FailureList, HistoryEntry, HistoryList, ObjectChange, ObjectOutcome,
-    OutcomeResult, ReplayResponse, SyncRecord, UploadRequest,
+    RejectionKind, ReplayResponse, SyncRecord, UploadRequest,
 };
 use ferry_sql::Param;
 
@@ -14,7 +14,7 @@ use crate::auth::{User, read_id};
 use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int, text};
 use crate::upload::{
-    CheckedChange, DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, apply_change_in, check_label,
+    CheckedChange, DEVICE_BYTES_MAX, Rejection, UPLOAD_ID_BYTES_MAX, apply_change_in, check_label,
     check_request,
 };
 
@@ -35,29 +35,30 @@ pub(crate) async fn record(
     user: &User,
     upload_id: &str,
     change: &CheckedChange<'_>,
-    reason: &str,
+    rejection: &Rejection,
 ) -> Result<i64, StoreError> {
     let attempted = serde_json::to_string(&change.attempted).expect("JSON values serialise");
     let rows = tx
         .query(
-            "INSERT INTO ferry_failures (entity, object_id, kind, attempted, reason, user_id, user_name, upload_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO ferry_failures (entity, object_id, kind, attempted, reason, user_id, user_name, upload_id, at, rejection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             &[
                 Param::Text(change.entity.name.to_string()),
                 state.store.id_param(change.id),
                 Param::Text(kind_name(change.kind).to_owned()),
                 Param::Text(attempted),
-                Param::Text(reason.to_owned()),
+                Param::Text(rejection.reason.clone()),
                 state.store.id_param(user.id),
                 Param::Text(user.name.clone()),
                 Param::Text(upload_id.to_owned()),
                 Param::Int(state.clock.now().unix_micros()),
+                Param::Text(rejection.kind.as_str().to_owned()),
             ],
         )
         .await?;
     int(&rows[0][0])
 }
 
-const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id";
+const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id, rejection";
 
 fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError> {
     let kind = match text(&row[3])?.as_str() {
@@ -79,6 +80,9 @@ fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError>
         attempted: serde_json::from_str(&text(&row[4])?)
             .map_err(|e| StoreError::Corrupt(format!("failure values: {e}")))?,
         reason: text(&row[5])?,
+        rejection: RejectionKind::parse(&text(&row[11])?).ok_or_else(|| {
+            StoreError::Corrupt("a failure's rejection is of no known kind".to_owned())
+        })?,
         user: text(&row[6])?,
         upload_id: text(&row[7])?,
         at: time(&row[8])?.unwrap_or_default(),
@@ -162,9 +166,9 @@ pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, Api
             tx.commit().await?;
             result
         }
-        Err(reason) => {
+        Err(rejection) => {
             tx.finish().await?;
-            OutcomeResult::Failed { reason, failure_id: id }
+            rejection.outcome(id)
         }
     };
     Ok(ReplayResponse {

@@ -88,24 +88,55 @@ const FIXED_TABLES: [&str; 12] = [
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
     "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL, request_digest TEXT)",
     "CREATE INDEX IF NOT EXISTS ferry_uploads_at ON ferry_uploads (at)",
-    "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT)",
+    "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT, rejection TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
     // The syncs devices report when they complete one.
     "CREATE TABLE IF NOT EXISTS ferry_sync_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, mode TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, objects_down BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
 ];
 
-/// Databases made before upload records kept the digest of their request gain the column.
-async fn add_upload_digest_column(tx: &mut Tx<'_>, dialect: Dialect) -> Result<(), StoreError> {
-    let find = match dialect {
+/// True when the fixed table `table` has the column `column`.
+async fn has_column(tx: &mut Tx<'_>, table: &str, column: &str) -> Result<bool, StoreError> {
+    let find = match tx.dialect() {
         Dialect::Postgres => {
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'ferry_uploads' AND column_name = 'request_digest'"
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
         }
-        Dialect::Sqlite => {
-            "SELECT name FROM pragma_table_info('ferry_uploads') WHERE name = 'request_digest'"
-        }
+        Dialect::Sqlite => "SELECT name FROM pragma_table_info($1) WHERE name = $2",
     };
-    if tx.query(find, &[]).await?.is_empty() {
+    let params = [Param::Text(table.to_owned()), Param::Text(column.to_owned())];
+    Ok(!tx.query(find, &params).await?.is_empty())
+}
+
+/// Databases made before upload records kept the digest of their request gain the column.
+async fn add_upload_digest_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    if !has_column(tx, "ferry_uploads", "request_digest").await? {
         tx.execute("ALTER TABLE ferry_uploads ADD COLUMN request_digest TEXT", &[]).await?;
+    }
+    Ok(())
+}
+
+/// Databases made before failures kept the kind of their rejection gain the column; the kind
+/// of a failure recorded before is read from its reason, as the server worded it.
+async fn add_rejection_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    if has_column(tx, "ferry_failures", "rejection").await? {
+        return Ok(());
+    }
+    tx.execute(
+        "ALTER TABLE ferry_failures ADD COLUMN rejection TEXT NOT NULL DEFAULT 'conflict'",
+        &[],
+    )
+    .await?;
+    let worded = [
+        ("access", "access:%"),
+        ("dangling-reference", "dangling reference:%"),
+        ("handler", "rejected by a before-apply handler:%"),
+        ("validation", "validation:%"),
+    ];
+    for (kind, pattern) in worded {
+        tx.execute(
+            "UPDATE ferry_failures SET rejection = $1 WHERE reason LIKE $2",
+            &[Param::Text(kind.to_owned()), Param::Text(pattern.to_owned())],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -130,7 +161,8 @@ impl Store {
             };
             tx.execute(&statement.replace("{id}", id).replace("{serial}", serial), &[]).await?;
         }
-        add_upload_digest_column(&mut tx, store.dialect()).await?;
+        add_upload_digest_column(&mut tx).await?;
+        add_rejection_column(&mut tx).await?;
         if store.dialect() == Dialect::Postgres {
             // Upload responses are written once and read back rarely: skip compressing them.
             tx.execute("ALTER TABLE ferry_uploads ALTER COLUMN response SET STORAGE EXTERNAL", &[])

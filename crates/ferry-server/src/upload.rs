@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_constraint::Context;
 use ferry_model::{Entity, EntityKind, MemberRef, Object, ObjectId, Slot, Value};
-use ferry_protocol::{ChangeKind, Members, ObjectOutcome, OutcomeResult, UploadRequest, value};
+use ferry_protocol::{
+    ChangeKind, Members, ObjectOutcome, OutcomeResult, RejectionKind, UploadRequest, value,
+};
 use ferry_sql::{
     Param, Side, insert_statement, param, read_object, select_columns, table_name, update_statement,
 };
@@ -185,12 +187,18 @@ pub(crate) async fn upload(
                     outcomes[index] = Some(outcome);
                     continue;
                 }
-                Err(reason) => {
+                Err(rejection) => {
                     failed += 1;
-                    let failure_id =
-                        failures::record(&mut tx, state, user, &checked.upload_id, change, &reason)
-                            .await?;
-                    OutcomeResult::Failed { reason, failure_id }
+                    let failure_id = failures::record(
+                        &mut tx,
+                        state,
+                        user,
+                        &checked.upload_id,
+                        change,
+                        &rejection,
+                    )
+                    .await?;
+                    rejection.outcome(failure_id)
                 }
             }
         } else {
@@ -206,13 +214,19 @@ pub(crate) async fn upload(
                     }
                     result
                 }
-                Err(reason) => {
+                Err(rejection) => {
                     tx.rollback_to_savepoint().await?;
                     failed += 1;
-                    let failure_id =
-                        failures::record(&mut tx, state, user, &checked.upload_id, change, &reason)
-                            .await?;
-                    OutcomeResult::Failed { reason, failure_id }
+                    let failure_id = failures::record(
+                        &mut tx,
+                        state,
+                        user,
+                        &checked.upload_id,
+                        change,
+                        &rejection,
+                    )
+                    .await?;
+                    rejection.outcome(failure_id)
                 }
             }
         };
@@ -392,7 +406,7 @@ pub(crate) async fn apply_change_in(
     user: &User,
     change: &CheckedChange<'_>,
     seq: i64,
-) -> Result<Result<OutcomeResult, String>, StoreError> {
+) -> Result<Result<OutcomeResult, Rejection>, StoreError> {
     apply_change(state, tx, user, &context(state, user), change, seq).await
 }
 
@@ -404,26 +418,30 @@ async fn apply_change(
     context: &Context,
     change: &CheckedChange<'_>,
     seq: i64,
-) -> Result<Result<OutcomeResult, String>, StoreError> {
+) -> Result<Result<OutcomeResult, Rejection>, StoreError> {
     let entity = change.entity;
     let rules = user_rules(state, entity, user, context);
     let current = read_covered(state, tx, entity, &rules, change.id).await?;
     match (change.kind, current) {
-        (ChangeKind::Create, Some(_)) => {
-            Ok(Err(format!("`{}` {} already exists on the server", entity.name, change.id)))
-        }
+        (ChangeKind::Create, Some(_)) => Ok(Err(Rejection::conflict(format!(
+            "`{}` {} already exists on the server",
+            entity.name, change.id
+        )))),
         (ChangeKind::Create, None) => create(state, tx, user, &rules, change, seq).await,
         (ChangeKind::Update | ChangeKind::Delete, None) => {
             if tombstoned(state, tx, entity, change.id).await? {
                 if change.kind == ChangeKind::Delete {
                     return Ok(Ok(OutcomeResult::Deleted));
                 }
-                return Ok(Err(format!(
+                return Ok(Err(Rejection::conflict(format!(
                     "`{}` {} was deleted on the server",
                     entity.name, change.id
-                )));
+                ))));
             }
-            Ok(Err(format!("`{}` {} does not exist on the server", entity.name, change.id)))
+            Ok(Err(Rejection::conflict(format!(
+                "`{}` {} does not exist on the server",
+                entity.name, change.id
+            ))))
         }
         (ChangeKind::Update, Some(current)) => {
             update(state, tx, user, &rules, change, current, seq).await
@@ -431,6 +449,40 @@ async fn apply_change(
         (ChangeKind::Delete, Some(current)) => {
             delete(state, tx, &rules, change, current, seq).await
         }
+    }
+}
+
+/// Why an object was rejected: its kind, for programs, and its reason, for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) kind: RejectionKind,
+    pub(crate) reason: String,
+}
+
+impl Rejection {
+    pub(crate) fn access(reason: String) -> Rejection {
+        Rejection { kind: RejectionKind::Access, reason }
+    }
+
+    pub(crate) fn conflict(reason: String) -> Rejection {
+        Rejection { kind: RejectionKind::Conflict, reason }
+    }
+
+    pub(crate) fn dangling(reason: String) -> Rejection {
+        Rejection { kind: RejectionKind::DanglingReference, reason }
+    }
+
+    pub(crate) fn validation(reason: String) -> Rejection {
+        Rejection { kind: RejectionKind::Validation, reason }
+    }
+
+    pub(crate) fn handler(reason: String) -> Rejection {
+        Rejection { kind: RejectionKind::Handler, reason }
+    }
+
+    /// The outcome of the rejected object, recorded as failure `failure_id`.
+    pub(crate) fn outcome(self, failure_id: i64) -> OutcomeResult {
+        OutcomeResult::Failed { reason: self.reason, kind: self.kind, failure_id }
     }
 }
 
@@ -511,41 +563,41 @@ async fn create(
     rules: &UserRules<'_>,
     change: &CheckedChange<'_>,
     seq: i64,
-) -> Result<Result<OutcomeResult, String>, StoreError> {
+) -> Result<Result<OutcomeResult, Rejection>, StoreError> {
     let entity = change.entity;
     if tombstoned(state, tx, entity, change.id).await? {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::conflict(format!(
             "`{}` {} was deleted on the server; ids are never reused",
             entity.name, change.id
-        )));
+        ))));
     }
     let creating: Vec<&ferry_model::AccessRule> =
         rules.rules.iter().map(|(rule, _)| *rule).filter(|rule| rule.create).collect();
     if creating.is_empty() {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::access(format!(
             "access: no role of the user ({}) may create `{}`",
             role_names(user),
             entity.name
-        )));
+        ))));
     }
     let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
     if let Some(member) = unwritable(entity, &written, creating.iter().copied()) {
-        return Ok(Err(not_writable(user, &member, entity)));
+        return Ok(Err(Rejection::access(not_writable(user, &member, entity))));
     }
     let object = match changed_object(state, user, change, entity.default_values()) {
         Ok(object) => object,
-        Err(reason) => return Ok(Err(reason)),
+        Err(reason) => return Ok(Err(Rejection::handler(reason))),
     };
     if let Err(reason) =
         check_references(state, tx, entity, change.id, &object.values, None).await?
     {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::dangling(reason)));
     }
     if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::validation(reason)));
     }
     if let Err(reason) = crate::files::check_content(state, change, &object.values)? {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::validation(reason)));
     }
     let dialect = tx.dialect();
     let mut params = vec![param(&Value::Reference(change.id), dialect)];
@@ -563,11 +615,11 @@ async fn create(
         .zip(&created.coverage)
         .any(|((rule, _), c)| rule.create && crate::access::is_true(c));
     if !covered_by_creator {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::access(format!(
             "access: the new `{}` lies outside the constraint of every rule that lets role(s) {} create it",
             entity.name,
             role_names(user)
-        )));
+        ))));
     }
     state.handlers.run_after(&object);
     Ok(Ok(applied(entity, rules, &created)))
@@ -581,45 +633,45 @@ async fn update(
     change: &CheckedChange<'_>,
     current: Covered,
     seq: i64,
-) -> Result<Result<OutcomeResult, String>, StoreError> {
+) -> Result<Result<OutcomeResult, Rejection>, StoreError> {
     let entity = change.entity;
     let covering: Vec<&ferry_model::AccessRule> = rules.covering(&current.coverage).collect();
     if covering.is_empty() {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::access(format!(
             "access: `{}` {} is not accessible to role(s) {}",
             entity.name,
             change.id,
             role_names(user)
-        )));
+        ))));
     }
     let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
     if let Some(member) = unwritable(entity, &written, covering.iter().copied()) {
-        return Ok(Err(not_writable(user, &member, entity)));
+        return Ok(Err(Rejection::access(not_writable(user, &member, entity))));
     }
     if entity.conflict == ferry_model::ConflictPolicy::RevisionCheck
         && let Some(base) = change.base_revision
         && base != current.revision
     {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::conflict(format!(
             "conflict: the change is based on revision {base} of `{}` {}, but the server has revision {}",
             entity.name, change.id, current.revision
-        )));
+        ))));
     }
     let object = match changed_object(state, user, change, current.object.values.clone()) {
         Ok(object) => object,
-        Err(reason) => return Ok(Err(reason)),
+        Err(reason) => return Ok(Err(Rejection::handler(reason))),
     };
     if let Err(reason) =
         check_references(state, tx, entity, change.id, &object.values, Some(&current.object.values))
             .await?
     {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::dangling(reason)));
     }
     if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::validation(reason)));
     }
     if let Err(reason) = crate::files::check_content(state, change, &object.values)? {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::validation(reason)));
     }
     let changed: Vec<Slot> = (0..entity.member_count())
         .map(Slot)
@@ -648,19 +700,20 @@ async fn delete(
     change: &CheckedChange<'_>,
     current: Covered,
     seq: i64,
-) -> Result<Result<OutcomeResult, String>, StoreError> {
+) -> Result<Result<OutcomeResult, Rejection>, StoreError> {
     let entity = change.entity;
     if !rules.covering(&current.coverage).any(|rule| rule.delete) {
-        return Ok(Err(format!("access: no role of the user may delete this `{}`", entity.name)));
+        let reason = format!("access: no role of the user may delete this `{}`", entity.name);
+        return Ok(Err(Rejection::access(reason)));
     }
     if entity.conflict == ferry_model::ConflictPolicy::RevisionCheck
         && let Some(base) = change.base_revision
         && base != current.revision
     {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::conflict(format!(
             "conflict: the deletion is based on revision {base} of `{}` {}, but the server has revision {}",
             entity.name, change.id, current.revision
-        )));
+        ))));
     }
     // An upload applies its deletions referring objects first, each on its own (a rejected one
     // stays), so nothing counts as gone ahead of time.
@@ -668,7 +721,7 @@ async fn delete(
     if let Err(reason) =
         crate::referrers::before_delete(state, tx, entity, change.id, &gone).await?
     {
-        return Ok(Err(reason));
+        return Ok(Err(Rejection::conflict(reason)));
     }
     remove_object(state, tx, entity, change.id, seq).await?;
     Ok(Ok(OutcomeResult::Deleted))

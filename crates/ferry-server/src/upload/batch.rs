@@ -12,7 +12,7 @@ use ferry_sql::{
     Param, Side, insert_rows_statement, param, placeholder, read_value, select_column, table_name,
 };
 
-use super::CheckedChange;
+use super::{CheckedChange, Rejection};
 use crate::State;
 use crate::access::UserRules;
 use crate::auth::User;
@@ -182,7 +182,7 @@ pub(crate) struct Accepted<'m> {
     pub(crate) seq: i64,
 }
 
-/// Decides one batchable create: `Ok(values)` to write, or `Err(reason)` to record.
+/// Decides one batchable create: `Ok(values)` to write, or `Err(rejection)` to record.
 /// The checks and their messages are those of the one-by-one path.
 pub(crate) fn decide(
     state: &State,
@@ -190,33 +190,36 @@ pub(crate) fn decide(
     rules: &UserRules<'_>,
     change: &CheckedChange<'_>,
     facts: &mut Facts,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, Rejection> {
     let entity = change.entity;
     let key = (entity.name.clone(), change.id);
     if facts.existing.contains(&key) {
-        return Err(format!("`{}` {} already exists on the server", entity.name, change.id));
+        let reason = format!("`{}` {} already exists on the server", entity.name, change.id);
+        return Err(Rejection::conflict(reason));
     }
     if facts.tombstoned.contains(&key) {
-        return Err(format!(
+        return Err(Rejection::conflict(format!(
             "`{}` {} was deleted on the server; ids are never reused",
             entity.name, change.id
-        ));
+        )));
     }
     let written: Vec<Slot> = change.values.iter().map(|(slot, _)| *slot).collect();
     let creating = rules.rules.iter().map(|(rule, _)| *rule).filter(|rule| rule.create);
     if let Some(member) = super::unwritable(entity, &written, creating) {
-        return Err(super::not_writable(user, &member, entity));
+        return Err(Rejection::access(super::not_writable(user, &member, entity)));
     }
-    let object = super::changed_object(state, user, change, entity.default_values())?;
+    let object = super::changed_object(state, user, change, entity.default_values())
+        .map_err(Rejection::handler)?;
     for (index, association) in entity.associations.iter().enumerate() {
         let slot = entity.slot(MemberRef::Association(index));
         if let Value::Reference(target) = &object.values[slot.0]
             && !facts.existing.contains(&(association.target.clone(), *target))
         {
-            return Err(super::dangling(entity, change.id, &association.name, *target));
+            let reason = super::dangling(entity, change.id, &association.name, *target);
+            return Err(Rejection::dangling(reason));
         }
     }
-    crate::validate::check_rules(entity, &object.values)?;
+    crate::validate::check_rules(entity, &object.values).map_err(Rejection::validation)?;
     for (index, attribute) in entity.attributes.iter().enumerate().filter(|(_, a)| a.rules.unique) {
         let value = &object.values[index];
         if value.is_empty() {
@@ -224,7 +227,8 @@ pub(crate) fn decide(
         }
         let taken = facts.taken.entry((entity.name.clone(), Slot(index))).or_default();
         if !taken.insert(value.to_string()) {
-            return Err(crate::validate::unique_taken(entity, &attribute.name, value));
+            let reason = crate::validate::unique_taken(entity, &attribute.name, value);
+            return Err(Rejection::validation(reason));
         }
     }
     facts.created(&entity.name, change.id);

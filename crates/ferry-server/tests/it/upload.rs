@@ -560,3 +560,53 @@ async fn sync_reports_are_checked_before_they_are_recorded() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_rejection_carries_its_kind_on_the_wire_and_in_its_failure() {
+    for backend in backends() {
+        let handlers = Handlers::default()
+            .before_apply("Field.Feedback", Box::new(|_| Err("closed for feedback".to_owned())));
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            handlers,
+            Limits::default(),
+        )
+        .await;
+        let f = fixture(&server).await;
+        let changes = json!([
+            // Access: a technician may not rename a work order.
+            update("Field.WorkOrder", &f.orders[0], json!({ "Title": "renamed" })),
+            // Conflict: the object does not exist on the server.
+            update("Field.Site", &id(990), json!({ "Name": "nowhere" })),
+            // Dangling reference: the site exists neither on the server nor in the upload.
+            create(
+                "Field.Visit",
+                &id(991),
+                json!({ "StartedAt": "2026-11-23T08:00:00Z", "Field.Visit_WorkOrder": id(992) })
+            ),
+            // Validation: a visit must say when it started.
+            create("Field.Visit", &id(993), json!({ "Field.Visit_WorkOrder": f.orders[0] })),
+            // Handler: the app's before-apply handler refuses.
+            create("Field.Feedback", &id(994), json!({ "Message": "hello" })),
+        ]);
+        let (status, response) = server.upload(&f.alice, "kinds", changes).await;
+        assert_eq!(status, StatusCode::OK, "{response}");
+        let kinds: Vec<&str> = response["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or("none"))
+            .collect();
+        let expected = ["access", "conflict", "dangling-reference", "validation", "handler"];
+        assert_eq!(kinds, expected, "{response}");
+        let (_, list) = server.call(Method::GET, "/v1/failures", Some(&f.admin.token), None).await;
+        // Each failure, found by its object, records the kind its outcome carried.
+        let outcomes = response["outcomes"].as_array().unwrap();
+        for failure in list["failures"].as_array().unwrap() {
+            let outcome = outcomes.iter().find(|o| o["id"] == failure["object_id"]).unwrap();
+            assert_eq!(failure["rejection"], outcome["kind"], "{list}");
+        }
+        assert_eq!(list["failures"].as_array().unwrap().len(), expected.len());
+    }
+}
