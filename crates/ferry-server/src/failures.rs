@@ -5,7 +5,7 @@
 use ferry_model::Timestamp;
 use ferry_protocol::{
     ChangeKind, Failure, FailureList, HistoryEntry, HistoryList, ObjectChange, ObjectOutcome,
-    RejectionKind, ReplayResponse, SyncRecord, UploadRequest,
+    OutcomeResult, RejectionKind, ReplayResponse, SyncRecord, UploadRequest,
 };
 use ferry_sql::Param;
 
@@ -29,14 +29,15 @@ fn kind_name(kind: ChangeKind) -> &'static str {
     }
 }
 
+/// Records a rejected change in `SynchronizationError`; gives the outcome the device is told.
 pub(crate) async fn record(
     tx: &mut Tx<'_>,
     state: &State,
     user: &User,
     upload_id: &str,
     change: &CheckedChange<'_>,
-    rejection: &Rejection,
-) -> Result<i64, StoreError> {
+    rejection: Rejection,
+) -> Result<OutcomeResult, StoreError> {
     let attempted = serde_json::to_string(&change.attempted).expect("JSON values serialise");
     let rows = tx
         .query(
@@ -55,7 +56,7 @@ pub(crate) async fn record(
             ],
         )
         .await?;
-    int(&rows[0][0])
+    Ok(rejection.outcome(int(&rows[0][0])?))
 }
 
 const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id, rejection";

@@ -189,16 +189,8 @@ pub(crate) async fn upload(
                 }
                 Err(rejection) => {
                     failed += 1;
-                    let failure_id = failures::record(
-                        &mut tx,
-                        state,
-                        user,
-                        &checked.upload_id,
-                        change,
-                        &rejection,
-                    )
-                    .await?;
-                    rejection.outcome(failure_id)
+                    let upload_id = &checked.upload_id;
+                    failures::record(&mut tx, state, user, upload_id, change, rejection).await?
                 }
             }
         } else {
@@ -217,16 +209,8 @@ pub(crate) async fn upload(
                 Err(rejection) => {
                     tx.rollback_to_savepoint().await?;
                     failed += 1;
-                    let failure_id = failures::record(
-                        &mut tx,
-                        state,
-                        user,
-                        &checked.upload_id,
-                        change,
-                        &rejection,
-                    )
-                    .await?;
-                    rejection.outcome(failure_id)
+                    let upload_id = &checked.upload_id;
+                    failures::record(&mut tx, state, user, upload_id, change, rejection).await?
                 }
             }
         };
