@@ -468,7 +468,8 @@ async fn exchange_json<T: serde::de::DeserializeOwned>(
     let mut retry = Retry::new(crate::effects::random_seed());
     let mut failed = 0;
     let response = loop {
-        let request = Request { method, path, token, payload: Payload::Bytes(body) };
+        let payload = Payload::Bytes(body);
+        let request = Request { route: Some(route), method, path, token, payload };
         match transport.exchange(request, None).await {
             Err(SyncError::Unreachable { server, reason }) => {
                 failed += 1;

@@ -8,6 +8,7 @@
 //! on the server, or in `SynchronizationError`). A failure names its replay command.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash as _, Hasher as _};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -17,7 +18,7 @@ use ferry_client::{
 };
 use ferry_model::arbitrary::SplitMix64 as Rng;
 use ferry_model::{ObjectId, Timestamp, Value, samples};
-use ferry_protocol::endpoint::{self, Endpoint};
+use ferry_protocol::endpoint::{self, Endpoint, Route};
 use ferry_server::{Config, Handlers, Limits, Server};
 use tower::ServiceExt as _;
 
@@ -91,7 +92,7 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
-    fn next(&mut self, device: usize, path: &str) -> Option<Fault> {
+    fn next(&mut self, device: usize, route: Option<Route>) -> Option<Fault> {
         if self.rate == 0 || !self.rng.chance(self.rate, 100) {
             return None;
         }
@@ -100,7 +101,7 @@ impl FaultPlan {
             1 => Fault::LoseResponse,
             2 => Fault::Duplicate,
             3 => Fault::Delay,
-            4 | 5 if path == endpoint::Upload::ROUTE.path(&[]) => Fault::RestartServerMidUpload,
+            4 | 5 if route == Some(endpoint::Upload::ROUTE) => Fault::RestartServerMidUpload,
             _ => Fault::CrashDevice,
         };
         *self.injected.entry(fault).or_default() += 1;
@@ -153,7 +154,7 @@ impl Transport for SimTransport {
         Box::pin(async move {
             let (fault, committed) = {
                 let mut plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
-                let fault = plan.next(self.device, request.path);
+                let fault = plan.next(self.device, request.route);
                 (fault, plan.rng.chance(1, 2))
             };
             if matches!(fault, Some(Fault::FailBeforeSend | Fault::CrashDevice)) {
@@ -215,6 +216,9 @@ pub struct SimReport {
     pub clears: usize,
     /// Objects deleted on a device (work orders, and sites whose work orders lose the reference).
     pub deletions: usize,
+    /// A digest of what the run did and held: the counts above, each device's data at every
+    /// check, and the server's failures. Two runs of a seed must give the same.
+    pub digest: u64,
 }
 
 /// A device of the simulation.
@@ -236,6 +240,8 @@ struct World {
     plan: Arc<Mutex<FaultPlan>>,
     ids: Arc<SimIds>,
     devices: Vec<SimDevice>,
+    /// Folds in each device's data and the server's failures at every check.
+    digest: std::hash::DefaultHasher,
     /// Objects committed by some device and not deleted by the simulation: each must end on the
     /// server or in `SynchronizationError`.
     committed: BTreeSet<(String, ObjectId)>,
@@ -278,6 +284,8 @@ pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
         }
     }
     report.faults = world.plan.lock().unwrap_or_else(|p| p.into_inner()).injected.clone();
+    format!("{report:?}").hash(&mut world.digest);
+    report.digest = world.digest.finish();
     let _ = std::fs::remove_dir_all(&world.directory);
     Ok(report)
 }
@@ -413,6 +421,7 @@ impl World {
             plan,
             ids,
             devices: Vec::new(),
+            digest: std::hash::DefaultHasher::new(),
             committed: BTreeSet::new(),
             numbers: 0,
         };
@@ -718,6 +727,7 @@ impl World {
                 .await
                 .map_err(|e| format!("a fresh device of {}: {e}", device.user))?;
             let (held, expected) = (dump(&device.db)?, dump(&fresh.db)?);
+            fold_into_digest(&mut self.digest, &self.devices, format!("{}: {held:?}", device.user));
             if held != expected {
                 return Err(format!(
                     "{} differs from a fresh device of its user:\n{}",
@@ -731,6 +741,7 @@ impl World {
             }
             let _ = std::fs::remove_dir_all(format!("{}.files", fresh_path.display()));
         }
+        fold_into_digest(&mut self.digest, &self.devices, format!("{failures:?}"));
         // Nothing lost: every committed object is on the server or in SynchronizationError.
         for (entity, id) in &self.committed {
             let known = self.slot.server().holds(entity, *id).await.map_err(|e| e.to_string())?;
@@ -749,6 +760,16 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Adds what a check saw to the run's digest. Users are named, not given by id: the server makes
+/// their ids at random, the one thing of a run its seed does not decide.
+fn fold_into_digest(digest: &mut std::hash::DefaultHasher, devices: &[SimDevice], seen: String) {
+    let mut seen = seen;
+    for device in devices {
+        seen = seen.replace(&device.id.to_string(), device.user);
+    }
+    seen.hash(digest);
 }
 
 type Dump = BTreeMap<String, BTreeMap<ObjectId, Vec<String>>>;

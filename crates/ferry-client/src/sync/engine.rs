@@ -202,7 +202,7 @@ impl Shell<'_> {
         let Outgoing { route, path, body } = outgoing;
         let files = &self.engine.database.files;
         let method = route.method.as_str();
-        let token = Some(self.token.as_str());
+        let (route, token) = (Some(route), Some(self.token.as_str()));
         let sent = match &body {
             Body::Empty | Body::Json(_) => {
                 let bytes = match &body {
@@ -210,7 +210,7 @@ impl Shell<'_> {
                     _ => b"",
                 };
                 let request =
-                    Request { method, path: &path, token, payload: Payload::Bytes(bytes) };
+                    Request { route, method, path: &path, token, payload: Payload::Bytes(bytes) };
                 self.engine.transport.exchange(request, None).await
             }
             Body::Content { hash, entity, id } => {
@@ -221,13 +221,15 @@ impl Shell<'_> {
                     })?;
                     return Err(ClientError::FileMissing { entity: entity.clone(), id }.into());
                 }
-                let request = Request { method, path: &path, token, payload: Payload::File(&file) };
+                let payload = Payload::File(&file);
+                let request = Request { route, method, path: &path, token, payload };
                 self.engine.transport.exchange(request, None).await
             }
             Body::IntoStore { hash } => {
                 let mut incoming = files.incoming().map_err(ClientError::Files)?;
                 let mut sink = |bytes: &[u8]| incoming.write(bytes);
-                let request = Request { method, path: &path, token, payload: Payload::Bytes(b"") };
+                let payload = Payload::Bytes(b"");
+                let request = Request { route, method, path: &path, token, payload };
                 let sent = self.engine.transport.exchange(request, Some(&mut sink)).await;
                 if let Ok(response) = &sent
                     && response.status == 200

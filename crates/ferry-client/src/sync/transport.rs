@@ -17,6 +17,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use ferry_protocol::endpoint::Route;
+
 use super::SyncError;
 use crate::ClientError;
 use crate::files::FILE_CHUNK_BYTES;
@@ -113,7 +115,8 @@ impl HttpTransport {
         token: Option<&str>,
         body: &[u8],
     ) -> Result<Response, SyncError> {
-        self.send(Request { method, path, token, payload: Payload::Bytes(body) }, None).await
+        let request = Request { route: None, method, path, token, payload: Payload::Bytes(body) };
+        self.send(request, None).await
     }
 
     /// Sends a request and reads its answer. With a `sink`, the body of a 200 answer goes to it
@@ -124,7 +127,7 @@ impl HttpTransport {
         request: Request<'_>,
         sink: Option<&mut Sink<'_>>,
     ) -> Result<Response, SyncError> {
-        let Request { method, path, token, payload } = request;
+        let Request { method, path, token, payload, .. } = request;
         let (content_type, length, body) = match payload {
             Payload::Bytes(bytes) => (
                 "application/json",
@@ -244,6 +247,10 @@ pub enum Payload<'a> {
 /// A request as a [`Transport`] sends it.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// The route of the API the request is of, when the sender names it (every request of a
+    /// sync, a sign-in or an action does): a transport that plays faults or routes requests
+    /// in-process reads it instead of the path.
+    pub route: Option<Route>,
     /// `GET`, `POST` or `PUT`.
     pub method: &'a str,
     /// The path and query, as `/v1/download/Field.Site?after=…`.

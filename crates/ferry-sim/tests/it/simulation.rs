@@ -7,14 +7,24 @@ use ferry_sim::sim::{SimOptions, simulate};
 const SEEDS: [u64; 5] = [0x5EED, 0xF00D, 0xBEEF, 0x1234_5678, 0x6FD1_544D_A2CD_F2F4];
 const STEPS: usize = 150;
 
+/// Each seed runs twice: a run is a function of its seed, so the two must do and hold the same.
 #[tokio::test(flavor = "current_thread")]
 async fn simulation_keeps_the_promises_on_fixed_seeds() {
     for seed in SEEDS {
         let options = SimOptions { seed, steps: STEPS, check_every: 50 };
-        match simulate(options).await {
-            Ok(report) => eprintln!("seed {seed:#x}: {report:?}"),
+        let first = match simulate(options).await {
+            Ok(report) => report,
             Err(failure) => panic!("seed {seed:#x}: {failure}"),
-        }
+        };
+        eprintln!("seed {seed:#x}: {first:?}");
+        let second =
+            simulate(options).await.unwrap_or_else(|f| panic!("seed {seed:#x}, again: {f}"));
+        assert_eq!(
+            format!("{first:?}"),
+            format!("{second:?}"),
+            "seed {seed:#x} ran otherwise the second time: {}",
+            ferry_sim::sim::replay_line(&options)
+        );
     }
 }
 
