@@ -511,9 +511,5 @@ pub(crate) fn holds_objects(
     connection: &rusqlite::Connection,
     entity: &ferry_model::Entity,
 ) -> Result<bool, rusqlite::Error> {
-    connection.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM {})", ferry_sql::table_name(entity)),
-        [],
-        |row| row.get(0),
-    )
+    connection.query_row(&ferry_sql::any_object(entity), [], |row| row.get(0))
 }

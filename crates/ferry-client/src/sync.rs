@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ferry_model::{EntityKind, ObjectId};
 use ferry_protocol::endpoint::{self, Endpoint, Route};
 use ferry_protocol::{ModelResponse, SignInRequest, SignInResponse};
-use ferry_sql::table_name;
 use ferry_sync::{Answer as CoreAnswer, Job, Retry};
 
 pub use action::ActionOutcome;
@@ -376,7 +375,7 @@ impl SyncEngine {
             }
             for entity in self.database.model().entities().filter(|e| e.kind != EntityKind::System)
             {
-                transaction.execute(&format!("DELETE FROM {}", table_name(entity)), [])?;
+                transaction.execute(&ferry_sql::delete_all(entity), [])?;
             }
             Checkpoints::forget_all(&transaction)?;
         }

@@ -14,6 +14,7 @@ mod filter;
 mod migration;
 mod param;
 mod schema;
+mod statement;
 
 pub use filter::{Sql, compile_where};
 pub use migration::{Breaking, Change, MigrationPlan, plan_migration};
@@ -22,6 +23,10 @@ pub use schema::{
     Side, column_name, column_type, copy_line, copy_statement, create_schema,
     insert_rows_statement, insert_statement, select_column, select_columns, select_id, table_name,
     update_statement,
+};
+pub use statement::{
+    OBJECT_ALIAS, any_object, count_by_id, delete_all, delete_by_id, refresh_statement,
+    replace_statement, revisions_statement, select_by_id, select_ids,
 };
 
 /// The SQL dialect to write.

@@ -132,6 +132,16 @@ pub(crate) fn slot_value_type(entity: &Entity, slot: Slot) -> ValueType {
 /// `INSERT` of one object: parameter 1 is the id, then one per slot in slot order, then the
 /// side's system columns: `_rev` (and `_seq` on the server).
 pub fn insert_statement(entity: &Entity, dialect: Dialect, side: Side) -> String {
+    let (table, columns, values) = insert_parts(entity, dialect, side);
+    format!("INSERT INTO {table} ({}) VALUES ({})", columns.join(", "), values.join(", "))
+}
+
+/// The table, columns and placeholders of [`insert_statement`].
+pub(crate) fn insert_parts(
+    entity: &Entity,
+    dialect: Dialect,
+    side: Side,
+) -> (String, Vec<String>, Vec<String>) {
     let slots = (0..entity.member_count()).map(Slot);
     let system: &[&str] = match side {
         Side::Server => &["_rev", "_seq"],
@@ -148,12 +158,7 @@ pub fn insert_statement(entity: &Entity, dialect: Dialect, side: Side) -> String
             (0..system.len()).map(|i| placeholder(first_system + i, ValueType::Integer, dialect)),
         )
         .collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        table_name(entity),
-        columns.join(", "),
-        values.join(", ")
-    )
+    (table_name(entity), columns, values)
 }
 
 /// `COPY … FROM STDIN` (PostgreSQL's text format) of objects, with the columns in the order of
@@ -291,17 +296,12 @@ fn readable_column(alias: &str, name: &str, value_type: ValueType, dialect: Dial
 
 /// `INSERT` of `rows` objects at once, each with the parameters of `insert_statement` in turn.
 pub fn insert_rows_statement(entity: &Entity, dialect: Dialect, side: Side, rows: usize) -> String {
-    let single = insert_statement(entity, dialect, side);
-    let (head, first_row) = single.split_once(" VALUES ").expect("an insert has VALUES");
-    let per_row = entity.member_count() + if side == Side::Server { 3 } else { 2 };
+    let (table, columns, _) = insert_parts(entity, dialect, side);
+    let per_row = columns.len();
     let types: Vec<ValueType> = std::iter::once(ValueType::Reference)
         .chain((0..entity.member_count()).map(|s| slot_value_type(entity, Slot(s))))
         .chain(std::iter::repeat_n(ValueType::Integer, per_row - entity.member_count() - 1))
         .collect();
-    debug_assert_eq!(
-        first_row.matches(if dialect == Dialect::Sqlite { '?' } else { '$' }).count(),
-        per_row
-    );
     let values: Vec<String> = (0..rows)
         .map(|row| {
             let placeholders: Vec<String> = types
@@ -312,7 +312,7 @@ pub fn insert_rows_statement(entity: &Entity, dialect: Dialect, side: Side, rows
             format!("({})", placeholders.join(", "))
         })
         .collect();
-    format!("{head} VALUES {}", values.join(", "))
+    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), values.join(", "))
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 use ferry_model::{EntityKind, ObjectId};
 use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_protocol::{ActionRequest, ActionResponse};
-use ferry_sql::table_name;
 
 use super::apply::{row_params, upsert_statement};
 use super::{SyncEngine, SyncError};
@@ -62,7 +61,7 @@ impl SyncEngine {
             else {
                 continue;
             };
-            let delete = format!("DELETE FROM {} WHERE id = ?1", table_name(entity));
+            let delete = ferry_sql::delete_by_id(entity, ferry_sql::Dialect::Sqlite);
             removed += transaction.execute(&delete, [id_param(id)])?;
             crate::database::Removed::remember(&transaction, &entity.name, id)?;
             transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ferry_model::{DownloadBehaviour, Entity, Model, ObjectId, Slot, Value};
 use ferry_protocol::{DownloadedObject, value};
-use ferry_sql::{Dialect, Side, insert_statement, param, table_name};
+use ferry_sql::{Dialect, Side, param};
 use ferry_sync::Step;
 
 use super::SyncError;
@@ -125,7 +125,7 @@ impl<'m> EntityApply<'m> {
             received: (full && held).then(BTreeSet::new),
             insert: upsert_statement(entity),
             incremental: !full,
-            delete: format!("DELETE FROM {} WHERE id = ?1", table_name(entity)),
+            delete: ferry_sql::delete_by_id(entity, Dialect::Sqlite),
             downloaded: 0,
             removed: 0,
         })
@@ -175,8 +175,7 @@ impl<'m> EntityApply<'m> {
         let mut removed = self.removed;
         if let Some(received) = &self.received {
             let gone: Vec<ObjectId> = {
-                let mut statement =
-                    transaction.prepare(&format!("SELECT id FROM {}", table_name(self.entity)))?;
+                let mut statement = transaction.prepare(&ferry_sql::select_ids(self.entity))?;
                 let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
                 let mut gone = Vec::new();
                 for bytes in rows {
@@ -199,11 +198,7 @@ impl<'m> EntityApply<'m> {
 
 /// The statement that writes a whole object as the server sent it, replacing the device's copy.
 pub(crate) fn upsert_statement(entity: &Entity) -> String {
-    insert_statement(entity, Dialect::Sqlite, Side::Device).replacen(
-        "INSERT",
-        "INSERT OR REPLACE",
-        1,
-    )
+    ferry_sql::replace_statement(entity, Dialect::Sqlite, Side::Device)
 }
 
 /// The parameters of [`upsert_statement`] for an object the server sent: members it did not

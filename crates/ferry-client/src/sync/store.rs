@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_model::{Entity, ObjectId, Value};
 use ferry_protocol::{ChangeKind, Members, ObjectChange, OutcomeResult, UploadRequest, value};
-use ferry_sql::{Dialect, param, table_name};
+use ferry_sql::{Dialect, param};
 use ferry_sync::{Store, TargetFacts};
 
 use super::SyncError;
@@ -102,7 +102,7 @@ impl LocalStore<'_> {
                 .entity(entity)
                 .ok_or_else(|| ClientError::UnknownEntity { entity: entity.clone() })?;
             let held: i64 = connection.query_row(
-                &format!("SELECT count(*) FROM {} WHERE id = ?1", table_name(entity)),
+                &ferry_sql::count_by_id(entity, Dialect::Sqlite),
                 [id_param(*id)],
                 |row| row.get(0),
             )?;
@@ -141,11 +141,8 @@ impl LocalStore<'_> {
         let mut held = BTreeMap::new();
         let ids: Vec<ObjectId> = ids.iter().filter_map(|id| ObjectId::parse(id)).collect();
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let marks = (1..=chunk.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-            let mut statement = connection.prepare_cached(&format!(
-                "SELECT id, _rev FROM {} WHERE id IN ({marks})",
-                table_name(entity)
-            ))?;
+            let sql = ferry_sql::revisions_statement(entity, chunk.len(), Dialect::Sqlite);
+            let mut statement = connection.prepare_cached(&sql)?;
             let params = rusqlite::params_from_iter(chunk.iter().map(|id| id_param(*id)));
             let rows = statement
                 .query_map(params, |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?)))?;
@@ -220,11 +217,7 @@ fn stored_values(
     entity: &Entity,
     id: ObjectId,
 ) -> Result<Vec<Value>, SyncError> {
-    let sql = format!(
-        "SELECT {} FROM {} \"t0\" WHERE \"t0\".id = ?1",
-        ferry_sql::select_columns(entity, "\"t0\"", Dialect::Sqlite),
-        table_name(entity)
-    );
+    let sql = ferry_sql::select_by_id(entity, Dialect::Sqlite);
     let width = entity.member_count() + 1;
     let row: Vec<ferry_sql::Param> = connection.query_row(&sql, [id_param(id)], |row| {
         (0..width)
@@ -290,20 +283,9 @@ fn write_fresh(
         slots.push(entity.slot(member));
         params.push(to_sql(&param(&decoded, Dialect::Sqlite)));
     }
-    let mut assignments: Vec<String> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("{} = ?{}", ferry_sql::column_name(entity, *s), i + 1))
-        .collect();
-    assignments.push(format!("_rev = ?{}", slots.len() + 1));
     params.push(rusqlite::types::Value::Integer(revision));
     params.push(id_param(id));
-    let sql = format!(
-        "UPDATE {} SET {} WHERE id = ?{}",
-        table_name(entity),
-        assignments.join(", "),
-        slots.len() + 2
-    );
+    let sql = ferry_sql::refresh_statement(entity, &slots, Dialect::Sqlite);
     transaction.execute(&sql, rusqlite::params_from_iter(params))?;
     Ok(())
 }
