@@ -255,6 +255,8 @@ pub struct SyncEngine {
     database: Arc<Database>,
     transport: Arc<dyn Transport>,
     running: AtomicBool,
+    /// Downloads are written on the syncing task, not on a thread of their own.
+    inline_writer: bool,
 }
 
 /// Releases the one-sync-at-a-time flag when a sync ends, however it ends.
@@ -309,12 +311,21 @@ impl SyncEngine {
             database,
             transport: Arc::new(HttpTransport::new(server)?),
             running: AtomicBool::new(false),
+            inline_writer: false,
         })
     }
 
     /// An engine that reaches its server through `transport` (a simulation's in-process one).
     pub fn with_transport(database: Arc<Database>, transport: Arc<dyn Transport>) -> SyncEngine {
-        SyncEngine { database, transport, running: AtomicBool::new(false) }
+        SyncEngine { database, transport, running: AtomicBool::new(false), inline_writer: false }
+    }
+
+    /// This engine, writing each download on the syncing task instead of a thread of its own:
+    /// fetching and writing no longer overlap, and nothing of a sync runs outside the task, as
+    /// a deterministic simulation on a paused clock needs. Apps keep the default.
+    pub fn writing_downloads_inline(mut self) -> SyncEngine {
+        self.inline_writer = true;
+        self
     }
 
     /// The engine of a database someone signed in on before, with the server they signed in to.

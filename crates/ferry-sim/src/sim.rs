@@ -465,7 +465,8 @@ impl World {
             clock: Arc::clone(&self.clock),
             device: index,
         };
-        let engine = SyncEngine::with_transport(Arc::clone(&db), Arc::new(transport));
+        let engine = SyncEngine::with_transport(Arc::clone(&db), Arc::new(transport))
+            .writing_downloads_inline();
         let id = match sign_in {
             true => engine.sign_in(user, PASSWORD).await.map_err(|e| e.to_string())?,
             false => db.status().map_err(|e| e.to_string())?.user.ok_or("no user")?,

@@ -51,53 +51,92 @@ pub(crate) struct Applied {
 /// without it, everything written is rolled back and `Ok(None)` says so.
 pub(crate) fn apply_download(
     database: &Database,
-    model: &Arc<Model>,
     mut steps: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Option<Applied>, SyncError> {
-    let mut connection = database.open_writer()?;
-    let transaction =
-        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut applied = Applied::default();
-    let mut current: Option<EntityApply<'_>> = None;
-    while let Some(step) = steps.blocking_recv() {
-        match step {
-            Feed::Step(Step::Begin { entity, full }) => {
-                let entity = model
-                    .entity(&entity)
-                    .ok_or_else(|| ClientError::UnknownEntity { entity: entity.clone() })?;
-                current = Some(EntityApply::begin(&transaction, entity, full)?);
-            }
-            Feed::Step(Step::Page { objects, removed, unchanged }) => {
-                let apply = current.as_mut().expect("a page comes after its entity's Begin");
-                apply.page(&transaction, &objects, &removed, &unchanged)?;
-            }
-            Feed::Step(Step::End { checkpoint }) => {
-                let apply = current.take().expect("End comes after its entity's Begin");
-                let entity = apply.entity;
-                let name = entity.name.to_string();
-                let (downloaded, removed) = apply.finish(&transaction)?;
-                if let Some(checkpoint) = checkpoint {
-                    Checkpoints::write(&transaction, &entity.name, &checkpoint)?;
-                }
-                *applied.downloaded.entry(name.clone()).or_default() += downloaded;
-                *applied.removed.entry(name).or_default() += removed;
-            }
-            Feed::Commit => {
-                Removed::forget_oldest(&transaction)?;
-                transaction.commit()?;
-                if applied.downloaded.values().sum::<usize>() > WAL_TRUNCATE_OBJECTS {
-                    connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-                }
-                return Ok(Some(applied));
-            }
+    let mut writer = DownloadWriter::begin(database)?;
+    while let Some(feed) = steps.blocking_recv() {
+        match feed {
+            Feed::Step(step) => writer.write(step)?,
+            Feed::Commit => return writer.commit().map(Some),
         }
     }
     Ok(None)
 }
 
+/// A download being written: one local transaction on a connection of its own, begun with the
+/// write lock, committed by [`DownloadWriter::commit`] and rolled back when dropped before.
+pub(crate) struct DownloadWriter {
+    connection: rusqlite::Connection,
+    model: Arc<Model>,
+    current: Option<EntityApply>,
+    applied: Applied,
+    open: bool,
+}
+
+impl DownloadWriter {
+    /// Begins the download's transaction.
+    pub(crate) fn begin(database: &Database) -> Result<DownloadWriter, SyncError> {
+        let connection = database.open_writer()?;
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let (current, applied) = (None, Applied::default());
+        Ok(DownloadWriter { connection, model: database.model(), current, applied, open: true })
+    }
+
+    /// Writes one step.
+    pub(crate) fn write(&mut self, step: Step) -> Result<(), SyncError> {
+        let connection = &self.connection;
+        match step {
+            Step::Begin { entity, full } => {
+                let entity = self
+                    .model
+                    .entity(&entity)
+                    .ok_or_else(|| ClientError::UnknownEntity { entity: entity.clone() })?;
+                self.current = Some(EntityApply::begin(connection, entity, full)?);
+            }
+            Step::Page { objects, removed, unchanged } => {
+                let apply = self.current.as_mut().expect("a page comes after its entity's Begin");
+                apply.page(connection, &objects, &removed, &unchanged)?;
+            }
+            Step::End { checkpoint } => {
+                let apply = self.current.take().expect("End comes after its entity's Begin");
+                let name = apply.entity.name.clone();
+                let (downloaded, removed) = apply.finish(connection)?;
+                if let Some(checkpoint) = checkpoint {
+                    Checkpoints::write(connection, &name, &checkpoint)?;
+                }
+                *self.applied.downloaded.entry(name.to_string()).or_default() += downloaded;
+                *self.applied.removed.entry(name.to_string()).or_default() += removed;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the download; gives what it wrote.
+    pub(crate) fn commit(mut self) -> Result<Applied, SyncError> {
+        Removed::forget_oldest(&self.connection)?;
+        self.connection.execute_batch("COMMIT")?;
+        self.open = false;
+        let applied = std::mem::take(&mut self.applied);
+        if applied.downloaded.values().sum::<usize>() > WAL_TRUNCATE_OBJECTS {
+            self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(applied)
+    }
+}
+
+impl Drop for DownloadWriter {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing of an unfinished download stays; a rollback that fails leaves the
+            // transaction to end with the connection, which rolls it back too.
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 /// One entity's download being written.
-struct EntityApply<'m> {
-    entity: &'m Entity,
+struct EntityApply {
+    entity: Entity,
     /// Objects with unsynchronised changes on the device: downloads leave them as they are.
     dirty: BTreeSet<ObjectId>,
     /// In a full download of an entity the device held objects of, the ids the server sent
@@ -111,16 +150,16 @@ struct EntityApply<'m> {
     removed: usize,
 }
 
-impl<'m> EntityApply<'m> {
+impl EntityApply {
     fn begin(
-        transaction: &rusqlite::Transaction<'_>,
-        entity: &'m Entity,
+        transaction: &rusqlite::Connection,
+        entity: &Entity,
         full: bool,
-    ) -> Result<EntityApply<'m>, SyncError> {
+    ) -> Result<EntityApply, SyncError> {
         let full = full && !matches!(entity.download, DownloadBehaviour::NothingPreserve);
         let held = holds_objects(transaction, entity)?;
         Ok(EntityApply {
-            entity,
+            entity: entity.clone(),
             dirty: dirty_ids(transaction, entity)?,
             received: (full && held).then(BTreeSet::new),
             insert: upsert_statement(entity),
@@ -133,12 +172,12 @@ impl<'m> EntityApply<'m> {
 
     fn page(
         &mut self,
-        transaction: &rusqlite::Transaction<'_>,
+        transaction: &rusqlite::Connection,
         objects: &[DownloadedObject],
         removed: &[String],
         unchanged: &[ObjectId],
     ) -> Result<(), SyncError> {
-        let entity = self.entity;
+        let entity = &self.entity;
         let mut insert = transaction.prepare_cached(&self.insert)?;
         let mut params = Vec::with_capacity(entity.member_count() + 2);
         for object in objects {
@@ -171,11 +210,11 @@ impl<'m> EntityApply<'m> {
 
     /// Removes, after a full download, what the server no longer sends; returns how many
     /// objects were written and removed.
-    fn finish(self, transaction: &rusqlite::Transaction<'_>) -> Result<(usize, usize), SyncError> {
+    fn finish(self, transaction: &rusqlite::Connection) -> Result<(usize, usize), SyncError> {
         let mut removed = self.removed;
         if let Some(received) = &self.received {
             let gone: Vec<ObjectId> = {
-                let mut statement = transaction.prepare(&ferry_sql::select_ids(self.entity))?;
+                let mut statement = transaction.prepare(&ferry_sql::select_ids(&self.entity))?;
                 let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
                 let mut gone = Vec::new();
                 for bytes in rows {
@@ -225,7 +264,7 @@ pub(crate) fn row_params(
 
 /// The ids of the entity's objects with unsynchronised changes, which downloads leave alone.
 fn dirty_ids(
-    transaction: &rusqlite::Transaction<'_>,
+    transaction: &rusqlite::Connection,
     entity: &Entity,
 ) -> Result<BTreeSet<ObjectId>, SyncError> {
     let mut statement =

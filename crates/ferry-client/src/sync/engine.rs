@@ -4,60 +4,88 @@
 
 use std::sync::Arc;
 
-use ferry_sync::{Action, Answer, Body, Event, Job, Outcome, Outgoing, Start, SyncMachine};
+use ferry_sync::{Action, Answer, Body, Event, Job, Outcome, Outgoing, Start, Step, SyncMachine};
 use tokio::sync::mpsc::Sender;
 
-use super::apply::{Applied, Feed, PAGES_IN_FLIGHT, apply_download};
+use super::apply::{Applied, DownloadWriter, Feed, PAGES_IN_FLIGHT, apply_download};
 use super::store::LocalStore;
 use super::{Payload, Request, SyncEngine, SyncError, SyncOptions};
 use crate::database::Database;
 use crate::{ClientError, effects};
 
-/// The download's writer: a blocking thread that writes the steps it is handed into one local
-/// transaction, committed when told, rolled back when the sending side goes away.
-struct Writer {
-    steps: Sender<Feed>,
-    applier: tokio::task::JoinHandle<Result<Option<Applied>, SyncError>>,
+/// The download's writer: by default a blocking thread that writes the steps it is handed into
+/// one local transaction (so fetching and writing overlap), committed when told, rolled back
+/// when the sending side goes away; or, for a simulation, the same writer on the syncing task.
+enum Writer {
+    Thread {
+        steps: Sender<Feed>,
+        applier: tokio::task::JoinHandle<Result<Option<Applied>, SyncError>>,
+    },
+    Inline(Box<DownloadWriter>),
 }
 
 impl Writer {
-    fn start(database: &Arc<Database>) -> Writer {
+    fn start(database: &Arc<Database>, inline: bool) -> Result<Writer, SyncError> {
+        if inline {
+            return Ok(Writer::Inline(Box::new(DownloadWriter::begin(database)?)));
+        }
         let (steps, received) = tokio::sync::mpsc::channel(PAGES_IN_FLIGHT);
         let database = Arc::clone(database);
-        let applier = tokio::task::spawn_blocking(move || {
-            let model = database.model();
-            apply_download(&database, &model, received)
-        });
-        Writer { steps, applier }
+        let applier = tokio::task::spawn_blocking(move || apply_download(&database, received));
+        Ok(Writer::Thread { steps, applier })
     }
 
-    /// Hands over a step; waits while [`PAGES_IN_FLIGHT`] are queued. False when the writer
-    /// stopped (its own error says why).
-    async fn write(&self, feed: Feed) -> bool {
-        self.steps.send(feed).await.is_ok()
-    }
-
-    /// Why a writer that stopped did.
-    async fn failure(self) -> SyncError {
-        self.finish().await.err().unwrap_or(SyncError::Local(ClientError::WriterStopped))
+    /// Hands over a step; a thread's writer makes this wait while [`PAGES_IN_FLIGHT`] are
+    /// queued. A writer that stopped is waited for, and its own error returned.
+    async fn write(self, step: Step) -> Result<Writer, SyncError> {
+        match self {
+            Writer::Inline(mut writer) => {
+                writer.write(step)?;
+                Ok(Writer::Inline(writer))
+            }
+            Writer::Thread { steps, applier } => match steps.send(Feed::Step(step)).await {
+                Ok(()) => Ok(Writer::Thread { steps, applier }),
+                Err(_) => Err(failure(Writer::Thread { steps, applier }).await),
+            },
+        }
     }
 
     /// Commits, and gives what was written.
     async fn commit(self) -> Result<Applied, SyncError> {
-        if !self.write(Feed::Commit).await {
-            return Err(self.failure().await);
+        match self {
+            Writer::Inline(writer) => writer.commit(),
+            Writer::Thread { steps, applier } => {
+                if steps.send(Feed::Commit).await.is_err() {
+                    return Err(failure(Writer::Thread { steps, applier }).await);
+                }
+                let committed = Writer::Thread { steps, applier }.finish().await?;
+                committed.ok_or(SyncError::Local(ClientError::WriterStopped))
+            }
         }
-        self.finish().await?.ok_or(SyncError::Local(ClientError::WriterStopped))
     }
 
     /// Lets the writer end: it commits when it was told to, and rolls back otherwise.
     async fn finish(self) -> Result<Option<Applied>, SyncError> {
-        let Writer { steps, applier } = self;
-        drop(steps);
-        applier.await.map_err(|e| {
-            SyncError::Local(ClientError::Corrupt(format!("the download's writer failed: {e}")))
-        })?
+        match self {
+            Writer::Inline(writer) => {
+                drop(writer);
+                Ok(None)
+            }
+            Writer::Thread { steps, applier } => {
+                drop(steps);
+                applier.await.map_err(|e| {
+                    SyncError::Local(ClientError::Corrupt(format!(
+                        "the download's writer failed: {e}"
+                    )))
+                })?
+            }
+        }
     }
+}
+
+/// Why a writer that stopped did.
+async fn failure(writer: Writer) -> SyncError {
+    writer.finish().await.err().unwrap_or(SyncError::Local(ClientError::WriterStopped))
 }
 
 /// One job of the sync core, run to its end. An unfinished download is rolled back before this
@@ -170,15 +198,13 @@ impl Shell<'_> {
                 return Ok(None);
             }
             Action::BeginDownload => {
-                self.writer = Some(Writer::start(&self.engine.database));
+                let inline = self.engine.inline_writer;
+                self.writer = Some(Writer::start(&self.engine.database, inline)?);
                 return Ok(None);
             }
             Action::Download(step) => {
-                let writer = self.writer.as_ref().expect("a download's steps follow its begin");
-                if !writer.write(Feed::Step(step)).await {
-                    let stopped = self.writer.take().expect("present above");
-                    return Err(stopped.failure().await);
-                }
+                let writer = self.writer.take().expect("a download's steps follow its begin");
+                self.writer = Some(writer.write(step).await?);
                 return Ok(None);
             }
             Action::CommitDownload => {
