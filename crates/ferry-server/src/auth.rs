@@ -54,6 +54,8 @@ pub enum UserError {
     UnknownRole(String),
     #[error("user `{0}` already exists")]
     Exists(String),
+    #[error("no user `{0}`")]
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -11,11 +11,10 @@ use ferry_sql::Param;
 
 use crate::State;
 use crate::auth::{User, read_id};
-use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int, text};
 use crate::upload::{
-    CheckedChange, DEVICE_BYTES_MAX, Rejection, UPLOAD_ID_BYTES_MAX, apply_change_in, check_label,
-    check_request,
+    CheckedChange, DEVICE_BYTES_MAX, Rejection, UPLOAD_ID_BYTES_MAX, UploadError, apply_change_in,
+    check_label, check_request,
 };
 
 /// The most failures or history entries one listing returns.
@@ -95,7 +94,7 @@ pub(crate) async fn list(
     state: &State,
     entity: Option<&str>,
     user: Option<&str>,
-) -> Result<FailureList, ApiError> {
+) -> Result<FailureList, StoreError> {
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
@@ -108,7 +107,26 @@ pub(crate) async fn list(
     Ok(FailureList { failures })
 }
 
-pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, ApiError> {
+/// Why a failure cannot be read, replayed or its content given, or a sync not recorded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FailureError {
+    #[error("no failure {0}")]
+    NotFound(i64),
+    #[error("failure {0} was already replayed")]
+    Replayed(i64),
+    #[error("the user `{user}` of failure {id} no longer exists")]
+    UserGone { id: i64, user: String },
+    #[error("{0}")]
+    NoContent(String),
+    #[error("{0}")]
+    Bad(String),
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, FailureError> {
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
@@ -117,16 +135,16 @@ pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, ApiError> {
         )
         .await?;
     tx.finish().await?;
-    let row = rows.first().ok_or_else(|| ApiError::NotFound(format!("no failure {id}")))?;
+    let row = rows.first().ok_or(FailureError::NotFound(id))?;
     Ok(failure_from_row(state, row)?)
 }
 
 /// Applies a failed change again, as the user who uploaded it. On success the failure is marked
 /// replayed (it stays, as a record); on failure nothing changes and the reason is returned.
-pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, ApiError> {
+pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, FailureError> {
     let failure = get(state, id).await?;
     if failure.replayed_at.is_some() {
-        return Err(ApiError::Conflict(format!("failure {id} was already replayed")));
+        return Err(FailureError::Replayed(id));
     }
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
@@ -136,9 +154,8 @@ pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, Api
             &[Param::Text(failure.user.clone())],
         )
         .await?;
-    let row = rows.first().ok_or_else(|| {
-        ApiError::Conflict(format!("the user `{}` of failure {id} no longer exists", failure.user))
-    })?;
+    let row =
+        rows.first().ok_or_else(|| FailureError::UserGone { id, user: failure.user.clone() })?;
     let user = User {
         id: read_id(state, &row[0])?,
         name: failure.user.clone(),
@@ -228,8 +245,8 @@ pub(crate) async fn record_sync(
     state: &State,
     user: &User,
     record: SyncRecord,
-) -> Result<(), ApiError> {
-    let bad = |message: String| ApiError::BadRequest { message, details: serde_json::Value::Null };
+) -> Result<(), FailureError> {
+    let bad = FailureError::Bad;
     check_label("device", &record.device, 0, DEVICE_BYTES_MAX)
         .and_then(|()| check_label("upload_id", &record.upload_id, 0, UPLOAD_ID_BYTES_MAX))
         .map_err(bad)?;

@@ -23,6 +23,7 @@ use crate::State;
 use crate::access::{context, user_rules};
 use crate::auth::User;
 use crate::effects::hex;
+use crate::failures::FailureError;
 use crate::http::ApiError;
 use crate::store::StoreError;
 use crate::upload::{CheckedChange, read_covered};
@@ -69,8 +70,12 @@ impl BlobStore {
     }
 
     fn open_content(&self, hash: &str) -> Result<Content, ApiError> {
-        let file = std::fs::File::open(self.path(hash)).map_err(io)?;
-        let size = file.metadata().map_err(io)?.len();
+        self.read_content(hash).map_err(io)
+    }
+
+    fn read_content(&self, hash: &str) -> std::io::Result<Content> {
+        let file = std::fs::File::open(self.path(hash))?;
+        let size = file.metadata()?.len();
         Ok(Content { hash: hash.to_owned(), size, file })
     }
 
@@ -286,15 +291,20 @@ pub(crate) async fn object_content(
 }
 
 /// The content a rejected file object referenced, kept with its `SynchronizationError`.
-pub(crate) async fn failure_content(state: &State, failure_id: i64) -> Result<Content, ApiError> {
+pub(crate) async fn failure_content(
+    state: &State,
+    failure_id: i64,
+) -> Result<Content, FailureError> {
     let failure = crate::failures::get(state, failure_id).await?;
     let hash = failure.attempted.get("ContentHash").and_then(|h| h.as_str()).filter(|h| is_hash(h));
     let Some(hash) = hash else {
-        return Err(ApiError::NotFound(format!("failure {failure_id} carries no file content")));
+        let missing = format!("failure {failure_id} carries no file content");
+        return Err(FailureError::NoContent(missing));
     };
-    match state.blobs.size(hash).map_err(io)? {
-        Some(_) => state.blobs.open_content(hash),
-        None => Err(ApiError::NotFound(format!(
+    let files = |error| FailureError::Store(StoreError::Files(error));
+    match state.blobs.size(hash).map_err(files)? {
+        Some(_) => state.blobs.read_content(hash).map_err(files),
+        None => Err(FailureError::NoContent(format!(
             "failure {failure_id} names the content {hash}, which was never uploaded"
         ))),
     }

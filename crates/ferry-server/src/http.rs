@@ -280,7 +280,7 @@ async fn failure_list(
     query: Result<Query<FailureQuery>, QueryRejection>,
 ) -> Result<Json<FailureList>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
-    failures::list(&state, query.entity.as_deref(), query.user.as_deref()).await.map(Json)
+    Ok(Json(failures::list(&state, query.entity.as_deref(), query.user.as_deref()).await?))
 }
 
 async fn failure_get(
@@ -289,7 +289,7 @@ async fn failure_get(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<ferry_protocol::Failure>, ApiError> {
     let Path(id) = id.map_err(path_error)?;
-    failures::get(&state, id).await.map(Json)
+    Ok(Json(failures::get(&state, id).await?))
 }
 
 async fn failure_replay(
@@ -298,7 +298,7 @@ async fn failure_replay(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<ReplayResponse>, ApiError> {
     let Path(id) = id.map_err(path_error)?;
-    failures::replay(&state, id).await.map(Json)
+    Ok(Json(failures::replay(&state, id).await?))
 }
 
 async fn history(
@@ -384,7 +384,7 @@ async fn user_list(
     AxumState(state): AxumState<Shared>,
     _: Admin,
 ) -> Result<Json<UserList>, ApiError> {
-    operators::users(&state).await.map(Json)
+    Ok(Json(operators::users(&state).await?))
 }
 
 async fn user_create(
@@ -393,7 +393,7 @@ async fn user_create(
     body: Result<Json<NewUser>, JsonRejection>,
 ) -> Result<Json<UserInfo>, ApiError> {
     let Json(new) = body.map_err(json_error)?;
-    operators::create(&state, new).await.map(Json)
+    Ok(Json(operators::create(&state, new).await?))
 }
 
 async fn user_roles(
@@ -404,12 +404,12 @@ async fn user_roles(
 ) -> Result<Json<UserInfo>, ApiError> {
     let Path(name) = name.map_err(path_error)?;
     let Json(update) = body.map_err(json_error)?;
-    operators::set_roles(&state, &name, update.roles).await.map(Json)
+    Ok(Json(operators::set_roles(&state, &name, update.roles).await?))
 }
 
 async fn device_list(
     AxumState(state): AxumState<Shared>,
     _: Admin,
 ) -> Result<Json<DeviceList>, ApiError> {
-    operators::devices(&state).await.map(Json)
+    Ok(Json(operators::devices(&state).await?))
 }

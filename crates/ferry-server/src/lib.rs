@@ -209,10 +209,7 @@ impl Server {
     /// The `SynchronizationError` records, newest first (at most [`LISTING_ROWS_MAX`]), as
     /// `GET /v1/failures` answers them.
     pub async fn failures(&self) -> Result<Vec<ferry_protocol::Failure>, StoreError> {
-        match failures::list(&self.state, None, None).await {
-            Ok(list) => Ok(list.failures),
-            Err(error) => Err(store_error(error)),
-        }
+        Ok(failures::list(&self.state, None, None).await?.failures)
     }
 
     /// The file content a rejected file object named, kept with its failure; `None` when the
@@ -220,17 +217,17 @@ impl Server {
     pub async fn failure_file(&self, id: i64) -> Result<Option<std::fs::File>, StoreError> {
         match files::failure_content(&self.state, id).await {
             Ok(content) => Ok(Some(content.file)),
-            Err(http::ApiError::NotFound(_)) => Ok(None),
-            Err(error) => Err(store_error(error)),
+            Err(failures::FailureError::NotFound(_) | failures::FailureError::NoContent(_)) => {
+                Ok(None)
+            }
+            Err(failures::FailureError::Store(error)) => Err(error),
+            Err(other) => unreachable!("reading a failure's content fails only so: {other}"),
         }
     }
 
     /// Gives the user `name` these roles (as `PUT /v1/users/{name}/roles` does).
-    pub async fn set_roles(&self, name: &str, roles: &[String]) -> Result<(), StoreError> {
-        operators::set_roles(&self.state, name, roles.to_vec())
-            .await
-            .map(|_| ())
-            .map_err(store_error)
+    pub async fn set_roles(&self, name: &str, roles: &[String]) -> Result<(), UserError> {
+        operators::set_roles(&self.state, name, roles.to_vec()).await.map(|_| ())
     }
 
     /// True when the server holds the object (not deleted).
@@ -255,14 +252,6 @@ impl Server {
 
     pub fn model(&self) -> &Model {
         &self.state.model
-    }
-}
-
-/// An operation's error where only the store can have failed.
-fn store_error(error: http::ApiError) -> StoreError {
-    match error {
-        http::ApiError::Store(error) => error,
-        other => StoreError::Corrupt(other.to_string()),
     }
 }
 

@@ -8,10 +8,9 @@ use ferry_sql::Param;
 use crate::State;
 use crate::auth::{UserError, add_user, read_id};
 use crate::failures::LISTING_ROWS_MAX;
-use crate::http::ApiError;
-use crate::store::{int, text};
+use crate::store::{StoreError, int, text};
 
-pub(crate) async fn users(state: &State) -> Result<UserList, ApiError> {
+pub(crate) async fn users(state: &State) -> Result<UserList, StoreError> {
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
@@ -29,7 +28,7 @@ pub(crate) async fn users(state: &State) -> Result<UserList, ApiError> {
                 roles: roles_of(&text(&row[2])?),
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(UserList { users })
 }
 
@@ -37,20 +36,8 @@ fn roles_of(text: &str) -> Vec<String> {
     text.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
 }
 
-pub(crate) async fn create(state: &State, new: NewUser) -> Result<UserInfo, ApiError> {
-    let id =
-        add_user(state, &new.name, &new.roles, &new.password).await.map_err(
-            |error| match error {
-                UserError::Store(error) => ApiError::Store(error),
-                UserError::Exists(name) => {
-                    ApiError::Conflict(format!("user `{name}` already exists"))
-                }
-                other => ApiError::BadRequest {
-                    message: other.to_string(),
-                    details: serde_json::json!({ "user": new.name }),
-                },
-            },
-        )?;
+pub(crate) async fn create(state: &State, new: NewUser) -> Result<UserInfo, UserError> {
+    let id = add_user(state, &new.name, &new.roles, &new.password).await?;
     Ok(UserInfo { id: id.to_string(), name: new.name, roles: new.roles })
 }
 
@@ -58,12 +45,9 @@ pub(crate) async fn set_roles(
     state: &State,
     name: &str,
     roles: Vec<String>,
-) -> Result<UserInfo, ApiError> {
+) -> Result<UserInfo, UserError> {
     if let Some(unknown) = roles.iter().find(|r| state.model.role(r).is_none()) {
-        return Err(ApiError::BadRequest {
-            message: format!("unknown role `{unknown}`"),
-            details: serde_json::json!({ "role": unknown }),
-        });
+        return Err(UserError::UnknownRole(unknown.clone()));
     }
     let mut tx = state.store.begin().await?;
     let rows = tx
@@ -74,7 +58,7 @@ pub(crate) async fn set_roles(
         .await?;
     let Some(row) = rows.first() else {
         tx.finish().await?;
-        return Err(ApiError::NotFound(format!("no user `{name}`")));
+        return Err(UserError::NotFound(name.to_owned()));
     };
     let id = read_id(state, &row[0])?;
     tx.commit().await?;
@@ -82,7 +66,7 @@ pub(crate) async fn set_roles(
 }
 
 /// Each device that reported a sync, with its user, how many syncs and the last one.
-pub(crate) async fn devices(state: &State) -> Result<DeviceList, ApiError> {
+pub(crate) async fn devices(state: &State) -> Result<DeviceList, StoreError> {
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
@@ -104,6 +88,6 @@ pub(crate) async fn devices(state: &State) -> Result<DeviceList, ApiError> {
                 last_mode: text(&row[4])?,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(DeviceList { devices })
 }

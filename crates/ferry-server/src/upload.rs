@@ -20,7 +20,6 @@ use sha2::{Digest as _, Sha256};
 use crate::access::{UserRules, context, user_rules};
 use crate::auth::User;
 use crate::handlers::ObjectState;
-use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int, text};
 use crate::{Metrics, State, failures, validate};
 
@@ -57,14 +56,13 @@ pub(crate) struct CheckedChange<'m> {
 pub(crate) fn check_request<'m>(
     state: &'m State,
     request: UploadRequest,
-) -> Result<CheckedUpload<'m>, ApiError> {
-    let bad =
-        |message: String, details: serde_json::Value| ApiError::BadRequest { message, details };
+) -> Result<CheckedUpload<'m>, UploadError> {
+    let bad = |message: String, details: serde_json::Value| UploadError::Bad { message, details };
     check_label("upload_id", &request.upload_id, 1, UPLOAD_ID_BYTES_MAX)
         .and_then(|()| check_label("device", &request.device, 0, DEVICE_BYTES_MAX))
         .map_err(|message| bad(message, json!({})))?;
     if request.changes.len() > state.limits.upload_objects_max {
-        return Err(ApiError::PayloadTooLarge(format!(
+        return Err(UploadError::TooLarge(format!(
             "an upload holds at most {} objects, this one {}",
             state.limits.upload_objects_max,
             request.changes.len()
@@ -137,7 +135,7 @@ pub(crate) async fn upload(
     state: &State,
     user: &User,
     request: UploadRequest,
-) -> Result<String, ApiError> {
+) -> Result<String, UploadError> {
     let started = state.clock.now();
     let digest = request_digest(&request);
     let checked = check_request(state, request)?;
@@ -288,7 +286,7 @@ async fn stored_response(
     upload_id: &str,
     digest: &str,
     user: &User,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, UploadError> {
     let rows = tx
         .query(
             "SELECT user_id, response, request_digest FROM ferry_uploads WHERE upload_id = $1",
@@ -297,7 +295,7 @@ async fn stored_response(
         .await?;
     let Some(row) = rows.into_iter().next() else { return Ok(None) };
     if crate::auth::read_id(state, &row[0])? != user.id {
-        return Err(ApiError::Conflict(format!(
+        return Err(UploadError::Reused(format!(
             "upload id `{upload_id}` was already used by another user"
         )));
     }
@@ -305,7 +303,7 @@ async fn stored_response(
     if let Param::Text(stored) = &row[2]
         && stored != digest
     {
-        return Err(ApiError::Conflict(format!(
+        return Err(UploadError::Reused(format!(
             "upload id `{upload_id}` was already used for other changes; a new upload needs a new id"
         )));
     }
@@ -434,6 +432,22 @@ async fn apply_change(
             delete(state, tx, &rules, change, current, seq).await
         }
     }
+}
+
+/// Why an upload was refused whole (nothing of it applied).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UploadError {
+    /// The request is malformed; `details` names what.
+    #[error("{message}")]
+    Bad { message: String, details: serde_json::Value },
+    /// The request holds more than the server's limits.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The upload id was used before, by another user or for other changes.
+    #[error("{0}")]
+    Reused(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// Why an object was rejected: its kind, for programs, and its reason, for people.

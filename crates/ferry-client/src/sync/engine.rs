@@ -73,11 +73,9 @@ impl Writer {
             }
             Writer::Thread { steps, applier } => {
                 drop(steps);
-                applier.await.map_err(|e| {
-                    SyncError::Local(ClientError::Corrupt(format!(
-                        "the download's writer failed: {e}"
-                    )))
-                })?
+                // A writer whose thread ended without an answer (it panicked) stopped: its
+                // transaction went with its connection, and the database is as it was.
+                applier.await.map_err(|_| SyncError::Local(ClientError::WriterStopped))?
             }
         }
     }

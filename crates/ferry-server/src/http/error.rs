@@ -5,7 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferry_protocol::ErrorBody;
 
+use crate::UserError;
+use crate::failures::FailureError;
 use crate::store::StoreError;
+use crate::upload::UploadError;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -53,6 +56,53 @@ impl ApiError {
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::ActionFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "action-failed"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> ApiError {
+        match error {
+            UserError::Store(error) => ApiError::Store(error),
+            UserError::Exists(_) => ApiError::Conflict(error.to_string()),
+            UserError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            UserError::UnknownRole(ref role) => {
+                let details = serde_json::json!({ "role": role });
+                ApiError::BadRequest { message: error.to_string(), details }
+            }
+            UserError::BadName | UserError::BadPassword => ApiError::BadRequest {
+                message: error.to_string(),
+                details: serde_json::Value::Null,
+            },
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(error: UploadError) -> ApiError {
+        match error {
+            UploadError::Bad { message, details } => ApiError::BadRequest { message, details },
+            UploadError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            UploadError::Reused(message) => ApiError::Conflict(message),
+            UploadError::Store(error) => ApiError::Store(error),
+        }
+    }
+}
+
+impl From<FailureError> for ApiError {
+    fn from(error: FailureError) -> ApiError {
+        match error {
+            FailureError::NotFound(_) | FailureError::NoContent(_) => {
+                ApiError::NotFound(error.to_string())
+            }
+            FailureError::Replayed(_) | FailureError::UserGone { .. } => {
+                ApiError::Conflict(error.to_string())
+            }
+            FailureError::Bad(message) => {
+                ApiError::BadRequest { message, details: serde_json::Value::Null }
+            }
+            FailureError::Upload(error) => error.into(),
+            FailureError::Store(error) => ApiError::Store(error),
         }
     }
 }

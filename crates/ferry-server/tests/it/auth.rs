@@ -110,3 +110,26 @@ async fn bad_user_input_is_refused() {
         assert_eq!(error.to_string(), "user `alice` already exists");
     }
 }
+
+#[tokio::test]
+async fn roles_for_an_unknown_user_are_refused_as_not_found_not_as_a_damaged_database() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let refused = server.server.set_roles("nobody", &["Planner".to_owned()]).await;
+        assert!(
+            matches!(&refused, Err(ferry_server::UserError::NotFound(name)) if name == "nobody"),
+            "{refused:?}"
+        );
+        let admin = server.user("root", &["Admin"]).await;
+        let (status, body) = server
+            .call(
+                Method::PUT,
+                "/v1/users/nobody/roles",
+                Some(&admin.token),
+                Some(json!({ "roles": ["Planner"] })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["message"], "no user `nobody`");
+    }
+}
