@@ -30,7 +30,6 @@ use serde_json::Value as Json;
 use crate::State;
 use crate::access::{UserRules, context, predicate_sql, user_rules};
 use crate::auth::User;
-use crate::http::ApiError;
 use crate::store::{StoreError, Tx};
 use crate::upload::{check_references, read_covered, readable_members, tombstoned};
 
@@ -275,22 +274,40 @@ fn persistable(state: &State, json: &Json) -> Option<String> {
     }
 }
 
+/// Why an action call was refused or failed; nothing the action wrote was applied.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActionError {
+    /// A malformed call; `details` names what.
+    #[error("{message}")]
+    Bad { message: String, details: serde_json::Value },
+    #[error("no action `{0}`")]
+    NotFound(String),
+    /// The user's roles may not call it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The action itself failed.
+    #[error("{0}")]
+    Failed(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// Runs the action `name` for `user`: `POST /v1/actions/{name}`.
 pub(crate) async fn call(
     state: &Arc<State>,
     user: &User,
     name: &str,
     request: ActionRequest,
-) -> Result<ActionResponse, ApiError> {
+) -> Result<ActionResponse, ActionError> {
     if name.len() > ACTION_NAME_BYTES_MAX {
-        return Err(ApiError::BadRequest {
+        return Err(ActionError::Bad {
             message: format!("an action name has at most {ACTION_NAME_BYTES_MAX} bytes"),
             details: serde_json::Value::Null,
         });
     }
     for (parameter, json) in &request.parameters {
         if let Some(entity) = persistable(state, json) {
-            return Err(ApiError::BadRequest {
+            return Err(ActionError::Bad {
                 message: format!(
                     "parameter `{parameter}` is a persistable object (`{entity}`): actions take plain values; pass its id"
                 ),
@@ -299,7 +316,7 @@ pub(crate) async fn call(
         }
     }
     let failed =
-        |reason: String| ApiError::ActionFailed(format!("the action `{name}` failed: {reason}"));
+        |reason: String| ActionError::Failed(format!("the action `{name}` failed: {reason}"));
     let call = ActionCall {
         state: Arc::clone(state),
         user: user.clone(),
@@ -311,7 +328,7 @@ pub(crate) async fn call(
     } else if let Some(declared) = state.model.action(name) {
         crate::declared::run(state, user, declared, &call).await?
     } else {
-        return Err(ApiError::NotFound(format!("no action `{name}`")));
+        return Err(ActionError::NotFound(name.to_owned()));
     };
     if let Some(entity) = persistable(state, &result) {
         return Err(failed(format!(

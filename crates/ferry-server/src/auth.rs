@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 
 use crate::State;
 use crate::effects::{hex, new_object_id, random_bytes};
-use crate::http::ApiError;
 use crate::store::{StoreError, int, text};
 
 /// argon2id memory cost in KiB, time cost and lanes for new passwords (the OWASP
@@ -276,9 +275,9 @@ pub(crate) async fn sign_in(
     name: &str,
     password: &str,
     address: Option<std::net::IpAddr>,
-) -> Result<(String, User, Timestamp), ApiError> {
+) -> Result<(String, User, Timestamp), AuthError> {
     if name.len() > USER_NAME_BYTES_MAX || password.len() > PASSWORD_BYTES_MAX {
-        return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
+        return Err(AuthError::WrongPassword);
     }
     let now = state.clock.now();
     state.limit_sign_in(name, address, now)?;
@@ -295,10 +294,10 @@ pub(crate) async fn sign_in(
     let Some(row) = rows.into_iter().next() else {
         // Spend the same time as a real check so timing reveals nothing either.
         state.passwords.matches_blocking(None, password).await;
-        return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
+        return Err(AuthError::WrongPassword);
     };
     if !state.passwords.matches_blocking(Some(text(&row[1])?), password).await {
-        return Err(ApiError::Unauthorized("wrong user name or password".to_owned()));
+        return Err(AuthError::WrongPassword);
     }
     let user = User {
         id: read_id(state, &row[0])?,
@@ -325,8 +324,24 @@ pub(crate) async fn sign_in(
     Ok((token, user, expires))
 }
 
+/// Why a sign-in or a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuthError {
+    /// The same answer for an unknown user and a wrong password, so neither is revealed.
+    #[error("wrong user name or password")]
+    WrongPassword,
+    #[error("unknown token: sign in again")]
+    UnknownToken,
+    #[error("the token has expired: sign in again")]
+    Expired,
+    #[error("{0}")]
+    TooMany(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// The user a bearer token belongs to, if it is known and not expired.
-pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, ApiError> {
+pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, AuthError> {
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
@@ -336,10 +351,10 @@ pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, Api
         .await?;
     tx.finish().await?;
     let Some(row) = rows.into_iter().next() else {
-        return Err(ApiError::Unauthorized("unknown token: sign in again".to_owned()));
+        return Err(AuthError::UnknownToken);
     };
     if int(&row[1])? < state.clock.now().unix_micros() {
-        return Err(ApiError::Unauthorized("the token has expired: sign in again".to_owned()));
+        return Err(AuthError::Expired);
     }
     Ok(User {
         id: read_id(state, &row[0])?,

@@ -10,9 +10,9 @@ use serde_json::Value as Json;
 
 use crate::State;
 use crate::access::context;
+use crate::actions::ActionError;
 use crate::actions::{ActionCall, ServerObject, query_objects};
 use crate::auth::User;
-use crate::http::ApiError;
 
 /// Runs `action` for the call's user; the result is how many objects matched.
 pub(crate) async fn run(
@@ -20,10 +20,10 @@ pub(crate) async fn run(
     user: &User,
     action: &DeclaredAction,
     call: &ActionCall,
-) -> Result<Json, ApiError> {
+) -> Result<Json, ActionError> {
     if !action.roles.iter().any(|role| user.roles.iter().any(|r| r == role.as_str())) {
         let roles: Vec<&str> = action.roles.iter().map(|r| r.as_str()).collect();
-        return Err(ApiError::Forbidden(format!(
+        return Err(ActionError::Forbidden(format!(
             "only role(s) {} may call the action `{}`",
             roles.join(", "),
             action.name
@@ -34,7 +34,7 @@ pub(crate) async fn run(
     let entity = state.model.entity(action.entity.as_str()).expect("checked at load");
     let bound = state.constraints.actions.get(&action.name).map(|c| c.bind(&context));
     let failed = |reason: String| {
-        ApiError::ActionFailed(format!("the action `{}` failed: {reason}", action.name))
+        ActionError::Failed(format!("the action `{}` failed: {reason}", action.name))
     };
     let objects = query_objects(state, entity, bound.as_ref()).await.map_err(failed)?;
     for object in &objects {
@@ -55,8 +55,8 @@ pub(crate) async fn run(
 fn parameters(
     action: &DeclaredAction,
     given: &serde_json::Map<String, Json>,
-) -> Result<BTreeMap<String, Value>, ApiError> {
-    let bad = |parameter: &str, message: String| ApiError::BadRequest {
+) -> Result<BTreeMap<String, Value>, ActionError> {
+    let bad = |parameter: &str, message: String| ActionError::Bad {
         message,
         details: serde_json::json!({ "action": action.name, "parameter": parameter }),
     };

@@ -22,7 +22,6 @@ use sha2::{Digest, Sha256};
 use crate::access::{UserRules, context, predicate_sql, user_rules};
 use crate::auth::User;
 use crate::effects::hex;
-use crate::http::ApiError;
 use crate::store::{StoreError, Tx, int};
 use crate::upload::{Covered, readable_members};
 use crate::{Metrics, State};
@@ -48,9 +47,23 @@ fn fingerprint(state: &State, user: &User, day: Option<ferry_model::Timestamp>) 
     hex(&Sha256::digest(text.as_bytes())[..8])
 }
 
-fn parse_position(checkpoint: Option<&str>, fingerprint: &str) -> Result<Position, ApiError> {
+/// Why a download or a request for objects by id was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DownloadError {
+    /// A malformed query; `details` names what.
+    #[error("{message}")]
+    Bad { message: String, details: serde_json::Value },
+    #[error("unknown entity `{0}`")]
+    UnknownEntity(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn parse_position(checkpoint: Option<&str>, fingerprint: &str) -> Result<Position, DownloadError> {
     let Some(checkpoint) = checkpoint.filter(|c| !c.is_empty()) else { return Ok(Position::Start) };
-    let bad = || ApiError::BadRequest {
+    let bad = || DownloadError::Bad {
         message: format!("`{checkpoint}` is not a checkpoint this server gave"),
         details: serde_json::json!({ "after": checkpoint }),
     };
@@ -99,12 +112,12 @@ fn view<'m>(state: &'m State, entity: &'m Entity, user: &User) -> View<'m> {
     View { download: download_constraint.map(|c| c.bind(&context)), rules, incremental, day }
 }
 
-fn downloadable<'m>(state: &'m State, entity_name: &str) -> Result<&'m Entity, ApiError> {
+fn downloadable<'m>(state: &'m State, entity_name: &str) -> Result<&'m Entity, DownloadError> {
     state
         .model
         .entity(entity_name)
         .filter(|e| e.kind != EntityKind::System)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown entity `{entity_name}`")))
+        .ok_or_else(|| DownloadError::UnknownEntity(entity_name.to_owned()))
 }
 
 /// How a client asked for a page.
@@ -122,12 +135,12 @@ pub(crate) async fn download(
     user: &User,
     entity_name: &str,
     request: PageRequest<'_>,
-) -> Result<Rendered, ApiError> {
+) -> Result<Rendered, DownloadError> {
     let PageRequest { after, limit, index, count } = request;
     let entity = downloadable(state, entity_name)?;
     let limit = limit.unwrap_or(state.limits.page_rows_max);
     if limit == 0 || limit > state.limits.page_rows_max {
-        return Err(ApiError::BadRequest {
+        return Err(DownloadError::Bad {
             message: format!("limit must be between 1 and {}", state.limits.page_rows_max),
             details: serde_json::json!({ "limit": limit }),
         });
@@ -434,10 +447,10 @@ pub(crate) async fn objects(
     user: &User,
     entity_name: &str,
     ids: &[String],
-) -> Result<ObjectsResponse, ApiError> {
+) -> Result<ObjectsResponse, DownloadError> {
     let entity = downloadable(state, entity_name)?;
     if ids.len() > state.limits.page_rows_max {
-        return Err(ApiError::PayloadTooLarge(format!(
+        return Err(DownloadError::TooLarge(format!(
             "ask for at most {} objects at once",
             state.limits.page_rows_max
         )));
@@ -445,7 +458,7 @@ pub(crate) async fn objects(
     let ids = ids
         .iter()
         .map(|id| {
-            ObjectId::parse(id).ok_or_else(|| ApiError::BadRequest {
+            ObjectId::parse(id).ok_or_else(|| DownloadError::Bad {
                 message: format!("`{id}` is not an object id"),
                 details: serde_json::json!({ "id": id }),
             })

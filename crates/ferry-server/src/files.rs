@@ -24,7 +24,6 @@ use crate::access::{context, user_rules};
 use crate::auth::User;
 use crate::effects::hex;
 use crate::failures::FailureError;
-use crate::http::ApiError;
 use crate::store::StoreError;
 use crate::upload::{CheckedChange, read_covered};
 
@@ -69,7 +68,7 @@ impl BlobStore {
         }
     }
 
-    fn open_content(&self, hash: &str) -> Result<Content, ApiError> {
+    fn open_content(&self, hash: &str) -> Result<Content, FileError> {
         self.read_content(hash).map_err(io)
     }
 
@@ -88,7 +87,7 @@ impl BlobStore {
         body: Body,
         limit: u64,
         idle_timeout_ms: u64,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, FileError> {
         let temporary = Temporary(self.root.join("incoming").join(random_name()?));
         let (pieces, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
         let path = temporary.0.clone();
@@ -109,7 +108,7 @@ impl BlobStore {
         let idle = std::time::Duration::from_millis(idle_timeout_ms);
         loop {
             let Ok(next) = tokio::time::timeout(idle, stream.next()).await else {
-                refused = Some(ApiError::RequestTimeout(format!(
+                refused = Some(FileError::Slow(format!(
                     "the content paused for more than {idle_timeout_ms} ms; send it again"
                 )));
                 break;
@@ -118,7 +117,7 @@ impl BlobStore {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
-                    refused = Some(ApiError::BadRequest {
+                    refused = Some(FileError::Bad {
                         message: format!("the content ended before its end: {e}"),
                         details: serde_json::json!({ "hash": hash, "received": size }),
                     });
@@ -141,7 +140,7 @@ impl BlobStore {
         }
         let (received, size) = written.map_err(io)?;
         if received != hash {
-            return Err(ApiError::BadRequest {
+            return Err(FileError::Bad {
                 message: format!("the content's SHA-256 is {received}, not {hash}"),
                 details: serde_json::json!({ "hash": hash, "received": received }),
             });
@@ -162,19 +161,19 @@ impl Drop for Temporary {
     }
 }
 
-fn random_name() -> Result<String, ApiError> {
+fn random_name() -> Result<String, FileError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| io(std::io::Error::other(format!("no randomness: {e}"))))?;
     Ok(format!("{}.part", hex(&bytes)))
 }
 
-fn io(error: std::io::Error) -> ApiError {
-    ApiError::Store(StoreError::Files(error))
+fn io(error: std::io::Error) -> FileError {
+    FileError::Store(StoreError::Files(error))
 }
 
-fn too_large(limit: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!("a file content may hold at most {limit} bytes"))
+fn too_large(limit: u64) -> FileError {
+    FileError::TooLarge(format!("a file content may hold at most {limit} bytes"))
 }
 
 /// True for a SHA-256 in lowercase hex.
@@ -182,11 +181,11 @@ pub(crate) fn is_hash(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn check_hash(hash: &str) -> Result<(), ApiError> {
+fn check_hash(hash: &str) -> Result<(), FileError> {
     if is_hash(hash) {
         return Ok(());
     }
-    Err(ApiError::BadRequest {
+    Err(FileError::Bad {
         message: format!("`{hash}` is not a SHA-256 in lowercase hex"),
         details: serde_json::json!({ "hash": hash }),
     })
@@ -196,9 +195,9 @@ fn check_hash(hash: &str) -> Result<(), ApiError> {
 pub(crate) fn missing(
     state: &State,
     request: FilesMissingRequest,
-) -> Result<FilesMissingResponse, ApiError> {
+) -> Result<FilesMissingResponse, FileError> {
     if request.hashes.len() > HASHES_PER_CHECK_MAX {
-        return Err(ApiError::PayloadTooLarge(format!(
+        return Err(FileError::TooLarge(format!(
             "ask about at most {HASHES_PER_CHECK_MAX} contents at once"
         )));
     }
@@ -218,7 +217,7 @@ pub(crate) async fn store(
     hash: &str,
     declared: Option<u64>,
     body: Body,
-) -> Result<FileStored, ApiError> {
+) -> Result<FileStored, FileError> {
     check_hash(hash)?;
     let limit = state.limits.file_bytes_max;
     if declared.is_some_and(|length| length > limit) {
@@ -233,13 +232,13 @@ pub(crate) async fn store(
     Ok(FileStored { hash: hash.to_owned(), size })
 }
 
-fn file_entity<'m>(state: &'m State, name: &str) -> Result<&'m Entity, ApiError> {
+fn file_entity<'m>(state: &'m State, name: &str) -> Result<&'m Entity, FileError> {
     let entity = state
         .model
         .entity(name)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown entity `{name}`")))?;
+        .ok_or_else(|| FileError::NotFound(format!("unknown entity `{name}`")))?;
     if entity.kind != EntityKind::File {
-        return Err(ApiError::BadRequest {
+        return Err(FileError::Bad {
             message: format!("`{name}` is not a file entity: its objects have no contents"),
             details: serde_json::json!({ "entity": name }),
         });
@@ -259,9 +258,9 @@ pub(crate) async fn object_content(
     entity_name: &str,
     id: &str,
     expected: Option<&str>,
-) -> Result<Content, ApiError> {
+) -> Result<Content, FileError> {
     let entity = file_entity(state, entity_name)?;
-    let object_id = ObjectId::parse(id).ok_or_else(|| ApiError::BadRequest {
+    let object_id = ObjectId::parse(id).ok_or_else(|| FileError::Bad {
         message: format!("`{id}` is not an object id"),
         details: serde_json::json!({ "id": id }),
     })?;
@@ -270,24 +269,44 @@ pub(crate) async fn object_content(
     let covered = read_covered(state, &mut tx, entity, &rules, object_id).await?;
     tx.finish().await?;
     let hash_slot = slot_of(entity, "ContentHash");
-    let unknown = || ApiError::NotFound(format!("`{entity_name}` {id} is not there to read"));
+    let unknown = || FileError::NotFound(format!("`{entity_name}` {id} is not there to read"));
     let covered = covered.ok_or_else(unknown)?;
     if !rules.readable(&covered.coverage).contains(&hash_slot) {
         return Err(unknown());
     }
     let Value::String(hash) = &covered.object.values[hash_slot.0] else {
-        return Err(ApiError::NotFound(format!("`{entity_name}` {id} has no content")));
+        return Err(FileError::NotFound(format!("`{entity_name}` {id} has no content")));
     };
     if let Some(expected) = expected
         && expected != hash
     {
-        return Err(ApiError::Conflict(format!(
+        return Err(FileError::Conflict(format!(
             "the content of `{entity_name}` {id} changed: it is now {hash}"
         )));
     }
     let content = state.blobs.open_content(hash)?;
     crate::Metrics::add(&state.metrics.file_bytes_sent, content.size);
     Ok(content)
+}
+
+/// Why a file content was refused, or cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FileError {
+    /// A malformed request or content; `details` names what.
+    #[error("{message}")]
+    Bad { message: String, details: serde_json::Value },
+    #[error("{0}")]
+    NotFound(String),
+    /// The object's content is not the one asked for any more.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// The content came too slowly.
+    #[error("{0}")]
+    Slow(String),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// The content a rejected file object referenced, kept with its `SynchronizationError`.

@@ -111,7 +111,7 @@ impl FromRequestParts<Shared> for Authenticated {
                 "missing `Authorization: Bearer <token>`: sign in first".to_owned(),
             ));
         };
-        auth::authenticate(state, token.trim()).await.map(Authenticated)
+        Ok(Authenticated(auth::authenticate(state, token.trim()).await?))
     }
 }
 
@@ -271,7 +271,7 @@ async fn objects_route(
 ) -> Result<Json<ObjectsResponse>, ApiError> {
     let Path(entity) = entity.map_err(path_error)?;
     let Json(request) = body.map_err(json_error)?;
-    download::objects(&state, &user, &entity, &request.ids).await.map(Json)
+    Ok(Json(download::objects(&state, &user, &entity, &request.ids).await?))
 }
 
 async fn failure_list(
@@ -314,7 +314,7 @@ async fn files_missing(
     body: Result<Json<FilesMissingRequest>, JsonRejection>,
 ) -> Result<Json<FilesMissingResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    files::missing(&state, request).map(Json)
+    Ok(Json(files::missing(&state, request)?))
 }
 
 async fn file_store(
@@ -329,7 +329,7 @@ async fn file_store(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok())
         .and_then(|length| length.parse::<u64>().ok());
-    files::store(&state, &hash, declared, body).await.map(Json)
+    Ok(Json(files::store(&state, &hash, declared, body).await?))
 }
 
 async fn file_get(
@@ -377,7 +377,7 @@ async fn action_route(
 ) -> Result<Json<ActionResponse>, ApiError> {
     let Path(name) = name.map_err(path_error)?;
     let Json(request) = body.map_err(json_error)?;
-    actions::call(&state, &user, &name, request).await.map(Json)
+    Ok(Json(actions::call(&state, &user, &name, request).await?))
 }
 
 async fn user_list(

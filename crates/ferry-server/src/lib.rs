@@ -263,7 +263,7 @@ impl State {
         name: &str,
         address: Option<std::net::IpAddr>,
         now: Timestamp,
-    ) -> Result<(), http::ApiError> {
+    ) -> Result<(), auth::AuthError> {
         self.sign_in_attempts
             .attempt(
                 name,
@@ -272,6 +272,6 @@ impl State {
                 self.limits.sign_in_attempts_per_minute,
                 self.limits.sign_in_attempts_per_address_per_minute,
             )
-            .map_err(|refusal| http::ApiError::TooManyRequests(refusal.to_string()))
+            .map_err(|refusal| auth::AuthError::TooMany(refusal.to_string()))
     }
 }

@@ -6,7 +6,11 @@ use axum::response::{IntoResponse, Response};
 use ferry_protocol::ErrorBody;
 
 use crate::UserError;
+use crate::actions::ActionError;
+use crate::auth::AuthError;
+use crate::download::DownloadError;
 use crate::failures::FailureError;
+use crate::files::FileError;
 use crate::store::StoreError;
 use crate::upload::UploadError;
 
@@ -74,6 +78,52 @@ impl From<UserError> for ApiError {
                 message: error.to_string(),
                 details: serde_json::Value::Null,
             },
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        match error {
+            AuthError::TooMany(message) => ApiError::TooManyRequests(message),
+            AuthError::Store(error) => ApiError::Store(error),
+            other => ApiError::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<DownloadError> for ApiError {
+    fn from(error: DownloadError) -> ApiError {
+        match error {
+            DownloadError::Bad { message, details } => ApiError::BadRequest { message, details },
+            DownloadError::UnknownEntity(_) => ApiError::NotFound(error.to_string()),
+            DownloadError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            DownloadError::Store(error) => ApiError::Store(error),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(error: ActionError) -> ApiError {
+        match error {
+            ActionError::Bad { message, details } => ApiError::BadRequest { message, details },
+            ActionError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            ActionError::Forbidden(message) => ApiError::Forbidden(message),
+            ActionError::Failed(message) => ApiError::ActionFailed(message),
+            ActionError::Store(error) => ApiError::Store(error),
+        }
+    }
+}
+
+impl From<FileError> for ApiError {
+    fn from(error: FileError) -> ApiError {
+        match error {
+            FileError::Bad { message, details } => ApiError::BadRequest { message, details },
+            FileError::NotFound(message) => ApiError::NotFound(message),
+            FileError::Conflict(message) => ApiError::Conflict(message),
+            FileError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            FileError::Slow(message) => ApiError::RequestTimeout(message),
+            FileError::Store(error) => ApiError::Store(error),
         }
     }
 }
