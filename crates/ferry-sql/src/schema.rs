@@ -232,17 +232,7 @@ pub fn copy_line(
 /// order, then (on the server, which also bumps the revision) the change sequence position,
 /// then the id. On the server it returns the new revision.
 pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side: Side) -> String {
-    let mut assignments: Vec<String> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            format!(
-                "{} = {}",
-                column_name(entity, *s),
-                placeholder(i + 1, slot_value_type(entity, *s), dialect)
-            )
-        })
-        .collect();
+    let mut assignments = assignments(entity, slots, dialect);
     let mut next = slots.len() + 1;
     if side == Side::Server {
         // The device keeps the revision it last saw from the server; only the server counts.
@@ -257,6 +247,21 @@ pub fn update_statement(entity: &Entity, slots: &[Slot], dialect: Dialect, side:
         assignments.join(", "),
         placeholder(next, ValueType::Reference, dialect)
     )
+}
+
+/// `column = placeholder` for each of `slots`, parameters 1..=n in order.
+pub(crate) fn assignments(entity: &Entity, slots: &[Slot], dialect: Dialect) -> Vec<String> {
+    slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{} = {}",
+                column_name(entity, *s),
+                placeholder(i + 1, slot_value_type(entity, *s), dialect)
+            )
+        })
+        .collect()
 }
 
 /// The select list reading an object back in the form `param` writes it: the id, then every slot.

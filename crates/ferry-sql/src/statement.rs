@@ -7,7 +7,7 @@ use ferry_model::{Entity, Slot, ValueType};
 
 use crate::Dialect;
 use crate::param::placeholder;
-use crate::schema::{Side, column_name, insert_parts, select_columns, slot_value_type, table_name};
+use crate::schema::{Side, assignments, insert_parts, select_columns, table_name};
 
 /// The alias of the entity's table in [`select_by_id`].
 pub const OBJECT_ALIAS: &str = "\"t0\"";
@@ -65,17 +65,7 @@ pub fn replace_statement(entity: &Entity, dialect: Dialect, side: Side) -> Strin
 /// The device's write of the server's fresh state of some members: parameters 1..=n are the
 /// values of `slots` in order, then the revision, then the id.
 pub fn refresh_statement(entity: &Entity, slots: &[Slot], dialect: Dialect) -> String {
-    let mut assignments: Vec<String> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            format!(
-                "{} = {}",
-                column_name(entity, *s),
-                placeholder(i + 1, slot_value_type(entity, *s), dialect)
-            )
-        })
-        .collect();
+    let mut assignments = assignments(entity, slots, dialect);
     let revision = slots.len() + 1;
     assignments.push(format!("_rev = {}", placeholder(revision, ValueType::Integer, dialect)));
     format!(
