@@ -20,7 +20,7 @@ mod transport;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ferry_model::{EntityKind, ObjectId};
+use ferry_model::ObjectId;
 use ferry_protocol::endpoint::{self, Endpoint, Route};
 use ferry_protocol::{ModelResponse, SignInRequest, SignInResponse};
 use ferry_sync::{Answer as CoreAnswer, Job, Retry};
@@ -36,7 +36,7 @@ pub use transport::{
 };
 
 use crate::ClientError;
-use crate::database::{Checkpoints, Database, Meta, meta, set_meta};
+use crate::database::{Database, Meta, meta};
 
 /// The answer to a second sync while one runs, exactly as DESIGN.md §4 words it.
 pub const SIMULTANEOUS_SYNC_MESSAGE: &str = "Performing simultaneous synchronizations is not supported. Please try again after the current synchronization is completed.";
@@ -235,6 +235,7 @@ impl SyncError {
                 SyncError::SelectionIntegrity { entity, id, association, target }
             }
             Core::FileUpload { entity, id, reason } => SyncError::FileUpload { entity, id, reason },
+            Core::AnotherUsersChanges { count } => SyncError::AnotherUsersChanges { count },
             Core::UnknownEntity { entity } => ClientError::UnknownEntity { entity }.into(),
             Core::Corrupt { what } => ClientError::Corrupt(what).into(),
             Core::Unexpected { event } => {
@@ -363,37 +364,32 @@ impl SyncEngine {
     /// signed in, that user's objects leave the device, which is refused while any of their
     /// changes are not uploaded.
     pub async fn sign_in(&self, user: &str, password: &str) -> Result<ObjectId, SyncError> {
-        let response = request_sign_in(self.transport.as_ref(), user, password).await?;
-        self.remember_sign_in(&response)
+        let job = Job::SignIn { user: user.to_owned(), password: password.to_owned() };
+        match engine::drive(self, job, &SyncOptions::default()).await? {
+            ferry_sync::Done::SignedIn(id) => Ok(id),
+            other => unreachable!("a sign-in ends signed in, not {other:?}"),
+        }
     }
 
-    /// Keeps a sign-in's token and user; a new user's sign-in clears the previous user's data.
+    /// Keeps a sign-in's token and user, as [`SyncEngine::sign_in`] does: a new user's sign-in
+    /// clears the previous user's data, once none of their changes is left to upload.
     fn remember_sign_in(&self, response: &SignInResponse) -> Result<ObjectId, SyncError> {
         let id = ObjectId::parse(&response.user_id).ok_or_else(|| SyncError::Server {
             status: 200,
             code: "bad-response".to_owned(),
             message: format!("`{}` is not a user id", response.user_id),
         })?;
-        let mut connection = self.database.lock();
-        let previous = meta(&connection, Meta::User)?.and_then(|text| ObjectId::parse(&text));
-        let transaction = connection.transaction()?;
-        if previous.is_some_and(|previous| previous != id) {
-            // The previous user's data leaves the device, but only once its changes are uploaded.
-            let pending: i64 =
-                transaction.query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
-            if pending > 0 || meta(&transaction, Meta::PendingUpload)?.is_some() {
-                return Err(SyncError::AnotherUsersChanges { count: pending as usize });
-            }
-            for entity in self.database.model().entities().filter(|e| e.kind != EntityKind::System)
-            {
-                transaction.execute(&ferry_sql::delete_all(entity), [])?;
-            }
-            Checkpoints::forget_all(&transaction)?;
-        }
-        set_meta(&transaction, Meta::Token, &response.token)?;
-        set_meta(&transaction, Meta::User, &id.to_string())?;
-        set_meta(&transaction, Meta::Server, &self.transport.server())?;
-        transaction.commit()?;
+        let store = store::LocalStore { database: &self.database, server: self.transport.server() };
+        let (previous, changes, stored) = {
+            let connection = self.database.lock();
+            let changes: i64 =
+                connection.query_row("SELECT count(*) FROM ferry_dirty", [], |row| row.get(0))?;
+            let stored = meta(&connection, Meta::PendingUpload)?.is_some();
+            (self.database.current_user(&connection)?, changes as usize, stored)
+        };
+        let forget_previous = ferry_sync::switching(previous, id, changes, stored)
+            .map_err(|e| SyncError::from_core(e, self.transport.server()))?;
+        store.signed_in(&response.token, id, forget_previous)?;
         Ok(id)
     }
 
@@ -421,8 +417,10 @@ impl SyncEngine {
             SyncMode::Unsynchronized => ferry_sync::Mode::Unsynchronized,
             SyncMode::Selected(objects) => ferry_sync::Mode::Selected(objects),
         };
-        let report = engine::drive(self, Job::Sync(mode), options).await?;
-        Ok(report.expect("a sync reports"))
+        match engine::drive(self, Job::Sync(mode), options).await? {
+            ferry_sync::Done::Synced(report) => Ok(report),
+            other => unreachable!("a sync ends with its report, not {other:?}"),
+        }
     }
 
     /// True when a full sync is due: the device never completed one (a first start, or a new

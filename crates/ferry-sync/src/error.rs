@@ -83,6 +83,14 @@ pub enum Error {
         /// What failed the last time.
         reason: String,
     },
+    /// Another user's committed changes are still on the device: nothing changed.
+    #[error(
+        "{count} changes of the previous user are not uploaded yet: sign in as that user and sync before switching users"
+    )]
+    AnotherUsersChanges {
+        /// How many objects have changes.
+        count: usize,
+    },
     /// A selection names an entity the model does not have.
     #[error("the model has no entity `{entity}`")]
     UnknownEntity {

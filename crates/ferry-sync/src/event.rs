@@ -92,6 +92,8 @@ pub struct Start {
     pub seed: u64,
     /// When the job started.
     pub started: Timestamp,
+    /// The user signed in on the device, if any.
+    pub user: Option<ObjectId>,
     /// The upload an earlier attempt stored and did not finish: resent unchanged.
     pub pending: Option<UploadRequest>,
     /// Every committed change not yet uploaded (read when nothing is pending), in the order of
@@ -119,9 +121,11 @@ pub struct TargetFacts {
     pub removed: bool,
 }
 
-/// A request to send. The shell adds the signed-in user's token.
+/// A request to send. The shell adds the signed-in user's token, unless `anonymous`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outgoing {
+    /// Sent without a token (a sign-in).
+    pub anonymous: bool,
     /// The route.
     pub route: Route,
     /// The path, with its query.
@@ -198,6 +202,17 @@ pub enum Store {
     },
     /// A full sync is due (the model changed).
     FullSyncDue,
+    /// A user signed in: keep their token and id (and the server's address), in one local
+    /// transaction with, when `forget_previous`, the removal of the previous user's objects
+    /// and checkpoints.
+    SignedIn {
+        /// The session's token.
+        token: String,
+        /// The user.
+        user: ObjectId,
+        /// Another user was signed in: their data leaves the device.
+        forget_previous: bool,
+    },
     /// A full sync completed.
     FullSyncDone,
     /// The last sync, when and in which mode.

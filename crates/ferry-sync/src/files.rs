@@ -58,6 +58,7 @@ pub(crate) async fn send_contents(
 /// server fails an attempt as the network does.
 async fn send_content(cx: &mut Cx, hash: &str, entity: &str, id: &str) -> Result<(), Error> {
     let outgoing = Outgoing {
+        anonymous: false,
         route: endpoint::FILE_PUT,
         path: endpoint::FILE_PUT.path(&[hash]),
         body: Body::Content { hash: hash.to_owned(), entity: entity.to_owned(), id: id.to_owned() },
@@ -115,7 +116,8 @@ pub(crate) async fn fetch_contents(
         }
         let path = format!("{}?hash={hash}", endpoint::FILE_GET.path(&[entity.name.as_str(), id]));
         let body = Body::IntoStore { hash: hash.to_owned() };
-        let answer = cx.send(Outgoing { route: endpoint::FILE_GET, path, body }).await?;
+        let answer =
+            cx.send(Outgoing { anonymous: false, route: endpoint::FILE_GET, path, body }).await?;
         match answer.status {
             200 => {
                 fetched += 1;

@@ -30,6 +30,7 @@ pub mod report;
 pub mod retry;
 mod run;
 pub mod upload;
+pub mod user;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -43,6 +44,7 @@ pub use progress::{Phase, Progress};
 pub use report::SyncReport;
 pub use retry::{RETRY_DELAY_MS, Retry, SEND_ATTEMPTS_MAX};
 pub use upload::check_outcomes;
+pub use user::switching;
 
 use io::Io;
 
@@ -76,10 +78,29 @@ pub enum Job {
     Sync(Mode),
     /// Only follow the server's model (the check an app makes on start: is a full sync due?).
     FollowModel,
+    /// Sign in with a user name and password (DESIGN.md §4: the previous user's data leaves
+    /// the device only once their changes are uploaded).
+    SignIn {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
 }
 
-/// How a job ended: a sync's report, or nothing for [`Job::FollowModel`].
-pub type Outcome = Result<Option<SyncReport>, Error>;
+/// What a job did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// A sync, and its report.
+    Synced(SyncReport),
+    /// The device follows the server's model.
+    ModelFollowed,
+    /// This user signed in.
+    SignedIn(ferry_model::ObjectId),
+}
+
+/// How a job ended.
+pub type Outcome = Result<Done, Error>;
 
 /// One sync, from its start to its report. Feed it events with [`SyncMachine::handle`] and
 /// perform the actions it returns, in order.

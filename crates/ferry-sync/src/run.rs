@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use ferry_model::{Model, Timestamp};
+use ferry_model::{Model, ObjectId, Timestamp};
 use ferry_protocol::endpoint::{self, Endpoint};
+use ferry_protocol::{SignInRequest, SignInResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -13,7 +14,7 @@ use crate::event::{Action, Answer, Body, Event, Outgoing, Start, Store};
 use crate::io::Io;
 use crate::report::SyncReport;
 use crate::retry::Retry;
-use crate::{Job, Mode, Outcome, download, upload};
+use crate::{Done, Job, Mode, Outcome, download, upload};
 
 /// What every step of a job works with.
 pub(crate) struct Cx {
@@ -27,10 +28,22 @@ pub(crate) struct Cx {
 /// server's model is followed, the upload is sent and its answer applied, then the download of
 /// the mode, and the sync's record for the server's history.
 pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
-    let Start { job, model, device, upload_id, seed, started, pending, dirty } = start;
+    let Start { job, model, device, upload_id, seed, started, user, pending, dirty } = start;
     let mut cx = Cx { io, retry: Retry::new(seed), model };
     let mode = match job {
-        Job::FollowModel => return follow_model(&mut cx).await.map(|()| None),
+        Job::FollowModel => return follow_model(&mut cx).await.map(|()| Done::ModelFollowed),
+        Job::SignIn { user: name, password } => {
+            let changes = dirty.len();
+            return sign_in(
+                &mut cx,
+                SignInRequest { user: name, password },
+                user,
+                changes,
+                pending.is_some(),
+            )
+            .await
+            .map(Done::SignedIn);
+        }
         Job::Sync(mode) => mode,
     };
     cx.io.check_cancel()?;
@@ -65,7 +78,30 @@ pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
     let record = report.record(device, mode.name(), upload_id, duration_ms);
     let path = endpoint::SyncReport::ROUTE.path(&[]);
     let _ = cx.json::<endpoint::SyncReport>(path, Some(&record)).await;
-    Ok(Some(report))
+    Ok(Done::Synced(report))
+}
+
+/// Signs in; the token and the user are kept, and another user's data leaves the device, which
+/// is refused while any of their changes are not uploaded.
+async fn sign_in(
+    cx: &mut Cx,
+    request: SignInRequest,
+    previous: Option<ObjectId>,
+    changes: usize,
+    upload_stored: bool,
+) -> Result<ObjectId, Error> {
+    let body = Body::Json(serde_json::to_vec(&request).expect("requests serialise"));
+    let route = endpoint::SignIn::ROUTE;
+    let outgoing = Outgoing { anonymous: true, route, path: route.path(&[]), body };
+    let answer = cx.send(outgoing).await?;
+    let (response, _): (SignInResponse, _) = decode(&answer)?;
+    let user = ObjectId::parse(&response.user_id).ok_or_else(|| {
+        Error::bad_response(200, format!("`{}` is not a user id", response.user_id))
+    })?;
+    let forget_previous = crate::user::switching(previous, user, changes, upload_stored)?;
+    let token = response.token;
+    cx.io.emit(Action::Store(Store::SignedIn { token, user, forget_previous }));
+    Ok(user)
 }
 
 /// Moves the device to the server's model when its version differs (the shell migrates the
@@ -123,7 +159,7 @@ impl Cx {
             Some(request) => Body::Json(serde_json::to_vec(request).expect("requests serialise")),
             None => Body::Empty,
         };
-        let answer = self.send(Outgoing { route: E::ROUTE, path, body }).await?;
+        let answer = self.send(Outgoing { anonymous: false, route: E::ROUTE, path, body }).await?;
         decode(&answer)
     }
 

@@ -136,6 +136,7 @@ pub(crate) async fn send(
     report.files_uploaded += files::send_contents(cx, &request).await?;
     cx.io.check_cancel()?;
     let outgoing = Outgoing {
+        anonymous: false,
         route: endpoint::Upload::ROUTE,
         path: endpoint::Upload::ROUTE.path(&[]),
         body: Body::Json(body),

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use ferry_sync::{Action, Answer, Body, Event, Job, Outcome, Outgoing, Start, Step, SyncMachine};
+use ferry_sync::{
+    Action, Answer, Body, Done, Event, Job, Outcome, Outgoing, Start, Step, SyncMachine,
+};
 use tokio::sync::mpsc::Sender;
 
 use super::apply::{Applied, DownloadWriter, Feed, PAGES_IN_FLIGHT, apply_download};
@@ -93,9 +95,13 @@ pub(super) async fn drive(
     engine: &SyncEngine,
     job: Job,
     options: &SyncOptions,
-) -> Result<Option<ferry_sync::SyncReport>, SyncError> {
-    let token = engine.token()?;
-    let store = LocalStore { database: &engine.database };
+) -> Result<Done, SyncError> {
+    // Only a sign-in goes without a token.
+    let token = match &job {
+        Job::SignIn { .. } => String::new(),
+        _ => engine.token()?,
+    };
+    let store = LocalStore { database: &engine.database, server: engine.transport.server() };
     let start = start(&store, engine, job)?;
     let mut shell = Shell { engine, store, token, options, writer: None, server: None };
     let outcome = shell.run(start).await;
@@ -108,9 +114,13 @@ pub(super) async fn drive(
 
 /// What the store holds when a job starts.
 fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start, SyncError> {
-    let syncing = matches!(job, Job::Sync(_));
-    let pending = if syncing { store.pending_upload()? } else { None };
-    let dirty = if syncing && pending.is_none() { store.dirty_changes()? } else { Vec::new() };
+    let (syncing, signing_in) = (matches!(job, Job::Sync(_)), matches!(job, Job::SignIn { .. }));
+    let pending = if syncing || signing_in { store.pending_upload()? } else { None };
+    // A sign-in counts every change; a sync that resends a stored upload needs none.
+    let dirty = match (syncing && pending.is_none()) || signing_in {
+        true => store.dirty_changes()?,
+        false => Vec::new(),
+    };
     let device = if syncing { store.device_name()? } else { String::new() };
     Ok(Start {
         job,
@@ -119,6 +129,7 @@ fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start,
         upload_id: effects::random_token(),
         seed: effects::random_seed(),
         started: engine.database.clock.now(),
+        user: engine.database.current_user(&engine.database.lock())?,
         pending,
         dirty,
     })
@@ -150,7 +161,7 @@ struct Shell<'a> {
 }
 
 impl Shell<'_> {
-    async fn run(&mut self, start: Start) -> Result<Option<ferry_sync::SyncReport>, Ended> {
+    async fn run(&mut self, start: Start) -> Result<Done, Ended> {
         let mut machine = SyncMachine::new();
         let mut event = Event::Start(Box::new(start));
         let mut cancel_told = false;
@@ -223,10 +234,11 @@ impl Shell<'_> {
     /// Sends a request through the transport: a network failure is an event for the core; a
     /// local one (a content missing from the store, the store failing) ends the job.
     async fn send(&mut self, outgoing: Outgoing) -> Result<Event, SyncError> {
-        let Outgoing { route, path, body } = outgoing;
+        let Outgoing { anonymous, route, path, body } = outgoing;
         let files = &self.engine.database.files;
         let method = route.method.as_str();
-        let (route, token) = (Some(route), Some(self.token.as_str()));
+        let token = (!anonymous).then_some(self.token.as_str());
+        let route = Some(route);
         let sent = match &body {
             Body::Empty | Body::Json(_) => {
                 let bytes = match &body {
@@ -276,6 +288,6 @@ impl Shell<'_> {
     }
 }
 
-fn finished(outcome: Outcome) -> Result<Option<ferry_sync::SyncReport>, Ended> {
+fn finished(outcome: Outcome) -> Result<Done, Ended> {
     outcome.map_err(Ended::Core)
 }

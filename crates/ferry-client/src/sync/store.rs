@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_model::{Entity, ObjectId, Value};
+use ferry_model::{Entity, EntityKind, ObjectId, Value};
 use ferry_protocol::{ChangeKind, Members, ObjectChange, OutcomeResult, UploadRequest, value};
 use ferry_sql::{Dialect, param};
 use ferry_sync::{Store, TargetFacts};
@@ -22,6 +22,8 @@ const IDS_PER_QUERY: usize = 500;
 /// The device database as the sync core sees it.
 pub(super) struct LocalStore<'a> {
     pub(super) database: &'a Database,
+    /// The server signed in to, as the transport names it.
+    pub(super) server: String,
 }
 
 impl LocalStore<'_> {
@@ -174,11 +176,39 @@ impl LocalStore<'_> {
                 self.upload_answered(&request, &response.outcomes)?;
             }
             Store::FullSyncDue => set_meta(&connection, Meta::FullSyncNeeded, "1")?,
+            Store::SignedIn { token, user, forget_previous } => {
+                drop(connection);
+                self.signed_in(&token, user, forget_previous)?;
+            }
             Store::FullSyncDone => forget_meta(&connection, Meta::FullSyncNeeded)?,
             Store::LastSync { at, mode } => {
                 set_meta(&connection, Meta::LastSync, &format!("{at} {mode}"))?
             }
         }
+        Ok(())
+    }
+
+    /// In one transaction: the previous user's objects and checkpoints leave the device when
+    /// `forget_previous`, and the new user's token, id and server are kept.
+    pub(super) fn signed_in(
+        &self,
+        token: &str,
+        user: ObjectId,
+        forget_previous: bool,
+    ) -> Result<(), SyncError> {
+        let mut connection = self.database.lock();
+        let transaction = connection.transaction()?;
+        if forget_previous {
+            for entity in self.database.model().entities().filter(|e| e.kind != EntityKind::System)
+            {
+                transaction.execute(&ferry_sql::delete_all(entity), [])?;
+            }
+            Checkpoints::forget_all(&transaction)?;
+        }
+        set_meta(&transaction, Meta::Token, token)?;
+        set_meta(&transaction, Meta::User, &user.to_string())?;
+        set_meta(&transaction, Meta::Server, &self.server)?;
+        transaction.commit()?;
         Ok(())
     }
 

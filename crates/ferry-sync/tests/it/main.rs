@@ -54,4 +54,9 @@ transcripts! {
     another_protocol_version_is_refused,
     an_expired_session_ends_the_sync,
     follow_model_only,
+    // DESIGN.md §4, when the signed-in user changes.
+    the_same_user_signs_in_again_and_keeps_the_data,
+    a_new_user_signs_in_and_the_previous_users_data_leaves,
+    another_users_changes_refuse_a_new_sign_in,
+    a_wrong_password_changes_nothing,
 }

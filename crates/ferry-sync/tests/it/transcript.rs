@@ -8,7 +8,8 @@ use std::sync::Arc;
 use ferry_model::{Model, ObjectId, Timestamp};
 use ferry_protocol::{ObjectChange, UploadRequest};
 use ferry_sync::{
-    Action, Answer, Body, Event, Job, Mode, Progress, Start, Step, Store, SyncMachine, TargetFacts,
+    Action, Answer, Body, Done, Event, Job, Mode, Progress, Start, Step, Store, SyncMachine,
+    TargetFacts,
 };
 use serde::Deserialize;
 
@@ -88,6 +89,9 @@ struct StartLine {
     dirty: Vec<ObjectChange>,
     #[serde(default = "default_seed")]
     seed: u64,
+    /// The user signed in on the device before.
+    #[serde(default)]
+    user: Option<String>,
 }
 
 fn default_seed() -> u64 {
@@ -101,6 +105,7 @@ enum JobLine {
     Unsynchronized,
     Selected(Vec<(String, String)>),
     FollowModel,
+    SignIn { user: String, password: String },
 }
 
 #[derive(Deserialize)]
@@ -150,6 +155,7 @@ fn parse_event(line: &str, model: &Arc<Model>, upgrade: Option<&str>) -> Event {
                     objects.into_iter().map(|(entity, text)| (entity, id(&text))).collect(),
                 )),
                 JobLine::FollowModel => Job::FollowModel,
+                JobLine::SignIn { user, password } => Job::SignIn { user, password },
             };
             Event::Start(Box::new(Start {
                 job,
@@ -158,6 +164,7 @@ fn parse_event(line: &str, model: &Arc<Model>, upgrade: Option<&str>) -> Event {
                 upload_id: "upload-1".to_owned(),
                 seed: start.seed,
                 started: Timestamp::parse("2026-12-01T10:00:00Z").unwrap(),
+                user: start.user.as_deref().map(id),
                 pending: start.pending,
                 dirty: start.dirty,
             }))
@@ -219,7 +226,9 @@ fn model_text() -> String {
 fn render(action: &Action) -> String {
     match action {
         Action::Send(outgoing) => {
-            let head = format!("send {} {}", outgoing.route.method.as_str(), outgoing.path);
+            let anonymous = if outgoing.anonymous { " without a token" } else { "" };
+            let head =
+                format!("send{anonymous} {} {}", outgoing.route.method.as_str(), outgoing.path);
             match &outgoing.body {
                 Body::Empty => head,
                 Body::Json(bytes) => format!("{head} {}", String::from_utf8_lossy(bytes)),
@@ -247,8 +256,9 @@ fn render(action: &Action) -> String {
         Action::CommitDownload => "commit-download".to_owned(),
         Action::Progress(progress) => format!("progress {}", render_progress(progress)),
         Action::ReadClock => "read-clock".to_owned(),
-        Action::Finish(Ok(None)) => "finish".to_owned(),
-        Action::Finish(Ok(Some(report))) => format!("finish {report:?}"),
+        Action::Finish(Ok(Done::ModelFollowed)) => "finish: the model is followed".to_owned(),
+        Action::Finish(Ok(Done::SignedIn(user))) => format!("finish: {user} is signed in"),
+        Action::Finish(Ok(Done::Synced(report))) => format!("finish {report:?}"),
         Action::Finish(Err(error)) => format!("finish with error {error:?}"),
     }
 }
@@ -264,6 +274,10 @@ fn render_store(store: &Store) -> String {
             response.outcomes.len()
         ),
         Store::FullSyncDue => "full-sync-due".to_owned(),
+        Store::SignedIn { token, user, forget_previous } => format!(
+            "signed-in {user} with token {token}{}",
+            if *forget_previous { ", the previous user's data leaving the device" } else { "" }
+        ),
         Store::FullSyncDone => "full-sync-done".to_owned(),
         Store::LastSync { at, mode } => format!("last-sync {at} {mode}"),
     }
