@@ -438,17 +438,6 @@ impl SyncEngine {
         }
         Ok(None)
     }
-
-    /// One JSON request to the server with the signed-in user's token, retried after network
-    /// failures, and its answer.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        to: (Route, &str),
-        body: &[u8],
-    ) -> Result<T, SyncError> {
-        let token = self.token()?;
-        exchange_json(self.transport.as_ref(), to, Some(&token), body).await
-    }
 }
 
 /// Sends a sign-in and reads its answer.

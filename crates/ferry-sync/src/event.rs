@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use ferry_model::{Model, ObjectId, Timestamp};
 use ferry_protocol::endpoint::Route;
-use ferry_protocol::{DownloadedObject, ObjectChange, UploadRequest, UploadResponse};
+use ferry_protocol::{
+    DownloadedObject, ObjectChange, ObjectKey, SyncedObject, UploadRequest, UploadResponse,
+};
 
 use crate::progress::Progress;
 use crate::{Job, Outcome};
@@ -265,6 +267,15 @@ pub enum Action {
     Download(Step),
     /// Commit the download; answer with [`Event::Committed`].
     CommitDownload,
+    /// In one local transaction: write the objects a server action synchronised, overwriting
+    /// the device's copies and dropping their dirty records, and remove the objects it names;
+    /// answer with [`Event::Committed`] (the objects removed, per entity).
+    ApplySynced {
+        /// Objects to write.
+        synced: Vec<SyncedObject>,
+        /// Objects to remove.
+        removed: Vec<ObjectKey>,
+    },
     /// Tell the app how far the sync has come.
     Progress(Progress),
     /// Ask the time; answer with [`Event::Clock`].

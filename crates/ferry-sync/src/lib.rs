@@ -19,6 +19,7 @@
 //! the contents to send and to fetch; [`retry`] the retry policy with jitter; [`progress`] and
 //! [`report`] what the app is told; [`error`] why a sync did not complete.
 
+pub mod action;
 mod answer;
 pub mod download;
 pub mod error;
@@ -86,6 +87,13 @@ pub enum Job {
         /// The password.
         password: String,
     },
+    /// Call a server action with plain parameters and apply what it synchronises.
+    CallAction {
+        /// The action's name.
+        name: String,
+        /// Its parameters.
+        parameters: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 /// What a job did.
@@ -97,6 +105,8 @@ pub enum Done {
     ModelFollowed,
     /// This user signed in.
     SignedIn(ferry_model::ObjectId),
+    /// An action ran, and what it synchronised is on the device.
+    Acted(action::Acted),
 }
 
 /// How a job ended.

@@ -44,6 +44,9 @@ pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
             .await
             .map(Done::SignedIn);
         }
+        Job::CallAction { name, parameters } => {
+            return crate::action::call(&mut cx, name, parameters).await.map(Done::Acted);
+        }
         Job::Sync(mode) => mode,
     };
     cx.io.check_cancel()?;

@@ -1,13 +1,14 @@
 //! Server actions called from the device, and what they synchronise to it.
 
+use std::collections::BTreeMap;
+
 use ferry_model::{EntityKind, ObjectId};
-use ferry_protocol::endpoint::{self, Endpoint};
-use ferry_protocol::{ActionRequest, ActionResponse};
+use ferry_protocol::{ObjectKey, SyncedObject};
+use ferry_sync::{Done, Job};
 
 use super::apply::{row_params, upsert_statement};
 use super::{SyncEngine, SyncError};
-use crate::ClientError;
-use crate::database::id_param;
+use crate::database::{Database, id_param};
 
 /// What a server action answered, and what it did on this device.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,45 +34,53 @@ impl SyncEngine {
         parameters: serde_json::Map<String, serde_json::Value>,
     ) -> Result<ActionOutcome, SyncError> {
         let _running = self.start_running()?;
-        let body = serde_json::to_vec(&ActionRequest { parameters }).expect("requests serialise");
-        let route = endpoint::Action::ROUTE;
-        let response: ActionResponse = self.call((route, &route.path(&[name])), &body).await?;
-        let model = self.database.model();
-        let mut connection = self.database.lock();
-        let transaction = connection.transaction()?;
-        let mut params = Vec::new();
-        let forget = "DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2";
-        let mut removed = 0;
-        for object in &response.synced {
-            let entity = model.entity(&object.entity).filter(|e| e.kind == EntityKind::Plain);
-            let (Some(entity), Some(id)) = (entity, ObjectId::parse(&object.id)) else {
-                return Err(ClientError::Corrupt(format!(
-                    "the server synchronised `{}` {}, which this device cannot hold",
-                    object.entity, object.id
-                ))
-                .into());
-            };
-            row_params(entity, id, &object.values, object.revision, &mut params);
-            transaction
-                .execute(&upsert_statement(entity), rusqlite::params_from_iter(params.drain(..)))?;
-            transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;
+        let job = Job::CallAction { name: name.to_owned(), parameters };
+        match super::engine::drive(self, job, &super::SyncOptions::default()).await? {
+            Done::Acted(acted) => Ok(ActionOutcome {
+                result: acted.result,
+                synced: acted.synced,
+                removed: acted.removed,
+                skipped: acted.skipped,
+            }),
+            other => unreachable!("an action call ends with what it did, not {other:?}"),
         }
-        for key in &response.removed {
-            let (Some(entity), Some(id)) = (model.entity(&key.entity), ObjectId::parse(&key.id))
-            else {
-                continue;
-            };
-            let delete = ferry_sql::delete_by_id(entity, ferry_sql::Dialect::Sqlite);
-            removed += transaction.execute(&delete, [id_param(id)])?;
-            crate::database::Removed::remember(&transaction, &entity.name, id)?;
-            transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;
-        }
-        transaction.commit()?;
-        Ok(ActionOutcome {
-            result: response.result,
-            synced: response.synced.len(),
-            removed,
-            skipped: response.skipped,
-        })
     }
+}
+
+/// Writes what an action synchronised, in one local transaction: objects overwrite the
+/// device's copies and lose their dirty records; removed ones are deleted (an entity the
+/// device does not know is passed over). Gives the objects removed, per entity.
+pub(super) fn apply_synced(
+    database: &Database,
+    synced: &[SyncedObject],
+    removed: &[ObjectKey],
+) -> Result<BTreeMap<String, usize>, SyncError> {
+    let model = database.model();
+    let mut connection = database.lock();
+    let transaction = connection.transaction()?;
+    let mut params = Vec::new();
+    let forget = "DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2";
+    let mut gone = BTreeMap::new();
+    for object in synced {
+        let entity = model.entity(&object.entity).filter(|e| e.kind == EntityKind::Plain);
+        let (Some(entity), Some(id)) = (entity, ObjectId::parse(&object.id)) else {
+            continue; // the sync core refuses an answer naming such an object
+        };
+        row_params(entity, id, &object.values, object.revision, &mut params);
+        transaction
+            .execute(&upsert_statement(entity), rusqlite::params_from_iter(params.drain(..)))?;
+        transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;
+    }
+    for key in removed {
+        let (Some(entity), Some(id)) = (model.entity(&key.entity), ObjectId::parse(&key.id)) else {
+            continue;
+        };
+        let delete = ferry_sql::delete_by_id(entity, ferry_sql::Dialect::Sqlite);
+        *gone.entry(key.entity.clone()).or_default() +=
+            transaction.execute(&delete, [id_param(id)])?;
+        crate::database::Removed::remember(&transaction, &entity.name, id)?;
+        transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;
+    }
+    transaction.commit()?;
+    Ok(gone)
 }

@@ -2,6 +2,7 @@
 //! engine's transport, the local store, the download's writer thread, the clock and the app's
 //! progress callback and cancel token, and feeding their results back as events.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_sync::{
@@ -220,6 +221,11 @@ impl Shell<'_> {
                 let writer = self.writer.take().expect("a download's commit follows its begin");
                 let applied = writer.commit().await?;
                 Event::Committed { downloaded: applied.downloaded, removed: applied.removed }
+            }
+            Action::ApplySynced { synced, removed } => {
+                let removed =
+                    super::action::apply_synced(&self.engine.database, &synced, &removed)?;
+                Event::Committed { downloaded: BTreeMap::new(), removed }
             }
             Action::Progress(progress) => {
                 self.options.report(progress);

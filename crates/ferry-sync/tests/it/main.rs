@@ -59,4 +59,7 @@ transcripts! {
     a_new_user_signs_in_and_the_previous_users_data_leaves,
     another_users_changes_refuse_a_new_sign_in,
     a_wrong_password_changes_nothing,
+    // DESIGN.md §4, sync to device.
+    a_server_action_synchronises_objects_to_the_device,
+    an_action_synchronising_what_the_device_cannot_hold_is_refused,
 }

@@ -106,6 +106,7 @@ enum JobLine {
     Selected(Vec<(String, String)>),
     FollowModel,
     SignIn { user: String, password: String },
+    CallAction { name: String, parameters: serde_json::Map<String, serde_json::Value> },
 }
 
 #[derive(Deserialize)]
@@ -156,6 +157,7 @@ fn parse_event(line: &str, model: &Arc<Model>, upgrade: Option<&str>) -> Event {
                 )),
                 JobLine::FollowModel => Job::FollowModel,
                 JobLine::SignIn { user, password } => Job::SignIn { user, password },
+                JobLine::CallAction { name, parameters } => Job::CallAction { name, parameters },
             };
             Event::Start(Box::new(Start {
                 job,
@@ -259,6 +261,14 @@ fn render(action: &Action) -> String {
         Action::Finish(Ok(Done::ModelFollowed)) => "finish: the model is followed".to_owned(),
         Action::Finish(Ok(Done::SignedIn(user))) => format!("finish: {user} is signed in"),
         Action::Finish(Ok(Done::Synced(report))) => format!("finish {report:?}"),
+        Action::Finish(Ok(Done::Acted(acted))) => format!("finish {acted:?}"),
+        Action::ApplySynced { synced, removed } => {
+            let synced: Vec<String> =
+                synced.iter().map(|o| format!("{} {}@{}", o.entity, o.id, o.revision)).collect();
+            let removed: Vec<String> =
+                removed.iter().map(|k| format!("{} {}", k.entity, k.id)).collect();
+            format!("apply-synced [{}] removing [{}]", synced.join(", "), removed.join(", "))
+        }
         Action::Finish(Err(error)) => format!("finish with error {error:?}"),
     }
 }
