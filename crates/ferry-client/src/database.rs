@@ -49,15 +49,7 @@ pub struct DeviceStatus {
     pub full_sync_due: Option<FullSyncDue>,
 }
 
-/// Why a full sync is due: [`crate::SyncEngine::sync_if_needed`] runs one, and so does every
-/// sync of the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FullSyncDue {
-    /// The device never completed a full sync for its user: a first start, a new user.
-    FirstSync,
-    /// The server's model changed since the last full sync; the device follows it.
-    ModelChanged,
-}
+pub use ferry_sync::FullSyncDue;
 
 /// A device database. Cheap to share between threads (`&Database` is enough for every call).
 pub struct Database {
@@ -140,13 +132,9 @@ impl Database {
             let (at, mode) = text.split_once(' ')?;
             Some((ferry_model::Timestamp::parse(at)?, mode.to_owned()))
         });
-        let full_sync_due = if meta(Meta::FullSyncNeeded)?.is_some() {
-            Some(FullSyncDue::ModelChanged)
-        } else if !Checkpoints::any(&connection)? {
-            Some(FullSyncDue::FirstSync)
-        } else {
-            None
-        };
+        let model_changed = meta(Meta::FullSyncNeeded)?.is_some();
+        let full_sync_due =
+            ferry_sync::full_sync_due(model_changed, Checkpoints::any(&connection)?);
         Ok(DeviceStatus {
             pending_changes: pending as usize,
             user: meta(Meta::User)?.and_then(|text| ObjectId::parse(&text)),

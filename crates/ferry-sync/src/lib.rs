@@ -45,7 +45,7 @@ pub use progress::{Phase, Progress};
 pub use report::SyncReport;
 pub use retry::{RETRY_DELAY_MS, Retry, SEND_ATTEMPTS_MAX};
 pub use upload::check_outcomes;
-pub use user::switching;
+pub use user::{FullSyncDue, full_sync_due, switching};
 
 use io::Io;
 
