@@ -65,6 +65,7 @@ impl From<SyncError> for Failure {
     fn from(error: SyncError) -> Failure {
         let code = match &error {
             SyncError::Unreachable { .. } => exit::UNREACHABLE,
+            SyncError::Certificate { .. } => exit::CERTIFICATE,
             SyncError::NotSignedIn { .. } => exit::SESSION,
             SyncError::AlreadyRunning => exit::BUSY,
             SyncError::BadServer { .. }
@@ -311,11 +312,12 @@ impl Device {
     }
 
     async fn login(&self, options: &[&str]) -> Result<(), Failure> {
-        let (mut server, mut user, mut stdin) = (None, None, false);
+        let (mut server, mut user, mut stdin, mut authority) = (None, None, false, None);
         let mut rest = options;
         loop {
             match rest {
                 ["--server", value, tail @ ..] => (server, rest) = (Some(*value), tail),
+                ["--ca-cert", value, tail @ ..] => (authority, rest) = (Some(*value), tail),
                 ["--user", value, tail @ ..] => (user, rest) = (Some(*value), tail),
                 ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
                 [] => break,
@@ -339,18 +341,23 @@ impl Device {
         // Who was signed in before, for drafts kept before they named their user.
         let previous =
             Database::open_existing(&self.path).ok().and_then(|db| db.status().ok()?.user);
+        let authority = match authority {
+            Some(file) => Some(std::fs::read(file).map_err(|e| Failure {
+                message: format!("read the certificate authority `{file}`: {e}"),
+                code: exit::IO,
+            })?),
+            None => None,
+        };
         // One sign-in: the device's tables come from the server's model, read with its token.
-        let (engine, id) =
-            SyncEngine::login(&self.path, server, user, &password).await.map_err(|error| {
-                match error {
-                    SyncError::NotSignedIn { .. } => Failure {
-                        message: "wrong user name or password: check them and log in again"
-                            .to_owned(),
-                        code: exit::SIGN_IN,
-                    },
-                    other => Failure::from(other),
-                }
-            })?;
+        let login =
+            SyncEngine::login_trusting(&self.path, server, authority.as_deref(), user, &password);
+        let (engine, id) = login.await.map_err(|error| match error {
+            SyncError::NotSignedIn { .. } => Failure {
+                message: "wrong user name or password: check them and log in again".to_owned(),
+                code: exit::SIGN_IN,
+            },
+            other => Failure::from(other),
+        })?;
         drop(engine);
         // Uncommitted objects belong to the user who made them; they leave with that user.
         let drafts = Drafts::load(&self.drafts_path())?;

@@ -22,11 +22,13 @@ pub(crate) const USAGE: &str = "usage:
                                          (DIALECT: sqlite or postgres, to print its statements)
   ferry serve --model FILE [--database sqlite:PATH | postgres://...] [--listen HOST:PORT]
               [--files DIR] [--connections-max N] [--requests-in-flight-max N]
-              [--handler-timeout-ms MS]  run the server (default sqlite:ferry-data/ferry.db,
+              [--handler-timeout-ms MS] [--tls-cert FILE --tls-key FILE]
+                                         run the server (default sqlite:ferry-data/ferry.db,
                                          127.0.0.1:8750; file contents in DIR, by default
                                          `files` beside an SQLite file or ferry-data/files;
                                          at most 1024 connections and 256 requests at once,
-                                         each answered within 90000 ms)
+                                         each answered within 90000 ms); HTTPS with the PEM
+                                         certificate chain and key given, else plain HTTP
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost
@@ -35,9 +37,12 @@ pub(crate) const USAGE: &str = "usage:
 
   ferry device --db PATH [--json] COMMAND
                                          a device database from the command line:
-    login --server URL --user NAME [--password-stdin]
+    login --server URL --user NAME [--password-stdin] [--ca-cert FILE]
                                          sign in (password on standard input, or FERRY_PASSWORD)
-                                         and make the database for the server's model
+                                         and make the database for the server's model; URL is
+                                         https://host[:port][/prefix] (plain http:// only to this
+                                         machine); FILE, a PEM certificate authority trusted
+                                         beside the system's, is kept for later syncs
     create ENTITY [MEMBER=VALUE]...      a new object, uncommitted (kept in PATH.draft.json)
     set ID MEMBER=VALUE...               change an object, uncommitted (an empty VALUE empties)
     attach ID FILE                       attach a file's content to a file object, uncommitted
@@ -80,8 +85,9 @@ exit codes: 0 success, 1 a file, database or address could not be used, 2 bad us
             the session expired, 7 the server's model changed in a way the device cannot
             follow, 8 a synchronization is already running on this database, 9 the server
             refused the request, 10 the device refused (another user's changes are still to
-            be uploaded, or the server speaks another protocol version); with --json, a failing command also prints {error: {code, message,
-            exit_code}} on standard output";
+            be uploaded, or the server speaks another protocol version), 11 the server's
+            certificate cannot be trusted (give its authority with --ca-cert); with --json, a
+            failing command also prints {error: {code, message, exit_code}} on standard output";
 
 /// Exit codes; documented in `USAGE`.
 pub(crate) mod exit {
@@ -95,6 +101,7 @@ pub(crate) mod exit {
     pub(crate) const BUSY: u8 = 8;
     pub(crate) const REFUSED: u8 = 9;
     pub(crate) const REFUSED_HERE: u8 = 10;
+    pub(crate) const CERTIFICATE: u8 = 11;
 
     /// The name of an exit code in a JSON error document.
     pub(crate) fn name(code: u8) -> &'static str {
@@ -109,6 +116,7 @@ pub(crate) mod exit {
             BUSY => "busy",
             REFUSED => "refused",
             REFUSED_HERE => "refused-here",
+            CERTIFICATE => "certificate",
             _ => "failed",
         }
     }

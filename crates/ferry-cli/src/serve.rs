@@ -25,6 +25,8 @@ struct Options {
     roles: Vec<String>,
     password_stdin: bool,
     limits: Limits,
+    /// The PEM certificate chain and private key to serve HTTPS with.
+    tls: Option<(String, String)>,
 }
 
 fn options(args: &[&str]) -> Result<Options, String> {
@@ -35,6 +37,7 @@ fn options(args: &[&str]) -> Result<Options, String> {
     let mut roles = Vec::new();
     let mut password_stdin = false;
     let mut limits = Limits::default();
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -51,6 +54,8 @@ fn options(args: &[&str]) -> Result<Options, String> {
             "--requests-in-flight-max" => {
                 limits.requests_in_flight_max = count("--requests-in-flight-max", value)?;
             }
+            "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
+            "--tls-key" => tls_key = Some(value("--tls-key")?),
             "--handler-timeout-ms" => {
                 limits.handler_timeout_ms = count("--handler-timeout-ms", value)? as u64;
             }
@@ -59,7 +64,19 @@ fn options(args: &[&str]) -> Result<Options, String> {
     }
     let model = model.ok_or("--model FILE is required")?;
     let database = Database::parse(&database)?;
-    Ok(Options { model, database, files, listen, roles, password_stdin, limits })
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".to_owned()),
+    };
+    Ok(Options { model, database, files, listen, roles, password_stdin, limits, tls })
+}
+
+/// The TLS identity of the PEM files given to `--tls-cert` and `--tls-key`.
+fn tls_identity(cert: &str, key: &str) -> Result<ferry_server::Tls, String> {
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("read `{path}`: {e}"));
+    ferry_server::Tls::from_pem(&read(cert)?, &read(key)?)
+        .map_err(|reason| format!("--tls-cert {cert} --tls-key {key}: {reason}"))
 }
 
 /// A positive whole number given to `flag`.
@@ -113,12 +130,24 @@ pub(crate) fn serve(args: &[&str]) -> ExitCode {
                 return ExitCode::from(EXIT_IO);
             }
         };
+        let tls = match &options.tls {
+            Some((cert, key)) => match tls_identity(cert, key) {
+                Ok(tls) => Some(tls),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(EXIT_INVALID);
+                }
+            },
+            None => None,
+        };
         let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        println!("ferry: serving model version {} on http://{address}", server.model().version());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let version = server.model().version();
+        println!("ferry: serving model version {version} on {scheme}://{address}");
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        match ferry_server::serve(listener, server, shutdown).await {
+        match ferry_server::serve_with(listener, server, tls, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: serve: {error}");

@@ -281,6 +281,8 @@ pub(crate) enum Meta {
     FullSyncNeeded,
     /// When the last sync completed, and its mode.
     LastSync,
+    /// The certificate authorities (PEM) trusted for the server beside the platform's.
+    Authorities,
 }
 
 impl Meta {
@@ -294,6 +296,7 @@ impl Meta {
             Meta::PendingUpload => "pending_upload",
             Meta::FullSyncNeeded => "full_sync_needed",
             Meta::LastSync => "last_sync",
+            Meta::Authorities => "authorities",
         }
     }
 }

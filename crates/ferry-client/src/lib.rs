@@ -199,6 +199,12 @@ pub enum ClientError {
         /// The object.
         id: ObjectId,
     },
+    /// A certificate authority given to trust is not a PEM certificate.
+    #[error("the certificate authority given cannot be used: {reason}")]
+    Authority {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The device's file store failed.
     #[error("device file store: {0}")]
     Files(std::io::Error),

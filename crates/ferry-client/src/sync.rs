@@ -36,7 +36,7 @@ pub use transport::{
 };
 
 use crate::ClientError;
-use crate::database::{Database, Meta, meta};
+use crate::database::{Database, Meta, forget_meta, meta, set_meta};
 
 /// The answer to a second sync while one runs, exactly as DESIGN.md §4 words it.
 pub const SIMULTANEOUS_SYNC_MESSAGE: &str = "Performing simultaneous synchronizations is not supported. Please try again after the current synchronization is completed.";
@@ -139,11 +139,24 @@ pub enum SyncError {
         /// This device's.
         device: u32,
     },
-    /// The server address is not `http://host:port`.
-    #[error("`{server}` is not a server address such as http://127.0.0.1:8750")]
+    /// The server address is not `https://host[:port][/prefix]`, or `http://` to this machine.
+    #[error(
+        "`{server}` is not a server address such as https://sync.example.com or https://example.com/ferry (plain http:// only to this machine, as http://127.0.0.1:8750)"
+    )]
     BadServer {
         /// The address given.
         server: String,
+    },
+    /// The server's certificate does not verify against the trusted authorities (the
+    /// platform's, and any given): nothing was sent, and no plain connection is tried instead.
+    #[error(
+        "the certificate of {server} cannot be trusted ({reason}); if the server uses a private certificate authority, give its certificate (--ca-cert)"
+    )]
+    Certificate {
+        /// The server.
+        server: String,
+        /// Why the certificate was refused.
+        reason: String,
     },
     /// The server could not be reached (after retries).
     #[error("cannot reach the server at {server}: {reason}; check the connection and sync again")]
@@ -329,12 +342,28 @@ impl SyncEngine {
         self
     }
 
-    /// The engine of a database someone signed in on before, with the server they signed in to.
+    /// The engine of a database someone signed in on before, with the server they signed in to
+    /// (and the certificate authorities trusted for it then).
     pub fn resume(database: Arc<Database>) -> Result<SyncEngine, SyncError> {
-        let server = meta(&database.lock(), Meta::Server)?.ok_or_else(|| {
-            SyncError::NotSignedIn { message: "no one has signed in on this device".to_owned() }
+        let (server, authorities) = {
+            let connection = database.lock();
+            (meta(&connection, Meta::Server)?, meta(&connection, Meta::Authorities)?)
+        };
+        let server = server.ok_or_else(|| SyncError::NotSignedIn {
+            message: "no one has signed in on this device".to_owned(),
         })?;
-        SyncEngine::new(database, &server)
+        SyncEngine::trusting(database, &server, authorities.as_deref().map(str::as_bytes))
+    }
+
+    /// [`SyncEngine::new`], also trusting the certificate authorities of `authorities` (PEM)
+    /// beside the platform's, for a server with a private certificate.
+    pub fn trusting(
+        database: Arc<Database>,
+        server: &str,
+        authorities: Option<&[u8]>,
+    ) -> Result<SyncEngine, SyncError> {
+        let transport = HttpTransport::with_options(server, Timeouts::default(), authorities)?;
+        Ok(SyncEngine::with_transport(database, Arc::new(transport)))
     }
 
     /// Signs in at `server` with one sign-in, and opens (or makes) the device database at
@@ -346,7 +375,20 @@ impl SyncEngine {
         user: &str,
         password: &str,
     ) -> Result<(SyncEngine, ObjectId), SyncError> {
-        let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new(server)?);
+        SyncEngine::login_trusting(path, server, None, user, password).await
+    }
+
+    /// [`SyncEngine::login`], also trusting the certificate authorities of `authorities` (PEM)
+    /// for this server; the device keeps them for its later syncs ([`SyncEngine::resume`]).
+    pub async fn login_trusting(
+        path: impl AsRef<std::path::Path>,
+        server: &str,
+        authorities: Option<&[u8]>,
+        user: &str,
+        password: &str,
+    ) -> Result<(SyncEngine, ObjectId), SyncError> {
+        let transport = HttpTransport::with_options(server, Timeouts::default(), authorities)?;
+        let transport: Arc<dyn Transport> = Arc::new(transport);
         let response = request_sign_in(transport.as_ref(), user, password).await?;
         let route = endpoint::Model::ROUTE;
         let to = (route, route.path(&[]));
@@ -355,6 +397,15 @@ impl SyncEngine {
         ferry_sync::check_protocol(&model)
             .map_err(|e| SyncError::from_core(e, transport.server()))?;
         let database = Arc::new(Database::open(path, &model.text)?);
+        {
+            let connection = database.lock();
+            match authorities {
+                Some(pem) => {
+                    set_meta(&connection, Meta::Authorities, &String::from_utf8_lossy(pem))?
+                }
+                None => forget_meta(&connection, Meta::Authorities)?,
+            }
+        }
         let engine = SyncEngine::with_transport(database, transport);
         let id = engine.remember_sign_in(&response)?;
         Ok((engine, id))

@@ -21,7 +21,7 @@ use ferry_protocol::{
 };
 
 pub(crate) use error::ApiError;
-pub use serve::{REQUEST_HEAD_BYTES_MAX, serve};
+pub use serve::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
 
 use crate::auth::{self, User};
 use crate::{Metrics, State, actions, download, failures, files, operators, upload};

@@ -41,7 +41,7 @@ pub use effects::{Clock, SystemClock};
 pub use failures::LISTING_ROWS_MAX;
 pub use files::HASHES_PER_CHECK_MAX;
 pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
-pub use http::{REQUEST_HEAD_BYTES_MAX, serve};
+pub use http::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
 pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
 pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
 pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RECORD_RETENTION_SECONDS};

@@ -1,4 +1,6 @@
-//! Requests to the server over HTTP/1.1 (hyper's client), speaking the JSON of `ferry-protocol`.
+//! Requests to the server over HTTP/1.1 (hyper's client), speaking the JSON of `ferry-protocol`,
+//! over TLS (rustls, with the platform's trusted roots and any extra certificate authority of a
+//! private deployment) for `https://` servers, or plain for a server on this machine.
 //! One kept-alive connection is reused; answers are read in whatever framing they come
 //! (`Content-Length`, chunked, as a proxy may re-frame them). File contents stream from disk
 //! into a request, and from an answer into a sink, in pieces. Every step that waits on the
@@ -13,9 +15,12 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::Frame;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 use ferry_protocol::endpoint::Route;
 
@@ -69,7 +74,11 @@ type RequestBody = BoxBody<Bytes, std::io::Error>;
 pub struct HttpTransport {
     /// `host:port`.
     address: String,
-    client: Client<HttpConnector, RequestBody>,
+    /// `https` or `http`.
+    scheme: &'static str,
+    /// The path the API lies under, behind a reverse proxy (`/ferry`), or empty.
+    prefix: String,
+    client: Client<HttpsConnector<HttpConnector>, RequestBody>,
     timeouts: Timeouts,
 }
 
@@ -82,29 +91,43 @@ pub struct Response {
 }
 
 impl HttpTransport {
-    /// A transport to `http://host:port` (TLS is for a proxy in front of the server).
+    /// A transport to the server at `server`: `https://host[:port][/prefix]`, or
+    /// `http://host:port` for a server on this machine (loopback).
     pub fn new(server: &str) -> Result<HttpTransport, SyncError> {
         Self::with_timeouts(server, Timeouts::default())
     }
 
     /// [`HttpTransport::new`] with other deadlines for the network's steps.
     pub fn with_timeouts(server: &str, timeouts: Timeouts) -> Result<HttpTransport, SyncError> {
-        let address = server
-            .strip_prefix("http://")
-            .map(|rest| rest.trim_end_matches('/'))
-            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
-            .filter(|rest| format!("http://{rest}/").parse::<hyper::Uri>().is_ok())
-            .ok_or_else(|| SyncError::BadServer { server: server.to_owned() })?;
+        Self::with_options(server, timeouts, None)
+    }
+
+    /// [`HttpTransport::with_timeouts`], also trusting the certificate authorities of
+    /// `extra_roots` (PEM), beside the platform's, as a private deployment needs.
+    pub fn with_options(
+        server: &str,
+        timeouts: Timeouts,
+        extra_roots: Option<&[u8]>,
+    ) -> Result<HttpTransport, SyncError> {
+        let bad = || SyncError::BadServer { server: server.to_owned() };
+        let (scheme, address, prefix) = parse_server(server).ok_or_else(bad)?;
         let mut connector = HttpConnector::new();
         // Requests are written whole; waiting to coalesce small writes only adds delay.
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeouts.connect));
+        connector.enforce_http(false);
+        let tls = tls_config(extra_roots)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(1)
             .http1_max_buf_size(RESPONSE_HEAD_BYTES_MAX)
             .http1_max_headers(RESPONSE_HEADERS_MAX)
             .build(connector);
-        Ok(HttpTransport { address: address.to_owned(), client, timeouts })
+        Ok(HttpTransport { address, scheme, prefix, client, timeouts })
     }
 
     /// Sends one request with a JSON body (and the token, when given) and reads the whole answer.
@@ -141,7 +164,7 @@ impl HttpTransport {
         };
         let mut builder = hyper::Request::builder()
             .method(method)
-            .uri(format!("http://{}{path}", self.address))
+            .uri(format!("{}://{}{}{path}", self.scheme, self.address, self.prefix))
             .header(hyper::header::CONTENT_TYPE, content_type)
             .header(hyper::header::CONTENT_LENGTH, length);
         if let Some(token) = token {
@@ -188,10 +211,19 @@ impl HttpTransport {
     }
 
     /// A failure of the HTTP client, with the causes under it (the client's own message alone
-    /// says little, as "client error (Connect)").
-    fn failed(&self, error: &dyn std::error::Error) -> SyncError {
+    /// says little, as "client error (Connect)"). A server certificate that does not verify is
+    /// [`SyncError::Certificate`], never retried and never answered by a plain connection.
+    fn failed(&self, error: &(dyn std::error::Error + 'static)) -> SyncError {
         let mut reason = error.to_string();
         let mut source = error.source();
+        let mut current = Some(error);
+        while let Some(cause) = current {
+            if let Some(refused) = certificate_refusal(cause) {
+                let server = format!("{}://{}{}", self.scheme, self.address, self.prefix);
+                return SyncError::Certificate { server, reason: refused.to_string() };
+            }
+            current = cause.source();
+        }
         while let Some(cause) = source {
             reason.push_str(&format!(": {cause}"));
             source = cause.source();
@@ -282,6 +314,82 @@ impl Transport for HttpTransport {
     }
 
     fn server(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}{}", self.scheme, self.address, self.prefix)
     }
+}
+
+/// The scheme, `host:port` and path prefix of a server address: `https://` anywhere, plain
+/// `http://` only to this machine (a loopback address, or `localhost`), so nothing but a local
+/// server or test is ever spoken to in the clear.
+fn parse_server(server: &str) -> Option<(&'static str, String, String)> {
+    let uri: hyper::Uri = server.parse().ok()?;
+    let scheme = match uri.scheme_str()? {
+        "https" => "https",
+        "http" => "http",
+        _ => return None,
+    };
+    let authority = uri.authority()?;
+    if uri.query().is_some() || authority.as_str().contains('@') {
+        return None;
+    }
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+    if scheme == "http" && !loopback {
+        return None;
+    }
+    let port = authority.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let address = match authority.host().contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let prefix = uri.path().trim_end_matches('/').to_owned();
+    Some((scheme, address, prefix))
+}
+
+/// TLS as the device speaks it: rustls with ring, the platform's trusted roots, and the extra
+/// authorities given (PEM).
+fn tls_config(extra_roots: Option<&[u8]>) -> Result<rustls::ClientConfig, SyncError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // A platform whose store cannot be read leaves only the extra authorities.
+    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(pem) = extra_roots {
+        let mut added = 0;
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate = certificate.map_err(|e| bad_authority(&e.to_string()))?;
+            roots.add(certificate).map_err(|e| bad_authority(&e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad_authority("it holds no certificate"));
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad_authority(&e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+fn bad_authority(reason: &str) -> SyncError {
+    SyncError::Local(ClientError::Authority { reason: reason.to_owned() })
+}
+
+/// The certificate refusal a failure carries, where it is one: rustls's error, inside the I/O
+/// errors (one in another) the connection failed with.
+fn certificate_refusal<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut inner: &(dyn std::error::Error + 'static) = error;
+    while let Some(io) = inner.downcast_ref::<std::io::Error>() {
+        match io.get_ref() {
+            Some(wrapped) => inner = wrapped,
+            None => break,
+        }
+    }
+    let tls = inner.downcast_ref::<rustls::Error>()?;
+    matches!(tls, rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        .then_some(tls)
 }

@@ -11,6 +11,7 @@ mod convergence;
 mod files;
 mod rules;
 mod simulation;
+mod tls;
 
 fn text(s: &str) -> Value {
     Value::String(s.to_owned())
