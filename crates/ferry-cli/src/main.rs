@@ -22,12 +22,14 @@ pub(crate) const USAGE: &str = "usage:
                                          (DIALECT: sqlite or postgres, to print its statements)
   ferry serve --model FILE [--database sqlite:PATH | postgres://...] [--listen HOST:PORT]
               [--files DIR] [--connections-max N] [--requests-in-flight-max N]
-              [--handler-timeout-ms MS] [--tls-cert FILE --tls-key FILE]
+              [--handler-timeout-ms MS] [--upload-retention-days N]
+              [--tls-cert FILE --tls-key FILE]
                                          run the server (default sqlite:ferry-data/ferry.db,
                                          127.0.0.1:8750; file contents in DIR, by default
                                          `files` beside an SQLite file or ferry-data/files;
                                          at most 1024 connections and 256 requests at once,
-                                         each answered within 90000 ms); HTTPS with the PEM
+                                         each answered within 90000 ms; uploads' answers kept
+                                         90 days for retries); HTTPS with the PEM
                                          certificate chain and key given, else plain HTTP
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input

@@ -54,6 +54,9 @@ fn options(args: &[&str]) -> Result<Options, String> {
             "--requests-in-flight-max" => {
                 limits.requests_in_flight_max = count("--requests-in-flight-max", value)?;
             }
+            "--upload-retention-days" => {
+                limits.upload_retention_days = count("--upload-retention-days", value)? as i64;
+            }
             "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
             "--tls-key" => tls_key = Some(value("--tls-key")?),
             "--handler-timeout-ms" => {

@@ -44,7 +44,7 @@ pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
 pub use http::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
 pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
 pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
-pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RECORD_RETENTION_SECONDS};
+pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RETENTION_DAYS};
 
 /// Request bodies larger than this many bytes are refused.
 pub const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -88,6 +88,9 @@ pub struct Limits {
     pub request_head_timeout_ms: u64,
     pub request_body_idle_timeout_ms: u64,
     pub handler_timeout_ms: u64,
+    /// Days an upload's answer is kept for a device that retries it; past them a retry is
+    /// answered from what the server holds now, and applies nothing.
+    pub upload_retention_days: i64,
 }
 
 impl Default for Limits {
@@ -105,6 +108,7 @@ impl Default for Limits {
             request_head_timeout_ms: REQUEST_HEAD_TIMEOUT_MS,
             request_body_idle_timeout_ms: REQUEST_BODY_IDLE_TIMEOUT_MS,
             handler_timeout_ms: HANDLER_TIMEOUT_MS,
+            upload_retention_days: UPLOAD_RETENTION_DAYS,
         }
     }
 }

@@ -32,9 +32,11 @@ use order::apply_order;
 pub const UPLOAD_ID_BYTES_MAX: usize = 100;
 /// The longest device name accepted, in bytes.
 pub const DEVICE_BYTES_MAX: usize = 200;
-/// How long an upload's response is kept for retries, in seconds. A device retries within
-/// minutes; a week covers a device that lost its connection mid-upload and came back later.
-pub const UPLOAD_RECORD_RETENTION_SECONDS: i64 = 7 * 24 * 3600;
+/// How long an upload's answer is kept for retries, in days, unless `Limits` says otherwise. A
+/// device retries within minutes; a field device may come back after weeks offline. Past it,
+/// the upload's id, user and digest are kept (about 100 bytes), so a retry is still known: it is
+/// answered from what the server holds now and applies nothing.
+pub const UPLOAD_RETENTION_DAYS: i64 = 90;
 
 /// An upload whose every change names a known entity, id and members with values of their types.
 pub(crate) struct CheckedUpload<'m> {
@@ -147,9 +149,17 @@ pub(crate) async fn upload(
         true => None,
         false => stored_response(&mut tx, state, &checked.upload_id, &digest, user).await?,
     };
-    if let Some(response) = answered {
-        tx.finish().await?;
-        return Ok(response);
+    match answered {
+        Some(Stored::Answer(response)) => {
+            tx.finish().await?;
+            return Ok(response);
+        }
+        Some(Stored::Expired) => {
+            let response = answer_again(state, &mut tx, user, &checked).await?;
+            tx.finish().await?;
+            return Ok(response);
+        }
+        None => {}
     }
     let context = context(state, user);
     let mut rules_by_entity: BTreeMap<&ferry_model::EntityName, UserRules<'_>> = BTreeMap::new();
@@ -221,8 +231,13 @@ pub(crate) async fn upload(
     }
     batch::flush(state, &mut tx, user, &mut pending).await?;
     let stored = response_json(&checked.upload_id, outcomes);
-    let expired = started.unix_micros() - UPLOAD_RECORD_RETENTION_SECONDS * 1_000_000;
-    tx.execute("DELETE FROM ferry_uploads WHERE at < $1", &[Param::Int(expired)]).await?;
+    let retention = state.limits.upload_retention_days.saturating_mul(86_400_000_000);
+    let expired = started.unix_micros().saturating_sub(retention);
+    tx.execute(
+        "UPDATE ferry_uploads SET response = '' WHERE at < $1 AND response <> ''",
+        &[Param::Int(expired)],
+    )
+    .await?;
     let insert = match ferry_model::planted::active("upload-twice") {
         true => {
             "INSERT INTO ferry_uploads (upload_id, user_id, response, at, request_digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (upload_id) DO UPDATE SET response = excluded.response"
@@ -286,7 +301,7 @@ async fn stored_response(
     upload_id: &str,
     digest: &str,
     user: &User,
-) -> Result<Option<String>, UploadError> {
+) -> Result<Option<Stored>, UploadError> {
     let rows = tx
         .query(
             "SELECT user_id, response, request_digest FROM ferry_uploads WHERE upload_id = $1",
@@ -307,7 +322,59 @@ async fn stored_response(
             "upload id `{upload_id}` was already used for other changes; a new upload needs a new id"
         )));
     }
-    Ok(Some(text(&row[1])?))
+    let response = text(&row[1])?;
+    Ok(Some(if response.is_empty() { Stored::Expired } else { Stored::Answer(response) }))
+}
+
+/// What the server kept of an upload answered before.
+enum Stored {
+    /// Its answer, to give again.
+    Answer(String),
+    /// Only that it was applied: its answer was dropped after the retention.
+    Expired,
+}
+
+/// The answer to a retry of an upload applied before whose answer was dropped: for each change,
+/// its failure if it was rejected, the object as the server holds it now if the user may read
+/// it, else that it is gone. Nothing is applied, so nothing changed since is overwritten and
+/// nothing is made twice.
+async fn answer_again(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    checked: &CheckedUpload<'_>,
+) -> Result<String, UploadError> {
+    let context = context(state, user);
+    let mut outcomes = Vec::with_capacity(checked.changes.len());
+    for change in &checked.changes {
+        let entity = change.entity;
+        let failure = tx
+            .query(
+                "SELECT id, reason, rejection FROM ferry_failures WHERE upload_id = $1 AND entity = $2 AND object_id = $3 ORDER BY id DESC LIMIT 1",
+                &[
+                    Param::Text(checked.upload_id.clone()),
+                    Param::Text(entity.name.to_string()),
+                    state.store.id_param(change.id),
+                ],
+            )
+            .await?;
+        let result = if let Some(row) = failure.first() {
+            let kind = RejectionKind::parse(&text(&row[2])?).unwrap_or(RejectionKind::Conflict);
+            OutcomeResult::Failed { reason: text(&row[1])?, kind, failure_id: int(&row[0])? }
+        } else {
+            let rules = user_rules(state, entity, user, &context);
+            match read_covered(state, tx, entity, &rules, change.id).await? {
+                Some(current) if rules.covering(&current.coverage).next().is_some() => {
+                    applied(entity, &rules, &current)
+                }
+                _ => OutcomeResult::Deleted,
+            }
+        };
+        let outcome =
+            ObjectOutcome { entity: entity.name.to_string(), id: change.id.to_string(), result };
+        outcomes.push(Some(serde_json::to_string(&outcome).expect("outcomes serialise")));
+    }
+    Ok(response_json(&checked.upload_id, outcomes))
 }
 
 /// The SHA-256 of an upload's device and changes in their canonical JSON (members in name

@@ -610,3 +610,65 @@ async fn every_rejection_carries_its_kind_on_the_wire_and_in_its_failure() {
         assert_eq!(list["failures"].as_array().unwrap().len(), expected.len());
     }
 }
+
+#[tokio::test]
+async fn a_retry_after_its_answer_expired_neither_duplicates_nor_overwrites() {
+    for backend in backends() {
+        let limits = Limits { token_lifetime_seconds: 400 * 86_400, ..Limits::default() };
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            Handlers::default(),
+            limits,
+        )
+        .await;
+        let f = fixture(&server).await;
+        let site = id(801);
+        let order = &f.orders[0];
+        let first = json!([
+            create("Field.Site", &site, json!({ "Name": "North" })),
+            update("Field.WorkOrder", order, json!({ "Notes": "first" })),
+        ]);
+        let (_, answered) = server.upload(&f.planner, "offline-long", first.clone()).await;
+        assert_eq!(outcomes(&answered), ["applied", "applied"]);
+        // Someone else changes both; the device never heard its answer.
+        let rename = json!([
+            update("Field.Site", &site, json!({ "Name": "Renamed" })),
+            update("Field.WorkOrder", order, json!({ "Notes": "second" })),
+        ]);
+        let renamed = server.upload(&f.admin, "rename", rename).await.1;
+        assert_eq!(outcomes(&renamed), ["applied", "applied"]);
+        // Past the retention, another upload drops the old answer.
+        let later = server.clock.now_plus_days(ferry_server::UPLOAD_RETENTION_DAYS + 1);
+        *server.clock.0.lock().unwrap() = later;
+        let other = json!([create("Field.Site", &id(802), json!({ "Name": "South" }))]);
+        assert_eq!(outcomes(&server.upload(&f.planner, "later", other).await.1), ["applied"]);
+        // The device comes back and resends the same upload.
+        let (status, again) = server.upload(&f.planner, "offline-long", first).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(outcomes(&again), ["applied", "applied"], "{again}");
+        assert_eq!(again["outcomes"][0]["values"]["Name"], "Renamed", "{again}");
+        assert_eq!(again["outcomes"][1]["values"]["Notes"], "second", "{again}");
+        let (_, page) =
+            server.call(Method::GET, "/v1/download/Field.Site", Some(&f.admin.token), None).await;
+        let named: Vec<&str> = page["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["id"] == site.as_str())
+            .map(|o| o["values"]["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(named, ["Renamed"], "not made twice, not overwritten: {page}");
+        let (_, orders) = server
+            .call(Method::GET, "/v1/download/Field.WorkOrder", Some(&f.admin.token), None)
+            .await;
+        let notes: Vec<&str> = orders["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["id"] == order.as_str())
+            .map(|o| o["values"]["Notes"].as_str().unwrap())
+            .collect();
+        assert_eq!(notes, ["second"], "the later change stays: {orders}");
+    }
+}
