@@ -24,8 +24,9 @@ use crate::access::{context, user_rules};
 use crate::auth::User;
 use crate::effects::hex;
 use crate::failures::FailureError;
-use crate::store::StoreError;
+use crate::store::{StoreError, Tx};
 use crate::upload::{CheckedChange, read_covered};
+use ferry_sql::Param;
 
 /// The most hashes one `POST /v1/files/missing` may ask about.
 pub const HASHES_PER_CHECK_MAX: usize = 10_000;
@@ -192,8 +193,12 @@ fn check_hash(hash: &str) -> Result<(), FileError> {
 }
 
 /// The hashes of `request` the store does not hold.
-pub(crate) fn missing(
+/// Which of the contents asked about the device must send: every one this user has not sent
+/// before, whether or not the server holds it (sent by someone else, it is no business of this
+/// user's), so the answer tells nothing about other users' files.
+pub(crate) async fn missing(
     state: &State,
+    user: &User,
     request: FilesMissingRequest,
 ) -> Result<FilesMissingResponse, FileError> {
     if request.hashes.len() > HASHES_PER_CHECK_MAX {
@@ -202,18 +207,51 @@ pub(crate) fn missing(
         )));
     }
     let mut missing = Vec::new();
+    let mut tx = state.store.begin_snapshot().await?;
     for hash in request.hashes {
         check_hash(&hash)?;
-        if state.blobs.size(&hash).map_err(io)?.is_none() {
+        if !sent_by(state, &mut tx, user, &hash).await? {
             missing.push(hash);
         }
     }
+    tx.finish().await?;
     Ok(FilesMissingResponse { missing })
+}
+
+/// True when the store holds the content and `user` sent it.
+async fn sent_by(
+    state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    if state.blobs.size(hash).map_err(StoreError::Files)?.is_none() {
+        return Ok(false);
+    }
+    let rows = tx
+        .query(
+            "SELECT 1 FROM ferry_content_senders WHERE hash = $1 AND user_id = $2",
+            &[Param::Text(hash.to_owned()), state.store.id_param(user.id)],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Records that `user` sent the content `hash` (whole, its hash checked).
+async fn record_sender(state: &State, user: &User, hash: &str) -> Result<(), StoreError> {
+    let mut tx = state.store.begin().await?;
+    tx.execute(
+        "INSERT INTO ferry_content_senders (hash, user_id) VALUES ($1, $2) ON CONFLICT (hash, user_id) DO NOTHING",
+        &[Param::Text(hash.to_owned()), state.store.id_param(user.id)],
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// Stores a content sent with `PUT /v1/files/{hash}`; `declared` is its `Content-Length`.
 pub(crate) async fn store(
     state: &State,
+    user: &User,
     hash: &str,
     declared: Option<u64>,
     body: Body,
@@ -223,11 +261,17 @@ pub(crate) async fn store(
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
-    if let Some(size) = state.blobs.size(hash).map_err(io)? {
+    let mut tx = state.store.begin_snapshot().await?;
+    let sent_before = sent_by(state, &mut tx, user, hash).await?;
+    tx.finish().await?;
+    if sent_before && let Some(size) = state.blobs.size(hash).map_err(io)? {
         return Ok(FileStored { hash: hash.to_owned(), size });
     }
+    // Held or not, the content is received whole and its hash checked: sending it proves
+    // holding it, and the answer is the same either way.
     let idle_timeout_ms = state.limits.request_body_idle_timeout_ms;
     let size = state.blobs.receive(hash, body, limit, idle_timeout_ms).await?;
+    record_sender(state, user, hash).await?;
     crate::Metrics::add(&state.metrics.file_bytes_received, size);
     Ok(FileStored { hash: hash.to_owned(), size })
 }
@@ -359,8 +403,10 @@ pub(crate) fn content_stream(
 
 /// For an upload: a change to a file object that sets its content must name a content the
 /// store holds, with its size. `Ok(Err(reason))` rejects the object.
-pub(crate) fn check_content(
+pub(crate) async fn check_content(
     state: &State,
+    tx: &mut Tx<'_>,
+    user: &User,
     change: &CheckedChange<'_>,
     values: &[Value],
 ) -> Result<Result<(), String>, StoreError> {
@@ -390,7 +436,13 @@ pub(crate) fn check_content(
             )));
         }
     };
-    Ok(match state.blobs.size(hash).map_err(StoreError::Files)? {
+    // A content the user did not send is, for them, one never uploaded: naming another user's
+    // content would otherwise give its bytes to whoever guesses its hash.
+    let held = match sent_by(state, tx, user, hash).await? {
+        true => state.blobs.size(hash).map_err(StoreError::Files)?,
+        false => None,
+    };
+    Ok(match held {
         None => Err(format!(
             "file: the content {hash} of `{}` {} was never uploaded (PUT /v1/files/{hash})",
             entity.name, change.id

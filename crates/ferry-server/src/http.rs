@@ -310,16 +310,16 @@ async fn history(
 
 async fn files_missing(
     AxumState(state): AxumState<Shared>,
-    Authenticated(_): Authenticated,
+    Authenticated(user): Authenticated,
     body: Result<Json<FilesMissingRequest>, JsonRejection>,
 ) -> Result<Json<FilesMissingResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    Ok(Json(files::missing(&state, request)?))
+    Ok(Json(files::missing(&state, &user, request).await?))
 }
 
 async fn file_store(
     AxumState(state): AxumState<Shared>,
-    Authenticated(_): Authenticated,
+    Authenticated(user): Authenticated,
     hash: Result<Path<String>, PathRejection>,
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
@@ -329,7 +329,7 @@ async fn file_store(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|length| length.to_str().ok())
         .and_then(|length| length.parse::<u64>().ok());
-    Ok(Json(files::store(&state, &hash, declared, body).await?))
+    Ok(Json(files::store(&state, &user, &hash, declared, body).await?))
 }
 
 async fn file_get(

@@ -661,7 +661,9 @@ async fn create(
     if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
         return Ok(Err(Rejection::validation(reason)));
     }
-    if let Err(reason) = crate::files::check_content(state, change, &object.values)? {
+    if let Err(reason) =
+        crate::files::check_content(state, tx, user, change, &object.values).await?
+    {
         return Ok(Err(Rejection::validation(reason)));
     }
     let dialect = tx.dialect();
@@ -735,7 +737,9 @@ async fn update(
     if let Err(reason) = validate::validate(tx, entity, change.id, &object.values).await? {
         return Ok(Err(Rejection::validation(reason)));
     }
-    if let Err(reason) = crate::files::check_content(state, change, &object.values)? {
+    if let Err(reason) =
+        crate::files::check_content(state, tx, user, change, &object.values).await?
+    {
         return Ok(Err(Rejection::validation(reason)));
     }
     let changed: Vec<Slot> = (0..entity.member_count())

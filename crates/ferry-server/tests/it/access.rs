@@ -250,10 +250,14 @@ async fn access_matrix_of_the_field_service_model() {
             refused: 0,
         };
         let outsider = server.user("olga", &["Technician"]).await;
+        // A user names in a file object only a content they sent themselves.
+        let hash = crate::files::sha256(CONTENT);
+        assert_eq!(server.put_file(&outsider, &hash, CONTENT).await.0, axum::http::StatusCode::OK);
         let mut objects_of_others = matrix.seed_for(&outsider).await;
 
         for role in &roles {
             let user = server.user(&format!("user-{role}"), &[role.as_str()]).await;
+            assert_eq!(server.put_file(&user, &hash, CONTENT).await.0, axum::http::StatusCode::OK);
             let mine = matrix.seed_for(&user).await;
             for entity in model.entities().filter(|e| e.kind != EntityKind::System) {
                 let rule = entity.access.iter().find(|r| r.role.as_str() == role);

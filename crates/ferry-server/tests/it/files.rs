@@ -211,3 +211,43 @@ async fn the_content_of_a_rejected_file_object_is_kept_with_its_failure() {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test]
+async fn whether_the_server_holds_another_users_content_is_never_told() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let secret = b"the contract scan alice took";
+        let hash = sha256(secret);
+        assert_eq!(server.put_file(&f.alice, &hash, secret).await.0, StatusCode::OK);
+        assert_eq!(server.missing(&f.alice, &[&hash]).await, json!([]));
+        // Bob asks: the server holds it, but he never sent it, so he is told to send it, as
+        // for a content the server never saw.
+        let unknown = sha256(b"never sent by anyone");
+        assert_eq!(server.missing(&f.bob, &[&hash, &unknown]).await, json!([hash, unknown]));
+        // Claiming it without its bytes is refused as a content that does not match.
+        let (status, answer) = server.put_file(&f.bob, &hash, b"guess").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        // Naming it in an object is refused exactly as naming a content never uploaded.
+        let visit_of_bob = visit(&server, &f.bob, &f.orders[2], 920).await;
+        let (_, response) = server
+            .upload(
+                &f.bob,
+                "claims",
+                json!([
+                    create("Field.Photo", &id(921), photo(secret, &visit_of_bob)),
+                    create("Field.Photo", &id(922), photo(b"never sent by anyone", &visit_of_bob)),
+                ]),
+            )
+            .await;
+        let reasons = outcomes(&response);
+        let shape = |reason: &str, photo: u128, content: &str| {
+            reason.replace(&id(photo), "ID").replace(content, "HASH")
+        };
+        assert!(reasons[0].contains("was never uploaded"), "{response}");
+        assert_eq!(shape(&reasons[0], 921, &hash), shape(&reasons[1], 922, &unknown));
+        // Once he sends the bytes himself, it is his to name.
+        assert_eq!(server.put_file(&f.bob, &hash, secret).await.0, StatusCode::OK);
+        assert_eq!(server.missing(&f.bob, &[&hash]).await, json!([]));
+    }
+}
