@@ -84,6 +84,10 @@ fn run(args: &[&str]) -> Result<(), Failure> {
             ["users"] => admin.users().await,
             ["user", "add", name, options @ ..] => admin.add_user(name, options).await,
             ["user", "roles", name, roles @ ..] => admin.set_roles(name, roles).await,
+            ["user", "disable", name] => admin.set_disabled(name, true).await,
+            ["user", "enable", name] => admin.set_disabled(name, false).await,
+            ["user", "password", name] => admin.set_password(name, false).await,
+            ["user", "password", name, "--password-stdin"] => admin.set_password(name, true).await,
             ["failures", options @ ..] => admin.failures(options).await,
             ["failure", id] => admin.show(id).await,
             ["replay", id] => admin.replay(id).await,
@@ -259,6 +263,27 @@ impl Admin {
         let user =
             self.call(endpoint::USER_ROLES, &path, Some(json!({ "roles": new_roles }))).await?;
         self.print(&format!("{name} now has roles: {}", roles(&user["roles"])), &user);
+        Ok(())
+    }
+
+    async fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), Failure> {
+        let path = endpoint::USER_DISABLED.path(&[name]);
+        let body = json!({ "disabled": disabled });
+        let user = self.call(endpoint::USER_DISABLED, &path, Some(body)).await?;
+        let done = match disabled {
+            true => "disabled: their sessions ended, and they cannot sign in",
+            false => "enabled: they can sign in again",
+        };
+        self.print(&format!("{name} is {done}"), &user);
+        Ok(())
+    }
+
+    async fn set_password(&self, name: &str, from_stdin: bool) -> Result<(), Failure> {
+        let password = read_password(from_stdin)?;
+        let path = endpoint::USER_PASSWORD.path(&[name]);
+        let body = json!({ "password": password });
+        let user = self.call(endpoint::USER_PASSWORD, &path, Some(body)).await?;
+        self.print(&format!("{name} has a new password: their sessions ended"), &user);
         Ok(())
     }
 

@@ -72,7 +72,11 @@ pub(crate) const USAGE: &str = "usage:
     login --user NAME [--password-stdin] sign in (with --server URL)
     users                                users and their roles
     user add NAME --role ROLE... [--password-stdin]
-    user roles NAME ROLE...              set a user's roles
+    user roles NAME ROLE...              set a user's roles (none: their sessions end)
+    user disable NAME | user enable NAME a disabled user cannot sign in; their sessions end
+    user password NAME [--password-stdin]
+                                         a new password (standard input, or FERRY_PASSWORD);
+                                         the user's sessions end
     failures [--entity ENTITY] [--user NAME]
                                          SynchronizationError records, newest first
     failure ID                           one record, with its attempted values

@@ -118,6 +118,12 @@ pub const USERS: Route = Route { method: Method::Get, pattern: "/v1/users" };
 pub const USER_ADD: Route = Route { method: Method::Post, pattern: "/v1/users" };
 /// `PUT`: a user's roles.
 pub const USER_ROLES: Route = Route { method: Method::Put, pattern: "/v1/users/{name}/roles" };
+/// `PUT`: disable or enable a user ([`crate::UserDisabled`]).
+pub const USER_DISABLED: Route =
+    Route { method: Method::Put, pattern: "/v1/users/{name}/disabled" };
+/// `PUT`: a user's new password ([`crate::PasswordChange`]).
+pub const USER_PASSWORD: Route =
+    Route { method: Method::Put, pattern: "/v1/users/{name}/password" };
 /// `GET`: devices seen.
 pub const DEVICES: Route = Route { method: Method::Get, pattern: "/v1/devices" };
 

@@ -365,6 +365,21 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
+/// The body of `PUT /v1/users/{name}/disabled`: a disabled user cannot sign in, and their
+/// sessions end at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDisabled {
+    pub disabled: bool,
+}
+
+/// The body of `PUT /v1/users/{name}/password`: the new password; the user's sessions end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub password: String,
+}
+
 /// The body of `PUT /v1/users/{name}/roles`: the user's roles from now on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

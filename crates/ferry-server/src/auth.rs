@@ -185,7 +185,7 @@ impl Passwords {
     }
 
     /// A new record for `password`, made on a blocking thread in its turn.
-    async fn record_blocking(self: &Arc<Self>, password: &str) -> String {
+    pub(crate) async fn record_blocking(self: &Arc<Self>, password: &str) -> String {
         let turn = self.take_turn().await;
         let (passwords, password) = (Arc::clone(self), password.to_owned());
         // The turn goes with the work: a caller that stops waiting does not free it early.
@@ -286,7 +286,7 @@ pub(crate) async fn sign_in(
     let mut read = state.store.begin_snapshot().await?;
     let rows = read
         .query(
-            "SELECT user_id, password_hash, roles FROM ferry_credentials WHERE name = $1",
+            "SELECT user_id, password_hash, roles, disabled FROM ferry_credentials WHERE name = $1",
             &[Param::Text(name.to_owned())],
         )
         .await?;
@@ -298,6 +298,9 @@ pub(crate) async fn sign_in(
     };
     if !state.passwords.matches_blocking(Some(text(&row[1])?), password).await {
         return Err(AuthError::WrongPassword);
+    }
+    if int(&row[3])? != 0 {
+        return Err(AuthError::Disabled);
     }
     let user = User {
         id: read_id(state, &row[0])?,
@@ -334,6 +337,9 @@ pub(crate) enum AuthError {
     UnknownToken,
     #[error("the token has expired: sign in again")]
     Expired,
+    /// An administrator disabled the user: no sign-in, and every session ended.
+    #[error("the user is disabled: ask an administrator")]
+    Disabled,
     #[error("{0}")]
     TooMany(String),
     #[error("database: {0}")]
@@ -345,7 +351,7 @@ pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, Aut
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
-            "SELECT t.user_id, t.expires_at, c.name, c.roles FROM ferry_tokens t JOIN ferry_credentials c ON c.user_id = t.user_id WHERE t.token_hash = $1",
+            "SELECT t.user_id, t.expires_at, c.name, c.roles, c.disabled FROM ferry_tokens t JOIN ferry_credentials c ON c.user_id = t.user_id WHERE t.token_hash = $1",
             &[Param::Text(token_hash(token))],
         )
         .await?;
@@ -355,6 +361,9 @@ pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, Aut
     };
     if int(&row[1])? < state.clock.now().unix_micros() {
         return Err(AuthError::Expired);
+    }
+    if int(&row[4])? != 0 {
+        return Err(AuthError::Disabled);
     }
     Ok(User {
         id: read_id(state, &row[0])?,

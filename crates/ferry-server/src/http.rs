@@ -16,8 +16,8 @@ use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_protocol::{
     ActionRequest, ActionResponse, DeviceList, DownloadQuery, FailureList, FailureQuery, FileQuery,
     FileStored, FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, NewUser,
-    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, ReplayResponse, RolesUpdate, SignInRequest,
-    SignInResponse, SyncRecord, UploadRequest, UserInfo, UserList,
+    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, PasswordChange, ReplayResponse, RolesUpdate,
+    SignInRequest, SignInResponse, SyncRecord, UploadRequest, UserDisabled, UserInfo, UserList,
 };
 
 pub(crate) use error::ApiError;
@@ -50,6 +50,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(endpoint::HISTORY.pattern, get(history))
         .route(endpoint::USERS.pattern, get(user_list).post(user_create))
         .route(endpoint::USER_ROLES.pattern, put(user_roles))
+        .route(endpoint::USER_DISABLED.pattern, put(user_disabled))
+        .route(endpoint::USER_PASSWORD.pattern, put(user_password))
         .route(endpoint::DEVICES.pattern, get(device_list))
         .route(endpoint::SyncReport::ROUTE.pattern, post(sync_report))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
@@ -405,6 +407,28 @@ async fn user_roles(
     let Path(name) = name.map_err(path_error)?;
     let Json(update) = body.map_err(json_error)?;
     Ok(Json(operators::set_roles(&state, &name, update.roles).await?))
+}
+
+async fn user_disabled(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<UserDisabled>, JsonRejection>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let Path(name) = name.map_err(path_error)?;
+    let Json(update) = body.map_err(json_error)?;
+    Ok(Json(operators::set_disabled(&state, &name, update.disabled).await?))
+}
+
+async fn user_password(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<PasswordChange>, JsonRejection>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let Path(name) = name.map_err(path_error)?;
+    let Json(change) = body.map_err(json_error)?;
+    Ok(Json(operators::set_password(&state, &name, &change.password).await?))
 }
 
 async fn device_list(

@@ -61,8 +61,75 @@ pub(crate) async fn set_roles(
         return Err(UserError::NotFound(name.to_owned()));
     };
     let id = read_id(state, &row[0])?;
+    if roles.is_empty() {
+        // A user with no role may do nothing: their sessions end with their last role.
+        end_sessions(state, &mut tx, id).await?;
+    }
     tx.commit().await?;
     Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+}
+
+/// Disables a user (no sign-in, every session ended at once) or enables them again.
+pub(crate) async fn set_disabled(
+    state: &State,
+    name: &str,
+    disabled: bool,
+) -> Result<UserInfo, UserError> {
+    let mut tx = state.store.begin().await?;
+    let rows = tx
+        .query(
+            "UPDATE ferry_credentials SET disabled = $1 WHERE name = $2 RETURNING user_id, roles",
+            &[Param::Int(i64::from(disabled)), Param::Text(name.to_owned())],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        tx.finish().await?;
+        return Err(UserError::NotFound(name.to_owned()));
+    };
+    let (id, roles) = (read_id(state, &row[0])?, roles_of(&text(&row[1])?));
+    if disabled {
+        end_sessions(state, &mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+}
+
+/// Gives a user a new password; their sessions end, so every device signs in again with it.
+pub(crate) async fn set_password(
+    state: &State,
+    name: &str,
+    password: &str,
+) -> Result<UserInfo, UserError> {
+    if password.len() < 8 || password.len() > crate::auth::PASSWORD_BYTES_MAX {
+        return Err(UserError::BadPassword);
+    }
+    let record = state.passwords.record_blocking(password).await;
+    let mut tx = state.store.begin().await?;
+    let rows = tx
+        .query(
+            "UPDATE ferry_credentials SET password_hash = $1 WHERE name = $2 RETURNING user_id, roles",
+            &[Param::Text(record), Param::Text(name.to_owned())],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        tx.finish().await?;
+        return Err(UserError::NotFound(name.to_owned()));
+    };
+    let (id, roles) = (read_id(state, &row[0])?, roles_of(&text(&row[1])?));
+    end_sessions(state, &mut tx, id).await?;
+    tx.commit().await?;
+    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+}
+
+/// Ends every session of the user: their next request is answered 401.
+async fn end_sessions(
+    state: &State,
+    tx: &mut crate::store::Tx<'_>,
+    user: ferry_model::ObjectId,
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM ferry_tokens WHERE user_id = $1", &[state.store.id_param(user)])
+        .await?;
+    Ok(())
 }
 
 /// Each device that reported a sync, with its user, how many syncs and the last one.

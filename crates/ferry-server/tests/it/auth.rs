@@ -133,3 +133,74 @@ async fn roles_for_an_unknown_user_are_refused_as_not_found_not_as_a_damaged_dat
         assert_eq!(body["message"], "no user `nobody`");
     }
 }
+
+#[tokio::test]
+async fn disabling_a_user_or_changing_their_password_or_last_role_ends_their_sessions() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let admin = server.user("root", &["Admin"]).await;
+        let sign_in = |password: &'static str| {
+            let server = &server;
+            async move {
+                let body = json!({ "user": "tess", "password": password });
+                server.call(Method::POST, "/v1/sign-in", None, Some(body)).await
+            }
+        };
+        let reads = |token: String| {
+            let server = &server;
+            async move { server.call(Method::GET, "/v1/model", Some(&token), None).await.0 }
+        };
+        let admin_put = |path: &'static str, body: serde_json::Value| {
+            let (server, token) = (&server, admin.token.clone());
+            async move { server.call(Method::PUT, path, Some(&token), Some(body)).await }
+        };
+        let tess = server.user("tess", &["Technician"]).await;
+        assert_eq!(reads(tess.token.clone()).await, StatusCode::OK);
+
+        // Disabled: the session ends at once, and no sign-in works, not even the right one.
+        let (status, body) =
+            admin_put("/v1/users/tess/disabled", json!({ "disabled": true })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(reads(tess.token.clone()).await, StatusCode::UNAUTHORIZED);
+        let (status, body) = sign_in(PASSWORD).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("the user is disabled: ask an administrator"))
+        );
+        // Enabled again: a new sign-in works.
+        admin_put("/v1/users/tess/disabled", json!({ "disabled": false })).await;
+        let (status, signed) = sign_in(PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{signed}");
+        let token = signed["token"].as_str().unwrap().to_owned();
+        assert_eq!(reads(token.clone()).await, StatusCode::OK);
+
+        // A new password: the session ends, the old password no longer signs in.
+        let (status, _) =
+            admin_put("/v1/users/tess/password", json!({ "password": "a new password" })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(reads(token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(sign_in(PASSWORD).await.0, StatusCode::UNAUTHORIZED);
+        let (status, signed) = sign_in("a new password").await;
+        assert_eq!(status, StatusCode::OK, "{signed}");
+        let token = signed["token"].as_str().unwrap().to_owned();
+
+        // The last role taken: the session ends too.
+        let (status, _) = admin_put("/v1/users/tess/roles", json!({ "roles": [] })).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(reads(token).await, StatusCode::UNAUTHORIZED);
+
+        // An unknown user is not found; a short password is refused.
+        let (status, _) = admin_put("/v1/users/nobody/disabled", json!({ "disabled": true })).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) =
+            admin_put("/v1/users/tess/password", json!({ "password": "short" })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // Only administrators may do any of it.
+        let other = server.user("pete", &["Planner"]).await;
+        let body = json!({ "disabled": true });
+        let (status, _) = server
+            .call(Method::PUT, "/v1/users/root/disabled", Some(&other.token), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
