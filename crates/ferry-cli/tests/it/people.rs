@@ -13,6 +13,12 @@ const PASSWORD: &str = "a long password";
 
 /// `ferry serve` on a fresh database in `dir`, with users.
 fn serve(dir: &Path, name: &str, model_text: &str) -> Served {
+    let (model, database) = with_users(dir, name, model_text);
+    spawn_server(&dir.join(name), &model, &database)
+}
+
+/// A fresh database in `dir` with users; gives the model file and the database.
+fn with_users(dir: &Path, name: &str, model_text: &str) -> (String, String) {
     let model = dir.join(format!("{name}.toml"));
     std::fs::write(&model, model_text).unwrap();
     let model = model.display().to_string();
@@ -33,7 +39,7 @@ fn serve(dir: &Path, name: &str, model_text: &str) -> Served {
         let added = run_with_stdin(&args, PASSWORD, dir);
         assert_eq!(added.status.code(), Some(0), "{}", String::from_utf8_lossy(&added.stderr));
     }
-    spawn_server(&dir.join(name), &model, &database)
+    (model, database)
 }
 
 /// Runs `ferry` in `dir`; gives the exit code, standard output and standard error.
@@ -529,4 +535,82 @@ fn logins_drafts_refusals_and_sessions_behave_as_a_person_expects() {
     assert!(!dir.join(".ferry-admin.json").exists(), "nothing in the working directory");
     let (code, _, err) = ferry_in(&dir, &["admin", "users"]);
     assert_eq!(code, Some(0), "{err}");
+}
+
+/// A private authority and a certificate it signed for this machine, written to `dir`: the
+/// authority's file, the server's certificate chain and key.
+fn certificates(dir: &Path) -> (String, String, String) {
+    let authority_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let authority = rcgen::CertifiedIssuer::self_signed(params, authority_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names = vec!["localhost".to_owned()];
+    let server = rcgen::CertificateParams::new(names).unwrap().signed_by(&key, &authority).unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    (
+        write("authority.pem", authority.pem()),
+        write("server.pem", server.pem()),
+        write("server-key.pem", key.serialize_pem()),
+    )
+}
+
+#[test]
+fn a_device_logs_in_over_https_trusting_the_authority_it_is_given_and_no_other() {
+    let dir = scratch("https");
+    let (model, database) = with_users(&dir, "tls", samples::FIELD_SERVICE);
+    let (authority, chain, key) = certificates(&dir);
+    let files = dir.join("tls").join("files").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
+        .args(["--files", &files, "--tls-cert", &chain, "--tls-key", &key])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    assert!(line.contains("https://"), "{line}");
+    let url = format!("https://localhost:{port}");
+    let db = db_path(&dir, "tls-device");
+    // Not trusting the authority: refused, with its own exit code and what to do.
+    let (code, err) = try_login(&dir, &db, &url, "pat");
+    assert_eq!(code, Some(11), "{err}");
+    assert!(err.contains("cannot be trusted") && err.contains("--ca-cert"), "{err}");
+    assert!(!Path::new(&db).exists(), "nothing was made");
+    // Trusting it: signed in, and the device keeps trusting it for its syncs.
+    let out = run_with_stdin(
+        &[
+            "device",
+            "--db",
+            &db,
+            "login",
+            "--server",
+            &url,
+            "--user",
+            "pat",
+            "--password-stdin",
+            "--ca-cert",
+            &authority,
+        ],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(code, Some(0), "{err}");
+    // A bad server address names what is accepted.
+    let (code, err) = try_login(&dir, &db_path(&dir, "plain"), "http://sync.example.com", "pat");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("https://"), "{err}");
+    let _ = child.kill();
+    let _ = child.wait();
 }
