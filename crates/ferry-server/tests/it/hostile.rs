@@ -847,3 +847,50 @@ async fn a_chain_of_new_self_referencing_objects_is_applied_without_exhausting_t
         assert_eq!(downloaded.objects.len(), CHAIN_LINKS as usize, "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn forged_expired_replayed_and_disabled_tokens_are_refused_and_change_nothing() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let f = fixture(&server).await;
+        let changes = json!([create("Field.Site", &id(990), json!({ "Name": "Sneaky" }))]);
+        let attempt = |token: String, n: usize| {
+            let (server, changes) = (&server, changes.clone());
+            async move {
+                let body =
+                    json!({ "upload_id": format!("token-{n}"), "device": "d", "changes": changes });
+                let (status, _) =
+                    server.call(Method::POST, "/v1/upload", Some(&token), Some(body)).await;
+                status
+            }
+        };
+        let tess = server.user("tess", &["Planner"]).await;
+        let dora = server.user("dora", &["Planner"]).await;
+        let before = digest(&server.database).await;
+        // Forged: the planner's token with one character changed.
+        let mut forged = f.planner.token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(attempt(forged, 1).await, StatusCode::UNAUTHORIZED, "forged");
+        // Replayed: a token from before the user's password changed.
+        let body = json!({ "password": "another long one" });
+        let (status, _) = server
+            .call(Method::PUT, "/v1/users/tess/password", Some(&f.admin.token), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(attempt(tess.token.clone(), 2).await, StatusCode::UNAUTHORIZED, "replayed");
+        // Of a disabled user.
+        let body = json!({ "disabled": true });
+        server.call(Method::PUT, "/v1/users/dora/disabled", Some(&f.admin.token), Some(body)).await;
+        assert_eq!(attempt(dora.token.clone(), 3).await, StatusCode::UNAUTHORIZED, "disabled");
+        // Expired: the planner's own token, once its lifetime has passed.
+        let later = server.clock.now_plus_days(400);
+        *server.clock.0.lock().unwrap() = later;
+        assert_eq!(attempt(f.planner.token.clone(), 4).await, StatusCode::UNAUTHORIZED, "expired");
+        // Only the two users' credentials moved; no object, upload, failure or position.
+        let data = |rows: &[String]| -> Vec<String> {
+            rows.iter().filter(|r| !r.contains("ferry_credentials")).cloned().collect()
+        };
+        assert_eq!(data(&before), data(&digest(&server.database).await));
+    }
+}
