@@ -43,10 +43,16 @@ fn ci() -> Result<(), String> {
         Err(_) => Some(postgres::Server::start()?),
     };
     let url = match &server {
-        Some(server) => server.url(),
-        None => std::env::var("FERRY_TEST_POSTGRES").expect("checked above"),
+        Some(server) => Postgres {
+            url: server.url(),
+            authority: Some(server.authority().display().to_string()),
+        },
+        None => Postgres {
+            url: std::env::var("FERRY_TEST_POSTGRES").expect("checked above"),
+            authority: std::env::var("FERRY_TEST_POSTGRES_CA").ok(),
+        },
     };
-    eprintln!("xtask: PostgreSQL for tests at {url}");
+    eprintln!("xtask: PostgreSQL for tests at {}", url.url);
     run("cargo", &["fmt", "--all", "--check"], &url)?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
     // The sync core is shared with the browser's SDK: it must build for the web.
@@ -98,6 +104,7 @@ fn sim(args: &[String]) -> Result<(), String> {
 fn pg() -> Result<(), String> {
     let server = postgres::Server::start()?;
     println!("FERRY_TEST_POSTGRES={}", server.url());
+    println!("FERRY_TEST_POSTGRES_CA={}", server.authority().display());
     eprintln!("xtask: PostgreSQL is running; press Enter or Ctrl-C to stop it");
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
@@ -119,12 +126,19 @@ fn bench(args: &[String]) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("the benchmarks failed ({status})")) }
 }
 
-fn run(program: &str, args: &[&str], postgres_url: &str) -> Result<(), String> {
+/// The PostgreSQL the tests use: its URL, and the authority of its TLS certificate.
+struct Postgres {
+    url: String,
+    authority: Option<String>,
+}
+
+fn run(program: &str, args: &[&str], postgres: &Postgres) -> Result<(), String> {
     eprintln!("xtask: $ {program} {}", args.join(" "));
     let mut command = Command::new(program);
     command.args(args);
-    if !postgres_url.is_empty() {
-        command.env("FERRY_TEST_POSTGRES", postgres_url);
+    command.env("FERRY_TEST_POSTGRES", &postgres.url);
+    if let Some(authority) = &postgres.authority {
+        command.env("FERRY_TEST_POSTGRES_CA", authority);
     }
     let status = command.status().map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() {

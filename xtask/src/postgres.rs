@@ -1,4 +1,6 @@
-//! A throwaway PostgreSQL server on 127.0.0.1 in a temporary directory, for tests.
+//! A throwaway PostgreSQL server on 127.0.0.1 in a temporary directory, for tests, with TLS on
+//! (`ssl=on`, a certificate for 127.0.0.1 signed by an authority made at start, whose PEM file
+//! [`Server::authority`] gives).
 //! As root it runs as an unprivileged user (PostgreSQL refuses root): `postgres` if the
 //! system has one, else a `ferrypg` user created for it.
 
@@ -12,6 +14,7 @@ const START_TIMEOUT_SECONDS: u64 = 60;
 
 pub(crate) struct Server {
     directory: PathBuf,
+    authority: PathBuf,
     bin: PathBuf,
     user: Option<String>,
     port: u16,
@@ -27,7 +30,8 @@ impl Server {
         let data = directory.join("data");
         std::fs::create_dir_all(&directory)
             .map_err(|e| format!("create {}: {e}", directory.display()))?;
-        let mut server = Server { directory, bin, user, port };
+        let tls = write_certificates(&directory)?;
+        let mut server = Server { directory, authority: tls.0.clone(), bin, user, port };
         if let Some(user) = &server.user {
             check(
                 Command::new("chown").args(["-R", user]).arg(&server.directory),
@@ -47,8 +51,10 @@ impl Server {
         initdb.arg(if has_c_utf8() { "--locale=C.UTF-8" } else { "--no-locale" });
         check(&mut initdb, "initdb")?;
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-            server.directory.display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            server.directory.display(),
+            tls.1.display(),
+            tls.2.display()
         );
         let log = server.directory.join("server.log");
         let mut start = server.command("pg_ctl");
@@ -67,6 +73,11 @@ impl Server {
         }
         wait_for(port)?;
         Ok(server)
+    }
+
+    /// The PEM file of the authority that signed the server's certificate.
+    pub(crate) fn authority(&self) -> &Path {
+        &self.authority
     }
 
     pub(crate) fn url(&self) -> String {
@@ -93,6 +104,38 @@ impl Drop for Server {
         let _ = stop.output();
         let _ = std::fs::remove_dir_all(&self.directory);
     }
+}
+
+/// A certificate authority and a certificate it signed for 127.0.0.1 and localhost, with its key
+/// (readable by its owner only, as PostgreSQL requires), in `directory/tls`.
+fn write_certificates(directory: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    let failed = |e: rcgen::Error| format!("make the test certificates: {e}");
+    let authority_key = rcgen::KeyPair::generate().map_err(failed)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Ferry test PostgreSQL authority");
+    let authority = rcgen::CertifiedIssuer::self_signed(params, authority_key).map_err(failed)?;
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let server = rcgen::CertificateParams::new(names)
+        .and_then(|params| params.signed_by(&key, &authority))
+        .map_err(failed)?;
+    let tls = directory.join("tls");
+    std::fs::create_dir_all(&tls).map_err(|e| format!("create {}: {e}", tls.display()))?;
+    let write = |name: &str, text: String| -> Result<PathBuf, String> {
+        let path = tls.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+        Ok(path)
+    };
+    let files = (
+        write("authority.pem", authority.pem())?,
+        write("server.crt", server.pem())?,
+        write("server.key", key.serialize_pem())?,
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&files.2, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("restrict {}: {e}", files.2.display()))?;
+    Ok(files)
 }
 
 fn check(command: &mut Command, what: &str) -> Result<(), String> {

@@ -70,6 +70,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the file store: {0}")]
     Files(#[from] std::io::Error),
+    /// PostgreSQL could not be reached, or refused the connection.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(String),
+    /// The database URL cannot be used as given.
+    #[error("the database URL: {0}")]
+    Config(String),
 }
 
 pub(crate) enum Store {

@@ -1,5 +1,8 @@
 //! The PostgreSQL backend: a small pool of connections; one transaction per connection.
 //! A connection dropped inside a transaction is closed, which rolls the transaction back.
+//! With `sslmode=require` or `sslmode=verify-full` in the URL, connections are TLS (rustls),
+//! the server's certificate verified against the system's authorities and the URL's
+//! `sslrootcert` file: Ferry never accepts a database certificate it cannot verify.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,15 +25,19 @@ struct Connection {
 }
 
 pub(crate) struct PostgresStore {
-    url: String,
+    config: tokio_postgres::Config,
+    /// TLS to the database, when the URL asks for it.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
 
 impl PostgresStore {
     pub(crate) async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let (config, tls) = connection_config(url)?;
         let store = PostgresStore {
-            url: url.to_owned(),
+            config,
+            tls,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(POSTGRES_CONNECTIONS_MAX),
         };
@@ -41,12 +48,21 @@ impl PostgresStore {
     }
 
     async fn connect(&self) -> Result<Connection, StoreError> {
-        let (client, connection) =
-            tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            // The connection ends when its client is dropped; an error then needs no report.
-            let _ = connection.await;
-        });
+        // The connection ends when its client is dropped; an error then needs no report.
+        let client = match &self.tls {
+            None => {
+                let connected = self.config.connect(tokio_postgres::NoTls).await;
+                let (client, connection) = connected.map_err(unconnected)?;
+                tokio::spawn(async move { drop(connection.await) });
+                client
+            }
+            Some(tls) => {
+                let connected = self.config.connect(tls.clone()).await;
+                let (client, connection) = connected.map_err(unconnected)?;
+                tokio::spawn(async move { drop(connection.await) });
+                client
+            }
+        };
         Ok(Connection { client, statements: BTreeMap::new() })
     }
 
@@ -60,6 +76,75 @@ impl PostgresStore {
         connection.client.batch_execute(begin).await?;
         Ok(PostgresTx { store: self, connection: Some(connection), _permit: permit })
     }
+}
+
+/// A failed connection, with the causes under it (a refused certificate is one of them).
+fn unconnected(error: tokio_postgres::Error) -> StoreError {
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        reason.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    StoreError::Connect(reason)
+}
+
+/// The connection settings of a database URL, and its TLS: `sslmode` `disable`, `prefer` or
+/// none connect in the clear; `require` and `verify-full` over TLS with the certificate
+/// verified (against the system's authorities and `sslrootcert=FILE`); `verify-ca`, which
+/// would skip the host name, is refused.
+fn connection_config(
+    url: &str,
+) -> Result<(tokio_postgres::Config, Option<tokio_postgres_rustls::MakeRustlsConnect>), StoreError>
+{
+    let bad = |message: String| StoreError::Config(message);
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (mut mode, mut root, mut kept) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", value)) => mode = Some(value.to_owned()),
+            Some(("sslrootcert", value)) => root = Some(value.to_owned()),
+            _ => kept.push(pair),
+        }
+    }
+    let tls = match mode.as_deref() {
+        None | Some("disable" | "prefer") => false,
+        Some("require" | "verify-full") => true,
+        Some(other) => {
+            return Err(bad(format!(
+                "sslmode={other} is not supported: use require or verify-full (the certificate is always verified), or disable"
+            )));
+        }
+    };
+    if tls {
+        kept.push("sslmode=require");
+    }
+    let rebuilt = match kept.is_empty() {
+        true => base.to_owned(),
+        false => format!("{base}?{}", kept.join("&")),
+    };
+    let config: tokio_postgres::Config =
+        rebuilt.parse().map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+    if !tls {
+        return Ok((config, None));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(file) = root {
+        use rustls::pki_types::pem::PemObject as _;
+        let pem = std::fs::read(&file).map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
+        for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let certificate = certificate.map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
+            roots.add(certificate).map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok((config, Some(tokio_postgres_rustls::MakeRustlsConnect::new(client))))
 }
 
 pub(crate) struct PostgresTx<'a> {
