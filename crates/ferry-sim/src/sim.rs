@@ -804,7 +804,7 @@ fn difference(held: &Dump, expected: &Dump) -> String {
         let mine = held.get(entity).unwrap_or(&empty);
         for (id, values) in objects {
             match mine.get(id) {
-                None => lines.push(format!("  missing {entity} {id}")),
+                None => lines.push(format!("  missing {entity} {id}: {values:?}")),
                 Some(held) if held != values => {
                     lines.push(format!("  {entity} {id}: holds {held:?}, fresh {values:?}"))
                 }

@@ -101,8 +101,14 @@ impl DownloadWriter {
                 let apply = self.current.take().expect("End comes after its entity's Begin");
                 let name = apply.entity.name.clone();
                 let (downloaded, removed) = apply.finish(connection)?;
-                if let Some(checkpoint) = checkpoint {
-                    Checkpoints::write(connection, &name, &checkpoint)?;
+                match checkpoint {
+                    Some(checkpoint) => Checkpoints::write(connection, &name, &checkpoint)?,
+                    // Objects the server's fresh state took off the device (no longer readable
+                    // now) may come back into view later without changing, as when a user's
+                    // roles return to what the checkpoint was made for: the checkpoint no longer
+                    // says what the device holds, so the next download starts over.
+                    None if removed > 0 => Checkpoints::forget(connection, &name)?,
+                    None => {}
                 }
                 *self.applied.downloaded.entry(name.to_string()).or_default() += downloaded;
                 *self.applied.removed.entry(name.to_string()).or_default() += removed;
