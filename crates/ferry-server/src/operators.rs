@@ -49,24 +49,10 @@ pub(crate) async fn set_roles(
     if let Some(unknown) = roles.iter().find(|r| state.model.role(r).is_none()) {
         return Err(UserError::UnknownRole(unknown.clone()));
     }
-    let mut tx = state.store.begin().await?;
-    let rows = tx
-        .query(
-            "UPDATE ferry_credentials SET roles = $1 WHERE name = $2 RETURNING user_id",
-            &[Param::Text(roles.join(",")), Param::Text(name.to_owned())],
-        )
-        .await?;
-    let Some(row) = rows.first() else {
-        tx.finish().await?;
-        return Err(UserError::NotFound(name.to_owned()));
-    };
-    let id = read_id(state, &row[0])?;
-    if roles.is_empty() {
-        // A user with no role may do nothing: their sessions end with their last role.
-        end_sessions(state, &mut tx, id).await?;
-    }
-    tx.commit().await?;
-    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+    let ending = roles.is_empty();
+    let column = Param::Text(roles.join(","));
+    // A user with no role may do nothing: their sessions end with their last role.
+    update_credentials(state, name, Credential::Roles(column), ending).await
 }
 
 /// Disables a user (no sign-in, every session ended at once) or enables them again.
@@ -75,23 +61,8 @@ pub(crate) async fn set_disabled(
     name: &str,
     disabled: bool,
 ) -> Result<UserInfo, UserError> {
-    let mut tx = state.store.begin().await?;
-    let rows = tx
-        .query(
-            "UPDATE ferry_credentials SET disabled = $1 WHERE name = $2 RETURNING user_id, roles",
-            &[Param::Int(i64::from(disabled)), Param::Text(name.to_owned())],
-        )
-        .await?;
-    let Some(row) = rows.first() else {
-        tx.finish().await?;
-        return Err(UserError::NotFound(name.to_owned()));
-    };
-    let (id, roles) = (read_id(state, &row[0])?, roles_of(&text(&row[1])?));
-    if disabled {
-        end_sessions(state, &mut tx, id).await?;
-    }
-    tx.commit().await?;
-    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+    let flag = Param::Int(i64::from(disabled));
+    update_credentials(state, name, Credential::Disabled(flag), disabled).await
 }
 
 /// Gives a user a new password; their sessions end, so every device signs in again with it.
@@ -103,20 +74,49 @@ pub(crate) async fn set_password(
     if password.len() < 8 || password.len() > crate::auth::PASSWORD_BYTES_MAX {
         return Err(UserError::BadPassword);
     }
-    let record = state.passwords.record_blocking(password).await;
-    let mut tx = state.store.begin().await?;
-    let rows = tx
-        .query(
+    let record = Param::Text(state.passwords.record_blocking(password).await);
+    update_credentials(state, name, Credential::Password(record), true).await
+}
+
+/// A column of a user's credentials, and its new value.
+enum Credential {
+    Roles(Param),
+    Disabled(Param),
+    Password(Param),
+}
+
+/// Sets one column of the credentials of `name`, ending their sessions when `end`; the user as
+/// they are now.
+async fn update_credentials(
+    state: &State,
+    name: &str,
+    credential: Credential,
+    end: bool,
+) -> Result<UserInfo, UserError> {
+    let (sql, value) = match credential {
+        Credential::Roles(value) => (
+            "UPDATE ferry_credentials SET roles = $1 WHERE name = $2 RETURNING user_id, roles",
+            value,
+        ),
+        Credential::Disabled(value) => (
+            "UPDATE ferry_credentials SET disabled = $1 WHERE name = $2 RETURNING user_id, roles",
+            value,
+        ),
+        Credential::Password(value) => (
             "UPDATE ferry_credentials SET password_hash = $1 WHERE name = $2 RETURNING user_id, roles",
-            &[Param::Text(record), Param::Text(name.to_owned())],
-        )
-        .await?;
+            value,
+        ),
+    };
+    let mut tx = state.store.begin().await?;
+    let rows = tx.query(sql, &[value, Param::Text(name.to_owned())]).await?;
     let Some(row) = rows.first() else {
         tx.finish().await?;
         return Err(UserError::NotFound(name.to_owned()));
     };
     let (id, roles) = (read_id(state, &row[0])?, roles_of(&text(&row[1])?));
-    end_sessions(state, &mut tx, id).await?;
+    if end {
+        end_sessions(state, &mut tx, id).await?;
+    }
     tx.commit().await?;
     Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
 }
