@@ -391,9 +391,10 @@ impl SyncEngine {
         let transport: Arc<dyn Transport> = Arc::new(transport);
         let response = request_sign_in(transport.as_ref(), user, password).await?;
         let route = endpoint::Model::ROUTE;
-        let to = (route, route.path(&[]));
+        let to_model = route.path(&[]);
         let model: ModelResponse =
-            exchange_json(transport.as_ref(), (to.0, &to.1), Some(&response.token), b"").await?;
+            exchange_json(transport.as_ref(), (route, &to_model), Some(&response.token), b"")
+                .await?;
         ferry_sync::check_protocol(&model)
             .map_err(|e| SyncError::from_core(e, transport.server()))?;
         let database = Arc::new(Database::open(path, &model.text)?);

@@ -210,7 +210,7 @@ pub(crate) async fn missing(
     let mut tx = state.store.begin_snapshot().await?;
     for hash in request.hashes {
         check_hash(&hash)?;
-        if !sent_by(state, &mut tx, user, &hash).await? {
+        if sent_size(state, &mut tx, user, &hash).await?.is_none() {
             missing.push(hash);
         }
     }
@@ -218,23 +218,23 @@ pub(crate) async fn missing(
     Ok(FilesMissingResponse { missing })
 }
 
-/// True when the store holds the content and `user` sent it.
-async fn sent_by(
+/// The size of the content when the store holds it and `user` sent it.
+async fn sent_size(
     state: &State,
     tx: &mut Tx<'_>,
     user: &User,
     hash: &str,
-) -> Result<bool, StoreError> {
-    if state.blobs.size(hash).map_err(StoreError::Files)?.is_none() {
-        return Ok(false);
-    }
+) -> Result<Option<u64>, StoreError> {
+    let Some(size) = state.blobs.size(hash).map_err(StoreError::Files)? else {
+        return Ok(None);
+    };
     let rows = tx
         .query(
             "SELECT 1 FROM ferry_content_senders WHERE hash = $1 AND user_id = $2",
             &[Param::Text(hash.to_owned()), state.store.id_param(user.id)],
         )
         .await?;
-    Ok(!rows.is_empty())
+    Ok((!rows.is_empty()).then_some(size))
 }
 
 /// Records that `user` sent the content `hash` (whole, its hash checked).
@@ -262,9 +262,9 @@ pub(crate) async fn store(
         return Err(too_large(limit));
     }
     let mut tx = state.store.begin_snapshot().await?;
-    let sent_before = sent_by(state, &mut tx, user, hash).await?;
+    let sent_before = sent_size(state, &mut tx, user, hash).await?;
     tx.finish().await?;
-    if sent_before && let Some(size) = state.blobs.size(hash).map_err(io)? {
+    if let Some(size) = sent_before {
         return Ok(FileStored { hash: hash.to_owned(), size });
     }
     // Held or not, the content is received whole and its hash checked: sending it proves
@@ -438,11 +438,7 @@ pub(crate) async fn check_content(
     };
     // A content the user did not send is, for them, one never uploaded: naming another user's
     // content would otherwise give its bytes to whoever guesses its hash.
-    let held = match sent_by(state, tx, user, hash).await? {
-        true => state.blobs.size(hash).map_err(StoreError::Files)?,
-        false => None,
-    };
-    Ok(match held {
+    Ok(match sent_size(state, tx, user, hash).await? {
         None => Err(format!(
             "file: the content {hash} of `{}` {} was never uploaded (PUT /v1/files/{hash})",
             entity.name, change.id

@@ -84,7 +84,7 @@ pub(crate) enum Store {
 }
 
 /// The fixed tables, in PostgreSQL form; `{id}` and `{serial}` differ per backend.
-const FIXED_TABLES: [&str; 13] = [
+const FIXED_TABLES: [&str; 14] = [
     "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_sequence (id BIGINT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO ferry_sequence (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
@@ -93,7 +93,10 @@ const FIXED_TABLES: [&str; 13] = [
     "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
     "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL, request_digest TEXT)",
-    "CREATE INDEX IF NOT EXISTS ferry_uploads_at ON ferry_uploads (at)",
+    // Only answers still kept are looked up by time (to drop them past the retention): the
+    // records kept after that grow without end and must not slow every upload.
+    "DROP INDEX IF EXISTS ferry_uploads_at",
+    "CREATE INDEX IF NOT EXISTS ferry_uploads_answered_at ON ferry_uploads (at) WHERE response <> ''",
     // Who sent each file content: only they learn that the server holds it, or may name it.
     "CREATE TABLE IF NOT EXISTS ferry_content_senders (hash TEXT NOT NULL, user_id {id} NOT NULL, PRIMARY KEY (hash, user_id))",
     "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT, rejection TEXT NOT NULL)",
