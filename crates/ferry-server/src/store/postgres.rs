@@ -1,14 +1,14 @@
-//! The PostgreSQL backend: a small pool of connections; one transaction per connection.
-//! A connection dropped inside a transaction is closed, which rolls the transaction back.
+//! The PostgreSQL backend: a pool of connections (`deadpool-postgres`), each with its prepared
+//! statements; one transaction per connection. A connection dropped inside a transaction is
+//! taken out of the pool and closed, which rolls the transaction back.
 //! With `sslmode=require` or `sslmode=verify-full` in the URL, connections are TLS (rustls),
 //! the server's certificate verified against the system's authorities and the URL's
 //! `sslrootcert` file: Ferry never accepts a database certificate it cannot verify.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::marker::PhantomData;
 
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use ferry_sql::Param;
-use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::{Row, StoreError};
@@ -18,63 +18,41 @@ pub const POSTGRES_CONNECTIONS_MAX: usize = 8;
 /// Prepared statements kept per connection; past it the cache starts over.
 const STATEMENT_CACHE_MAX: usize = 512;
 
-/// A connection with the statements prepared on it.
-struct Connection {
-    client: tokio_postgres::Client,
-    statements: BTreeMap<String, tokio_postgres::Statement>,
-}
-
 pub(crate) struct PostgresStore {
-    config: tokio_postgres::Config,
-    /// TLS to the database, when the URL asks for it.
-    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    idle: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    pool: Pool,
 }
 
 impl PostgresStore {
     pub(crate) async fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let (config, tls) = connection_config(url)?;
-        let store = PostgresStore {
-            config,
-            tls,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(POSTGRES_CONNECTIONS_MAX),
+        // Fast recycling: a connection that is still open is reused as it is; a transaction
+        // never outlives the object that ran it (see `PostgresTx`'s drop).
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match tls {
+            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+            Some(tls) => Manager::from_config(config, tls, manager_config),
         };
+        let pool = Pool::builder(manager)
+            .max_size(POSTGRES_CONNECTIONS_MAX)
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
         // Connect once now so a wrong URL fails at start, not at the first request.
-        let connection = store.connect().await?;
-        store.idle.lock().expect("pool lock is never poisoned").push(connection);
-        Ok(store)
-    }
-
-    async fn connect(&self) -> Result<Connection, StoreError> {
-        // The connection ends when its client is dropped; an error then needs no report.
-        let client = match &self.tls {
-            None => {
-                let connected = self.config.connect(tokio_postgres::NoTls).await;
-                let (client, connection) = connected.map_err(unconnected)?;
-                tokio::spawn(async move { drop(connection.await) });
-                client
-            }
-            Some(tls) => {
-                let connected = self.config.connect(tls.clone()).await;
-                let (client, connection) = connected.map_err(unconnected)?;
-                tokio::spawn(async move { drop(connection.await) });
-                client
-            }
-        };
-        Ok(Connection { client, statements: BTreeMap::new() })
+        drop(pool.get().await.map_err(unpooled)?);
+        Ok(PostgresStore { pool })
     }
 
     pub(crate) async fn begin(&self, begin: &str) -> Result<PostgresTx<'_>, StoreError> {
-        let permit = self.permits.acquire().await.expect("the semaphore is never closed");
-        let reused = self.idle.lock().expect("pool lock is never poisoned").pop();
-        let connection = match reused {
-            Some(connection) if !connection.client.is_closed() => connection,
-            _ => self.connect().await?,
-        };
-        connection.client.batch_execute(begin).await?;
-        Ok(PostgresTx { store: self, connection: Some(connection), _permit: permit })
+        let connection = self.pool.get().await.map_err(unpooled)?;
+        connection.batch_execute(begin).await?;
+        Ok(PostgresTx { connection: Some(connection), store: PhantomData })
+    }
+}
+
+/// A connection the pool could not give.
+fn unpooled(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(error) => unconnected(error),
+        other => StoreError::Connect(other.to_string()),
     }
 }
 
@@ -148,9 +126,8 @@ fn connection_config(
 }
 
 pub(crate) struct PostgresTx<'a> {
-    store: &'a PostgresStore,
-    connection: Option<Connection>,
-    _permit: SemaphorePermit<'a>,
+    connection: Option<Object>,
+    store: PhantomData<&'a PostgresStore>,
 }
 
 /// A parameter bound to PostgreSQL; NULL fits any placeholder type.
@@ -180,22 +157,17 @@ impl ToSql for Bind<'_> {
 }
 
 impl PostgresTx<'_> {
-    fn connection(&mut self) -> &mut Connection {
+    fn connection(&mut self) -> &mut Object {
         self.connection.as_mut().expect("the connection is present until commit")
     }
 
     /// The statement prepared for `sql` on this connection, preparing it the first time.
     async fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
         let connection = self.connection();
-        if let Some(statement) = connection.statements.get(sql) {
-            return Ok(statement.clone());
+        if connection.statement_cache.size() >= STATEMENT_CACHE_MAX {
+            connection.statement_cache.clear();
         }
-        let statement = connection.client.prepare(sql).await?;
-        if connection.statements.len() >= STATEMENT_CACHE_MAX {
-            connection.statements.clear();
-        }
-        connection.statements.insert(sql.to_owned(), statement.clone());
-        Ok(statement)
+        Ok(connection.prepare_cached(sql).await?)
     }
 
     pub(crate) async fn query(
@@ -207,26 +179,26 @@ impl PostgresTx<'_> {
         let binds: Vec<Bind> = params.iter().map(Bind).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        let rows = self.connection().client.query(&statement, &refs).await?;
+        let rows = self.connection().query(&statement, &refs).await?;
         rows.iter().map(read_row).collect()
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         if params.is_empty() && !sql.contains('$') {
-            self.connection().client.batch_execute(sql).await?;
+            self.connection().batch_execute(sql).await?;
             return Ok(0);
         }
         let statement = self.statement(sql).await?;
         let binds: Vec<Bind> = params.iter().map(Bind).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        Ok(self.connection().client.execute(&statement, &refs).await?)
+        Ok(self.connection().execute(&statement, &refs).await?)
     }
 
     /// Streams `data` (PostgreSQL's `COPY` text format) into the `COPY … FROM STDIN` statement.
     pub(crate) async fn copy_in(&mut self, sql: &str, data: String) -> Result<u64, StoreError> {
         use futures_util::SinkExt as _;
-        let sink = self.connection().client.copy_in::<_, std::io::Cursor<Vec<u8>>>(sql).await?;
+        let sink = self.connection().copy_in::<_, std::io::Cursor<Vec<u8>>>(sql).await?;
         let mut sink = std::pin::pin!(sink);
         sink.send(std::io::Cursor::new(data.into_bytes())).await?;
         Ok(sink.as_mut().finish().await?)
@@ -243,8 +215,8 @@ impl PostgresTx<'_> {
     /// Ends the transaction and returns the connection to the pool.
     async fn end(mut self, statement: &str) -> Result<(), StoreError> {
         let connection = self.connection.take().expect("the connection is present until the end");
-        connection.client.batch_execute(statement).await?;
-        self.store.idle.lock().expect("pool lock is never poisoned").push(connection);
+        // Back to the pool when it drops here.
+        connection.batch_execute(statement).await?;
         Ok(())
     }
 }
@@ -252,7 +224,9 @@ impl PostgresTx<'_> {
 impl Drop for PostgresTx<'_> {
     fn drop(&mut self) {
         // Not committed: closing the connection makes PostgreSQL roll the transaction back.
-        drop(self.connection.take());
+        if let Some(connection) = self.connection.take() {
+            drop(Object::take(connection));
+        }
     }
 }
 
