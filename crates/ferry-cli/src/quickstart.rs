@@ -116,6 +116,7 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
         limits: Limits::default(),
         handlers: Handlers::default(),
         clock: Arc::new(SystemClock),
+        identity: None,
     })
     .await?;
     for (name, role) in [("pat", "Planner"), ("alice", "Technician"), ("ada", "Admin")] {

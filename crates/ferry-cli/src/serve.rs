@@ -107,6 +107,7 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
             limits: options.limits.clone(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
+            identity: None,
         };
         Server::open(config).await.context("open the server")
     };

@@ -5,7 +5,7 @@
 use crate::{
     ActionRequest, ActionResponse, DownloadPage, FilesMissingRequest, FilesMissingResponse,
     ModelResponse, ObjectsRequest, ObjectsResponse, SignInRequest, SignInResponse, SyncRecord,
-    UploadRequest, UploadResponse,
+    TokenSignInRequest, UploadRequest, UploadResponse,
 };
 
 /// An HTTP method of the API.
@@ -81,6 +81,8 @@ macro_rules! endpoints {
 endpoints! {
     /// Signing in with a user name and password.
     SignIn = Post "/v1/sign-in", SignInRequest => SignInResponse;
+    /// Signing in with a token of the server's identity provider.
+    TokenSignIn = Post "/v1/sign-in/token", TokenSignInRequest => SignInResponse;
     /// The server's model and protocol version.
     Model = Get "/v1/model", () => ModelResponse;
     /// A device's committed changes.

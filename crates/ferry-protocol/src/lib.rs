@@ -6,6 +6,7 @@
 //!
 //! Endpoints (all under `/v1`, JSON bodies, `Authorization: Bearer <token>` except sign-in and health):
 //! - `POST /v1/sign-in` [`SignInRequest`] → [`SignInResponse`]
+//! - `POST /v1/sign-in/token` [`TokenSignInRequest`] → [`SignInResponse`]
 //! - `GET /v1/model` → [`ModelResponse`]
 //! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
 //! - `GET /v1/download/{entity}?after=…&limit=…&index=…&count=…` → [`DownloadPage`]
@@ -46,6 +47,13 @@ pub type Members = BTreeMap<String, serde_json::Value>;
 pub struct SignInRequest {
     pub user: String,
     pub password: String,
+}
+
+/// Signing in with a token of the server's identity provider (a JWT).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSignInRequest {
+    pub token: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -240,6 +240,18 @@ pub(crate) async fn add_user(
         return Err(UserError::UnknownRole(role.clone()));
     }
     let record = state.passwords.record_blocking(password).await;
+    insert_user(state, name, roles, &record, "").await
+}
+
+/// Makes the `System.User` object and the credentials of a new user: a password record, or
+/// none ('') for a user of the identity provider `issuer`.
+async fn insert_user(
+    state: &State,
+    name: &str,
+    roles: &[String],
+    record: &str,
+    issuer: &str,
+) -> Result<ObjectId, UserError> {
     let id = new_object_id(state.clock.now());
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
@@ -260,8 +272,14 @@ pub(crate) async fn add_user(
     params.extend([Param::Int(1), Param::Int(seq)]);
     tx.execute(&insert_statement(user_entity, dialect, Side::Server), &params).await?;
     tx.execute(
-        "INSERT INTO ferry_credentials (user_id, name, password_hash, roles) VALUES ($1, $2, $3, $4)",
-        &[state.store.id_param(id), Param::Text(name.to_owned()), Param::Text(record), Param::Text(roles.join(","))],
+        "INSERT INTO ferry_credentials (user_id, name, password_hash, roles, issuer) VALUES ($1, $2, $3, $4, $5)",
+        &[
+            state.store.id_param(id),
+            Param::Text(name.to_owned()),
+            Param::Text(record.to_owned()),
+            Param::Text(roles.join(",")),
+            Param::Text(issuer.to_owned()),
+        ],
     )
     .await?;
     tx.commit().await?;
@@ -286,7 +304,7 @@ pub(crate) async fn sign_in(
     let mut read = state.store.begin_snapshot().await?;
     let rows = read
         .query(
-            "SELECT user_id, password_hash, roles, disabled FROM ferry_credentials WHERE name = $1",
+            "SELECT user_id, password_hash, roles, disabled FROM ferry_credentials WHERE name = $1 AND issuer = ''",
             &[Param::Text(name.to_owned())],
         )
         .await?;
@@ -307,6 +325,15 @@ pub(crate) async fn sign_in(
         name: name.to_owned(),
         roles: split_roles(&text(&row[2])?),
     };
+    issue_session(state, user, now).await
+}
+
+/// A new session of `user`: a random token, stored only as its hash, and when it expires.
+async fn issue_session(
+    state: &State,
+    user: User,
+    now: Timestamp,
+) -> Result<(String, User, Timestamp), AuthError> {
     let token = hex(&random_bytes::<32>());
     let mut tx = state.store.begin().await?;
     let lifetime = state.limits.token_lifetime_seconds.saturating_mul(1_000_000);
@@ -327,6 +354,61 @@ pub(crate) async fn sign_in(
     Ok((token, user, expires))
 }
 
+/// Signs in with an identity provider's token: the user it names (made on their first
+/// sign-in) gets a session as after a password sign-in.
+pub(crate) async fn sign_in_with_identity(
+    state: &State,
+    token: &str,
+) -> Result<(String, User, Timestamp), AuthError> {
+    let user = identity_user(state, token).await?;
+    issue_session(state, user, state.clock.now()).await
+}
+
+/// The user an identity provider's token names, once it verifies. The provider decides the
+/// user's roles (those of the model it lists): they follow the token at every sign-in, and a
+/// token that lists none ends the user's sessions. A name already taken by a built-in user, or
+/// by another provider's, is refused.
+async fn identity_user(state: &State, token: &str) -> Result<User, AuthError> {
+    let identity = state.identity.as_ref().ok_or(AuthError::NoProvider)?;
+    let claimed = identity.verify(token, state.clock.now()).await?;
+    let roles: Vec<String> =
+        claimed.roles.into_iter().filter(|r| state.model.role(r).is_some()).collect();
+    let mut read = state.store.begin_snapshot().await?;
+    let rows = read
+        .query(
+            "SELECT user_id, roles, disabled, issuer FROM ferry_credentials WHERE name = $1",
+            &[Param::Text(claimed.name.clone())],
+        )
+        .await?;
+    read.finish().await?;
+    let Some(row) = rows.first() else {
+        if roles.is_empty() {
+            return Err(AuthError::NoRole);
+        }
+        let made = insert_user(state, &claimed.name, &roles, "", identity.issuer()).await;
+        let id = made.map_err(|e| match e {
+            UserError::Store(error) => AuthError::Store(error),
+            // Made by a sign-in at the same moment: the next attempt finds them.
+            _ => AuthError::Unavailable("the user is being made by another sign-in".to_owned()),
+        })?;
+        return Ok(User { id, name: claimed.name, roles });
+    };
+    if text(&row[3])? != identity.issuer() {
+        return Err(AuthError::ForeignUser);
+    }
+    if int(&row[2])? != 0 {
+        return Err(AuthError::Disabled);
+    }
+    let id = read_id(state, &row[0])?;
+    if split_roles(&text(&row[1])?) != roles {
+        crate::operators::follow_provider_roles(state, &claimed.name, &roles).await?;
+    }
+    if roles.is_empty() {
+        return Err(AuthError::NoRole);
+    }
+    Ok(User { id, name: claimed.name, roles })
+}
+
 /// Why a sign-in or a token was refused.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AuthError {
@@ -342,12 +424,28 @@ pub(crate) enum AuthError {
     Disabled,
     #[error("{0}")]
     TooMany(String),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::TokenRefusal),
+    #[error("this server signs in no one through an identity provider")]
+    NoProvider,
+    #[error("the identity token gives the user no role of this app")]
+    NoRole,
+    #[error("the user name belongs to a user who signs in another way")]
+    ForeignUser,
+    /// Not the caller's fault: asking again later may succeed.
+    #[error("{0}: try again")]
+    Unavailable(String),
     #[error("database: {0}")]
     Store(#[from] StoreError),
 }
 
-/// The user a bearer token belongs to, if it is known and not expired.
+/// The user a bearer token belongs to, if it is known and not expired: a session token of
+/// Ferry's, or an identity provider's token.
 pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, AuthError> {
+    // Ferry's own tokens are hex; a JWT has three dot-separated parts.
+    if token.contains('.') && state.identity.is_some() {
+        return identity_user(state, token).await;
+    }
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(

@@ -17,7 +17,8 @@ use ferry_protocol::{
     ActionRequest, ActionResponse, DeviceList, DownloadQuery, FailureList, FailureQuery, FileQuery,
     FileStored, FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, NewUser,
     ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, PasswordChange, ReplayResponse, RolesUpdate,
-    SignInRequest, SignInResponse, SyncRecord, UploadRequest, UserDisabled, UserInfo, UserList,
+    SignInRequest, SignInResponse, SyncRecord, TokenSignInRequest, UploadRequest, UserDisabled,
+    UserInfo, UserList,
 };
 
 pub(crate) use error::ApiError;
@@ -34,6 +35,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route(endpoint::SignIn::ROUTE.pattern, post(sign_in))
+        .route(endpoint::TokenSignIn::ROUTE.pattern, post(sign_in_with_token))
         .route(endpoint::Model::ROUTE.pattern, get(model))
         .route(endpoint::Upload::ROUTE.pattern, post(upload_route))
         .route(endpoint::Download::ROUTE.pattern, get(download_route))
@@ -198,12 +200,27 @@ async fn sign_in(
     let (token, user, expires) =
         auth::sign_in(&state, &request.user, &request.password, address).await?;
     Metrics::add(&state.metrics.sign_ins, 1);
-    Ok(Json(SignInResponse {
+    Ok(Json(session(token, user, expires)))
+}
+
+/// A sign-in with the identity provider's token: a session as after a password sign-in.
+async fn sign_in_with_token(
+    AxumState(state): AxumState<Shared>,
+    body: Result<Json<TokenSignInRequest>, JsonRejection>,
+) -> Result<Json<SignInResponse>, ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    let (token, user, expires) = auth::sign_in_with_identity(&state, request.token.trim()).await?;
+    Metrics::add(&state.metrics.sign_ins, 1);
+    Ok(Json(session(token, user, expires)))
+}
+
+fn session(token: String, user: User, expires: ferry_model::Timestamp) -> SignInResponse {
+    SignInResponse {
         token,
         user_id: user.id.to_string(),
         roles: user.roles,
         expires_at: expires.to_string(),
-    }))
+    }
 }
 
 async fn model(

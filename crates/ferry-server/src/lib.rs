@@ -20,10 +20,12 @@ mod failures;
 mod files;
 mod handlers;
 mod http;
+mod identity;
 mod operators;
 mod referrers;
 mod sign_in_limit;
 mod store;
+mod tls_client;
 mod upload;
 mod validate;
 
@@ -42,6 +44,10 @@ pub use failures::LISTING_ROWS_MAX;
 pub use files::HASHES_PER_CHECK_MAX;
 pub use handlers::{AfterApply, BeforeApply, Handlers, ObjectState};
 pub use http::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
+pub use identity::{
+    IDENTITY_CLOCK_LEEWAY_SECONDS, IDENTITY_TOKEN_BYTES_MAX, IdentityProvider, JWKS_BYTES_MAX,
+    JWKS_FETCH_TIMEOUT_MS, JWKS_REFETCH_MIN_SECONDS, JWKS_REFRESH_SECONDS,
+};
 pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
 pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
 pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RETENTION_DAYS};
@@ -123,6 +129,8 @@ pub struct Config {
     pub limits: Limits,
     pub handlers: Handlers,
     pub clock: Arc<dyn Clock>,
+    /// The identity provider whose tokens sign users in, beside the built-in users.
+    pub identity: Option<IdentityProvider>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +139,8 @@ pub enum OpenError {
     Model(Vec<ModelError>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Identity(String),
 }
 
 /// A running server's shared state; cheap to clone.
@@ -150,6 +160,7 @@ pub(crate) struct State {
     handlers: Handlers,
     metrics: Metrics,
     passwords: Arc<auth::Passwords>,
+    identity: Option<identity::Identity>,
     sign_in_attempts: sign_in_limit::SignInLimiter,
     /// One place per request being handled (`Limits::requests_in_flight_max`).
     requests_in_flight: tokio::sync::Semaphore,
@@ -182,6 +193,8 @@ impl Server {
         let store = store::Store::open(&config.database, &model, &config.model_text).await?;
         let blobs = files::BlobStore::open(&config.files).map_err(StoreError::Files)?;
         let requests_in_flight = tokio::sync::Semaphore::new(config.limits.requests_in_flight_max);
+        let identity = config.identity.map(identity::Identity::new).transpose();
+        let identity = identity.map_err(OpenError::Identity)?;
         let state = State {
             model,
             model_text: config.model_text,
@@ -193,6 +206,7 @@ impl Server {
             handlers: config.handlers,
             metrics: Metrics::default(),
             passwords: Arc::default(),
+            identity,
             sign_in_attempts: sign_in_limit::SignInLimiter::default(),
             requests_in_flight,
         };

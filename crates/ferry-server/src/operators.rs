@@ -55,6 +55,21 @@ pub(crate) async fn set_roles(
     update_credentials(state, name, Credential::Roles(column), ending).await
 }
 
+/// Sets the roles of a user of an identity provider to those its token lists (roles of the
+/// model only); with none, their sessions end.
+pub(crate) async fn follow_provider_roles(
+    state: &State,
+    name: &str,
+    roles: &[String],
+) -> Result<(), StoreError> {
+    let column = Param::Text(roles.join(","));
+    match update_credentials(state, name, Credential::Roles(column), roles.is_empty()).await {
+        Ok(_) | Err(UserError::NotFound(_)) => Ok(()),
+        Err(UserError::Store(error)) => Err(error),
+        Err(other) => unreachable!("setting known roles fails only in the store: {other}"),
+    }
+}
+
 /// Disables a user (no sign-in, every session ended at once) or enables them again.
 pub(crate) async fn set_disabled(
     state: &State,

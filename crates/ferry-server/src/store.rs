@@ -88,7 +88,7 @@ const FIXED_TABLES: [&str; 14] = [
     "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_sequence (id BIGINT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO ferry_sequence (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
-    "CREATE TABLE IF NOT EXISTS ferry_credentials (user_id {id} PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, roles TEXT NOT NULL, disabled BIGINT NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS ferry_credentials (user_id {id} PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, roles TEXT NOT NULL, disabled BIGINT NOT NULL DEFAULT 0, issuer TEXT NOT NULL DEFAULT '')",
     "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
@@ -125,10 +125,15 @@ async fn add_upload_digest_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Databases made before users could be disabled gain the column (0: enabled).
-async fn add_disabled_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+/// Databases made before users could be disabled, or sign in through an identity provider,
+/// gain the columns (0: enabled; '': a built-in user).
+async fn add_credentials_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     if !has_column(tx, "ferry_credentials", "disabled").await? {
         let add = "ALTER TABLE ferry_credentials ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0";
+        tx.execute(add, &[]).await?;
+    }
+    if !has_column(tx, "ferry_credentials", "issuer").await? {
+        let add = "ALTER TABLE ferry_credentials ADD COLUMN issuer TEXT NOT NULL DEFAULT ''";
         tx.execute(add, &[]).await?;
     }
     Ok(())
@@ -183,7 +188,7 @@ impl Store {
         }
         add_upload_digest_column(&mut tx).await?;
         add_rejection_column(&mut tx).await?;
-        add_disabled_column(&mut tx).await?;
+        add_credentials_columns(&mut tx).await?;
         if store.dialect() == Dialect::Postgres {
             // Upload responses are written once and read back rarely: skip compressing them.
             tx.execute("ALTER TABLE ferry_uploads ALTER COLUMN response SET STORAGE EXTERNAL", &[])

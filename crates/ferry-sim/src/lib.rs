@@ -181,6 +181,7 @@ async fn serve(
         limits: limits.clone(),
         handlers,
         clock: Arc::new(SystemClock),
+        identity: None,
     };
     let server = Server::open(config).await.expect("the server opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");

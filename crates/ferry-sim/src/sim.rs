@@ -353,6 +353,7 @@ async fn open_server(
         limits: Limits::default(),
         handlers: Handlers::default(),
         clock: clock.clone(),
+        identity: None,
     })
     .await
     .map_err(|e| e.to_string())

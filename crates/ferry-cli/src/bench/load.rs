@@ -257,6 +257,7 @@ async fn add_users(
         limits: Limits::default(),
         handlers: Handlers::default(),
         clock: Arc::new(SystemClock),
+        identity: None,
     })
     .await?;
     let mut ids = Vec::with_capacity(count);

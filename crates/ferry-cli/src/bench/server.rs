@@ -89,6 +89,7 @@ impl Running {
             limits: Limits::default(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
+            identity: None,
         };
         let server = Server::open(config).await?;
         // A scenario reopens its database: the users may exist already.

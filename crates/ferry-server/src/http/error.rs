@@ -87,6 +87,10 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::TooMany(message) => ApiError::TooManyRequests(message),
             AuthError::Store(error) => ApiError::Store(error),
+            AuthError::Unavailable(message) => ApiError::Unavailable(message),
+            AuthError::Identity(refusal @ crate::identity::TokenRefusal::Unreachable(_)) => {
+                ApiError::Unavailable(refusal.to_string())
+            }
             other => ApiError::Unauthorized(other.to_string()),
         }
     }

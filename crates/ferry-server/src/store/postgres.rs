@@ -106,22 +106,15 @@ fn connection_config(
     if !tls {
         return Ok((config, None));
     }
-    let mut roots = rustls::RootCertStore::empty();
-    let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(file) = root {
-        use rustls::pki_types::pem::PemObject as _;
-        let pem = std::fs::read(&file).map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
-        for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-            let certificate = certificate.map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
-            roots.add(certificate).map_err(|e| bad(format!("sslrootcert {file}: {e}")))?;
+    let authorities = match &root {
+        Some(file) => {
+            Some(std::fs::read(file).map_err(|e| bad(format!("sslrootcert {file}: {e}")))?)
         }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        None => None,
+    };
+    let client = crate::tls_client::client_config(authorities.as_deref()).map_err(|reason| {
+        bad(format!("sslrootcert {}: {reason}", root.as_deref().unwrap_or("")))
+    })?;
     Ok((config, Some(tokio_postgres_rustls::MakeRustlsConnect::new(client))))
 }
 

@@ -332,6 +332,7 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
         limits: Default::default(),
         handlers: Default::default(),
         clock: server.clock.clone(),
+        identity: None,
     };
     let other = ferry_server::Server::open(config).await.unwrap();
 

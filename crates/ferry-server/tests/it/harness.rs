@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use ferry_model::{ObjectId, Timestamp, samples};
-use ferry_server::{Clock, Config, Database, Handlers, Limits, Server};
+use ferry_server::{Clock, Config, Database, Handlers, IdentityProvider, Limits, Server};
 use serde_json::{Value as Json, json};
 use tower::ServiceExt;
 
@@ -17,6 +17,11 @@ pub(crate) struct TestClock(pub(crate) std::sync::Mutex<Timestamp>);
 impl TestClock {
     pub(crate) fn now_plus_days(&self, days: i64) -> Timestamp {
         self.0.lock().unwrap().add_days(days).unwrap()
+    }
+
+    pub(crate) fn now_plus_seconds(&self, seconds: i64) -> Timestamp {
+        let now = self.0.lock().unwrap().unix_micros();
+        Timestamp::from_unix_micros(now + seconds * 1_000_000).unwrap()
     }
 }
 
@@ -94,6 +99,17 @@ impl TestServer {
         handlers: Handlers,
         limits: Limits,
     ) -> TestServer {
+        Self::start_trusting(backend, model, handlers, limits, None).await
+    }
+
+    /// A server that also signs users in with the tokens of `identity`.
+    pub(crate) async fn start_trusting(
+        backend: Backend,
+        model: &str,
+        handlers: Handlers,
+        limits: Limits,
+        identity: Option<IdentityProvider>,
+    ) -> TestServer {
         let database = fresh_database(backend).await;
         let clock = Arc::new(TestClock(std::sync::Mutex::new(
             Timestamp::parse("2026-11-23T10:00:00Z").unwrap(),
@@ -108,6 +124,7 @@ impl TestServer {
             limits,
             handlers,
             clock: clock.clone(),
+            identity,
         };
         let server = Server::open(config).await.unwrap();
         TestServer { server, database, files, clock }

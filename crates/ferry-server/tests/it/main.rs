@@ -11,6 +11,7 @@ mod auth;
 mod download;
 mod files;
 mod hostile;
+mod identity;
 mod limits;
 mod migration;
 mod smoke;

@@ -19,6 +19,7 @@ fn config(server: &TestServer, model: &str) -> Config {
         limits: Limits::default(),
         handlers: Handlers::default(),
         clock: server.clock.clone(),
+        identity: None,
     }
 }
 
@@ -88,6 +89,7 @@ async fn a_database_over_tls_is_reached_only_with_a_certificate_that_verifies() 
             limits: Limits::default(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
+            identity: None,
         };
         Server::open(config).await
     };
