@@ -4,7 +4,7 @@
 //! `JWKS_REFETCH_MIN_SECONDS`), so the provider can rotate its keys without a restart.
 //! Time claims are checked against the server's `Clock`, not the system's.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use ferry_model::Timestamp;
@@ -107,7 +107,7 @@ struct Key {
 
 #[derive(Default)]
 struct Cache {
-    keys: HashMap<String, Key>,
+    keys: BTreeMap<String, Key>,
     fetched_at: Option<Timestamp>,
 }
 
@@ -210,7 +210,7 @@ impl Identity {
     }
 
     /// The usable keys of the provider's set, by `kid`.
-    async fn fetch(&self) -> Result<HashMap<String, Key>, String> {
+    async fn fetch(&self) -> Result<BTreeMap<String, Key>, String> {
         let request = hyper::Request::get(self.url.clone())
             .header(hyper::header::ACCEPT, "application/json")
             .body(Empty::new())
@@ -249,10 +249,9 @@ fn usable(jwk: &Jwk) -> Option<(String, Key)> {
         }
         _ => return None,
     };
-    if let Some(stated) = jwk.common.key_algorithm {
-        if stated != jsonwebtoken::jwk::KeyAlgorithm::from(algorithm) {
-            return None;
-        }
+    let stated = jwk.common.key_algorithm;
+    if stated.is_some_and(|stated| stated != jsonwebtoken::jwk::KeyAlgorithm::from(algorithm)) {
+        return None;
     }
     let decoding = DecodingKey::from_jwk(jwk).ok()?;
     Some((kid, Key { decoding, algorithm }))

@@ -44,7 +44,7 @@ impl PostgresStore {
     pub(crate) async fn begin(&self, begin: &str) -> Result<PostgresTx<'_>, StoreError> {
         let connection = self.pool.get().await.map_err(unpooled)?;
         connection.batch_execute(begin).await?;
-        Ok(PostgresTx { connection: Some(connection), store: PhantomData })
+        Ok(PostgresTx { connection: Some(Box::new(connection)), store: PhantomData })
     }
 }
 
@@ -119,7 +119,8 @@ fn connection_config(
 }
 
 pub(crate) struct PostgresTx<'a> {
-    connection: Option<Object>,
+    /// Boxed: a pooled connection carries its statistics, and transactions move often.
+    connection: Option<Box<Object>>,
     store: PhantomData<&'a PostgresStore>,
 }
 
@@ -218,7 +219,7 @@ impl Drop for PostgresTx<'_> {
     fn drop(&mut self) {
         // Not committed: closing the connection makes PostgreSQL roll the transaction back.
         if let Some(connection) = self.connection.take() {
-            drop(Object::take(connection));
+            drop(Object::take(*connection));
         }
     }
 }
