@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use ferry_client::{
-    ClientError, Database, FullSyncDue, Object, Phase, Progress, Query, SyncEngine, SyncError,
-    SyncMode, SyncOptions, SyncReport,
+    ClientError, Credential, Database, FullSyncDue, Object, Phase, Progress, Query, SyncEngine,
+    SyncError, SyncMode, SyncOptions, SyncReport,
 };
 use ferry_model::{EntityKind, ObjectId, Value};
 use ferry_protocol::value;
@@ -313,6 +313,7 @@ impl Device {
 
     async fn login(&self, options: &[&str]) -> Result<(), Failure> {
         let (mut server, mut user, mut stdin, mut authority) = (None, None, false, None);
+        let mut token_stdin = false;
         let mut rest = options;
         loop {
             match rest {
@@ -320,6 +321,7 @@ impl Device {
                 ["--ca-cert", value, tail @ ..] => (authority, rest) = (Some(*value), tail),
                 ["--user", value, tail @ ..] => (user, rest) = (Some(*value), tail),
                 ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
+                ["--token-stdin", tail @ ..] => (token_stdin, rest) = (true, tail),
                 [] => break,
                 other => {
                     return Err(Failure::usage(format!("unknown login option `{}`", other[0])));
@@ -327,16 +329,28 @@ impl Device {
             }
         }
         let server = server.ok_or_else(|| Failure::usage("login needs --server URL"))?;
-        let user = user.ok_or_else(|| Failure::usage("login needs --user NAME"))?;
-        let password = match stdin {
-            true => {
-                let mut password = String::new();
-                std::io::stdin().read_to_string(&mut password).map_err(|e| Failure { message: format!("read the password: {e}"), code: exit::IO })?;
-                password.trim_end_matches(['\n', '\r']).to_owned()
+        let read_stdin = |what: &str| {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| Failure {
+                message: format!("read the {what}: {e}"),
+                code: exit::IO,
+            })?;
+            Ok::<_, Failure>(text.trim_end_matches(['\n', '\r']).to_owned())
+        };
+        let secret = match (token_stdin, user, stdin) {
+            (true, None, false) => read_stdin("identity token")?,
+            (true, _, _) => {
+                return Err(Failure::usage("--token-stdin signs in with the token alone: no --user or --password-stdin"));
             }
-            false => std::env::var("FERRY_PASSWORD").map_err(|_| {
+            (false, None, _) => return Err(Failure::usage("login needs --user NAME (or --token-stdin)")),
+            (false, Some(_), true) => read_stdin("password")?,
+            (false, Some(_), false) => std::env::var("FERRY_PASSWORD").map_err(|_| {
                 Failure::usage("give the password on standard input with --password-stdin, or in FERRY_PASSWORD")
             })?,
+        };
+        let credential = match user {
+            Some(user) => Credential::Password { user, password: &secret },
+            None => Credential::IdentityToken(secret.trim()),
         };
         // Who was signed in before, for drafts kept before they named their user.
         let previous =
@@ -349,14 +363,17 @@ impl Device {
             None => None,
         };
         // One sign-in: the device's tables come from the server's model, read with its token.
-        let login =
-            SyncEngine::login_trusting(&self.path, server, authority.as_deref(), user, &password);
-        let (engine, id) = login.await.map_err(|error| match error {
-            SyncError::NotSignedIn { .. } => Failure {
+        let login = SyncEngine::login_with(&self.path, server, authority.as_deref(), credential);
+        let (engine, id) = login.await.map_err(|error| match (error, user) {
+            (SyncError::NotSignedIn { .. }, Some(_)) => Failure {
                 message: "wrong user name or password: check them and log in again".to_owned(),
                 code: exit::SIGN_IN,
             },
-            other => Failure::from(other),
+            (SyncError::NotSignedIn { message }, None) => Failure {
+                message: format!("{message}: log in again with a valid token"),
+                code: exit::SIGN_IN,
+            },
+            (other, _) => Failure::from(other),
         })?;
         drop(engine);
         // Uncommitted objects belong to the user who made them; they leave with that user.
@@ -366,8 +383,9 @@ impl Device {
             std::fs::remove_file(self.drafts_path())
                 .map_err(|e| io_failure(&self.drafts_path(), &e))?;
         }
+        let who = user.map_or_else(|| format!("user {id}"), |user| format!("{user} ({id})"));
         self.print(
-            &format!("logged in as {user} ({id}) at {server}; run `sync` to bring the data"),
+            &format!("logged in as {who} at {server}; run `sync` to bring the data"),
             json!({ "user": user, "user_id": id.to_string(), "server": server }),
         );
         Ok(())

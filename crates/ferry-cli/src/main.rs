@@ -24,13 +24,18 @@ pub(crate) const USAGE: &str = "usage:
               [--files DIR] [--connections-max N] [--requests-in-flight-max N]
               [--handler-timeout-ms MS] [--upload-retention-days N]
               [--tls-cert FILE --tls-key FILE]
+              [--idp-jwks-url URL --idp-issuer ISS --idp-audience AUD
+               [--idp-user-claim CLAIM] [--idp-roles-claim CLAIM] [--idp-ca-cert FILE]]
                                          run the server (default sqlite:ferry-data/ferry.db,
                                          127.0.0.1:8750; file contents in DIR, by default
                                          `files` beside an SQLite file or ferry-data/files;
                                          at most 1024 connections and 256 requests at once,
                                          each answered within 90000 ms; uploads' answers kept
                                          90 days for retries); HTTPS with the PEM
-                                         certificate chain and key given, else plain HTTP
+                                         certificate chain and key given, else plain HTTP;
+                                         with --idp-…, users also sign in with JWTs of
+                                         that identity provider (user from CLAIM `sub`,
+                                         roles from CLAIM `roles`)
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost
@@ -39,8 +44,9 @@ pub(crate) const USAGE: &str = "usage:
 
   ferry device --db PATH [--json] COMMAND
                                          a device database from the command line:
-    login --server URL --user NAME [--password-stdin] [--ca-cert FILE]
-                                         sign in (password on standard input, or FERRY_PASSWORD)
+    login --server URL (--user NAME [--password-stdin] | --token-stdin) [--ca-cert FILE]
+                                         sign in (password on standard input, or FERRY_PASSWORD;
+                                         or the identity provider's token on standard input)
                                          and make the database for the server's model; URL is
                                          https://host[:port][/prefix] (plain http:// only to this
                                          machine); FILE, a PEM certificate authority trusted

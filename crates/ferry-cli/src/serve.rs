@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ferry_server::{Config, Database, Handlers, Limits, Server, SystemClock};
+use ferry_server::{Config, Database, Handlers, IdentityProvider, Limits, Server, SystemClock};
 
 use crate::{EXIT_INVALID, EXIT_IO};
 
@@ -27,6 +27,8 @@ struct Options {
     limits: Limits,
     /// The PEM certificate chain and private key to serve HTTPS with.
     tls: Option<(String, String)>,
+    /// The identity provider whose tokens sign users in.
+    identity: Option<IdentityProvider>,
 }
 
 fn options(args: &[&str]) -> Result<Options, String> {
@@ -38,6 +40,7 @@ fn options(args: &[&str]) -> Result<Options, String> {
     let mut password_stdin = false;
     let mut limits = Limits::default();
     let (mut tls_cert, mut tls_key) = (None, None);
+    let mut idp = Idp::default();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -59,6 +62,12 @@ fn options(args: &[&str]) -> Result<Options, String> {
             }
             "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
             "--tls-key" => tls_key = Some(value("--tls-key")?),
+            "--idp-jwks-url" => idp.jwks_url = Some(value("--idp-jwks-url")?),
+            "--idp-issuer" => idp.issuer = Some(value("--idp-issuer")?),
+            "--idp-audience" => idp.audience = Some(value("--idp-audience")?),
+            "--idp-user-claim" => idp.user_claim = Some(value("--idp-user-claim")?),
+            "--idp-roles-claim" => idp.roles_claim = Some(value("--idp-roles-claim")?),
+            "--idp-ca-cert" => idp.authorities = Some(value("--idp-ca-cert")?),
             "--handler-timeout-ms" => {
                 limits.handler_timeout_ms = count("--handler-timeout-ms", value)? as u64;
             }
@@ -72,7 +81,48 @@ fn options(args: &[&str]) -> Result<Options, String> {
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".to_owned()),
     };
-    Ok(Options { model, database, files, listen, roles, password_stdin, limits, tls })
+    let identity = idp.provider()?;
+    Ok(Options { model, database, files, listen, roles, password_stdin, limits, tls, identity })
+}
+
+/// The `--idp-…` options as given.
+#[derive(Default)]
+struct Idp {
+    jwks_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    user_claim: Option<String>,
+    roles_claim: Option<String>,
+    authorities: Option<String>,
+}
+
+impl Idp {
+    /// The provider, when its key set, issuer and audience are all given (or none of them).
+    fn provider(self) -> Result<Option<IdentityProvider>, String> {
+        let (url, issuer, audience) = match (self.jwks_url, self.issuer, self.audience) {
+            (Some(url), Some(issuer), Some(audience)) => (url, issuer, audience),
+            (None, None, None) => {
+                let rest = [&self.user_claim, &self.roles_claim, &self.authorities];
+                return match rest.iter().any(|o| o.is_some()) {
+                    true => Err("the --idp-… options need --idp-jwks-url".to_owned()),
+                    false => Ok(None),
+                };
+            }
+            _ => {
+                return Err(
+                    "--idp-jwks-url, --idp-issuer and --idp-audience go together".to_owned()
+                );
+            }
+        };
+        let mut provider = IdentityProvider::new(&url, &issuer, &audience);
+        provider.user_claim = self.user_claim.unwrap_or(provider.user_claim);
+        provider.roles_claim = self.roles_claim.unwrap_or(provider.roles_claim);
+        if let Some(file) = self.authorities {
+            let pem = std::fs::read(&file).map_err(|e| format!("--idp-ca-cert `{file}`: {e}"))?;
+            provider.authorities = Some(pem);
+        }
+        Ok(Some(provider))
+    }
 }
 
 /// The TLS identity of the PEM files given to `--tls-cert` and `--tls-key`.
@@ -107,7 +157,7 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
             limits: options.limits.clone(),
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
-            identity: None,
+            identity: options.identity.clone(),
         };
         Server::open(config).await.context("open the server")
     };

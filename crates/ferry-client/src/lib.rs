@@ -50,7 +50,7 @@ pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
     ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, ActionOutcome, Answer, CONNECT_TIMEOUT_MS,
-    CancelToken, FILE_SEND_ATTEMPTS, FILE_SEND_RATE_MIN_BYTES_PER_S, HttpTransport,
+    CancelToken, Credential, FILE_SEND_ATTEMPTS, FILE_SEND_RATE_MIN_BYTES_PER_S, HttpTransport,
     PAGES_IN_FLIGHT, Payload, Phase, Progress, ProgressCallback, RESPONSE_BYTES_MAX,
     RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, RETRY_DELAY_MS, Request, Response,
     SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, Sink, SyncEngine, SyncError, SyncMode,

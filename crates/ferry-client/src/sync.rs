@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_model::ObjectId;
 use ferry_protocol::endpoint::{self, Endpoint, Route};
-use ferry_protocol::{ModelResponse, SignInRequest, SignInResponse};
+use ferry_protocol::{ModelResponse, SignInRequest, SignInResponse, TokenSignInRequest};
 use ferry_sync::{Answer as CoreAnswer, Job, Retry};
 
 pub use action::ActionOutcome;
@@ -387,9 +387,21 @@ impl SyncEngine {
         user: &str,
         password: &str,
     ) -> Result<(SyncEngine, ObjectId), SyncError> {
+        let credential = Credential::Password { user, password };
+        SyncEngine::login_with(path, server, authorities, credential).await
+    }
+
+    /// [`SyncEngine::login_trusting`] with either kind of [`Credential`]: a user name and
+    /// password, or a token of the server's identity provider.
+    pub async fn login_with(
+        path: impl AsRef<std::path::Path>,
+        server: &str,
+        authorities: Option<&[u8]>,
+        credential: Credential<'_>,
+    ) -> Result<(SyncEngine, ObjectId), SyncError> {
         let transport = HttpTransport::with_options(server, Timeouts::default(), authorities)?;
         let transport: Arc<dyn Transport> = Arc::new(transport);
-        let response = request_sign_in(transport.as_ref(), user, password).await?;
+        let response = request_sign_in(transport.as_ref(), credential).await?;
         let route = endpoint::Model::ROUTE;
         let to_model = route.path(&[]);
         let model: ModelResponse =
@@ -492,16 +504,47 @@ impl SyncEngine {
     }
 }
 
+/// How a user proves who they are when a device signs in.
+///
+/// ```no_run
+/// # async fn run(identity_token: &str) -> Result<(), ferry_client::SyncError> {
+/// use ferry_client::{Credential, SyncEngine};
+/// // The app got `identity_token` from its identity provider's sign-in page.
+/// let credential = Credential::IdentityToken(identity_token);
+/// let (engine, user) =
+///     SyncEngine::login_with("field.db", "https://sync.example.com", None, credential).await?;
+/// engine.sync(ferry_client::SyncMode::All).await?;
+/// # let _ = user; Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    /// A user of the server's own, by name and password.
+    Password {
+        /// The user's name.
+        user: &'a str,
+        /// Their password.
+        password: &'a str,
+    },
+    /// A token (a JWT) of the identity provider the server trusts.
+    IdentityToken(&'a str),
+}
+
 /// Sends a sign-in and reads its answer.
 async fn request_sign_in(
     transport: &dyn Transport,
-    user: &str,
-    password: &str,
+    credential: Credential<'_>,
 ) -> Result<SignInResponse, SyncError> {
-    let body =
-        serde_json::to_vec(&SignInRequest { user: user.to_owned(), password: password.to_owned() })
-            .expect("requests serialise");
-    let route = endpoint::SignIn::ROUTE;
+    let (route, body) = match credential {
+        Credential::Password { user, password } => {
+            let request = SignInRequest { user: user.to_owned(), password: password.to_owned() };
+            (endpoint::SignIn::ROUTE, serde_json::to_vec(&request))
+        }
+        Credential::IdentityToken(token) => {
+            let request = TokenSignInRequest { token: token.to_owned() };
+            (endpoint::TokenSignIn::ROUTE, serde_json::to_vec(&request))
+        }
+    };
+    let body = body.expect("requests serialise");
     exchange_json(transport, (route, &route.path(&[])), None, &body).await
 }
 

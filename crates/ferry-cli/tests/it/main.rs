@@ -9,6 +9,8 @@ use expect_test::expect;
 
 mod faults;
 mod people;
+#[path = "../../../ferry-server/tests/it/provider.rs"]
+mod provider;
 use ferry_model::samples;
 
 fn ferry(args: &[&str]) -> Output {
@@ -247,11 +249,23 @@ fn spawn_server(dir: &std::path::Path, model: &str, database: &str) -> Served {
 
 /// [`spawn_server`] listening on `listen`.
 fn spawn_server_at(dir: &std::path::Path, model: &str, database: &str, listen: &str) -> Served {
+    spawn_server_with(dir, model, database, listen, &[])
+}
+
+/// [`spawn_server_at`] with more options for `ferry serve`.
+fn spawn_server_with(
+    dir: &std::path::Path,
+    model: &str,
+    database: &str,
+    listen: &str,
+    options: &[&str],
+) -> Served {
     use std::io::BufRead as _;
     let files = dir.join("files").display().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["serve", "--model", model, "--database", database, "--listen", listen])
         .args(["--files", &files])
+        .args(options)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -7,7 +7,7 @@ use std::process::Command;
 use ferry_model::samples;
 use serde_json::Value as Json;
 
-use crate::{Served, run_with_stdin, scratch, spawn_server};
+use crate::{Served, run_with_stdin, scratch, spawn_server, spawn_server_with};
 
 const PASSWORD: &str = "a long password";
 
@@ -613,4 +613,63 @@ fn a_device_logs_in_over_https_trusting_the_authority_it_is_given_and_no_other()
     assert!(err.contains("https://"), "{err}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_device_logs_in_with_a_token_of_the_identity_provider_the_server_trusts() {
+    use crate::provider::{AUDIENCE, ISSUER, KeySet, Signer};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let set = KeySet::default();
+    let signer = Signer::new("ed-1", jsonwebtoken::Algorithm::EdDSA);
+    set.publish(&[&signer]);
+    let jwks = runtime.block_on(set.serve());
+    let dir = scratch("identity");
+    let (model, database) = with_users(&dir, "idp", samples::FIELD_SERVICE);
+    let provider = ["--idp-jwks-url", &jwks, "--idp-issuer", ISSUER, "--idp-audience", AUDIENCE];
+    let served = spawn_server_with(&dir.join("idp"), &model, &database, "127.0.0.1:0", &provider);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let claims = |sub: &str, exp: i64| {
+        let (iss, aud) = (ISSUER, AUDIENCE);
+        serde_json::json!({ "iss": iss, "aud": aud, "sub": sub, "roles": ["Technician"], "exp": exp })
+    };
+    let now = now.as_secs() as i64;
+    let login = |db: &str, token: &str| {
+        let args =
+            ["device", "--db", db, "--json", "login", "--server", &served.url, "--token-stdin"];
+        run_with_stdin(&args, token, &dir)
+    };
+    let db = db_path(&dir, "tess-device");
+    let out = login(&db, &signer.sign(&claims("tess", now + 600)));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(answer["user_id"].as_str().is_some_and(|id| !id.is_empty()), "{answer}");
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(set.fetches(), 1, "the server fetched the key set once");
+    // Expired, or signed by a key the provider does not publish: refused, nothing made.
+    let stranger = Signer::new("ed-2", jsonwebtoken::Algorithm::EdDSA);
+    for (what, token) in [
+        ("expired", signer.sign(&claims("tess", now - 3600))),
+        ("unknown key", stranger.sign(&claims("tess", now + 600))),
+    ] {
+        let db = db_path(&dir, &format!("refused-{}", what.replace(' ', "-")));
+        let out = login(&db, &token);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{what}: {err}");
+        assert!(err.contains("identity token"), "{what}: {err}");
+        assert!(!Path::new(&db).exists(), "{what}: nothing was made");
+    }
+    // A user name and a token at once is a usage error.
+    let args = [
+        "device",
+        "--db",
+        &db,
+        "login",
+        "--server",
+        &served.url,
+        "--user",
+        "tess",
+        "--token-stdin",
+    ];
+    assert_eq!(run_with_stdin(&args, "x", &dir).status.code(), Some(2));
 }

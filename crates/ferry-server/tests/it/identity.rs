@@ -1,105 +1,13 @@
 //! Sign-in through an identity provider: a key set served by the test on 127.0.0.1, with RSA,
 //! P-256 and Ed25519 keys made at run time, and tokens signed with them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
 use axum::http::{Method, StatusCode};
 use ferry_server::{Handlers, IdentityProvider, JWKS_REFETCH_MIN_SECONDS, Limits};
-use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value as Json, json};
 
 use crate::harness::{Backend, TestServer, backends};
-
-const ISSUER: &str = "https://idp.test";
-const AUDIENCE: &str = "ferry-field-app";
-
-/// A key of the provider, with which the test signs tokens.
-struct Signer {
-    kid: String,
-    algorithm: Algorithm,
-    key: EncodingKey,
-    jwk: Jwk,
-}
-
-fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0; N];
-    getrandom_sys::fill(&mut bytes).unwrap();
-    bytes
-}
-
-impl Signer {
-    fn new(kid: &str, algorithm: Algorithm) -> Signer {
-        let key = match algorithm {
-            Algorithm::RS256 => {
-                use rsa::pkcs1::EncodeRsaPrivateKey as _;
-                let private = rsa::PrivateKey::new(&mut getrandom_sys::SysRng, 2048).unwrap();
-                EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes())
-            }
-            Algorithm::ES256 => {
-                use p256::pkcs8::EncodePrivateKey as _;
-                let secret = p256::SecretKey::from_slice(&random::<32>()).unwrap();
-                EncodingKey::from_ec_der(secret.to_pkcs8_der().unwrap().as_bytes())
-            }
-            Algorithm::EdDSA => {
-                use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-                // The version 1 form (no public key) that jsonwebtoken takes.
-                let pair = ed25519_dalek::ed25519::pkcs8::KeypairBytes {
-                    secret_key: random::<32>(),
-                    public_key: None,
-                };
-                EncodingKey::from_ed_der(pair.to_pkcs8_der().unwrap().as_bytes())
-            }
-            other => panic!("no test key for {other:?}"),
-        };
-        let mut jwk = Jwk::from_encoding_key(&key, algorithm).unwrap();
-        jwk.common.key_id = Some(kid.to_owned());
-        Signer { kid: kid.to_owned(), algorithm, key, jwk }
-    }
-
-    fn sign(&self, claims: &Json) -> String {
-        let mut header = Header::new(self.algorithm);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).unwrap()
-    }
-}
-
-/// The provider's key set endpoint: the keys it publishes now, and how often it was asked.
-#[derive(Clone, Default)]
-struct KeySet {
-    keys: Arc<Mutex<Vec<Jwk>>>,
-    fetches: Arc<AtomicUsize>,
-}
-
-impl KeySet {
-    async fn serve(&self) -> String {
-        let set = self.clone();
-        let router = axum::Router::new().route(
-            "/jwks",
-            axum::routing::get(move || {
-                let set = set.clone();
-                async move {
-                    set.fetches.fetch_add(1, Ordering::SeqCst);
-                    let keys = set.keys.lock().unwrap().clone();
-                    axum::Json(JwkSet { keys })
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        format!("http://{address}/jwks")
-    }
-
-    fn publish(&self, signers: &[&Signer]) {
-        *self.keys.lock().unwrap() = signers.iter().map(|s| s.jwk.clone()).collect();
-    }
-
-    fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
-}
+use crate::provider::{AUDIENCE, ISSUER, KeySet, Signer};
 
 async fn start(backend: Backend, jwks_url: &str) -> TestServer {
     let provider = IdentityProvider::new(jwks_url, ISSUER, AUDIENCE);

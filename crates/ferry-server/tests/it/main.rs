@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, reason = "tests report what they skipped")]
 
 mod harness;
+mod provider;
 
 mod access;
 mod auth;
