@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: Limits::default(),
         handlers,
         clock: Arc::new(SystemClock),
+        identity: None,
     })
     .await?;
     server.add_user("pat", &["Planner".to_owned()], "a long password").await?;

@@ -627,6 +627,7 @@ fn a_device_logs_in_with_a_token_of_the_identity_provider_the_server_trusts() {
     let (model, database) = with_users(&dir, "idp", samples::FIELD_SERVICE);
     let provider = ["--idp-jwks-url", &jwks, "--idp-issuer", ISSUER, "--idp-audience", AUDIENCE];
     let served = spawn_server_with(&dir.join("idp"), &model, &database, "127.0.0.1:0", &provider);
+    #[allow(clippy::disallowed_methods, reason = "the server checks tokens on the system clock")]
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     let claims = |sub: &str, exp: i64| {
         let (iss, aud) = (ISSUER, AUDIENCE);
