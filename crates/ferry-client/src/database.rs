@@ -10,8 +10,8 @@ use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
 use rusqlite::OptionalExtension as _;
 use rusqlite::types::Value as SqlValue;
 
-use crate::ClientError;
 use crate::effects::{Clock, IdSource, RandomIds, SystemClock};
+use crate::{ClientError, DeviceKey};
 
 /// The fixed tables of a device database.
 const FIXED_TABLES: [&str; 4] = [
@@ -54,6 +54,8 @@ pub use ferry_sync::FullSyncDue;
 /// A device database. Cheap to share between threads (`&Database` is enough for every call).
 pub struct Database {
     path: PathBuf,
+    /// The key of an encrypted database, for the connections opened after the first.
+    key: Option<DeviceKey>,
     pub(crate) connection: Mutex<rusqlite::Connection>,
     model: RwLock<Arc<Model>>,
     pub(crate) files: crate::files::FileStore,
@@ -69,6 +71,22 @@ impl Database {
         Self::open_with(path, model_text, Arc::new(SystemClock), Arc::new(RandomIds))
     }
 
+    /// [`Database::open`] for a database encrypted with `key` (made encrypted when new): its
+    /// pages are unreadable without the key, and it opens with no other. See [`DeviceKey`].
+    pub fn open_encrypted(
+        path: impl AsRef<Path>,
+        model_text: &str,
+        key: &DeviceKey,
+    ) -> Result<Database, ClientError> {
+        Self::open_keyed(
+            path.as_ref(),
+            model_text,
+            Some(key),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        )
+    }
+
     /// [`Database::open`] with a given clock and id source (for tests and simulations).
     pub fn open_with(
         path: impl AsRef<Path>,
@@ -76,10 +94,20 @@ impl Database {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdSource>,
     ) -> Result<Database, ClientError> {
+        Self::open_keyed(path.as_ref(), model_text, None, clock, ids)
+    }
+
+    fn open_keyed(
+        path: &Path,
+        model_text: &str,
+        key: Option<&DeviceKey>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Result<Database, ClientError> {
         let model = Model::parse(model_text).map_err(ClientError::Model)?;
         ferry_constraint::check_model(&model).map_err(ClientError::Model)?;
-        let path = path.as_ref().to_path_buf();
-        let mut connection = connect(&path)?;
+        let path = path.to_path_buf();
+        let mut connection = connect(&path, key)?;
         let files = crate::files::FileStore::open(&path).map_err(ClientError::Files)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         let transaction = connection.transaction()?;
@@ -102,6 +130,7 @@ impl Database {
         transaction.commit()?;
         Ok(Database {
             path,
+            key: key.cloned(),
             connection: Mutex::new(connection),
             model: RwLock::new(Arc::new(model)),
             files,
@@ -112,13 +141,22 @@ impl Database {
 
     /// Opens a database made before, for the model it holds (the last one a sync brought).
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Database, ClientError> {
-        let path = path.as_ref();
+        Database::open_existing_keyed(path.as_ref(), None)
+    }
+
+    /// [`Database::open_existing`] for a database encrypted with `key` (or, with `None`, one
+    /// that is not encrypted).
+    pub fn open_existing_keyed(
+        path: &Path,
+        key: Option<&DeviceKey>,
+    ) -> Result<Database, ClientError> {
         let missing = || ClientError::NoDatabase { path: path.display().to_string() };
         if !path.is_file() {
             return Err(missing());
         }
-        let model_text = meta(&connect(path)?, Meta::Model).map_err(|_| missing())?;
-        Database::open(path, &model_text.ok_or_else(missing)?)
+        let model_text = meta(&connect(path, key)?, Meta::Model).map_err(|_| missing())?;
+        let model_text = model_text.ok_or_else(missing)?;
+        Self::open_keyed(path, &model_text, key, Arc::new(SystemClock), Arc::new(RandomIds))
     }
 
     /// What the device holds: its pending changes, who is signed in and where, the model, and
@@ -215,7 +253,7 @@ impl Database {
     /// A second connection to the database, for applying a download while the app goes on
     /// reading through the first.
     pub(crate) fn open_writer(&self) -> Result<rusqlite::Connection, ClientError> {
-        connect(&self.path)
+        connect(&self.path, self.key.as_ref())
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
@@ -238,12 +276,25 @@ impl Database {
     }
 }
 
-/// A connection with the settings every connection to a device database has.
-fn connect(path: &Path) -> Result<rusqlite::Connection, ClientError> {
+/// A connection with the settings every connection to a device database has, keyed when the
+/// database is encrypted; a key that does not read it is refused before anything is written.
+fn connect(path: &Path, key: Option<&DeviceKey>) -> Result<rusqlite::Connection, ClientError> {
     if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
         return Err(ClientError::NotAFile { path: path.display().to_string() });
     }
     let connection = rusqlite::Connection::open(path)?;
+    if let Some(key) = key {
+        connection.execute_batch(&key.pragma())?;
+    }
+    let readable = connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
+    match readable {
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(ClientError::WrongKey { path: path.display().to_string() });
+        }
+        other => other?,
+    }
     connection.busy_timeout(std::time::Duration::from_millis(LOCK_WAIT_MS))?;
     connection.pragma_update(None, "synchronous", "FULL")?;
     Ok(connection)

@@ -37,6 +37,7 @@
 mod database;
 mod effects;
 mod files;
+mod key;
 mod object;
 mod query;
 mod sync;
@@ -46,6 +47,7 @@ use ferry_model::{ModelError, ObjectId, ValueType};
 pub use database::{Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS, REMOVED_REMEMBERED_MAX};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
+pub use key::{DEVICE_KEY_SECRET_BYTES_MIN, DeviceKey};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};
 pub use sync::{
@@ -166,6 +168,23 @@ pub enum ClientError {
         constraint: String,
         /// Every problem found.
         errors: Vec<ferry_constraint::ConstraintError>,
+    },
+    /// The device database cannot be read with the key given: another key, a key for a
+    /// database that is not encrypted, or none for one that is. Nothing was changed.
+    #[error(
+        "the device database `{path}` does not open with this key: give the key it was made with (--key-file or FERRY_DEVICE_KEY)"
+    )]
+    WrongKey {
+        /// The database's path.
+        path: String,
+    },
+    /// A device key's secret is too short to be a key.
+    #[error(
+        "a device key must be at least {DEVICE_KEY_SECRET_BYTES_MIN} bytes of random secret, not {length}"
+    )]
+    KeyTooShort {
+        /// The secret's length, in bytes.
+        length: usize,
     },
     /// No device database at the path (or not one Ferry made).
     #[error("no device database at `{path}`: log in first")]

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test on any error")]
 
+mod encryption;
 mod transport;
 
 use ferry_client::{ClearMode, ClientError, Database, Deletion, Order, Query};
