@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use ferry_client::{
-    ClientError, Credential, Database, FullSyncDue, Object, Phase, Progress, Query, SyncEngine,
-    SyncError, SyncMode, SyncOptions, SyncReport,
+    ClientError, Credential, Database, DeviceKey, FullSyncDue, Object, Phase, Progress, Query,
+    SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport,
 };
 use ferry_model::{EntityKind, ObjectId, Value};
 use ferry_protocol::value;
@@ -26,6 +26,8 @@ use crate::exit;
 struct Device {
     path: PathBuf,
     json: bool,
+    /// The key of an encrypted device database.
+    key: Option<DeviceKey>,
 }
 
 /// A failure of a device command: the line to print and the exit code.
@@ -46,6 +48,7 @@ impl From<ClientError> for Failure {
             ClientError::BreakingModel { .. } => exit::MODEL,
             ClientError::Database(_) | ClientError::Files(_) | ClientError::Corrupt(_) => exit::IO,
             ClientError::NoDatabase { .. } => exit::SESSION,
+            ClientError::WrongKey { .. } | ClientError::KeyTooShort { .. } => exit::KEY,
             _ => exit::INVALID,
         };
         let message = match &error {
@@ -121,14 +124,39 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })
 }
 
+/// The device key of `--key-file FILE` (its secret, trailing line end aside), else of
+/// `FERRY_DEVICE_KEY`; none when neither is given.
+fn device_key(file: Option<&str>) -> Result<Option<DeviceKey>, Failure> {
+    let secret = match file {
+        Some(file) => {
+            let bytes = std::fs::read(file).map_err(|e| Failure {
+                message: format!("read the device key `{file}`: {e}"),
+                code: exit::IO,
+            })?;
+            let end = bytes.iter().rposition(|b| !matches!(b, b'\n' | b'\r')).map_or(0, |i| i + 1);
+            bytes[..end].to_vec()
+        }
+        None => match std::env::var("FERRY_DEVICE_KEY") {
+            Ok(secret) => secret.into_bytes(),
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(DeviceKey::from_secret(&secret)?))
+}
+
 fn run(args: &[&str]) -> Result<(), Failure> {
     let mut path = None;
     let mut json = false;
+    let mut key_file = None;
     let mut rest = args;
     loop {
         match rest {
             ["--db", value, tail @ ..] => {
                 path = Some(PathBuf::from(value));
+                rest = tail;
+            }
+            ["--key-file", value, tail @ ..] => {
+                key_file = Some(*value);
                 rest = tail;
             }
             ["--json", tail @ ..] => {
@@ -139,7 +167,8 @@ fn run(args: &[&str]) -> Result<(), Failure> {
         }
     }
     let path = path.ok_or_else(|| Failure::usage("`ferry device` needs --db PATH"))?;
-    let device = Device { path, json };
+    let key = device_key(key_file)?;
+    let device = Device { path, json, key };
     runtime()?.block_on(async {
         match rest {
             ["login", options @ ..] => device.login(options).await,
@@ -260,7 +289,7 @@ impl Device {
     }
 
     fn open(&self) -> Result<Arc<Database>, Failure> {
-        Ok(Arc::new(Database::open_existing(&self.path)?))
+        Ok(Arc::new(Database::open_existing_keyed(&self.path, self.key.as_ref())?))
     }
 
     /// The uncommitted objects of the user signed in on `db`.
@@ -353,8 +382,9 @@ impl Device {
             None => Credential::IdentityToken(secret.trim()),
         };
         // Who was signed in before, for drafts kept before they named their user.
-        let previous =
-            Database::open_existing(&self.path).ok().and_then(|db| db.status().ok()?.user);
+        let previous = Database::open_existing_keyed(&self.path, self.key.as_ref())
+            .ok()
+            .and_then(|db| db.status().ok()?.user);
         let authority = match authority {
             Some(file) => Some(std::fs::read(file).map_err(|e| Failure {
                 message: format!("read the certificate authority `{file}`: {e}"),
@@ -363,7 +393,9 @@ impl Device {
             None => None,
         };
         // One sign-in: the device's tables come from the server's model, read with its token.
-        let login = SyncEngine::login_with(&self.path, server, authority.as_deref(), credential);
+        let key = self.key.as_ref();
+        let login =
+            SyncEngine::login_with(&self.path, key, server, authority.as_deref(), credential);
         let (engine, id) = login.await.map_err(|error| match (error, user) {
             (SyncError::NotSignedIn { .. }, Some(_)) => Failure {
                 message: "wrong user name or password: check them and log in again".to_owned(),

@@ -42,8 +42,10 @@ pub(crate) const USAGE: &str = "usage:
                                          (NAME: evaluate, parse, upload, download, incremental,
                                          device, files, load)
 
-  ferry device --db PATH [--json] COMMAND
-                                         a device database from the command line:
+  ferry device --db PATH [--key-file FILE] [--json] COMMAND
+                                         a device database from the command line, encrypted
+                                         with the secret in FILE (or in FERRY_DEVICE_KEY) when
+                                         one is given:
     login --server URL (--user NAME [--password-stdin] | --token-stdin) [--ca-cert FILE]
                                          sign in (password on standard input, or FERRY_PASSWORD;
                                          or the identity provider's token on standard input)
@@ -98,7 +100,8 @@ exit codes: 0 success, 1 a file, database or address could not be used, 2 bad us
             follow, 8 a synchronization is already running on this database, 9 the server
             refused the request, 10 the device refused (another user's changes are still to
             be uploaded, or the server speaks another protocol version), 11 the server's
-            certificate cannot be trusted (give its authority with --ca-cert); with --json, a
+            certificate cannot be trusted (give its authority with --ca-cert), 12 the device
+            database does not open with the key given (or needs one); with --json, a
             failing command also prints {error: {code, message, exit_code}} on standard output";
 
 /// Exit codes; documented in `USAGE`.
@@ -114,6 +117,7 @@ pub(crate) mod exit {
     pub(crate) const REFUSED: u8 = 9;
     pub(crate) const REFUSED_HERE: u8 = 10;
     pub(crate) const CERTIFICATE: u8 = 11;
+    pub(crate) const KEY: u8 = 12;
 
     /// The name of an exit code in a JSON error document.
     pub(crate) fn name(code: u8) -> &'static str {
@@ -129,6 +133,7 @@ pub(crate) mod exit {
             REFUSED => "refused",
             REFUSED_HERE => "refused-here",
             CERTIFICATE => "certificate",
+            KEY => "key",
             _ => "failed",
         }
     }

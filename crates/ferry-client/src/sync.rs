@@ -388,13 +388,15 @@ impl SyncEngine {
         password: &str,
     ) -> Result<(SyncEngine, ObjectId), SyncError> {
         let credential = Credential::Password { user, password };
-        SyncEngine::login_with(path, server, authorities, credential).await
+        SyncEngine::login_with(path, None, server, authorities, credential).await
     }
 
     /// [`SyncEngine::login_trusting`] with either kind of [`Credential`]: a user name and
-    /// password, or a token of the server's identity provider.
+    /// password, or a token of the server's identity provider; with `key`, the device database
+    /// is encrypted ([`Database::open_encrypted`]).
     pub async fn login_with(
         path: impl AsRef<std::path::Path>,
+        key: Option<&crate::DeviceKey>,
         server: &str,
         authorities: Option<&[u8]>,
         credential: Credential<'_>,
@@ -409,7 +411,11 @@ impl SyncEngine {
                 .await?;
         ferry_sync::check_protocol(&model)
             .map_err(|e| SyncError::from_core(e, transport.server()))?;
-        let database = Arc::new(Database::open(path, &model.text)?);
+        let database = match key {
+            Some(key) => Database::open_encrypted(path, &model.text, key)?,
+            None => Database::open(path, &model.text)?,
+        };
+        let database = Arc::new(database);
         {
             let connection = database.lock();
             match authorities {
@@ -512,7 +518,8 @@ impl SyncEngine {
 /// // The app got `identity_token` from its identity provider's sign-in page.
 /// let credential = Credential::IdentityToken(identity_token);
 /// let (engine, user) =
-///     SyncEngine::login_with("field.db", "https://sync.example.com", None, credential).await?;
+///     SyncEngine::login_with("field.db", None, "https://sync.example.com", None, credential)
+///         .await?;
 /// engine.sync(ferry_client::SyncMode::All).await?;
 /// # let _ = user; Ok(()) }
 /// ```

@@ -674,3 +674,54 @@ fn a_device_logs_in_with_a_token_of_the_identity_provider_the_server_trusts() {
     ];
     assert_eq!(run_with_stdin(&args, "x", &dir).status.code(), Some(2));
 }
+
+#[test]
+fn an_encrypted_device_works_with_its_key_and_refuses_any_other() {
+    let dir = scratch("device-key");
+    let served = serve(&dir, "keyed", samples::FIELD_SERVICE);
+    let db = db_path(&dir, "keyed-device");
+    let write_key = |name: &str, secret: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{secret}\n")).unwrap();
+        path.display().to_string()
+    };
+    let key =
+        write_key("device.key", "7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a");
+    let other =
+        write_key("other.key", "0000000000000000000000000000000000000000000000000000000000000001");
+    let keyed = |args: &[&str]| {
+        let mut all = vec!["device", "--db", &db, "--key-file", &key];
+        all.extend_from_slice(args);
+        ferry_in(&dir, &all)
+    };
+    let login = ["device", "--db", &db, "--key-file", &key, "login", "--server", &served.url];
+    let out = run_with_stdin(
+        &[&login[..], &["--user", "pat", "--password-stdin"]].concat(),
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret_name = "Pumping station 4411 north gate";
+    for args in [
+        &["create", "Field.Site", &format!("Name={secret_name}")][..],
+        &["commit"][..],
+        &["sync"][..],
+    ] {
+        let (code, _, err) = keyed(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    }
+    let mut raw = std::fs::read(&db).unwrap();
+    raw.extend(std::fs::read(format!("{db}-wal")).unwrap_or_default());
+    let plain = secret_name.as_bytes();
+    assert!(!raw.windows(plain.len()).any(|w| w == plain), "the database holds no plaintext");
+    // Without its key, or with another: exit code 12, and it says what to give.
+    let wrong = ["device", "--db", &db, "--key-file", &other, "status"];
+    for args in [&["device", "--db", &db, "status"][..], &wrong[..]] {
+        let (code, _, err) = ferry_in(&dir, args);
+        assert_eq!(code, Some(12), "{args:?}: {err}");
+        assert!(err.contains("--key-file or FERRY_DEVICE_KEY"), "{err}");
+    }
+    let (code, out, err) = keyed(&["query", "Field.Site"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(secret_name), "{out}");
+}
