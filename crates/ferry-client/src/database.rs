@@ -276,6 +276,9 @@ impl Database {
     }
 }
 
+/// The page cache of a connection to an encrypted database, in KiB.
+const ENCRYPTED_CACHE_KIB: i64 = 32 * 1024;
+
 /// A connection with the settings every connection to a device database has, keyed when the
 /// database is encrypted; a key that does not read it is refused before anything is written.
 fn connect(path: &Path, key: Option<&DeviceKey>) -> Result<rusqlite::Connection, ClientError> {
@@ -285,6 +288,8 @@ fn connect(path: &Path, key: Option<&DeviceKey>) -> Result<rusqlite::Connection,
     let connection = rusqlite::Connection::open(path)?;
     if let Some(key) = key {
         connection.execute_batch(&key.pragma())?;
+        // Every page read from disk is decrypted and checked: a larger cache reads fewer.
+        connection.pragma_update(None, "cache_size", -ENCRYPTED_CACHE_KIB)?;
     }
     let readable = connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
     match readable {

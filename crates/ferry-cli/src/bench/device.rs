@@ -109,26 +109,43 @@ pub(super) async fn device(
     Ok(())
 }
 
-async fn device_at(dialect: Dialect, rows: usize, databases: &mut Databases) -> anyhow::Result<()> {
-    let database = databases.fresh(dialect).await?;
-    // A first start creates the schema and the planner; the rows go in behind its back.
-    drop(Running::start(&database).await?);
-    seed(&database, "Field.WorkOrder", rows).await?;
-    std::fs::create_dir_all(&databases.directory)?;
-    let server = ServerProcess::spawn(&database, &databases.directory)?;
-    // The initial sync is best of three at 100k (a fresh device each round), one round above.
+/// The secret of the encrypted devices the benchmark syncs.
+const BENCH_DEVICE_SECRET: &[u8] = b"the benchmark's device secret, 32 bytes or more";
+
+/// The best initial sync of a fresh device (of three at 100k, one above), and that device.
+struct InitialSync {
+    took: Duration,
+    peak: Option<u64>,
+    /// The device database's size, its write-ahead log included.
+    bytes: u64,
+    device: Arc<ferry_client::Database>,
+    engine: SyncEngine,
+}
+
+async fn initial_sync(
+    server: &ServerProcess,
+    directory: &std::path::Path,
+    rows: usize,
+    key: Option<&ferry_client::DeviceKey>,
+) -> anyhow::Result<InitialSync> {
     let rounds = if rows <= 100_000 { ROUNDS } else { 1 };
-    let (mut initial, mut peak, mut bytes) = (Duration::MAX, None, 0);
+    let (mut took, mut peak, mut bytes) = (Duration::MAX, None, 0);
     let mut synced = None;
     for round in 0..rounds {
-        let device_path = databases.directory.join(format!("device-{rows}-{round}.db"));
-        let device = Arc::new(ferry_client::Database::open(&device_path, samples::FIELD_SERVICE)?);
+        let name = format!("device-{rows}-{round}{}.db", if key.is_some() { "-keyed" } else { "" });
+        let device_path = directory.join(name);
+        let device = Arc::new(match key {
+            Some(key) => {
+                ferry_client::Database::open_encrypted(&device_path, samples::FIELD_SERVICE, key)?
+            }
+            None => ferry_client::Database::open(&device_path, samples::FIELD_SERVICE)?,
+        });
         let engine = SyncEngine::new(Arc::clone(&device), &format!("http://{}", server.address))?;
         engine.sign_in("planner", PASSWORD).await?;
         reset_peak_memory();
         let start = Instant::now();
         let report = engine.sync(SyncMode::All).await?;
-        initial = initial.min(start.elapsed());
+        took = took.min(start.elapsed());
         peak = peak.max(peak_memory());
         let received = report.downloaded.get("Field.WorkOrder").copied().unwrap_or_default();
         anyhow::ensure!(received == rows, "the device received {received} of {rows} work orders");
@@ -142,6 +159,20 @@ async fn device_at(dialect: Dialect, rows: usize, databases: &mut Databases) -> 
         synced = Some((device, engine));
     }
     let (device, engine) = synced.expect("at least one round");
+    Ok(InitialSync { took, peak, bytes, device, engine })
+}
+
+async fn device_at(dialect: Dialect, rows: usize, databases: &mut Databases) -> anyhow::Result<()> {
+    let database = databases.fresh(dialect).await?;
+    // A first start creates the schema and the planner; the rows go in behind its back.
+    drop(Running::start(&database).await?);
+    seed(&database, "Field.WorkOrder", rows).await?;
+    std::fs::create_dir_all(&databases.directory)?;
+    let server = ServerProcess::spawn(&database, &databases.directory)?;
+    let key = ferry_client::DeviceKey::from_secret(BENCH_DEVICE_SECRET)?;
+    let encrypted = initial_sync(&server, &databases.directory, rows, Some(&key)).await?;
+    let InitialSync { took: initial, peak, bytes, device, engine } =
+        initial_sync(&server, &databases.directory, rows, None).await?;
     let floor = floor(&database, rows, databases).await?;
     println!(
         "device initial sync {rows:>7} work orders, {:<10} {:>8.1} ms {:>9.1} ms  {:>6.2}x  <= 1.5 s (100k), <= 400 bytes/object: {} bytes, peak memory {}",
@@ -151,6 +182,15 @@ async fn device_at(dialect: Dialect, rows: usize, databases: &mut Databases) -> 
         initial.as_secs_f64() / floor.as_secs_f64(),
         bytes / rows as u64,
         peak.map_or("unknown".to_owned(), |b| format!("{} MiB", b / (1024 * 1024))),
+    );
+
+    println!(
+        "device initial sync {rows:>7} work orders, encrypted {:>8.1} ms, plain {:>8.1} ms  {:>6.2}x  {} bytes/object, peak memory {}",
+        ms(encrypted.took),
+        ms(initial),
+        encrypted.took.as_secs_f64() / initial.as_secs_f64(),
+        encrypted.bytes / rows as u64,
+        encrypted.peak.map_or("unknown".to_owned(), |b| format!("{} MiB", b / (1024 * 1024))),
     );
 
     let mut changes = Client::connect(&server.address, "planner").await?;
