@@ -124,6 +124,60 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure { message: format!("start the runtime: {e}"), code: exit::IO })
 }
 
+/// What `login` was given: the server, the user (none for a token), the password or token, and
+/// the certificate authority's file.
+struct LoginOptions<'a> {
+    server: &'a str,
+    user: Option<&'a str>,
+    secret: String,
+    authority: Option<&'a str>,
+}
+
+fn login_options<'a>(options: &[&'a str]) -> Result<LoginOptions<'a>, Failure> {
+    let (mut server, mut user, mut stdin, mut authority) = (None, None, false, None);
+    let mut token_stdin = false;
+    let mut rest = options;
+    loop {
+        match rest {
+            ["--server", value, tail @ ..] => (server, rest) = (Some(*value), tail),
+            ["--ca-cert", value, tail @ ..] => (authority, rest) = (Some(*value), tail),
+            ["--user", value, tail @ ..] => (user, rest) = (Some(*value), tail),
+            ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
+            ["--token-stdin", tail @ ..] => (token_stdin, rest) = (true, tail),
+            [] => break,
+            other => {
+                return Err(Failure::usage(format!("unknown login option `{}`", other[0])));
+            }
+        }
+    }
+    let server = server.ok_or_else(|| Failure::usage("login needs --server URL"))?;
+    let read_stdin = |what: &str| {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure { message: format!("read the {what}: {e}"), code: exit::IO })?;
+        Ok::<_, Failure>(text.trim_end_matches(['\n', '\r']).to_owned())
+    };
+    let secret = match (token_stdin, user, stdin) {
+        (true, None, false) => read_stdin("identity token")?,
+        (true, _, _) => {
+            return Err(Failure::usage(
+                "--token-stdin signs in with the token alone: no --user or --password-stdin",
+            ));
+        }
+        (false, None, _) => {
+            return Err(Failure::usage("login needs --user NAME (or --token-stdin)"));
+        }
+        (false, Some(_), true) => read_stdin("password")?,
+        (false, Some(_), false) => std::env::var("FERRY_PASSWORD").map_err(|_| {
+            Failure::usage(
+                "give the password on standard input with --password-stdin, or in FERRY_PASSWORD",
+            )
+        })?,
+    };
+    Ok(LoginOptions { server, user, secret, authority })
+}
+
 /// The device key of `--key-file FILE` (its secret, trailing line end aside), else of
 /// `FERRY_DEVICE_KEY`; none when neither is given.
 fn device_key(file: Option<&str>) -> Result<Option<DeviceKey>, Failure> {
@@ -341,42 +395,7 @@ impl Device {
     }
 
     async fn login(&self, options: &[&str]) -> Result<(), Failure> {
-        let (mut server, mut user, mut stdin, mut authority) = (None, None, false, None);
-        let mut token_stdin = false;
-        let mut rest = options;
-        loop {
-            match rest {
-                ["--server", value, tail @ ..] => (server, rest) = (Some(*value), tail),
-                ["--ca-cert", value, tail @ ..] => (authority, rest) = (Some(*value), tail),
-                ["--user", value, tail @ ..] => (user, rest) = (Some(*value), tail),
-                ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
-                ["--token-stdin", tail @ ..] => (token_stdin, rest) = (true, tail),
-                [] => break,
-                other => {
-                    return Err(Failure::usage(format!("unknown login option `{}`", other[0])));
-                }
-            }
-        }
-        let server = server.ok_or_else(|| Failure::usage("login needs --server URL"))?;
-        let read_stdin = |what: &str| {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| Failure {
-                message: format!("read the {what}: {e}"),
-                code: exit::IO,
-            })?;
-            Ok::<_, Failure>(text.trim_end_matches(['\n', '\r']).to_owned())
-        };
-        let secret = match (token_stdin, user, stdin) {
-            (true, None, false) => read_stdin("identity token")?,
-            (true, _, _) => {
-                return Err(Failure::usage("--token-stdin signs in with the token alone: no --user or --password-stdin"));
-            }
-            (false, None, _) => return Err(Failure::usage("login needs --user NAME (or --token-stdin)")),
-            (false, Some(_), true) => read_stdin("password")?,
-            (false, Some(_), false) => std::env::var("FERRY_PASSWORD").map_err(|_| {
-                Failure::usage("give the password on standard input with --password-stdin, or in FERRY_PASSWORD")
-            })?,
-        };
+        let LoginOptions { server, user, secret, authority } = login_options(options)?;
         let credential = match user {
             Some(user) => Credential::Password { user, password: &secret },
             None => Credential::IdentityToken(secret.trim()),

@@ -287,9 +287,9 @@ fn connect(path: &Path, key: Option<&DeviceKey>) -> Result<rusqlite::Connection,
     }
     let connection = rusqlite::Connection::open(path)?;
     if let Some(key) = key {
+        // A wrong key is answered as `WrongKey` below, not also printed by SQLCipher.
+        connection.execute_batch("PRAGMA cipher_log_level = NONE;")?;
         connection.execute_batch(&key.pragma())?;
-        // Every page read from disk is decrypted and checked: a larger cache reads fewer.
-        connection.pragma_update(None, "cache_size", -ENCRYPTED_CACHE_KIB)?;
     }
     let readable = connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()));
     match readable {
@@ -299,6 +299,10 @@ fn connect(path: &Path, key: Option<&DeviceKey>) -> Result<rusqlite::Connection,
             return Err(ClientError::WrongKey { path: path.display().to_string() });
         }
         other => other?,
+    }
+    if key.is_some() {
+        // Every page read from disk is decrypted and checked: a larger cache reads fewer.
+        connection.pragma_update(None, "cache_size", -ENCRYPTED_CACHE_KIB)?;
     }
     connection.busy_timeout(std::time::Duration::from_millis(LOCK_WAIT_MS))?;
     connection.pragma_update(None, "synchronous", "FULL")?;

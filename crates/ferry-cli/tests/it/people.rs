@@ -725,3 +725,41 @@ fn an_encrypted_device_works_with_its_key_and_refuses_any_other() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(secret_name), "{out}");
 }
+
+#[test]
+fn an_https_address_never_falls_back_to_plain_http() {
+    use std::io::{Read as _, Write as _};
+    let dir = scratch("downgrade");
+    // A server that speaks plain HTTP where the device was told HTTPS: it records every byte
+    // it is sent and answers as an HTTP server would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = std::sync::Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+            let mut buffer = [0u8; 4096];
+            if let Ok(read) = stream.read(&mut buffer) {
+                recorder.lock().unwrap().extend_from_slice(&buffer[..read]);
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        }
+    });
+    let db = db_path(&dir, "downgraded");
+    let url = format!("https://localhost:{port}");
+    let args =
+        ["device", "--db", &db, "login", "--server", &url, "--user", "pat", "--password-stdin"];
+    let out = run_with_stdin(&args, PASSWORD, &dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(4 | 11)),
+        "refused as unreachable or untrusted: {err}"
+    );
+    assert!(!Path::new(&db).exists(), "nothing was made");
+    let received = received.lock().unwrap();
+    assert!(!received.is_empty(), "the device did connect");
+    let text = String::from_utf8_lossy(&received);
+    assert!(!text.contains(PASSWORD) && !text.contains("sign-in"), "nothing went in the clear");
+}
