@@ -55,6 +55,8 @@ pub enum UserError {
     Exists(String),
     #[error("no user `{0}`")]
     NotFound(String),
+    #[error("user `{0}` signs in through the identity provider: their password is the provider's")]
+    ProviderUser(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -89,6 +89,21 @@ pub(crate) async fn set_password(
     if password.len() < 8 || password.len() > crate::auth::PASSWORD_BYTES_MAX {
         return Err(UserError::BadPassword);
     }
+    let mut read = state.store.begin_snapshot().await?;
+    let rows = read
+        .query(
+            "SELECT issuer FROM ferry_credentials WHERE name = $1",
+            &[Param::Text(name.to_owned())],
+        )
+        .await?;
+    read.finish().await?;
+    match rows.first() {
+        None => return Err(UserError::NotFound(name.to_owned())),
+        Some(row) if !text(&row[0])?.is_empty() => {
+            return Err(UserError::ProviderUser(name.to_owned()));
+        }
+        Some(_) => {}
+    }
     let record = Param::Text(state.passwords.record_blocking(password).await);
     update_credentials(state, name, Credential::Password(record), true).await
 }

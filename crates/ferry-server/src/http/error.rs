@@ -74,10 +74,12 @@ impl From<UserError> for ApiError {
                 let details = serde_json::json!({ "role": role });
                 ApiError::BadRequest { message: error.to_string(), details }
             }
-            UserError::BadName | UserError::BadPassword => ApiError::BadRequest {
-                message: error.to_string(),
-                details: serde_json::Value::Null,
-            },
+            UserError::BadName | UserError::BadPassword | UserError::ProviderUser(_) => {
+                ApiError::BadRequest {
+                    message: error.to_string(),
+                    details: serde_json::Value::Null,
+                }
+            }
         }
     }
 }

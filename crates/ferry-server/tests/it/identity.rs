@@ -70,6 +70,12 @@ async fn tokens_of_each_algorithm_sign_a_user_in_who_is_made_on_the_first_sign_i
         let body = json!({ "user": "ida-rsa-1", "password": "" });
         let (status, _) = server.call(Method::POST, "/v1/sign-in", None, Some(body)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Nor can an administrator give them one.
+        let new = Some(json!({ "password": "a long new password" }));
+        let path = "/v1/users/ida-rsa-1/password";
+        let (status, body) = server.call(Method::PUT, path, Some(&admin.token), new).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("identity provider"), "{body}");
     }
 }
 
