@@ -108,7 +108,7 @@ impl Database {
         ferry_constraint::check_model(&model).map_err(ClientError::Model)?;
         let path = path.to_path_buf();
         let mut connection = connect(&path, key)?;
-        let files = crate::files::FileStore::open(&path).map_err(ClientError::Files)?;
+        let files = crate::files::FileStore::open(&path, key).map_err(ClientError::Files)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         let transaction = connection.transaction()?;
         for statement in FIXED_TABLES {

@@ -2,15 +2,21 @@
 //! content-addressed by SHA-256 like the server's. A content is written to `incoming/` while it
 //! is hashed, synced to disk, and renamed under its hash only whole: a crash never leaves a half
 //! file visible (and `incoming/` is emptied when the database opens). Contents stream through
-//! in pieces of [`FILE_CHUNK_BYTES`]; a file is never whole in memory.
+//! in pieces of [`FILE_CHUNK_BYTES`]; a file is never whole in memory. The store of an
+//! encrypted database seals its contents too (`sealed`), with a key of the same [`DeviceKey`].
+
+mod sealed;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sealed::{ContentCipher, Opener, Sealer};
 
 use ferry_model::{Entity, EntityKind, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{ClientError, Database, Object};
+use crate::{ClientError, Database, DeviceKey, Object};
 
 /// The largest file content a device attaches or receives, in bytes.
 pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
@@ -20,18 +26,26 @@ pub const FILE_CHUNK_BYTES: usize = 256 * 1024;
 /// The directory of contents.
 pub(crate) struct FileStore {
     root: PathBuf,
+    /// Seals contents, in the store of an encrypted database.
+    cipher: Option<Arc<ContentCipher>>,
 }
 
 impl FileStore {
     /// The store of the database at `database`; contents half-received before a crash are removed.
-    pub(crate) fn open(database: &Path) -> std::io::Result<FileStore> {
+    pub(crate) fn open(database: &Path, key: Option<&DeviceKey>) -> std::io::Result<FileStore> {
         let mut root = database.as_os_str().to_owned();
         root.push(".files");
         let root = PathBuf::from(root);
         let incoming = root.join("incoming");
         let _ = std::fs::remove_dir_all(&incoming);
         std::fs::create_dir_all(&incoming)?;
-        Ok(FileStore { root })
+        let cipher = key.map(|key| Arc::new(ContentCipher::new(key.files_key())));
+        Ok(FileStore { root, cipher })
+    }
+
+    /// The content with this hash, as the store holds it (whether it is there or not).
+    pub(crate) fn content(&self, hash: &str) -> Content {
+        Content { path: self.path(hash), cipher: self.cipher.clone() }
     }
 
     /// Where the content with this hash lies when the device holds it.
@@ -54,21 +68,26 @@ impl FileStore {
         getrandom::fill(&mut name).map_err(|e| std::io::Error::other(e.to_string()))?;
         let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
         let path = self.root.join("incoming").join(format!("{name}.part"));
-        let file = std::fs::File::create(&path)?;
-        Ok(Incoming {
-            path,
-            writer: Some(std::io::BufWriter::with_capacity(FILE_CHUNK_BYTES, file)),
-            hasher: Sha256::new(),
-            size: 0,
-            limit,
-        })
+        let file =
+            std::io::BufWriter::with_capacity(FILE_CHUNK_BYTES, std::fs::File::create(&path)?);
+        let writer = match &self.cipher {
+            None => Writer::Plain(file),
+            Some(cipher) => Writer::Sealed(Sealer::new(file)?, Arc::clone(cipher)),
+        };
+        Ok(Incoming { path, writer: Some(writer), hasher: Sha256::new(), size: 0, limit })
     }
+}
+
+/// Where an arriving content is written: as it is, or sealed.
+enum Writer {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Sealed(Sealer<std::io::BufWriter<std::fs::File>>, Arc<ContentCipher>),
 }
 
 /// A content arriving in `incoming/`, hashed as it comes; removed when dropped unfinished.
 pub(crate) struct Incoming {
     path: PathBuf,
-    writer: Option<std::io::BufWriter<std::fs::File>>,
+    writer: Option<Writer>,
     hasher: Sha256,
     size: u64,
     limit: u64,
@@ -82,8 +101,11 @@ impl Incoming {
             return Err(ClientError::FileTooLarge { limit: self.limit });
         }
         self.hasher.update(bytes);
-        let writer = self.writer.as_mut().expect("written only before finishing");
-        writer.write_all(bytes).map_err(ClientError::Files)
+        let written = match self.writer.as_mut().expect("written only before finishing") {
+            Writer::Plain(file) => file.write_all(bytes),
+            Writer::Sealed(sealer, cipher) => sealer.write(cipher, bytes),
+        };
+        written.map_err(ClientError::Files)
     }
 
     /// Syncs the content to disk and moves it under its hash; `expected` is checked first.
@@ -102,7 +124,10 @@ impl Incoming {
                 "a content arrived with SHA-256 {hash} where {expected} was expected"
             )));
         }
-        let writer = self.writer.take().expect("finished once");
+        let writer = match self.writer.take().expect("finished once") {
+            Writer::Plain(file) => file,
+            Writer::Sealed(sealer, cipher) => sealer.finish(&cipher).map_err(ClientError::Files)?,
+        };
         let file = writer.into_inner().map_err(|e| ClientError::Files(e.into_error()))?;
         file.sync_all().map_err(ClientError::Files)?;
         drop(file);
@@ -118,6 +143,65 @@ impl Drop for Incoming {
     fn drop(&mut self) {
         if self.writer.is_some() {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A content in the device's file store, for sending it: its plain length and bytes.
+pub struct Content {
+    path: PathBuf,
+    cipher: Option<Arc<ContentCipher>>,
+}
+
+impl Content {
+    /// True when the device holds the content.
+    pub fn exists(&self) -> bool {
+        self.path.is_file()
+    }
+
+    /// The content's length and its bytes, opened (and checked) as they are read.
+    pub fn open(&self) -> std::io::Result<(u64, FileContent)> {
+        let file = std::fs::File::open(&self.path)?;
+        let stored = file.metadata()?.len();
+        Ok(match &self.cipher {
+            None => (stored, FileContent(Reader::Plain(file))),
+            Some(cipher) => {
+                let reader = std::io::BufReader::with_capacity(FILE_CHUNK_BYTES, file);
+                let opener = Opener::new(reader, Arc::clone(cipher))?;
+                (sealed::plain_length(stored)?, FileContent(Reader::Sealed(Box::new(opener))))
+            }
+        })
+    }
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sealed = self.cipher.is_some();
+        f.debug_struct("Content").field("path", &self.path).field("sealed", &sealed).finish()
+    }
+}
+
+/// The bytes of a file content, read as the app stored them: an encrypted store's contents are
+/// opened chunk by chunk, and a damaged chunk is an `InvalidData` error, never wrong bytes.
+pub struct FileContent(Reader);
+
+impl std::fmt::Debug for FileContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sealed = matches!(self.0, Reader::Sealed(_));
+        f.debug_struct("FileContent").field("sealed", &sealed).finish()
+    }
+}
+
+enum Reader {
+    Plain(std::fs::File),
+    Sealed(Box<Opener<std::io::BufReader<std::fs::File>>>),
+}
+
+impl Read for FileContent {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Reader::Plain(file) => file.read(out),
+            Reader::Sealed(opener) => opener.read(out),
         }
     }
 }
@@ -190,7 +274,8 @@ impl Database {
     }
 
     /// Where the content of a file object lies on the device, or `None` when it has no content
-    /// or its content is not on the device (yet).
+    /// or its content is not on the device (yet). In an encrypted database's store the file
+    /// there is sealed: read the content with [`Database::open_file`].
     pub fn file_path(&self, object: &Object) -> Result<Option<PathBuf>, ClientError> {
         file_entity(&self.model(), object)?;
         Ok(match self.get_value(object, "ContentHash")? {
@@ -201,12 +286,18 @@ impl Database {
 
     /// Opens the content of a file object for reading; refused when the object has no content
     /// on the device.
-    pub fn open_file(&self, object: &Object) -> Result<std::fs::File, ClientError> {
-        let path = self.file_path(object)?.ok_or_else(|| ClientError::FileMissing {
-            entity: object.entity().to_string(),
-            id: object.id(),
-        })?;
-        std::fs::File::open(path).map_err(ClientError::Files)
+    pub fn open_file(&self, object: &Object) -> Result<FileContent, ClientError> {
+        let missing =
+            || ClientError::FileMissing { entity: object.entity().to_string(), id: object.id() };
+        file_entity(&self.model(), object)?;
+        let Value::String(hash) = self.get_value(object, "ContentHash")? else {
+            return Err(missing());
+        };
+        let content = self.files.content(hash);
+        if !content.exists() {
+            return Err(missing());
+        }
+        Ok(content.open().map_err(ClientError::Files)?.1)
     }
 }
 
@@ -234,7 +325,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let database = dir.join("device.db");
-        let store = FileStore::open(&database).unwrap();
+        let store = FileStore::open(&database, None).unwrap();
         let root = dir.join("device.db.files");
 
         let mut abandoned = store.incoming().unwrap();
@@ -246,7 +337,7 @@ mod tests {
         crashed.write(b"half of it").unwrap();
         std::mem::forget(crashed);
         assert_eq!(files_under(&root).len(), 1, "the part lies in incoming/ only");
-        let store = FileStore::open(&database).unwrap();
+        let store = FileStore::open(&database, None).unwrap();
         assert!(files_under(&root).is_empty(), "opening the store removes it");
 
         let mut whole = store.incoming().unwrap();

@@ -1,5 +1,5 @@
-//! The device key: the secret an app gives to open an encrypted device database. The database
-//! is SQLCipher's (AES-256 pages, each authenticated), keyed with 32 bytes derived from the
+//! The device key: the secret an app gives to open an encrypted device database and its file
+//! contents (sealed in chunks by the file store). The database is SQLCipher's (AES-256 pages, each authenticated), keyed with 32 bytes derived from the
 //! secret by HKDF-SHA256, so the secret itself is never the cipher key. The secret must be
 //! random (a key from the platform's keystore, or `openssl rand -hex 32`): no password
 //! stretching is done.
@@ -10,6 +10,7 @@ use crate::ClientError;
 pub const DEVICE_KEY_SECRET_BYTES_MIN: usize = 32;
 /// What HKDF derives the database key for: a new purpose gets a new label.
 const DATABASE_KEY_LABEL: &[u8] = b"ferry device database v1";
+const FILES_KEY_LABEL: &[u8] = b"ferry device files v1";
 
 /// The key of an encrypted device database.
 ///
@@ -32,6 +33,7 @@ const DATABASE_KEY_LABEL: &[u8] = b"ferry device database v1";
 #[derive(Clone)]
 pub struct DeviceKey {
     database: [u8; 32],
+    files: [u8; 32],
 }
 
 impl DeviceKey {
@@ -40,13 +42,20 @@ impl DeviceKey {
         if secret.len() < DEVICE_KEY_SECRET_BYTES_MIN {
             return Err(ClientError::KeyTooShort { length: secret.len() });
         }
-        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]);
-        let mut database = [0u8; 32];
-        salt.extract(secret)
-            .expand(&[DATABASE_KEY_LABEL], ring::hkdf::HKDF_SHA256)
-            .and_then(|okm| okm.fill(&mut database))
-            .expect("32 bytes is a valid HKDF-SHA256 length");
-        Ok(DeviceKey { database })
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(secret);
+        let derive = |label: &[u8]| {
+            let mut key = [0u8; 32];
+            prk.expand(&[label], ring::hkdf::HKDF_SHA256)
+                .and_then(|okm| okm.fill(&mut key))
+                .expect("32 bytes is a valid HKDF-SHA256 length");
+            key
+        };
+        Ok(DeviceKey { database: derive(DATABASE_KEY_LABEL), files: derive(FILES_KEY_LABEL) })
+    }
+
+    /// The key the file store seals contents with.
+    pub(crate) fn files_key(&self) -> &[u8; 32] {
+        &self.files
     }
 
     /// The statement that keys a SQLCipher connection with the raw key (no key derivation).

@@ -46,7 +46,7 @@ use ferry_model::{ModelError, ObjectId, ValueType};
 
 pub use database::{Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS, REMOVED_REMEMBERED_MAX};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
-pub use files::{FILE_BYTES_MAX, FILE_CHUNK_BYTES};
+pub use files::{Content, FILE_BYTES_MAX, FILE_CHUNK_BYTES, FileContent};
 pub use key::{DEVICE_KEY_SECRET_BYTES_MIN, DeviceKey};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};

@@ -125,7 +125,12 @@ impl SimTransport {
     async fn send(&self, request: Request<'_>) -> Result<(u16, Vec<u8>), SyncError> {
         let body = match request.payload {
             Payload::Bytes(bytes) => bytes.to_vec(),
-            Payload::File(path) => std::fs::read(path).map_err(ClientError::Files)?,
+            Payload::File(content) => {
+                let (_, mut opened) = content.open().map_err(ClientError::Files)?;
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut opened, &mut bytes).map_err(ClientError::Files)?;
+                bytes
+            }
         };
         let mut http = axum::http::Request::builder()
             .method(request.method)

@@ -694,9 +694,9 @@ fn an_encrypted_device_works_with_its_key_and_refuses_any_other() {
         all.extend_from_slice(args);
         ferry_in(&dir, &all)
     };
-    let login = ["device", "--db", &db, "--key-file", &key, "login", "--server", &served.url];
+    let keyed_login = ["device", "--db", &db, "--key-file", &key, "login", "--server", &served.url];
     let out = run_with_stdin(
-        &[&login[..], &["--user", "pat", "--password-stdin"]].concat(),
+        &[&keyed_login[..], &["--user", "pat", "--password-stdin"]].concat(),
         PASSWORD,
         &dir,
     );
@@ -724,6 +724,41 @@ fn an_encrypted_device_works_with_its_key_and_refuses_any_other() {
     let (code, out, err) = keyed(&["query", "Field.Site"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(secret_name), "{out}");
+    // A photo attached on the encrypted device is sealed in its store, and reaches the server
+    // whole (its hash checked there) when the device syncs.
+    let photo_file = dir.join("valve.jpg");
+    let photo_bytes = b"valve serial VX-99120, photographed at the north gate".repeat(20_000);
+    std::fs::write(&photo_file, &photo_bytes).unwrap();
+    let (code, out, err) = keyed(&["--json", "create", "Field.Photo"]);
+    assert_eq!(code, Some(0), "{err}");
+    let photo: Json = serde_json::from_str(&out).unwrap();
+    let photo = photo["id"].as_str().unwrap().to_owned();
+    for args in [&["attach", &photo, &photo_file.display().to_string()][..], &["commit"], &["sync"]]
+    {
+        let (code, _, err) = keyed(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    }
+    let store: Vec<u8> = walk(Path::new(&format!("{db}.files")))
+        .into_iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(store.len() > photo_bytes.len(), "the content is in the store");
+    assert!(!store.windows(8).any(|w| w == b"VX-99120"), "sealed in the device's store");
+    let on_server = walk(&dir.join("keyed").join("files"));
+    assert!(
+        on_server.iter().any(|f| std::fs::read(f).unwrap() == photo_bytes),
+        "the server holds the photo as it was attached: {on_server:?}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { found.extend(walk(&path)) } else { found.push(path) }
+    }
+    found
 }
 
 #[test]

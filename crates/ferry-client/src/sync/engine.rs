@@ -256,8 +256,8 @@ impl Shell<'_> {
                 self.engine.transport.exchange(request, None).await
             }
             Body::Content { hash, entity, id } => {
-                let file = files.path(hash);
-                if !file.is_file() {
+                let file = files.content(hash);
+                if !file.exists() {
                     let id = ferry_model::ObjectId::parse(id).ok_or_else(|| {
                         ClientError::Corrupt(format!("the pending upload names `{id}`"))
                     })?;

@@ -7,7 +7,6 @@
 //! network has a deadline, so a silent server or a stalled connection ends as a network error.
 
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -236,12 +235,10 @@ impl HttpTransport {
     }
 }
 
-/// A file's length and its content as a body read from disk piece by piece.
-fn file_body(file: &Path) -> Result<(u64, RequestBody), ClientError> {
-    let opened = std::fs::File::open(file).map_err(ClientError::Files)?;
-    let length = opened.metadata().map_err(ClientError::Files)?.len();
+/// A content's length and its bytes as a body read from disk piece by piece.
+fn file_body(content: &crate::Content) -> Result<(u64, RequestBody), ClientError> {
+    let (length, mut opened) = content.open().map_err(ClientError::Files)?;
     let mut left = length;
-    let mut opened = opened;
     let pieces = std::iter::from_fn(move || {
         if left == 0 {
             return None;
@@ -273,7 +270,7 @@ pub enum Payload<'a> {
     /// A JSON body (or none, when empty).
     Bytes(&'a [u8]),
     /// A file's content, streamed from disk.
-    File(&'a Path),
+    File(&'a crate::Content),
 }
 
 /// A request as a [`Transport`] sends it.

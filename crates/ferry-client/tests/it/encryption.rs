@@ -4,11 +4,19 @@
 use ferry_client::{ClientError, Database, DeviceKey};
 use ferry_model::{Value, samples};
 
-/// Every byte of the database's files (the database, its write-ahead log, its shared memory).
+/// Every byte of the files under `dir` (the database, its write-ahead log, its shared memory,
+/// its file store).
 fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
     let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
     names.sort();
-    names.into_iter().filter(|p| p.is_file()).flat_map(|p| std::fs::read(p).unwrap()).collect()
+    let mut bytes = Vec::new();
+    for path in names {
+        match path.is_dir() {
+            true => bytes.extend(raw_bytes(&path)),
+            false => bytes.extend(std::fs::read(&path).unwrap()),
+        }
+    }
+    bytes
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -61,4 +69,28 @@ fn an_encrypted_database_holds_no_plaintext_and_opens_with_its_key_only() {
         DeviceKey::from_secret(b"short"),
         Err(ClientError::KeyTooShort { length: 5 })
     ));
+}
+
+#[test]
+fn an_encrypted_databases_file_contents_are_sealed_and_read_back_whole() {
+    use std::io::Read as _;
+    let dir = std::env::temp_dir().join(format!("ferry-encrypted-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("device.db");
+    let key = DeviceKey::from_secret(b"0123456789abcdef0123456789abcdef-device").unwrap();
+    let db = Database::open_encrypted(&path, samples::FIELD_SERVICE, &key).unwrap();
+    // Several chunks and a part: a photo of a little over 3 MiB, with a line that stands out.
+    let mut content = b"the valve's serial number is VX-99120 ".repeat(90_000);
+    content.extend_from_slice(b"end");
+    let mut photo = db.create("Field.Photo").unwrap();
+    db.attach_file(&mut photo, "valve.jpg", &content[..]).unwrap();
+    db.commit(&mut [&mut photo]).unwrap();
+    let raw = raw_bytes(&dir.join("device.db.files"));
+    assert!(raw.len() > content.len(), "the content was stored, with its tags");
+    assert!(!contains(&raw, b"VX-99120"), "the store holds no plaintext");
+    let mut back = Vec::new();
+    db.open_file(&photo).unwrap().read_to_end(&mut back).unwrap();
+    assert_eq!(back, content);
+    assert_eq!(db.get_value(&photo, "FileSize").unwrap(), &Value::Integer(content.len() as i64));
 }
