@@ -273,30 +273,30 @@ impl Database {
         Ok(())
     }
 
+    /// The content of a file object the device holds, or `None` when it has no content or its
+    /// content is not on the device (yet).
+    fn held_content(&self, object: &Object) -> Result<Option<Content>, ClientError> {
+        file_entity(&self.model(), object)?;
+        Ok(match self.get_value(object, "ContentHash")? {
+            Value::String(hash) => Some(self.files.content(hash)).filter(Content::exists),
+            _ => None,
+        })
+    }
+
     /// Where the content of a file object lies on the device, or `None` when it has no content
     /// or its content is not on the device (yet). In an encrypted database's store the file
     /// there is sealed: read the content with [`Database::open_file`].
     pub fn file_path(&self, object: &Object) -> Result<Option<PathBuf>, ClientError> {
-        file_entity(&self.model(), object)?;
-        Ok(match self.get_value(object, "ContentHash")? {
-            Value::String(hash) if self.files.holds(hash) => Some(self.files.path(hash)),
-            _ => None,
-        })
+        Ok(self.held_content(object)?.map(|content| content.path))
     }
 
     /// Opens the content of a file object for reading; refused when the object has no content
     /// on the device.
     pub fn open_file(&self, object: &Object) -> Result<FileContent, ClientError> {
-        let missing =
-            || ClientError::FileMissing { entity: object.entity().to_string(), id: object.id() };
-        file_entity(&self.model(), object)?;
-        let Value::String(hash) = self.get_value(object, "ContentHash")? else {
-            return Err(missing());
-        };
-        let content = self.files.content(hash);
-        if !content.exists() {
-            return Err(missing());
-        }
+        let content = self.held_content(object)?.ok_or_else(|| ClientError::FileMissing {
+            entity: object.entity().to_string(),
+            id: object.id(),
+        })?;
         Ok(content.open().map_err(ClientError::Files)?.1)
     }
 }

@@ -1,14 +1,15 @@
 //! The device key: the secret an app gives to open an encrypted device database and its file
-//! contents (sealed in chunks by the file store). The database is SQLCipher's (AES-256 pages, each authenticated), keyed with 32 bytes derived from the
-//! secret by HKDF-SHA256, so the secret itself is never the cipher key. The secret must be
-//! random (a key from the platform's keystore, or `openssl rand -hex 32`): no password
-//! stretching is done.
+//! contents (sealed in chunks by the file store). The database is SQLCipher's (AES-256 pages,
+//! each authenticated). Each gets its own 32 bytes derived from the secret by HKDF-SHA256, so the
+//! secret itself is never a cipher key. The secret must be random (a key from the platform's
+//! keystore, or `openssl rand -hex 32`): no password stretching is done.
 
 use crate::ClientError;
 
 /// The shortest secret accepted, in bytes.
 pub const DEVICE_KEY_SECRET_BYTES_MIN: usize = 32;
-/// What HKDF derives the database key for: a new purpose gets a new label.
+/// What HKDF derives each key for (the database's, the file store's): a new purpose gets a new
+/// label.
 const DATABASE_KEY_LABEL: &[u8] = b"ferry device database v1";
 const FILES_KEY_LABEL: &[u8] = b"ferry device files v1";
 

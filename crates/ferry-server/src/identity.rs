@@ -217,7 +217,8 @@ impl Identity {
             .map_err(|e| e.to_string())?;
         let timeout = std::time::Duration::from_millis(JWKS_FETCH_TIMEOUT_MS);
         let answer = async {
-            let response = self.client.request(request).await.map_err(|e| error_chain(&e))?;
+            let response =
+                self.client.request(request).await.map_err(|e| crate::effects::error_chain(&e))?;
             if !response.status().is_success() {
                 return Err(format!("the provider answered {}", response.status()));
             }
@@ -302,17 +303,6 @@ fn roles_of(claim: Option<&serde_json::Value>) -> Vec<String> {
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// An error with the causes under it.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

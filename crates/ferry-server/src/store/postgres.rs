@@ -58,13 +58,7 @@ fn unpooled(error: PoolError) -> StoreError {
 
 /// A failed connection, with the causes under it (a refused certificate is one of them).
 fn unconnected(error: tokio_postgres::Error) -> StoreError {
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        reason.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    StoreError::Connect(reason)
+    StoreError::Connect(crate::effects::error_chain(&error))
 }
 
 /// The connection settings of a database URL, and its TLS: `sslmode` `disable`, `prefer` or
