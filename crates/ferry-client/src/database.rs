@@ -331,8 +331,10 @@ pub(crate) enum Meta {
     User,
     /// The server signed in to.
     Server,
-    /// The signed-in user's token.
+    /// The signed-in user's access token.
     Token,
+    /// The session's refresh token, spent for the next access token.
+    RefreshToken,
     /// This device's name on the server, made at its first upload.
     Device,
     /// The upload stored before it was sent, until it is answered.
@@ -352,6 +354,7 @@ impl Meta {
             Meta::User => "user",
             Meta::Server => "server",
             Meta::Token => "token",
+            Meta::RefreshToken => "refresh_token",
             Meta::Device => "device",
             Meta::PendingUpload => "pending_upload",
             Meta::FullSyncNeeded => "full_sync_needed",

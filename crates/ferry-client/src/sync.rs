@@ -459,7 +459,7 @@ impl SyncEngine {
         };
         let forget_previous = ferry_sync::switching(previous, id, changes, stored)
             .map_err(|e| SyncError::from_core(e, self.transport.server()))?;
-        store.signed_in(&response.token, id, forget_previous)?;
+        store.signed_in(&response.token, response.refresh_token.as_deref(), id, forget_previous)?;
         Ok(id)
     }
 

@@ -4,8 +4,8 @@
 
 use crate::{
     ActionRequest, ActionResponse, DownloadPage, FilesMissingRequest, FilesMissingResponse,
-    ModelResponse, ObjectsRequest, ObjectsResponse, SignInRequest, SignInResponse, SyncRecord,
-    TokenSignInRequest, UploadRequest, UploadResponse,
+    ModelResponse, ObjectsRequest, ObjectsResponse, RefreshRequest, SignInRequest, SignInResponse,
+    SyncRecord, TokenSignInRequest, UploadRequest, UploadResponse,
 };
 
 /// An HTTP method of the API.
@@ -83,6 +83,8 @@ endpoints! {
     SignIn = Post "/v1/sign-in", SignInRequest => SignInResponse;
     /// Signing in with a token of the server's identity provider.
     TokenSignIn = Post "/v1/sign-in/token", TokenSignInRequest => SignInResponse;
+    /// A session's next access token, for its refresh token.
+    Refresh = Post "/v1/sign-in/refresh", RefreshRequest => SignInResponse;
     /// The server's model and protocol version.
     Model = Get "/v1/model", () => ModelResponse;
     /// A device's committed changes.

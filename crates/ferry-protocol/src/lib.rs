@@ -7,6 +7,7 @@
 //! Endpoints (all under `/v1`, JSON bodies, `Authorization: Bearer <token>` except sign-in and health):
 //! - `POST /v1/sign-in` [`SignInRequest`] → [`SignInResponse`]
 //! - `POST /v1/sign-in/token` [`TokenSignInRequest`] → [`SignInResponse`]
+//! - `POST /v1/sign-in/refresh` [`RefreshRequest`] → [`SignInResponse`]
 //! - `GET /v1/model` → [`ModelResponse`]
 //! - `POST /v1/upload` [`UploadRequest`] → [`UploadResponse`]
 //! - `GET /v1/download/{entity}?after=…&limit=…&index=…&count=…` → [`DownloadPage`]
@@ -56,13 +57,31 @@ pub struct TokenSignInRequest {
     pub token: String,
 }
 
+/// A new access token for a session, in exchange for its refresh token (which is then spent:
+/// the answer carries the next one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A session: a short-lived access token for every request, and the refresh token that gets
+/// the next one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignInResponse {
+    /// The access token, sent as `Authorization: Bearer <token>`.
     pub token: String,
     pub user_id: String,
     pub roles: Vec<String>,
-    /// UTC, as `2026-11-23T10:00:00Z`.
+    /// When the access token expires: UTC, as `2026-11-23T10:00:00Z`.
     pub expires_at: String,
+    /// Spent once at `POST /v1/sign-in/refresh` for the next access token; absent from servers
+    /// that issue no refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the refresh token expires unless spent before (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use ferry_model::{ObjectId, Timestamp, Value};
+use ferry_model::{ObjectId, Value};
 use ferry_sql::{Param, Side, insert_statement};
 use sha2::{Digest, Sha256};
 
 use crate::State;
 use crate::effects::{hex, new_object_id, random_bytes};
+use crate::sessions::{self, Session};
 use crate::store::{StoreError, int, text};
 
 /// argon2id memory cost in KiB, time cost and lanes for new passwords (the OWASP
@@ -222,7 +223,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
@@ -295,7 +296,7 @@ pub(crate) async fn sign_in(
     name: &str,
     password: &str,
     address: Option<std::net::IpAddr>,
-) -> Result<(String, User, Timestamp), AuthError> {
+) -> Result<Session, AuthError> {
     if name.len() > USER_NAME_BYTES_MAX || password.len() > PASSWORD_BYTES_MAX {
         return Err(AuthError::WrongPassword);
     }
@@ -327,33 +328,7 @@ pub(crate) async fn sign_in(
         name: name.to_owned(),
         roles: split_roles(&text(&row[2])?),
     };
-    issue_session(state, user, now).await
-}
-
-/// A new session of `user`: a random token, stored only as its hash, and when it expires.
-async fn issue_session(
-    state: &State,
-    user: User,
-    now: Timestamp,
-) -> Result<(String, User, Timestamp), AuthError> {
-    let token = hex(&random_bytes::<32>());
-    let mut tx = state.store.begin().await?;
-    let lifetime = state.limits.token_lifetime_seconds.saturating_mul(1_000_000);
-    let expires = Timestamp::from_unix_micros(now.unix_micros().saturating_add(lifetime))
-        .unwrap_or(ferry_model::TIMESTAMP_MAX);
-    tx.execute(
-        "INSERT INTO ferry_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-        &[
-            Param::Text(token_hash(&token)),
-            state.store.id_param(user.id),
-            Param::Int(expires.unix_micros()),
-        ],
-    )
-    .await?;
-    tx.execute("DELETE FROM ferry_tokens WHERE expires_at < $1", &[Param::Int(now.unix_micros())])
-        .await?;
-    tx.commit().await?;
-    Ok((token, user, expires))
+    sessions::open(state, user, now).await
 }
 
 /// Signs in with an identity provider's token: the user it names (made on their first
@@ -361,9 +336,9 @@ async fn issue_session(
 pub(crate) async fn sign_in_with_identity(
     state: &State,
     token: &str,
-) -> Result<(String, User, Timestamp), AuthError> {
+) -> Result<Session, AuthError> {
     let user = identity_user(state, token).await?;
-    issue_session(state, user, state.clock.now()).await
+    sessions::open(state, user, state.clock.now()).await
 }
 
 /// The user an identity provider's token names, once it verifies. The provider decides the
@@ -421,6 +396,9 @@ pub(crate) enum AuthError {
     UnknownToken,
     #[error("the token has expired: sign in again")]
     Expired,
+    /// A refresh token spent before was presented again: it was copied, so the session ends.
+    #[error("the refresh token was already spent: the session is ended, sign in again")]
+    Replayed,
     /// An administrator disabled the user: no sign-in, and every session ended.
     #[error("the user is disabled: ask an administrator")]
     Disabled,
@@ -472,7 +450,7 @@ pub(crate) async fn authenticate(state: &State, token: &str) -> Result<User, Aut
     })
 }
 
-fn split_roles(roles: &str) -> Vec<String> {
+pub(crate) fn split_roles(roles: &str) -> Vec<String> {
     roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
 }
 

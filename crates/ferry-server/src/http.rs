@@ -16,15 +16,16 @@ use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_protocol::{
     ActionRequest, ActionResponse, DeviceList, DownloadQuery, FailureList, FailureQuery, FileQuery,
     FileStored, FilesMissingRequest, FilesMissingResponse, HistoryList, ModelResponse, NewUser,
-    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, PasswordChange, ReplayResponse, RolesUpdate,
-    SignInRequest, SignInResponse, SyncRecord, TokenSignInRequest, UploadRequest, UserDisabled,
-    UserInfo, UserList,
+    ObjectsRequest, ObjectsResponse, PROTOCOL_VERSION, PasswordChange, RefreshRequest,
+    ReplayResponse, RolesUpdate, SignInRequest, SignInResponse, SyncRecord, TokenSignInRequest,
+    UploadRequest, UserDisabled, UserInfo, UserList,
 };
 
 pub(crate) use error::ApiError;
 pub use serve::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
 
 use crate::auth::{self, User};
+use crate::sessions::{self, Session};
 use crate::{Metrics, State, actions, download, failures, files, operators, upload};
 
 type Shared = Arc<State>;
@@ -36,6 +37,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route(endpoint::SignIn::ROUTE.pattern, post(sign_in))
         .route(endpoint::TokenSignIn::ROUTE.pattern, post(sign_in_with_token))
+        .route(endpoint::Refresh::ROUTE.pattern, post(refresh))
         .route(endpoint::Model::ROUTE.pattern, get(model))
         .route(endpoint::Upload::ROUTE.pattern, post(upload_route))
         .route(endpoint::Download::ROUTE.pattern, get(download_route))
@@ -175,6 +177,7 @@ async fn metrics(AxumState(state): AxumState<Shared>) -> String {
         ("ferry_download_pages_total", "Download pages served.", &m.download_pages),
         ("ferry_objects_downloaded_total", "Objects sent in downloads.", &m.objects_downloaded),
         ("ferry_sign_ins_total", "Successful sign-ins.", &m.sign_ins),
+        ("ferry_refreshes_total", "Access tokens renewed by a refresh token.", &m.refreshes),
         ("ferry_file_bytes_received_total", "File content bytes stored.", &m.file_bytes_received),
         ("ferry_file_bytes_sent_total", "File content bytes sent.", &m.file_bytes_sent),
         ("ferry_errors_total", "Requests answered with an error.", &m.errors),
@@ -197,10 +200,9 @@ async fn sign_in(
 ) -> Result<Json<SignInResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
     let address = connection.map(|axum::Extension(connected)| connected.0.ip());
-    let (token, user, expires) =
-        auth::sign_in(&state, &request.user, &request.password, address).await?;
+    let session = auth::sign_in(&state, &request.user, &request.password, address).await?;
     Metrics::add(&state.metrics.sign_ins, 1);
-    Ok(Json(session(token, user, expires)))
+    Ok(Json(answer_session(session)))
 }
 
 /// A sign-in with the identity provider's token: a session as after a password sign-in.
@@ -209,17 +211,30 @@ async fn sign_in_with_token(
     body: Result<Json<TokenSignInRequest>, JsonRejection>,
 ) -> Result<Json<SignInResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
-    let (token, user, expires) = auth::sign_in_with_identity(&state, request.token.trim()).await?;
+    let session = auth::sign_in_with_identity(&state, request.token.trim()).await?;
     Metrics::add(&state.metrics.sign_ins, 1);
-    Ok(Json(session(token, user, expires)))
+    Ok(Json(answer_session(session)))
 }
 
-fn session(token: String, user: User, expires: ferry_model::Timestamp) -> SignInResponse {
+/// A session's next access token, for its refresh token.
+async fn refresh(
+    AxumState(state): AxumState<Shared>,
+    body: Result<Json<RefreshRequest>, JsonRejection>,
+) -> Result<Json<SignInResponse>, ApiError> {
+    let Json(request) = body.map_err(json_error)?;
+    let session = sessions::refresh(&state, &request.refresh_token).await?;
+    Metrics::add(&state.metrics.refreshes, 1);
+    Ok(Json(answer_session(session)))
+}
+
+fn answer_session(session: Session) -> SignInResponse {
     SignInResponse {
-        token,
-        user_id: user.id.to_string(),
-        roles: user.roles,
-        expires_at: expires.to_string(),
+        token: session.token,
+        user_id: session.user.id.to_string(),
+        roles: session.user.roles,
+        expires_at: session.expires.to_string(),
+        refresh_token: Some(session.refresh_token),
+        refresh_expires_at: Some(session.refresh_expires.to_string()),
     }
 }
 

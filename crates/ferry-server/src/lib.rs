@@ -23,6 +23,7 @@ mod http;
 mod identity;
 mod operators;
 mod referrers;
+mod sessions;
 mod sign_in_limit;
 mod store;
 mod tls_client;
@@ -58,8 +59,16 @@ pub const BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const UPLOAD_OBJECTS_MAX: usize = 100_000;
 /// The most objects one download page holds.
 pub const PAGE_ROWS_MAX: usize = 10_000;
-/// How long a token stays valid, in seconds.
-pub const TOKEN_LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
+/// How long an access token stays valid, in seconds; a device then spends its refresh token
+/// for the next one.
+pub const ACCESS_TOKEN_LIFETIME_SECONDS: i64 = 15 * 60;
+/// How long a session lasts without its refresh token being spent, in seconds: a device offline
+/// longer signs in again. Each refresh starts the period again.
+pub const REFRESH_TOKEN_LIFETIME_SECONDS: i64 = 90 * 24 * 3600;
+/// How long a spent refresh token may be spent again, in seconds: a device whose refresh lost
+/// its answer retries with the token it holds. Spent later, or after its successor was spent,
+/// it is a replay: the session ends.
+pub const REFRESH_REUSE_GRACE_SECONDS: i64 = 120;
 /// Sign-in attempts allowed per user name per minute.
 pub const SIGN_IN_ATTEMPTS_PER_MINUTE: usize = 10;
 /// Sign-in attempts allowed per client address per minute (loopback addresses excepted).
@@ -85,7 +94,9 @@ pub struct Limits {
     pub body_bytes_max: usize,
     pub upload_objects_max: usize,
     pub page_rows_max: usize,
-    pub token_lifetime_seconds: i64,
+    pub access_token_lifetime_seconds: i64,
+    pub refresh_token_lifetime_seconds: i64,
+    pub refresh_reuse_grace_seconds: i64,
     pub sign_in_attempts_per_minute: usize,
     pub sign_in_attempts_per_address_per_minute: usize,
     pub file_bytes_max: u64,
@@ -105,7 +116,9 @@ impl Default for Limits {
             body_bytes_max: BODY_BYTES_MAX,
             upload_objects_max: UPLOAD_OBJECTS_MAX,
             page_rows_max: PAGE_ROWS_MAX,
-            token_lifetime_seconds: TOKEN_LIFETIME_SECONDS,
+            access_token_lifetime_seconds: ACCESS_TOKEN_LIFETIME_SECONDS,
+            refresh_token_lifetime_seconds: REFRESH_TOKEN_LIFETIME_SECONDS,
+            refresh_reuse_grace_seconds: REFRESH_REUSE_GRACE_SECONDS,
             sign_in_attempts_per_minute: SIGN_IN_ATTEMPTS_PER_MINUTE,
             sign_in_attempts_per_address_per_minute: SIGN_IN_ATTEMPTS_PER_ADDRESS_PER_MINUTE,
             file_bytes_max: FILE_BYTES_MAX,
@@ -175,6 +188,7 @@ pub(crate) struct Metrics {
     download_pages: AtomicU64,
     objects_downloaded: AtomicU64,
     sign_ins: AtomicU64,
+    refreshes: AtomicU64,
     errors: AtomicU64,
     file_bytes_received: AtomicU64,
     file_bytes_sent: AtomicU64,

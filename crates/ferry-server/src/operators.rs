@@ -145,21 +145,10 @@ async fn update_credentials(
     };
     let (id, roles) = (read_id(state, &row[0])?, roles_of(&text(&row[1])?));
     if end {
-        end_sessions(state, &mut tx, id).await?;
+        crate::sessions::end_all(state, &mut tx, id).await?;
     }
     tx.commit().await?;
     Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
-}
-
-/// Ends every session of the user: their next request is answered 401.
-async fn end_sessions(
-    state: &State,
-    tx: &mut crate::store::Tx<'_>,
-    user: ferry_model::ObjectId,
-) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM ferry_tokens WHERE user_id = $1", &[state.store.id_param(user)])
-        .await?;
-    Ok(())
 }
 
 /// Each device that reported a sync, with its user, how many syncs and the last one.

@@ -84,12 +84,15 @@ pub(crate) enum Store {
 }
 
 /// The fixed tables, in PostgreSQL form; `{id}` and `{serial}` differ per backend.
-const FIXED_TABLES: [&str; 14] = [
+const FIXED_TABLES: [&str; 15] = [
     "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_sequence (id BIGINT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO ferry_sequence (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
     "CREATE TABLE IF NOT EXISTS ferry_credentials (user_id {id} PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, roles TEXT NOT NULL, disabled BIGINT NOT NULL DEFAULT 0, issuer TEXT NOT NULL DEFAULT '')",
-    "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL, session TEXT NOT NULL DEFAULT '')",
+    // One row per session: the hash of its refresh token, and of the one spent before it (for a
+    // grace period), so a replay of any earlier token is seen and ends the session.
+    "CREATE TABLE IF NOT EXISTS ferry_sessions (session TEXT PRIMARY KEY, user_id {id} NOT NULL, refresh_hash TEXT NOT NULL, previous_hash TEXT NOT NULL, rotated_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
     "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL, request_digest TEXT)",
@@ -125,8 +128,8 @@ async fn add_upload_digest_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Databases made before users could be disabled, or sign in through an identity provider,
-/// gain the columns (0: enabled; '': a built-in user).
+/// Databases made before users could be disabled, sign in through an identity provider, or
+/// hold sessions with refresh tokens gain the columns (0: enabled; '': a built-in user).
 async fn add_credentials_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     if !has_column(tx, "ferry_credentials", "disabled").await? {
         let add = "ALTER TABLE ferry_credentials ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0";
@@ -136,6 +139,13 @@ async fn add_credentials_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
         let add = "ALTER TABLE ferry_credentials ADD COLUMN issuer TEXT NOT NULL DEFAULT ''";
         tx.execute(add, &[]).await?;
     }
+    // Tokens issued before sessions had refresh tokens belong to none.
+    if !has_column(tx, "ferry_tokens", "session").await? {
+        let add = "ALTER TABLE ferry_tokens ADD COLUMN session TEXT NOT NULL DEFAULT ''";
+        tx.execute(add, &[]).await?;
+    }
+    tx.execute("CREATE INDEX IF NOT EXISTS ferry_tokens_session ON ferry_tokens (session)", &[])
+        .await?;
     Ok(())
 }
 

@@ -96,6 +96,9 @@ pub struct Start {
     pub started: Timestamp,
     /// The user signed in on the device, if any.
     pub user: Option<ObjectId>,
+    /// The session's refresh token, when the server gave one: spent for a new access token
+    /// when the server refuses the one the shell sends (401).
+    pub refresh_token: Option<String>,
     /// The upload an earlier attempt stored and did not finish: resent unchanged.
     pub pending: Option<UploadRequest>,
     /// Every committed change not yet uploaded (read when nothing is pending), in the order of
@@ -208,12 +211,22 @@ pub enum Store {
     /// transaction with, when `forget_previous`, the removal of the previous user's objects
     /// and checkpoints.
     SignedIn {
-        /// The session's token.
+        /// The session's access token.
         token: String,
+        /// The session's refresh token, when the server gave one.
+        refresh_token: Option<String>,
         /// The user.
         user: ObjectId,
         /// Another user was signed in: their data leaves the device.
         forget_previous: bool,
+    },
+    /// The session was refreshed: keep its new access token and refresh token (the refresh
+    /// token spent is no longer good), and send the new access token from now on.
+    Refreshed {
+        /// The new access token.
+        token: String,
+        /// The new refresh token.
+        refresh_token: Option<String>,
     },
     /// A full sync completed.
     FullSyncDone,

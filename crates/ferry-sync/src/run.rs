@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ferry_model::{Model, ObjectId, Timestamp};
 use ferry_protocol::endpoint::{self, Endpoint};
-use ferry_protocol::{SignInRequest, SignInResponse};
+use ferry_protocol::{RefreshRequest, SignInRequest, SignInResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -22,14 +22,17 @@ pub(crate) struct Cx {
     retry: Retry,
     /// The device's model, followed to the server's.
     pub(crate) model: Arc<Model>,
+    /// The session's refresh token, spent once the server refuses the access token.
+    refresh_token: Option<String>,
 }
 
 /// Runs a job (DESIGN.md §4): the upload is planned and stored before anything is sent, the
 /// server's model is followed, the upload is sent and its answer applied, then the download of
 /// the mode, and the sync's record for the server's history.
 pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
-    let Start { job, model, device, upload_id, seed, started, user, pending, dirty } = start;
-    let mut cx = Cx { io, retry: Retry::new(seed), model };
+    let Start { job, model, device, upload_id, seed, started, user, refresh_token, pending, dirty } =
+        start;
+    let mut cx = Cx { io, retry: Retry::new(seed), model, refresh_token };
     let mode = match job {
         Job::FollowModel => return follow_model(&mut cx).await.map(|()| Done::ModelFollowed),
         Job::SignIn { user: name, password } => {
@@ -102,8 +105,8 @@ async fn sign_in(
         Error::bad_response(200, format!("`{}` is not a user id", response.user_id))
     })?;
     let forget_previous = crate::user::switching(previous, user, changes, upload_stored)?;
-    let token = response.token;
-    cx.io.emit(Action::Store(Store::SignedIn { token, user, forget_previous }));
+    let (token, refresh_token) = (response.token, response.refresh_token);
+    cx.io.emit(Action::Store(Store::SignedIn { token, refresh_token, user, forget_previous }));
     Ok(user)
 }
 
@@ -128,7 +131,38 @@ async fn follow_model(cx: &mut Cx) -> Result<(), Error> {
 
 impl Cx {
     /// Sends a request until it is answered, retrying after network failures per [`Retry`].
+    /// When the server refuses the access token (401) and the session has a refresh token, the
+    /// refresh token is spent once for a new access token and the request sent again; a refused
+    /// refresh is the answer (the session is over: sign in again).
     pub(crate) async fn send(&mut self, outgoing: Outgoing) -> Result<Answer, Error> {
+        let answer = self.deliver(outgoing.clone()).await?;
+        if answer.status != 401 || outgoing.anonymous {
+            return Ok(answer);
+        }
+        let Some(refresh_token) = self.refresh_token.take() else {
+            return Ok(answer);
+        };
+        let request = RefreshRequest { refresh_token };
+        let body = Body::Json(serde_json::to_vec(&request).expect("requests serialise"));
+        let route = endpoint::Refresh::ROUTE;
+        let refresh = Outgoing { anonymous: true, route, path: route.path(&[]), body };
+        let refreshed = self.deliver(refresh).await?;
+        if refreshed.status != 200 {
+            // Kept for a later job when the server could not answer; spent or refused, not.
+            if refreshed.status >= 500 {
+                self.refresh_token = Some(request.refresh_token);
+            }
+            return Ok(refreshed);
+        }
+        let (response, _): (SignInResponse, _) = decode(&refreshed)?;
+        self.refresh_token = response.refresh_token.clone();
+        let (token, refresh_token) = (response.token, response.refresh_token);
+        self.io.emit(Action::Store(Store::Refreshed { token, refresh_token }));
+        self.deliver(outgoing).await
+    }
+
+    /// Sends a request until it is answered, retrying after network failures per [`Retry`].
+    async fn deliver(&mut self, outgoing: Outgoing) -> Result<Answer, Error> {
         let mut failed = 0;
         loop {
             match self.io.ask(Action::Send(outgoing.clone())).await {

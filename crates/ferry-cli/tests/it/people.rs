@@ -226,9 +226,20 @@ fn device_errors_say_what_to_do_and_exit_with_their_code() {
     );
 
     login(&dir, &db, &server.url, "pat");
-    // A token the server no longer knows (expired, or the server's database was replaced).
+    // An access token the server no longer knows: the session's refresh token gets the next.
     let connection = rusqlite::Connection::open(&db).unwrap();
-    connection.execute("UPDATE ferry_meta SET value = 'expired' WHERE key = 'token'", []).unwrap();
+    let forget_token = "UPDATE ferry_meta SET value = 'expired' WHERE key = 'token'";
+    connection.execute(forget_token, []).unwrap();
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(code, Some(0), "{err}");
+    let token: String = connection
+        .query_row("SELECT value FROM ferry_meta WHERE key = 'token'", [], |row| row.get(0))
+        .unwrap();
+    assert_ne!(token, "expired", "the refreshed token is kept");
+    // A session the server no longer knows (ended, or the server's database was replaced).
+    connection.execute(forget_token, []).unwrap();
+    let forget_refresh = "UPDATE ferry_meta SET value = '00_00' WHERE key = 'refresh_token'";
+    assert_eq!(connection.execute(forget_refresh, []).unwrap(), 1);
     let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
     assert_eq!(code, Some(6), "{err}");
     assert!(err.contains("session expired") && err.contains("log in again"), "{err}");

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_sync::{
-    Action, Answer, Body, Done, Event, Job, Outcome, Outgoing, Start, Step, SyncMachine,
+    Action, Answer, Body, Done, Event, Job, Outcome, Outgoing, Start, Step, Store, SyncMachine,
 };
 use tokio::sync::mpsc::Sender;
 
 use super::apply::{Applied, DownloadWriter, Feed, PAGES_IN_FLIGHT, apply_download};
 use super::store::LocalStore;
 use super::{Payload, Request, SyncEngine, SyncError, SyncOptions};
-use crate::database::Database;
+use crate::database::{Database, Meta, meta};
 use crate::{ClientError, effects};
 
 /// The download's writer: by default a blocking thread that writes the steps it is handed into
@@ -123,6 +123,10 @@ fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start,
         false => Vec::new(),
     };
     let device = if syncing { store.device_name()? } else { String::new() };
+    let (user, refresh_token) = {
+        let connection = engine.database.lock();
+        (engine.database.current_user(&connection)?, meta(&connection, Meta::RefreshToken)?)
+    };
     Ok(Start {
         job,
         model: engine.database.model(),
@@ -130,7 +134,8 @@ fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start,
         upload_id: effects::random_token(),
         seed: effects::random_seed(),
         started: engine.database.clock.now(),
-        user: engine.database.current_user(&engine.database.lock())?,
+        user,
+        refresh_token,
         pending,
         dirty,
     })
@@ -204,6 +209,9 @@ impl Shell<'_> {
                 Event::ModelUpgraded { model: changed.then(|| self.engine.database.model()) }
             }
             Action::Store(write) => {
+                if let Store::Refreshed { token, .. } = &write {
+                    self.token = token.clone();
+                }
                 self.store.write(write)?;
                 return Ok(None);
             }

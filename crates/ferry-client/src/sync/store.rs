@@ -176,9 +176,14 @@ impl LocalStore<'_> {
                 self.upload_answered(&request, &response.outcomes)?;
             }
             Store::FullSyncDue => set_meta(&connection, Meta::FullSyncNeeded, "1")?,
-            Store::SignedIn { token, user, forget_previous } => {
+            Store::SignedIn { token, refresh_token, user, forget_previous } => {
                 drop(connection);
-                self.signed_in(&token, user, forget_previous)?;
+                self.signed_in(&token, refresh_token.as_deref(), user, forget_previous)?;
+            }
+            Store::Refreshed { token, refresh_token } => {
+                let transaction = connection.unchecked_transaction()?;
+                keep_session(&transaction, &token, refresh_token.as_deref())?;
+                transaction.commit()?;
             }
             Store::FullSyncDone => forget_meta(&connection, Meta::FullSyncNeeded)?,
             Store::LastSync { at, mode } => {
@@ -193,6 +198,7 @@ impl LocalStore<'_> {
     pub(super) fn signed_in(
         &self,
         token: &str,
+        refresh_token: Option<&str>,
         user: ObjectId,
         forget_previous: bool,
     ) -> Result<(), SyncError> {
@@ -205,7 +211,7 @@ impl LocalStore<'_> {
             }
             Checkpoints::forget_all(&transaction)?;
         }
-        set_meta(&transaction, Meta::Token, token)?;
+        keep_session(&transaction, token, refresh_token)?;
         set_meta(&transaction, Meta::User, &user.to_string())?;
         set_meta(&transaction, Meta::Server, &self.server)?;
         transaction.commit()?;
@@ -318,4 +324,17 @@ fn write_fresh(
     let sql = ferry_sql::refresh_statement(entity, &slots, Dialect::Sqlite);
     transaction.execute(&sql, rusqlite::params_from_iter(params))?;
     Ok(())
+}
+
+/// Keeps a session's access token and refresh token (none: the server gave none).
+fn keep_session(
+    connection: &rusqlite::Connection,
+    token: &str,
+    refresh_token: Option<&str>,
+) -> Result<(), rusqlite::Error> {
+    set_meta(connection, Meta::Token, token)?;
+    match refresh_token {
+        Some(refresh_token) => set_meta(connection, Meta::RefreshToken, refresh_token),
+        None => forget_meta(connection, Meta::RefreshToken),
+    }
 }

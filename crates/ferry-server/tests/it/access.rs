@@ -129,7 +129,11 @@ impl Matrix<'_> {
 
     /// The object's state on the server, every member, read through a no-op update by root.
     async fn server_state(&mut self, entity: &Entity, id: ObjectId) -> BTreeMap<String, Value> {
-        let root = SignedIn { token: self.root.token.clone(), id: self.root.id };
+        let root = SignedIn {
+            token: self.root.token.clone(),
+            refresh: self.root.refresh.clone(),
+            id: self.root.id,
+        };
         let outcome = self.upload_one(&root, json!({ "entity": entity.name.to_string(), "id": id.to_string(), "kind": "update", "values": {} })).await;
         assert_eq!(outcome["outcome"], "applied", "{outcome}");
         decode_members(entity, &outcome["values"])
@@ -208,7 +212,11 @@ impl Matrix<'_> {
             let id = new_id(&mut self.counter);
             let values = self.new_values(entity, user, &mine);
             let change = json!({ "entity": entity.name.to_string(), "id": id.to_string(), "kind": "create", "values": members_json(entity, &values) });
-            let root = SignedIn { token: self.root.token.clone(), id: self.root.id };
+            let root = SignedIn {
+                token: self.root.token.clone(),
+                refresh: self.root.refresh.clone(),
+                id: self.root.id,
+            };
             let mut outcome = self.upload_one(&root, change.clone()).await;
             if outcome["outcome"] != "applied" {
                 outcome = self.upload_one(owner, change).await;

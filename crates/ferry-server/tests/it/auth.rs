@@ -61,6 +61,190 @@ async fn tokens_expire() {
     }
 }
 
+/// Spends a refresh token; the answer's status and body.
+async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, serde_json::Value) {
+    let body = json!({ "refresh_token": refresh_token });
+    server.call(Method::POST, "/v1/sign-in/refresh", None, Some(body)).await
+}
+
+fn field(body: &serde_json::Value, key: &str) -> String {
+    body[key].as_str().unwrap_or_else(|| panic!("no `{key}` in {body}")).to_owned()
+}
+
+/// Moves the test clock on by `seconds`.
+fn wait(server: &TestServer, seconds: i64) {
+    let later = server.clock.now_plus_seconds(seconds);
+    *server.clock.0.lock().unwrap() = later;
+}
+
+#[tokio::test]
+async fn an_access_token_lasts_minutes_and_its_refresh_token_gets_the_next_one_once() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let limits = Limits::default();
+        let reads = |token: String| {
+            let server = &server;
+            async move { server.call(Method::GET, "/v1/model", Some(&token), None).await.0 }
+        };
+        let signed_at = server.clock.now_plus_seconds(0);
+        let tess = server.user("tess", &["Technician"]).await;
+        let (status, _) = refresh(&server, &tess.refresh).await;
+        assert_eq!(status, StatusCode::OK, "a refresh token is good before the access token ends");
+        // That refresh replaced tess's session's tokens; sign in again for a session to watch.
+        let (_, signed) = server
+            .call(
+                Method::POST,
+                "/v1/sign-in",
+                None,
+                Some(json!({ "user": "tess", "password": PASSWORD })),
+            )
+            .await;
+        let expires = ferry_model::Timestamp::parse(&field(&signed, "expires_at")).unwrap();
+        let lifetime = expires.unix_micros() - signed_at.unix_micros();
+        assert_eq!(lifetime / 1_000_000, limits.access_token_lifetime_seconds, "{signed}");
+        let refresh_expires =
+            ferry_model::Timestamp::parse(&field(&signed, "refresh_expires_at")).unwrap();
+        let lifetime = refresh_expires.unix_micros() - signed_at.unix_micros();
+        assert_eq!(lifetime / 1_000_000, limits.refresh_token_lifetime_seconds);
+
+        // Past its lifetime the access token is refused; the refresh token gets the next one.
+        let (first, first_refresh) = (field(&signed, "token"), field(&signed, "refresh_token"));
+        wait(&server, limits.access_token_lifetime_seconds + 1);
+        assert_eq!(reads(first.clone()).await, StatusCode::UNAUTHORIZED);
+        let (status, second) = refresh(&server, &first_refresh).await;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        assert_eq!(field(&second, "user_id"), tess.id.to_string());
+        assert_ne!(field(&second, "refresh_token"), first_refresh, "the refresh token rotates");
+        assert_eq!(reads(field(&second, "token")).await, StatusCode::OK);
+
+        // Its answer lost, the device spends the same refresh token again within the grace
+        // period: it gets a new pair, and the pair of the lost answer is no longer good.
+        wait(&server, limits.refresh_reuse_grace_seconds - 10);
+        let (status, third) = refresh(&server, &first_refresh).await;
+        assert_eq!(status, StatusCode::OK, "{third}");
+        assert_eq!(reads(field(&second, "token")).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(reads(field(&third, "token")).await, StatusCode::OK);
+
+        // The newest refresh token goes on; past the grace period the spent one is a replay.
+        let (status, fourth) = refresh(&server, &field(&third, "refresh_token")).await;
+        assert_eq!(status, StatusCode::OK, "{fourth}");
+        wait(&server, limits.refresh_reuse_grace_seconds + 1);
+        let (status, body) = refresh(&server, &field(&third, "refresh_token")).await;
+        assert_eq!(
+            (status, field(&body, "message")),
+            (
+                StatusCode::UNAUTHORIZED,
+                "the refresh token was already spent: the session is ended, sign in again"
+                    .to_owned()
+            )
+        );
+        // The replay ended the session for whoever held it.
+        assert_eq!(reads(field(&fourth, "token")).await, StatusCode::UNAUTHORIZED);
+        let (status, body) = refresh(&server, &field(&fourth, "refresh_token")).await;
+        assert_eq!(
+            (status, field(&body, "message")),
+            (StatusCode::UNAUTHORIZED, "unknown token: sign in again".to_owned())
+        );
+
+        // A session unused past the refresh token's lifetime has ended.
+        let (_, signed) = server
+            .call(
+                Method::POST,
+                "/v1/sign-in",
+                None,
+                Some(json!({ "user": "tess", "password": PASSWORD })),
+            )
+            .await;
+        wait(&server, limits.refresh_token_lifetime_seconds + 1);
+        let (status, body) = refresh(&server, &field(&signed, "refresh_token")).await;
+        assert_eq!(
+            (status, field(&body, "message")),
+            (StatusCode::UNAUTHORIZED, "the token has expired: sign in again".to_owned())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_copied_and_spent_elsewhere_ends_the_session_for_both() {
+    for backend in backends() {
+        let server = TestServer::start(backend).await;
+        let tess = server.user("tess", &["Technician"]).await;
+        // A thief copies the refresh token and spends it first.
+        let (status, thief) = refresh(&server, &tess.refresh).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, thief_next) = refresh(&server, &field(&thief, "refresh_token")).await;
+        assert_eq!(status, StatusCode::OK);
+        // The device spends the token it holds: spent, and its successor spent too: a replay.
+        let (status, _) = refresh(&server, &tess.refresh).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let token = field(&thief_next, "token");
+        let (status, _) = server.call(Method::GET, "/v1/model", Some(&token), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "the thief's session ended too");
+        let (status, _) = refresh(&server, &field(&thief_next, "refresh_token")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        // Forged refresh tokens: a changed secret under a real session ends it as a replay;
+        // shapes that name no session are unknown. None gets an access token.
+        let (_, signed) = server
+            .call(
+                Method::POST,
+                "/v1/sign-in",
+                None,
+                Some(json!({ "user": "tess", "password": PASSWORD })),
+            )
+            .await;
+        let genuine = field(&signed, "refresh_token");
+        let (session, _) = genuine.split_once('_').unwrap();
+        for forged in [
+            format!("{session}_00"),
+            "".to_owned(),
+            "abc".to_owned(),
+            "zz_zz".to_owned(),
+            format!("{session}_"),
+        ] {
+            let (status, _) = refresh(&server, &forged).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "`{forged}`");
+        }
+        assert_eq!(refresh(&server, &genuine).await.0, StatusCode::UNAUTHORIZED);
+        // A body that is not a refresh request is refused as bad input.
+        let (status, _) = server
+            .call(Method::POST, "/v1/sign-in/refresh", None, Some(json!({ "token": genuine })))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // Disabled, or a new password: no refresh token of the user gets an access token.
+        let admin = server.user("root", &["Admin"]).await;
+        for (path, body) in [
+            ("/v1/users/tess/disabled", json!({ "disabled": true })),
+            ("/v1/users/tess/password", json!({ "password": "a new password" })),
+        ] {
+            admin_sets(
+                &server,
+                &admin.token,
+                "/v1/users/tess/disabled",
+                json!({ "disabled": false }),
+            )
+            .await;
+            let (_, signed) = server
+                .call(
+                    Method::POST,
+                    "/v1/sign-in",
+                    None,
+                    Some(json!({ "user": "tess", "password": PASSWORD })),
+                )
+                .await;
+            admin_sets(&server, &admin.token, path, body).await;
+            let (status, _) = refresh(&server, &field(&signed, "refresh_token")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "after {path}");
+        }
+    }
+}
+
+async fn admin_sets(server: &TestServer, token: &str, path: &str, body: serde_json::Value) {
+    let (status, answer) = server.call(Method::PUT, path, Some(token), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+}
+
 #[tokio::test]
 async fn sign_in_attempts_are_limited_per_minute() {
     for backend in backends() {

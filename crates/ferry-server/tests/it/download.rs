@@ -2,6 +2,8 @@
 //! from checkpoints that never miss a change, with removals for what left the user's view.
 
 use axum::http::{Method, StatusCode};
+use ferry_model::samples;
+use ferry_server::{Handlers, Limits};
 use serde_json::json;
 
 use crate::harness::{
@@ -156,7 +158,14 @@ async fn objects_that_leave_the_view_are_removed() {
 #[tokio::test]
 async fn download_behaviours_clear_preserve_and_constrain() {
     for backend in backends() {
-        let server = TestServer::start(backend).await;
+        // The clock moves a day on: tokens that last past it keep the test on downloads.
+        let server = TestServer::start_with(
+            backend,
+            samples::FIELD_SERVICE,
+            Handlers::default(),
+            day_long_tokens(),
+        )
+        .await;
         let f = fixture(&server).await;
         let (_, sent) = server
             .upload(
@@ -372,7 +381,14 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
 #[tokio::test]
 async fn full_downloads_reconcile_by_ids_and_revisions() {
     for backend in backends() {
-        let server = TestServer::start(backend).await;
+        // The clock moves a day on: tokens that last past it keep the test on downloads.
+        let server = TestServer::start_with(
+            backend,
+            samples::FIELD_SERVICE,
+            Handlers::default(),
+            day_long_tokens(),
+        )
+        .await;
         let f = fixture(&server).await;
         // Work orders download by a constraint with a day token: a checkpoint of yesterday
         // starts a full download.
@@ -513,4 +529,9 @@ async fn a_device_following_changes_equals_a_fresh_device() {
             }
         }
     }
+}
+
+/// Limits whose access tokens outlast a day.
+fn day_long_tokens() -> Limits {
+    Limits { access_token_lifetime_seconds: 2 * 86_400, ..Limits::default() }
 }

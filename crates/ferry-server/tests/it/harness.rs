@@ -84,6 +84,8 @@ pub(crate) const PASSWORD: &str = "correct horse battery";
 
 pub(crate) struct SignedIn {
     pub(crate) token: String,
+    /// The session's refresh token.
+    pub(crate) refresh: String,
     pub(crate) id: ObjectId,
 }
 
@@ -143,7 +145,8 @@ impl TestServer {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        SignedIn { token: body["token"].as_str().unwrap().to_owned(), id }
+        let text = |key: &str| body[key].as_str().unwrap().to_owned();
+        SignedIn { token: text("token"), refresh: text("refresh_token"), id }
     }
 
     pub(crate) async fn call(

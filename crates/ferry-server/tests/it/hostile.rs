@@ -866,6 +866,7 @@ async fn forged_expired_replayed_and_disabled_tokens_are_refused_and_change_noth
         };
         let tess = server.user("tess", &["Planner"]).await;
         let dora = server.user("dora", &["Planner"]).await;
+        let rhea = server.user("rhea", &["Planner"]).await;
         let before = digest(&server.database).await;
         // Forged: the planner's token with one character changed.
         let mut forged = f.planner.token.clone();
@@ -879,10 +880,29 @@ async fn forged_expired_replayed_and_disabled_tokens_are_refused_and_change_noth
             .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(attempt(tess.token.clone(), 2).await, StatusCode::UNAUTHORIZED, "replayed");
+        // Replayed: a refresh token spent already (and past its grace period) ends the session
+        // it belongs to, and gets no access token.
+        let refresh = |refresh_token: String| {
+            let server = &server;
+            async move {
+                let body = json!({ "refresh_token": refresh_token });
+                server.call(Method::POST, "/v1/sign-in/refresh", None, Some(body)).await
+            }
+        };
+        let (status, spent) = refresh(rhea.refresh.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{spent}");
+        let later =
+            server.clock.now_plus_seconds(Limits::default().refresh_reuse_grace_seconds + 1);
+        *server.clock.0.lock().unwrap() = later;
+        let (status, body) = refresh(rhea.refresh.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed refresh: {body}");
+        let token = spent["token"].as_str().unwrap().to_owned();
+        assert_eq!(attempt(token, 5).await, StatusCode::UNAUTHORIZED, "the replayed session");
         // Of a disabled user.
         let body = json!({ "disabled": true });
         server.call(Method::PUT, "/v1/users/dora/disabled", Some(&f.admin.token), Some(body)).await;
         assert_eq!(attempt(dora.token.clone(), 3).await, StatusCode::UNAUTHORIZED, "disabled");
+        assert_eq!(refresh(dora.refresh.clone()).await.0, StatusCode::UNAUTHORIZED, "disabled");
         // Expired: the planner's own token, once its lifetime has passed.
         let later = server.clock.now_plus_days(400);
         *server.clock.0.lock().unwrap() = later;

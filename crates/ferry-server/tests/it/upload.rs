@@ -614,7 +614,7 @@ async fn every_rejection_carries_its_kind_on_the_wire_and_in_its_failure() {
 #[tokio::test]
 async fn a_retry_after_its_answer_expired_neither_duplicates_nor_overwrites() {
     for backend in backends() {
-        let limits = Limits { token_lifetime_seconds: 400 * 86_400, ..Limits::default() };
+        let limits = Limits { access_token_lifetime_seconds: 400 * 86_400, ..Limits::default() };
         let server = TestServer::start_with(
             backend,
             ferry_model::samples::FIELD_SERVICE,

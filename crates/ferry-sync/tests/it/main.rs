@@ -46,6 +46,11 @@ transcripts! {
     an_answer_of_the_wrong_outcomes_is_refused_whole,
     // Faults.
     a_lost_answer_is_retried_after_a_jittered_wait,
+    // Sessions.
+    an_expired_access_token_is_refreshed_and_the_request_sent_again,
+    a_lost_refresh_answer_is_retried_with_the_same_token,
+    a_refused_refresh_ends_the_sync,
+    a_session_without_a_refresh_token_ends_at_its_expiry,
     the_network_failing_every_attempt_ends_the_sync,
     a_cut_page_rolls_the_download_back,
     cancel_during_the_download_rolls_it_back,

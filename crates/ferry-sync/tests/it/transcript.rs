@@ -92,6 +92,9 @@ struct StartLine {
     /// The user signed in on the device before.
     #[serde(default)]
     user: Option<String>,
+    /// The session's refresh token.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 fn default_seed() -> u64 {
@@ -167,6 +170,7 @@ fn parse_event(line: &str, model: &Arc<Model>, upgrade: Option<&str>) -> Event {
                 seed: start.seed,
                 started: Timestamp::parse("2026-12-01T10:00:00Z").unwrap(),
                 user: start.user.as_deref().map(id),
+                refresh_token: start.refresh_token,
                 pending: start.pending,
                 dirty: start.dirty,
             }))
@@ -284,13 +288,21 @@ fn render_store(store: &Store) -> String {
             response.outcomes.len()
         ),
         Store::FullSyncDue => "full-sync-due".to_owned(),
-        Store::SignedIn { token, user, forget_previous } => format!(
-            "signed-in {user} with token {token}{}",
+        Store::SignedIn { token, refresh_token, user, forget_previous } => format!(
+            "signed-in {user} with token {token}{}{}",
+            refresh(refresh_token),
             if *forget_previous { ", the previous user's data leaving the device" } else { "" }
         ),
+        Store::Refreshed { token, refresh_token } => {
+            format!("refreshed with token {token}{}", refresh(refresh_token))
+        }
         Store::FullSyncDone => "full-sync-done".to_owned(),
         Store::LastSync { at, mode } => format!("last-sync {at} {mode}"),
     }
+}
+
+fn refresh(refresh_token: &Option<String>) -> String {
+    refresh_token.as_ref().map(|r| format!(" and refresh token {r}")).unwrap_or_default()
 }
 
 fn render_step(step: &Step) -> String {
