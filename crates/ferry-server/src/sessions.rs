@@ -42,8 +42,9 @@ pub(crate) async fn open(state: &State, user: User, now: Timestamp) -> Result<Se
     let refresh_expires = later(now, state.limits.refresh_token_lifetime_seconds);
     let mut tx = state.store.begin().await?;
     let now_param = Param::Int(now.unix_micros());
-    tx.execute("DELETE FROM ferry_tokens WHERE expires_at < $1", &[now_param.clone()]).await?;
-    tx.execute("DELETE FROM ferry_sessions WHERE expires_at < $1", &[now_param.clone()]).await?;
+    let past = std::slice::from_ref(&now_param);
+    tx.execute("DELETE FROM ferry_tokens WHERE expires_at < $1", past).await?;
+    tx.execute("DELETE FROM ferry_sessions WHERE expires_at < $1", past).await?;
     tx.execute(
         "INSERT INTO ferry_sessions (session, user_id, refresh_hash, previous_hash, rotated_at, expires_at) VALUES ($1, $2, $3, '', $4, $5)",
         &[

@@ -107,13 +107,9 @@ async fn objects_that_leave_the_view_are_removed() {
 
         // Sales customers download incrementally (the rule depends only on the object and the
         // user): one given to another sales person arrives as a removal.
-        let server = TestServer::start_with(
-            backend,
-            ferry_model::samples::SALES,
-            Default::default(),
-            Default::default(),
-        )
-        .await;
+        let server =
+            TestServer::start_with(backend, samples::SALES, Default::default(), Default::default())
+                .await;
         let sam = server.user("sam", &["SalesPerson"]).await;
         let sue = server.user("sue", &["SalesPerson"]).await;
         let boss = server.user("boss", &["Manager"]).await;
@@ -335,7 +331,7 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
 
     // A second server process on the same database.
     let config = ferry_server::Config {
-        model_text: ferry_model::samples::FIELD_SERVICE.to_owned(),
+        model_text: samples::FIELD_SERVICE.to_owned(),
         database: server.database.clone(),
         files: server.files.clone(),
         limits: Default::default(),
