@@ -1,6 +1,7 @@
 //! `ferry admin [--server URL] [--session FILE] [--json] COMMAND`: the operator's view of a
 //! server: users and roles, `SynchronizationError` records (list, show, replay), the sync
-//! history and the devices seen. `login` keeps the server and a token in the session file
+//! history and the devices seen. `login` keeps the server and the session's tokens (an access
+//! token, and the refresh token that renews it when it expires) in the session file
 //! (`ferry/admin-session.json` in the user's configuration directory, `$XDG_CONFIG_HOME` or
 //! `~/.config`, readable by the user only, unless told otherwise); the other commands use it.
 
@@ -143,8 +144,8 @@ impl Admin {
         }
     }
 
-    /// The server and token of the session.
-    fn session(&self) -> Result<(String, String), Failure> {
+    /// The server and the session (its access token and refresh token).
+    fn session(&self) -> Result<(String, Json), Failure> {
         let not_logged_in = || Failure {
             message: format!(
                 "no session in {}: log in with `ferry admin --server URL login --user NAME`",
@@ -159,16 +160,57 @@ impl Admin {
             .clone()
             .or_else(|| session["server"].as_str().map(str::to_owned))
             .ok_or_else(not_logged_in)?;
-        let token = session["token"].as_str().ok_or_else(not_logged_in)?.to_owned();
-        Ok((server, token))
+        session["token"].as_str().ok_or_else(not_logged_in)?;
+        Ok((server, session))
+    }
+
+    /// Writes the session file.
+    fn keep(&self, session: &Json) -> Result<(), Failure> {
+        write_session(&self.session, &session.to_string()).map_err(|e| Failure {
+            message: format!("{}: {e}", self.session.display()),
+            code: exit::IO,
+        })
+    }
+
+    /// Spends the session's refresh token for the next access token, kept in the session file
+    /// with the next refresh token; `None` when the session has none or the server refused it.
+    async fn refresh(
+        &self,
+        transport: &HttpTransport,
+        session: &mut Json,
+    ) -> Result<Option<String>, Failure> {
+        let Some(refresh_token) = session["refresh_token"].as_str() else {
+            return Ok(None);
+        };
+        let body = json!({ "refresh_token": refresh_token }).to_string();
+        let path = endpoint::Refresh::ROUTE.path(&[]);
+        let answer = transport.request("POST", &path, None, body.as_bytes()).await?;
+        if answer.status != 200 {
+            return Ok(None);
+        }
+        let signed: Json = serde_json::from_slice(&answer.body).unwrap_or_default();
+        let Some(token) = signed["token"].as_str().map(str::to_owned) else {
+            return Ok(None);
+        };
+        session["token"] = signed["token"].clone();
+        session["refresh_token"] = signed["refresh_token"].clone();
+        self.keep(session)?;
+        Ok(Some(token))
     }
 
     async fn call(&self, route: Route, path: &str, body: Option<Json>) -> Result<Json, Failure> {
         let method = route.method.as_str();
-        let (server, token) = self.session()?;
+        let (server, mut session) = self.session()?;
         let transport = HttpTransport::new(&server)?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let answer = transport.request(method, path, Some(&token), body.as_bytes()).await?;
+        let token = session["token"].as_str().unwrap_or_default().to_owned();
+        let mut answer = transport.request(method, path, Some(&token), body.as_bytes()).await?;
+        // An access token past its lifetime: the refresh token gets the next, once.
+        if answer.status == 401
+            && let Some(token) = self.refresh(&transport, &mut session).await?
+        {
+            answer = transport.request(method, path, Some(&token), body.as_bytes()).await?;
+        }
         if answer.status != 200 {
             return Err(refusal(answer.status, &answer.body));
         }
@@ -207,11 +249,13 @@ impl Admin {
             return Err(refusal(answer.status, &answer.body));
         }
         let signed: Json = serde_json::from_slice(&answer.body).unwrap_or_default();
-        let session = json!({ "server": server, "token": signed["token"], "user": user });
-        write_session(&self.session, &session.to_string()).map_err(|e| Failure {
-            message: format!("{}: {e}", self.session.display()),
-            code: exit::IO,
-        })?;
+        let session = json!({
+            "server": server,
+            "token": signed["token"],
+            "refresh_token": signed["refresh_token"],
+            "user": user,
+        });
+        self.keep(&session)?;
         let roles = signed["roles"].as_array().cloned().unwrap_or_default();
         let roles: Vec<&str> = roles.iter().filter_map(Json::as_str).collect();
         self.print(

@@ -23,6 +23,7 @@ pub(crate) const USAGE: &str = "usage:
   ferry serve --model FILE [--database sqlite:PATH | postgres://...] [--listen HOST:PORT]
               [--files DIR] [--connections-max N] [--requests-in-flight-max N]
               [--handler-timeout-ms MS] [--upload-retention-days N]
+              [--access-token-seconds N] [--refresh-token-days N]
               [--tls-cert FILE --tls-key FILE]
               [--idp-jwks-url URL --idp-issuer ISS --idp-audience AUD
                [--idp-user-claim CLAIM] [--idp-roles-claim CLAIM] [--idp-ca-cert FILE]]
@@ -31,7 +32,8 @@ pub(crate) const USAGE: &str = "usage:
                                          `files` beside an SQLite file or ferry-data/files;
                                          at most 1024 connections and 256 requests at once,
                                          each answered within 90000 ms; uploads' answers kept
-                                         90 days for retries); HTTPS with the PEM
+                                         90 days for retries; access tokens last 900 s,
+                                         a session unrefreshed 90 days); HTTPS with the PEM
                                          certificate chain and key given, else plain HTTP;
                                          with --idp-…, users also sign in with JWTs of
                                          that identity provider (user from CLAIM `sub`,

@@ -60,6 +60,14 @@ fn options(args: &[&str]) -> Result<Options, String> {
             "--upload-retention-days" => {
                 limits.upload_retention_days = count("--upload-retention-days", value)? as i64;
             }
+            "--access-token-seconds" => {
+                let seconds = count("--access-token-seconds", value)?;
+                limits.access_token_lifetime_seconds = seconds as i64;
+            }
+            "--refresh-token-days" => {
+                let days = count("--refresh-token-days", value)? as i64;
+                limits.refresh_token_lifetime_seconds = days.saturating_mul(86_400);
+            }
             "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
             "--tls-key" => tls_key = Some(value("--tls-key")?),
             "--idp-jwks-url" => idp.jwks_url = Some(value("--idp-jwks-url")?),

@@ -65,10 +65,6 @@ pub const ACCESS_TOKEN_LIFETIME_SECONDS: i64 = 15 * 60;
 /// How long a session lasts without its refresh token being spent, in seconds: a device offline
 /// longer signs in again. Each refresh starts the period again.
 pub const REFRESH_TOKEN_LIFETIME_SECONDS: i64 = 90 * 24 * 3600;
-/// How long a spent refresh token may be spent again, in seconds: a device whose refresh lost
-/// its answer retries with the token it holds. Spent later, or after its successor was spent,
-/// it is a replay: the session ends.
-pub const REFRESH_REUSE_GRACE_SECONDS: i64 = 120;
 /// Sign-in attempts allowed per user name per minute.
 pub const SIGN_IN_ATTEMPTS_PER_MINUTE: usize = 10;
 /// Sign-in attempts allowed per client address per minute (loopback addresses excepted).
@@ -96,7 +92,6 @@ pub struct Limits {
     pub page_rows_max: usize,
     pub access_token_lifetime_seconds: i64,
     pub refresh_token_lifetime_seconds: i64,
-    pub refresh_reuse_grace_seconds: i64,
     pub sign_in_attempts_per_minute: usize,
     pub sign_in_attempts_per_address_per_minute: usize,
     pub file_bytes_max: u64,
@@ -118,7 +113,6 @@ impl Default for Limits {
             page_rows_max: PAGE_ROWS_MAX,
             access_token_lifetime_seconds: ACCESS_TOKEN_LIFETIME_SECONDS,
             refresh_token_lifetime_seconds: REFRESH_TOKEN_LIFETIME_SECONDS,
-            refresh_reuse_grace_seconds: REFRESH_REUSE_GRACE_SECONDS,
             sign_in_attempts_per_minute: SIGN_IN_ATTEMPTS_PER_MINUTE,
             sign_in_attempts_per_address_per_minute: SIGN_IN_ATTEMPTS_PER_ADDRESS_PER_MINUTE,
             file_bytes_max: FILE_BYTES_MAX,

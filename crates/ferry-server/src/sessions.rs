@@ -1,14 +1,13 @@
 //! Sessions: a short-lived access token sent with every request, and a refresh token that gets
 //! the next one. A refresh token is spent once: each refresh answers with a new one (rotation).
-//! The token spent just before stays good for [`Limits::refresh_reuse_grace_seconds`], for a
-//! device whose refresh lost its answer and retries; any other earlier token presented again
-//! was copied (a replay), and ends the session for whoever holds it.
+//! The token spent last stays good until the one it was exchanged for is spent: a device whose
+//! refresh lost its answer (the network failed, the device went offline before it arrived)
+//! spends it again, and the answer it never got is void. Any other earlier token presented
+//! again was copied (a replay), and ends the session for whoever holds it.
 //!
 //! A refresh token is `<session>_<secret>`, both random hex; the server keeps one row per
 //! session with the hashes of its current and previous secrets, so a replay of any earlier
 //! token is recognised by its session without keeping every token ever spent.
-//!
-//! [`Limits::refresh_reuse_grace_seconds`]: crate::Limits::refresh_reuse_grace_seconds
 
 use ferry_model::{ObjectId, Timestamp};
 use ferry_sql::Param;
@@ -46,12 +45,11 @@ pub(crate) async fn open(state: &State, user: User, now: Timestamp) -> Result<Se
     tx.execute("DELETE FROM ferry_tokens WHERE expires_at < $1", past).await?;
     tx.execute("DELETE FROM ferry_sessions WHERE expires_at < $1", past).await?;
     tx.execute(
-        "INSERT INTO ferry_sessions (session, user_id, refresh_hash, previous_hash, rotated_at, expires_at) VALUES ($1, $2, $3, '', $4, $5)",
+        "INSERT INTO ferry_sessions (session, user_id, refresh_hash, previous_hash, expires_at) VALUES ($1, $2, $3, '', $4)",
         &[
             Param::Text(session.clone()),
             state.store.id_param(user.id),
             Param::Text(token_hash(&secret)),
-            now_param,
             Param::Int(refresh_expires.unix_micros()),
         ],
     )
@@ -98,14 +96,14 @@ pub(crate) async fn refresh(state: &State, presented: &str) -> Result<Session, A
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     // The row's lock first: two refreshes of one session run one after the other.
-    let lock = "UPDATE ferry_sessions SET rotated_at = rotated_at WHERE session = $1";
+    let lock = "UPDATE ferry_sessions SET expires_at = expires_at WHERE session = $1";
     if tx.execute(lock, &[Param::Text(session.to_owned())]).await? == 0 {
         tx.finish().await?;
         return Err(AuthError::UnknownToken);
     }
     let rows = tx
         .query(
-            "SELECT s.user_id, s.refresh_hash, s.previous_hash, s.rotated_at, s.expires_at, c.name, c.roles, c.disabled FROM ferry_sessions s JOIN ferry_credentials c ON c.user_id = s.user_id WHERE s.session = $1",
+            "SELECT s.user_id, s.refresh_hash, s.previous_hash, s.expires_at, c.name, c.roles, c.disabled FROM ferry_sessions s JOIN ferry_credentials c ON c.user_id = s.user_id WHERE s.session = $1",
             &[Param::Text(session.to_owned())],
         )
         .await?;
@@ -114,37 +112,34 @@ pub(crate) async fn refresh(state: &State, presented: &str) -> Result<Session, A
         .ok_or_else(|| StoreError::Corrupt(format!("session `{session}` belongs to no user")))?;
     let user = User {
         id: read_id(state, &row[0])?,
-        name: text(&row[5])?,
-        roles: split_roles(&text(&row[6])?),
+        name: text(&row[4])?,
+        roles: split_roles(&text(&row[5])?),
     };
-    let (current, previous, rotated_at) = (text(&row[1])?, text(&row[2])?, int(&row[3])?);
-    let refusal = if int(&row[4])? < now.unix_micros() {
+    let (current, previous) = (text(&row[1])?, text(&row[2])?);
+    let refusal = if int(&row[3])? < now.unix_micros() {
         Some(AuthError::Expired)
-    } else if int(&row[7])? != 0 {
+    } else if int(&row[6])? != 0 {
         Some(AuthError::Disabled)
     } else {
         None
     };
     let hash = token_hash(secret);
-    let grace = state.limits.refresh_reuse_grace_seconds.saturating_mul(1_000_000);
-    let retried = hash == previous && now.unix_micros().saturating_sub(rotated_at) <= grace;
+    let retried = !previous.is_empty() && hash == previous;
     let refusal = refusal.or_else(|| (hash != current && !retried).then_some(AuthError::Replayed));
     if let Some(refusal) = refusal {
         end(&mut tx, session).await?;
         tx.commit().await?;
         return Err(refusal);
     }
-    // A retry keeps the first spending's time, so retries cannot stretch the grace period.
-    let (previous, rotated_at) =
-        if retried { (previous, rotated_at) } else { (current, now.unix_micros()) };
+    // A retry voids the answer it replaces: the token spent last stays the previous one.
+    let previous = if retried { previous } else { current };
     let secret = hex(&random_bytes::<32>());
     let refresh_expires = later(now, state.limits.refresh_token_lifetime_seconds);
     tx.execute(
-        "UPDATE ferry_sessions SET refresh_hash = $1, previous_hash = $2, rotated_at = $3, expires_at = $4 WHERE session = $5",
+        "UPDATE ferry_sessions SET refresh_hash = $1, previous_hash = $2, expires_at = $3 WHERE session = $4",
         &[
             Param::Text(token_hash(&secret)),
             Param::Text(previous),
-            Param::Int(rotated_at),
             Param::Int(refresh_expires.unix_micros()),
             Param::Text(session.to_owned()),
         ],

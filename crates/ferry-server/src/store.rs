@@ -90,9 +90,9 @@ const FIXED_TABLES: [&str; 15] = [
     "INSERT INTO ferry_sequence (id, value) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
     "CREATE TABLE IF NOT EXISTS ferry_credentials (user_id {id} PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, roles TEXT NOT NULL, disabled BIGINT NOT NULL DEFAULT 0, issuer TEXT NOT NULL DEFAULT '')",
     "CREATE TABLE IF NOT EXISTS ferry_tokens (token_hash TEXT PRIMARY KEY, user_id {id} NOT NULL, expires_at BIGINT NOT NULL, session TEXT NOT NULL DEFAULT '')",
-    // One row per session: the hash of its refresh token, and of the one spent before it (for a
-    // grace period), so a replay of any earlier token is seen and ends the session.
-    "CREATE TABLE IF NOT EXISTS ferry_sessions (session TEXT PRIMARY KEY, user_id {id} NOT NULL, refresh_hash TEXT NOT NULL, previous_hash TEXT NOT NULL, rotated_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+    // One row per session: the hash of its refresh token, and of the one spent for it (good
+    // again until the current one is spent), so a replay of any earlier token is seen.
+    "CREATE TABLE IF NOT EXISTS ferry_sessions (session TEXT PRIMARY KEY, user_id {id} NOT NULL, refresh_hash TEXT NOT NULL, previous_hash TEXT NOT NULL, expires_at BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
     "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL, request_digest TEXT)",

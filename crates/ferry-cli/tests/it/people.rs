@@ -809,3 +809,60 @@ fn an_https_address_never_falls_back_to_plain_http() {
     let text = String::from_utf8_lossy(&received);
     assert!(!text.contains(PASSWORD) && !text.contains("sign-in"), "nothing went in the clear");
 }
+
+/// A session's refresh token as a device database keeps it.
+fn refresh_token_of(db: &str) -> String {
+    let connection = rusqlite::Connection::open(db).unwrap();
+    connection
+        .query_row("SELECT value FROM ferry_meta WHERE key = 'refresh_token'", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn expired_access_tokens_are_renewed_and_a_copied_device_ends_both_sessions() {
+    let dir = scratch("sessions");
+    let (model, database) = with_users(&dir, "server", samples::FIELD_SERVICE);
+    let options = ["--access-token-seconds", "1"];
+    let server = spawn_server_with(&dir.join("server"), &model, &database, "127.0.0.1:0", &options);
+    #[allow(clippy::disallowed_methods, reason = "a served process checks the system clock")]
+    let expire = || std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let db = db_path(&dir, "pat.db");
+    login(&dir, &db, &server.url, "pat");
+    let first = refresh_token_of(&db);
+
+    // Each access token lasts a second: the device and the admin tool renew theirs unseen.
+    expire();
+    device_json(&dir, &db, &["sync"]);
+    let second = refresh_token_of(&db);
+    assert_ne!(first, second, "the refresh token rotates");
+    let logged = run_with_stdin(
+        &["admin", "--server", &server.url, "login", "--user", "ada", "--password-stdin"],
+        PASSWORD,
+        &dir,
+    );
+    assert_eq!(logged.status.code(), Some(0), "{}", String::from_utf8_lossy(&logged.stderr));
+    expire();
+    let (code, _, err) = ferry_in(&dir, &["admin", "users"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = ferry_in(&dir, &["admin", "users"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // A copy of the device database (a backup taken, a phone cloned) renews the session
+    // twice; the device then presents a refresh token that was spent: a replay. The session
+    // ends for both, each told to log in again (exit code 6).
+    let copy = db_path(&dir, "copy.db");
+    std::fs::copy(&db, &copy).unwrap();
+    for _ in 0..2 {
+        expire();
+        device_json(&dir, &copy, &["sync"]);
+    }
+    expire();
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &db, "sync"]);
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("already spent") && err.contains("log in again"), "{err}");
+    expire();
+    let (code, _, err) = ferry_in(&dir, &["device", "--db", &copy, "sync"]);
+    assert_eq!(code, Some(6), "{err}");
+    login(&dir, &db, &server.url, "pat");
+    device_json(&dir, &db, &["sync"]);
+}
