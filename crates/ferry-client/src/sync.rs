@@ -166,7 +166,8 @@ pub enum SyncError {
         /// What failed.
         reason: String,
     },
-    /// Nobody is signed in on this device, or the token expired.
+    /// Nobody is signed in on this device, or the session ended: its refresh token expired
+    /// or was refused (spent elsewhere, the user disabled, a new password).
     #[error("not signed in, or the session expired: sign in again ({message})")]
     NotSignedIn {
         /// The server's explanation.

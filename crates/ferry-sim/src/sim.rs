@@ -89,6 +89,8 @@ pub struct FaultPlan {
     pub injected: BTreeMap<Fault, usize>,
     /// Devices that crashed and must start again.
     crashed: BTreeSet<usize>,
+    /// Requests for a session's next access token (refresh token spent), faults or not.
+    refreshes: usize,
 }
 
 impl FaultPlan {
@@ -160,6 +162,9 @@ impl Transport for SimTransport {
             let (fault, committed) = {
                 let mut plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
                 let fault = plan.next(self.device, request.route);
+                if request.route == Some(endpoint::Refresh::ROUTE) {
+                    plan.refreshes += 1;
+                }
                 (fault, plan.rng.chance(1, 2))
             };
             if matches!(fault, Some(Fault::FailBeforeSend | Fault::CrashDevice)) {
@@ -217,6 +222,8 @@ pub struct SimReport {
     pub server_restarts: usize,
     pub model_changes: usize,
     pub role_changes: usize,
+    /// Refresh tokens spent (a device's access token expired).
+    pub refreshes: usize,
     /// Entities cleared on a device (objects that must come back with the next full sync).
     pub clears: usize,
     /// Objects deleted on a device (work orders, and sites whose work orders lose the reference).
@@ -288,7 +295,10 @@ pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
             report.checks += 1;
         }
     }
-    report.faults = world.plan.lock().unwrap_or_else(|p| p.into_inner()).injected.clone();
+    {
+        let plan = world.plan.lock().unwrap_or_else(|p| p.into_inner());
+        (report.faults, report.refreshes) = (plan.injected.clone(), plan.refreshes);
+    }
     format!("{report:?}").hash(&mut world.digest);
     report.digest = world.digest.finish();
     let _ = std::fs::remove_dir_all(&world.directory);
@@ -345,6 +355,10 @@ impl ServerSlot {
     }
 }
 
+/// How long an access token lasts on the simulation's server, in seconds of virtual time: a
+/// run's steps take minutes, so devices renew their sessions through the network's faults.
+const SIM_ACCESS_TOKEN_SECONDS: i64 = 60;
+
 /// A server on the run's database, for `model_text`.
 async fn open_server(
     directory: &std::path::Path,
@@ -355,7 +369,10 @@ async fn open_server(
         model_text: model_text.to_owned(),
         database: ferry_server::Database::Sqlite(directory.join("server.db")),
         files: directory.join("server-files"),
-        limits: Limits::default(),
+        limits: Limits {
+            access_token_lifetime_seconds: SIM_ACCESS_TOKEN_SECONDS,
+            ..Limits::default()
+        },
         handlers: Handlers::default(),
         clock: clock.clone(),
         identity: None,
@@ -418,6 +435,7 @@ impl World {
             rate: 0,
             injected: BTreeMap::new(),
             crashed: BTreeSet::new(),
+            refreshes: 0,
         }));
         let ids = Arc::new(SimIds(Mutex::new(Rng::new(seed ^ 0x1D5))));
         let mut world = World {

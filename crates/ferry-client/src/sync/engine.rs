@@ -104,11 +104,17 @@ pub(super) async fn drive(
     };
     let store = LocalStore { database: &engine.database, server: engine.transport.server() };
     let start = start(&store, engine, job)?;
-    let mut shell = Shell { engine, store, token, options, writer: None, server: None };
+    let mut shell =
+        Shell { engine, store, token, options, writer: None, renewed: None, server: None };
     let outcome = shell.run(start).await;
-    if let Some(writer) = shell.writer.take() {
-        writer.finish().await?;
+    let finished = match shell.writer.take() {
+        Some(writer) => writer.finish().await.map(drop),
+        None => Ok(()),
+    };
+    if let Some(renewed) = shell.renewed.take() {
+        shell.store.write(renewed)?;
     }
+    finished?;
     let server = shell.server.unwrap_or_else(|| engine.transport.server());
     outcome.map_err(|error| error.into_sync_error(server))
 }
@@ -162,6 +168,9 @@ struct Shell<'a> {
     token: String,
     options: &'a SyncOptions,
     writer: Option<Writer>,
+    /// A session renewed while a download's transaction holds the database's one write lock:
+    /// kept once the transaction ends, committed or rolled back.
+    renewed: Option<Store>,
     /// The server as the transport named it when the network last failed.
     server: Option<String>,
 }
@@ -211,6 +220,10 @@ impl Shell<'_> {
             Action::Store(write) => {
                 if let Store::Refreshed { token, .. } = &write {
                     self.token = token.clone();
+                    if self.writer.is_some() {
+                        self.renewed = Some(write);
+                        return Ok(None);
+                    }
                 }
                 self.store.write(write)?;
                 return Ok(None);
@@ -228,6 +241,9 @@ impl Shell<'_> {
             Action::CommitDownload => {
                 let writer = self.writer.take().expect("a download's commit follows its begin");
                 let applied = writer.commit().await?;
+                if let Some(renewed) = self.renewed.take() {
+                    self.store.write(renewed)?;
+                }
                 Event::Committed { downloaded: applied.downloaded, removed: applied.removed }
             }
             Action::ApplySynced { synced, removed } => {

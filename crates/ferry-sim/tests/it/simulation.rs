@@ -19,6 +19,7 @@ async fn simulation_keeps_the_promises_on_fixed_seeds() {
             Err(failure) => panic!("seed {seed:#x}: {failure}"),
         };
         eprintln!("seed {seed:#x}: {first:?}");
+        assert!(first.refreshes > 0, "seed {seed:#x} renewed no session: {first:?}");
         let second =
             simulate(options).await.unwrap_or_else(|f| panic!("seed {seed:#x}, again: {f}"));
         assert_eq!(
