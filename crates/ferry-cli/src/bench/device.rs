@@ -110,7 +110,7 @@ pub(super) async fn device(
 }
 
 /// The secret of the encrypted devices the benchmark syncs.
-const BENCH_DEVICE_SECRET: &[u8] = b"the benchmark's device secret, 32 bytes or more";
+pub(super) const BENCH_DEVICE_SECRET: &[u8] = b"the benchmark's device secret, 32 bytes or more";
 
 /// The best initial sync of a fresh device (of three at 100k, one above), and that device.
 struct InitialSync {

@@ -7,7 +7,8 @@
 //!   copying the same 100 files into another directory, each synced to disk, as the server and
 //!   the device each do once.
 //! - One 1 GiB file up and down, with the peak resident memory of the device process (this one)
-//!   and of the server process while it moves.
+//!   and of the server process while it moves; then again between encrypted devices, whose file
+//!   stores seal every chunk.
 
 use std::io::{Read, Write as _};
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use ferry_sql::Dialect;
 
 use super::Size;
 use super::device::{
-    ServerProcess, peak_memory, peak_memory_of, reset_peak_memory, reset_peak_memory_of,
+    BENCH_DEVICE_SECRET, ServerProcess, peak_memory, peak_memory_of, reset_peak_memory,
+    reset_peak_memory_of,
 };
 use super::server::{Databases, PASSWORD, Running, ms};
 
@@ -55,17 +57,22 @@ impl Read for Noise {
     }
 }
 
-/// A signed-in device of the field-service model.
+/// A device database and its engine.
+type Device = (Arc<ferry_client::Database>, SyncEngine);
+
+/// A signed-in device of the field-service model, encrypted when given a key.
 async fn device(
     directory: &std::path::Path,
     name: &str,
     user: &str,
     server: &ServerProcess,
+    key: Option<&ferry_client::DeviceKey>,
 ) -> anyhow::Result<(Arc<ferry_client::Database>, SyncEngine, ferry_model::ObjectId)> {
-    let database = Arc::new(ferry_client::Database::open(
-        directory.join(format!("{name}.db")),
-        samples::FIELD_SERVICE,
-    )?);
+    let path = directory.join(format!("{name}.db"));
+    let database = Arc::new(match key {
+        Some(key) => ferry_client::Database::open_encrypted(&path, samples::FIELD_SERVICE, key)?,
+        None => ferry_client::Database::open(&path, samples::FIELD_SERVICE)?,
+    });
     let engine = SyncEngine::new(Arc::clone(&database), &format!("http://{}", server.address))?;
     let id = engine.sign_in(user, PASSWORD).await?;
     Ok((database, engine, id))
@@ -90,8 +97,9 @@ pub(super) async fn files(size: Size, databases: &mut Databases) -> anyhow::Resu
     let directory = databases.directory.join("files");
     std::fs::create_dir_all(&directory)?;
     let server = ServerProcess::spawn(&database, &databases.directory)?;
-    let (planner_db, planner, _) = device(&directory, "planner", "planner", &server).await?;
-    let (tech_db, tech, tech_id) = device(&directory, "technician", "technician", &server).await?;
+    let (planner_db, planner, _) = device(&directory, "planner", "planner", &server, None).await?;
+    let (tech_db, tech, tech_id) =
+        device(&directory, "technician", "technician", &server, None).await?;
 
     // A work order for the technician, and their visit, which the photos hang on.
     let mut order = planner_db.create("Field.WorkOrder")?;
@@ -136,7 +144,7 @@ pub(super) async fn files(size: Size, databases: &mut Databases) -> anyhow::Resu
         let sent = report.files_uploaded;
         anyhow::ensure!(sent == count, "{sent} of {count} contents sent");
         let (_, reader, _) =
-            device(&directory, &format!("reader-{round}"), "planner", &server).await?;
+            device(&directory, &format!("reader-{round}"), "planner", &server, None).await?;
         let selected = photos.iter().map(|p| ("Field.Photo".to_owned(), p.id())).collect();
         let start = Instant::now();
         let report = reader.sync(SyncMode::Selected(selected)).await?;
@@ -157,10 +165,50 @@ pub(super) async fn files(size: Size, databases: &mut Databases) -> anyhow::Resu
         );
     }
 
-    // One large file, up and down, watching both processes' memory.
+    // One large file, up and down, watching both processes' memory: between plain devices,
+    // then between encrypted ones.
+    let plain = ((tech_db, tech), (planner_db, planner));
+    large_file(&plain, visit.id(), &server, (large, 7), "").await?;
+    let key = ferry_client::DeviceKey::from_secret(BENCH_DEVICE_SECRET)?;
+    let (tech_db, tech, _) =
+        device(&directory, "technician-keyed", "technician", &server, Some(&key)).await?;
+    let (planner_db, planner, _) =
+        device(&directory, "planner-keyed", "planner", &server, Some(&key)).await?;
+    tech.sync(SyncMode::All).await?;
+    planner.sync(SyncMode::All).await?;
+    let encrypted = ((tech_db, tech), (planner_db, planner));
+    large_file(&encrypted, visit.id(), &server, (large, 8), ", encrypted").await?;
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+/// Copies every file of `from` into `to`, each synced to disk; the time it took.
+fn copy_floor(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<Duration> {
+    std::fs::create_dir_all(to)?;
+    let start = Instant::now();
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        std::fs::copy(entry.path(), &target)?;
+        std::fs::File::open(&target)?.sync_all()?;
+    }
+    let time = start.elapsed();
+    std::fs::remove_dir_all(to)?;
+    Ok(time)
+}
+
+/// One new content of `large` bytes (from `seed`) sent up by the technician's device and fetched
+/// by the planner's, each direction with the peak memory of both processes.
+async fn large_file(
+    ((tech_db, tech), (_, planner)): &(Device, Device),
+    visit: ferry_model::ObjectId,
+    server: &ServerProcess,
+    (large, seed): (u64, u64),
+    label: &str,
+) -> anyhow::Result<()> {
     let mut photo = tech_db.create("Field.Photo")?;
-    tech_db.set(&mut photo, "Photo_Visit", Value::Reference(visit.id()))?;
-    tech_db.attach_file(&mut photo, "survey.mp4", Noise::new(7, large))?;
+    tech_db.set(&mut photo, "Photo_Visit", Value::Reference(visit))?;
+    tech_db.attach_file(&mut photo, "survey.mp4", Noise::new(seed, large))?;
     tech_db.commit(&mut [&mut photo])?;
     let server_pid = server.pid().to_string();
     let held = std::fs::read_to_string(format!("/proc/{server_pid}/status"))?;
@@ -183,30 +231,14 @@ pub(super) async fn files(size: Size, databases: &mut Databases) -> anyhow::Resu
         let time = start.elapsed();
         anyhow::ensure!(moved == 1, "the large content did not move {direction}");
         let (device_peak, server_peak) = (peak_memory(), peak_memory_of(&server_pid));
+        let what = format!("files {} MiB file {direction}{label}", large / MIB);
         println!(
-            "files {} MiB file {direction:<4}       {:>8.1} ms                      < 64 MiB each: device {}, server {} ({:.0} MB/s)",
-            large / MIB,
+            "{what:<36} {:>8.1} ms                      < 64 MiB each: device {}, server {} ({:.0} MB/s)",
             ms(time),
             mib(device_peak),
             mib(server_peak),
             mb_per_second(large, time),
         );
     }
-    std::io::stdout().flush()?;
     Ok(())
-}
-
-/// Copies every file of `from` into `to`, each synced to disk; the time it took.
-fn copy_floor(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<Duration> {
-    std::fs::create_dir_all(to)?;
-    let start = Instant::now();
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        std::fs::copy(entry.path(), &target)?;
-        std::fs::File::open(&target)?.sync_all()?;
-    }
-    let time = start.elapsed();
-    std::fs::remove_dir_all(to)?;
-    Ok(time)
 }
