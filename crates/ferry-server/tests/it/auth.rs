@@ -24,14 +24,7 @@ async fn wrong_password_unknown_user_and_missing_token_are_refused_alike() {
         let server = TestServer::start(backend).await;
         server.user("alice", &["Technician"]).await;
         for (user, password) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
-            let (status, body) = server
-                .call(
-                    Method::POST,
-                    "/v1/sign-in",
-                    None,
-                    Some(json!({ "user": user, "password": password })),
-                )
-                .await;
+            let (status, body) = sign_in(&server, user, password).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
             assert_eq!(
                 body,
@@ -62,6 +55,15 @@ async fn tokens_expire() {
 }
 
 /// Spends a refresh token; the answer's status and body.
+async fn sign_in(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+) -> (StatusCode, serde_json::Value) {
+    let body = json!({ "user": user, "password": password });
+    server.call(Method::POST, "/v1/sign-in", None, Some(body)).await
+}
+
 async fn refresh(server: &TestServer, refresh_token: &str) -> (StatusCode, serde_json::Value) {
     let body = json!({ "refresh_token": refresh_token });
     server.call(Method::POST, "/v1/sign-in/refresh", None, Some(body)).await
@@ -91,14 +93,7 @@ async fn an_access_token_lasts_minutes_and_its_refresh_token_gets_the_next_one_o
         let (status, _) = refresh(&server, &tess.refresh).await;
         assert_eq!(status, StatusCode::OK, "a refresh token is good before the access token ends");
         // That refresh replaced tess's session's tokens; sign in again for a session to watch.
-        let (_, signed) = server
-            .call(
-                Method::POST,
-                "/v1/sign-in",
-                None,
-                Some(json!({ "user": "tess", "password": PASSWORD })),
-            )
-            .await;
+        let (_, signed) = sign_in(&server, "tess", PASSWORD).await;
         let expires = ferry_model::Timestamp::parse(&field(&signed, "expires_at")).unwrap();
         let lifetime = expires.unix_micros() - signed_at.unix_micros();
         assert_eq!(lifetime / 1_000_000, limits.access_token_lifetime_seconds, "{signed}");
@@ -147,14 +142,7 @@ async fn an_access_token_lasts_minutes_and_its_refresh_token_gets_the_next_one_o
         );
 
         // A session unused past the refresh token's lifetime has ended.
-        let (_, signed) = server
-            .call(
-                Method::POST,
-                "/v1/sign-in",
-                None,
-                Some(json!({ "user": "tess", "password": PASSWORD })),
-            )
-            .await;
+        let (_, signed) = sign_in(&server, "tess", PASSWORD).await;
         wait(&server, limits.refresh_token_lifetime_seconds + 1);
         let (status, body) = refresh(&server, &field(&signed, "refresh_token")).await;
         assert_eq!(
@@ -185,14 +173,7 @@ async fn a_refresh_token_copied_and_spent_elsewhere_ends_the_session_for_both() 
 
         // Forged refresh tokens: a changed secret under a real session ends it as a replay;
         // shapes that name no session are unknown. None gets an access token.
-        let (_, signed) = server
-            .call(
-                Method::POST,
-                "/v1/sign-in",
-                None,
-                Some(json!({ "user": "tess", "password": PASSWORD })),
-            )
-            .await;
+        let (_, signed) = sign_in(&server, "tess", PASSWORD).await;
         let genuine = field(&signed, "refresh_token");
         let (session, _) = genuine.split_once('_').unwrap();
         for forged in [
@@ -225,14 +206,7 @@ async fn a_refresh_token_copied_and_spent_elsewhere_ends_the_session_for_both() 
                 json!({ "disabled": false }),
             )
             .await;
-            let (_, signed) = server
-                .call(
-                    Method::POST,
-                    "/v1/sign-in",
-                    None,
-                    Some(json!({ "user": "tess", "password": PASSWORD })),
-                )
-                .await;
+            let (_, signed) = sign_in(&server, "tess", PASSWORD).await;
             admin_sets(&server, &admin.token, path, body).await;
             let (status, _) = refresh(&server, &field(&signed, "refresh_token")).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "after {path}");
@@ -258,24 +232,10 @@ async fn sign_in_attempts_are_limited_per_minute() {
         .await;
         server.user("alice", &["Technician"]).await; // one attempt
         for _ in 0..2 {
-            let (status, _) = server
-                .call(
-                    Method::POST,
-                    "/v1/sign-in",
-                    None,
-                    Some(json!({ "user": "alice", "password": "nope" })),
-                )
-                .await;
+            let (status, _) = sign_in(&server, "alice", "nope").await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
         }
-        let (status, body) = server
-            .call(
-                Method::POST,
-                "/v1/sign-in",
-                None,
-                Some(json!({ "user": "alice", "password": PASSWORD })),
-            )
-            .await;
+        let (status, body) = sign_in(&server, "alice", PASSWORD).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     }
 }
@@ -325,10 +285,7 @@ async fn disabling_a_user_or_changing_their_password_or_last_role_ends_their_ses
         let admin = server.user("root", &["Admin"]).await;
         let sign_in = |password: &'static str| {
             let server = &server;
-            async move {
-                let body = json!({ "user": "tess", "password": password });
-                server.call(Method::POST, "/v1/sign-in", None, Some(body)).await
-            }
+            async move { sign_in(server, "tess", password).await }
         };
         let reads = |token: String| {
             let server = &server;

@@ -154,14 +154,7 @@ async fn objects_that_leave_the_view_are_removed() {
 #[tokio::test]
 async fn download_behaviours_clear_preserve_and_constrain() {
     for backend in backends() {
-        // The clock moves a day on: tokens that last past it keep the test on downloads.
-        let server = TestServer::start_with(
-            backend,
-            samples::FIELD_SERVICE,
-            Handlers::default(),
-            day_long_tokens(),
-        )
-        .await;
+        let server = server_with_day_long_tokens(backend).await;
         let f = fixture(&server).await;
         let (_, sent) = server
             .upload(
@@ -377,14 +370,7 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
 #[tokio::test]
 async fn full_downloads_reconcile_by_ids_and_revisions() {
     for backend in backends() {
-        // The clock moves a day on: tokens that last past it keep the test on downloads.
-        let server = TestServer::start_with(
-            backend,
-            samples::FIELD_SERVICE,
-            Handlers::default(),
-            day_long_tokens(),
-        )
-        .await;
+        let server = server_with_day_long_tokens(backend).await;
         let f = fixture(&server).await;
         // Work orders download by a constraint with a day token: a checkpoint of yesterday
         // starts a full download.
@@ -527,7 +513,9 @@ async fn a_device_following_changes_equals_a_fresh_device() {
     }
 }
 
-/// Limits whose access tokens outlast a day.
-fn day_long_tokens() -> Limits {
-    Limits { access_token_lifetime_seconds: 2 * 86_400, ..Limits::default() }
+/// A server of the sample model whose access tokens outlast a day: the tests that move the
+/// clock a day on stay on downloads.
+async fn server_with_day_long_tokens(backend: Backend) -> TestServer {
+    let limits = Limits { access_token_lifetime_seconds: 2 * 86_400, ..Limits::default() };
+    TestServer::start_with(backend, samples::FIELD_SERVICE, Handlers::default(), limits).await
 }
