@@ -101,6 +101,11 @@ endpoints! {
     SyncReport = Post "/v1/sync-report", SyncRecord => ();
 }
 
+/// `GET`: the live stream of an online device, Server-Sent Events: `ready` once it is open,
+/// then `changed` (a [`crate::LiveHint`]) after commits that change what the user downloads,
+/// with comments between to keep it alive. The server ends it after a while; the device
+/// opens it again.
+pub const LIVE: Route = Route { method: Method::Get, pattern: "/v1/live" };
 /// `PUT`: one file content, streamed, under its SHA-256.
 pub const FILE_PUT: Route = Route { method: Method::Put, pattern: "/v1/files/{hash}" };
 /// `GET`: the content of a file object, streamed; the query names the hash expected.

@@ -350,6 +350,13 @@ pub struct HistoryEntry {
     pub at: String,
 }
 
+/// The data of a `changed` event on the live stream (`GET /v1/live`): entities the user
+/// downloads that changed since the last event. It carries no objects: the device syncs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LiveHint {
+    pub entities: Vec<String>,
+}
+
 /// The body of `POST /v1/sync-report`: what a completed sync did, for `SynchronizationHistory`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

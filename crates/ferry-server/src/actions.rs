@@ -364,6 +364,12 @@ fn deleted_by(writes: &[Write]) -> BTreeSet<ObjectId> {
 async fn apply_writes(state: &State, writes: &[Write]) -> Result<Result<(), String>, StoreError> {
     let mut tx = state.store.begin().await?;
     let mut seq = tx.take_sequence(writes.len() as i64).await?;
+    for write in writes {
+        tx.changed(match write {
+            Write::Save(object) => object.entity.as_str(),
+            Write::Delete(entity, _) => entity.as_str(),
+        });
+    }
     let deleted_too = deleted_by(writes);
     for write in writes {
         let applied = match write {

@@ -258,6 +258,7 @@ async fn insert_user(
     let id = new_object_id(state.clock.now());
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
+    tx.changed(ferry_model::USER_ENTITY);
     let existing = tx
         .query(
             "SELECT user_id FROM ferry_credentials WHERE name = $1",

@@ -148,6 +148,7 @@ pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, Fai
     }
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
+    tx.changed(&failure.entity);
     let rows = tx
         .query(
             "SELECT c.user_id, c.roles FROM ferry_credentials c WHERE c.name = $1",

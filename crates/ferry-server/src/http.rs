@@ -58,6 +58,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(endpoint::USER_PASSWORD.pattern, put(user_password))
         .route(endpoint::DEVICES.pattern, get(device_list))
         .route(endpoint::SyncReport::ROUTE.pattern, post(sync_report))
+        .route(endpoint::LIVE.pattern, get(live_route))
         .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".to_owned())
@@ -182,7 +183,7 @@ async fn metrics(AxumState(state): AxumState<Shared>) -> String {
         ("ferry_file_bytes_sent_total", "File content bytes sent.", &m.file_bytes_sent),
         ("ferry_errors_total", "Requests answered with an error.", &m.errors),
     ];
-    counters
+    let mut text: String = counters
         .iter()
         .map(|(name, help, counter)| {
             format!(
@@ -190,7 +191,13 @@ async fn metrics(AxumState(state): AxumState<Shared>) -> String {
                 counter.load(Ordering::Relaxed)
             )
         })
-        .collect()
+        .collect();
+    let live = state.store.hints().listeners();
+    let name = "ferry_live_devices";
+    text.push_str(&format!(
+        "# HELP {name} Live streams open on this server process.\n# TYPE {name} gauge\n{name} {live}\n"
+    ));
+    text
 }
 
 async fn sign_in(
@@ -285,6 +292,13 @@ async fn download_route(
     };
     let page = download::download(&state, &user, &entity, request).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], page.json))
+}
+
+async fn live_route(
+    AxumState(state): AxumState<Shared>,
+    Authenticated(user): Authenticated,
+) -> impl axum::response::IntoResponse {
+    crate::live::stream(&state, &user)
 }
 
 async fn sync_report(

@@ -21,6 +21,7 @@ mod files;
 mod handlers;
 mod http;
 mod identity;
+mod live;
 mod operators;
 mod referrers;
 mod sessions;
@@ -49,8 +50,11 @@ pub use identity::{
     IDENTITY_CLOCK_LEEWAY_SECONDS, IDENTITY_TOKEN_BYTES_MAX, IdentityProvider, JWKS_BYTES_MAX,
     JWKS_FETCH_TIMEOUT_MS, JWKS_REFETCH_MIN_SECONDS, JWKS_REFRESH_SECONDS,
 };
+pub use live::{LIVE_KEEPALIVE_SECONDS, LIVE_STREAM_SECONDS_MAX};
 pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
-pub use store::{Database, POSTGRES_CONNECTIONS_MAX, StoreError};
+pub use store::{
+    Database, HINT_LISTENER_RETRY_MS, HINTS_QUEUED_MAX, POSTGRES_CONNECTIONS_MAX, StoreError,
+};
 pub use upload::{DEVICE_BYTES_MAX, UPLOAD_ID_BYTES_MAX, UPLOAD_RETENTION_DAYS};
 
 /// Request bodies larger than this many bytes are refused.

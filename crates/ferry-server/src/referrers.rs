@@ -56,6 +56,7 @@ pub(crate) async fn before_delete(
                         return Ok(Err(too_many(entity, id)));
                     }
                     let first = tx.take_sequence(found.len() as i64).await?;
+                    tx.changed(owner.name.as_str());
                     for (seq, referrer) in (first..).zip(found) {
                         clear(tx, owner, &association.name, referrer, seq).await?;
                     }
@@ -79,6 +80,7 @@ pub(crate) async fn before_delete(
     }
     let first = tx.take_sequence(cascade.len() as i64).await?;
     for (seq, (owner, referrer)) in (first..).zip(cascade) {
+        tx.changed(owner.name.as_str());
         crate::upload::remove_object(state, tx, owner, referrer, seq).await?;
     }
     Ok(Ok(()))

@@ -5,6 +5,7 @@
 //! Both backends are driven through [`Tx`]: statements are written once, PostgreSQL style
 //! (`$1`), and rows come back as [`Param`]s. SQLite runs inline on the calling task.
 
+mod hints;
 mod postgres;
 mod sqlite;
 
@@ -12,6 +13,8 @@ use ferry_model::{Model, Value};
 use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
 
 pub use postgres::POSTGRES_CONNECTIONS_MAX;
+pub use hints::{HINT_LISTENER_RETRY_MS, HINTS_QUEUED_MAX};
+pub(crate) use hints::{Hint, Hints};
 pub(crate) use postgres::PostgresStore;
 pub(crate) use sqlite::SqliteStore;
 
@@ -254,6 +257,15 @@ impl Store {
         }
     }
 
+    /// Hints of the entities each commit changed, this process's and (on PostgreSQL) every
+    /// other's on the database.
+    pub(crate) fn hints(&self) -> &Hints {
+        match self {
+            Store::Sqlite(store) => &store.hints,
+            Store::Postgres(store) => &store.hints,
+        }
+    }
+
     /// The stored form of an id for this backend.
     pub(crate) fn id_param(&self, id: ferry_model::ObjectId) -> Param {
         ferry_sql::param(&Value::Reference(id), self.dialect())
@@ -332,6 +344,18 @@ impl Tx<'_> {
 
     pub(crate) async fn release_savepoint(&mut self) -> Result<(), StoreError> {
         self.execute("RELEASE SAVEPOINT ferry_object", &[]).await.map(drop)
+    }
+
+    /// Notes that this transaction changes objects of `entity`: listeners are told once it
+    /// commits.
+    pub(crate) fn changed(&mut self, entity: &str) {
+        let changed = match self {
+            Tx::Sqlite(tx) => &mut tx.changed,
+            Tx::Postgres(tx) => &mut tx.changed,
+        };
+        if !changed.contains(entity) {
+            changed.insert(entity.to_owned());
+        }
     }
 
     /// Takes `count` consecutive positions in the change sequence; returns the first.

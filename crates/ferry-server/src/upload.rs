@@ -145,6 +145,9 @@ pub(crate) async fn upload(
     // Taking the sequence first serialises writers, so the idempotency check below sees any
     // upload with this id that committed while this one waited.
     let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
+    for change in &checked.changes {
+        tx.changed(change.entity.name.as_str());
+    }
     let answered = match ferry_model::planted::active("upload-twice") {
         true => None,
         false => stored_response(&mut tx, state, &checked.upload_id, &digest, user).await?,

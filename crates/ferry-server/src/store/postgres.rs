@@ -5,12 +5,14 @@
 //! the server's certificate verified against the system's authorities and the URL's
 //! `sslrootcert` file: Ferry never accepts a database certificate it cannot verify.
 
+use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use ferry_sql::Param;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use super::hints::{HINT_CHANNEL, Hint, Hints, listen};
 use super::{Row, StoreError};
 
 /// Connections kept open to PostgreSQL by one server process.
@@ -20,6 +22,15 @@ const STATEMENT_CACHE_MAX: usize = 512;
 
 pub(crate) struct PostgresStore {
     pool: Pool,
+    pub(crate) hints: Hints,
+    /// The connection listening for other processes' commits (and this one's).
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl PostgresStore {
@@ -28,9 +39,16 @@ impl PostgresStore {
         // Fast recycling: a connection that is still open is reused as it is; a transaction
         // never outlives the object that ran it (see `PostgresTx`'s drop).
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = match tls {
-            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
-            Some(tls) => Manager::from_config(config, tls, manager_config),
+        let hints = Hints::new();
+        let (manager, listener) = match tls {
+            None => (
+                Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config),
+                tokio::spawn(listen(config, tokio_postgres::NoTls, hints.clone())),
+            ),
+            Some(tls) => (
+                Manager::from_config(config.clone(), tls.clone(), manager_config),
+                tokio::spawn(listen(config, tls, hints.clone())),
+            ),
         };
         let pool = Pool::builder(manager)
             .max_size(POSTGRES_CONNECTIONS_MAX)
@@ -38,13 +56,14 @@ impl PostgresStore {
             .map_err(|e| StoreError::Config(e.to_string()))?;
         // Connect once now so a wrong URL fails at start, not at the first request.
         drop(pool.get().await.map_err(unpooled)?);
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, hints, listener })
     }
 
     pub(crate) async fn begin(&self, begin: &str) -> Result<PostgresTx<'_>, StoreError> {
         let connection = self.pool.get().await.map_err(unpooled)?;
         connection.batch_execute(begin).await?;
-        Ok(PostgresTx { connection: Some(Box::new(connection)), store: PhantomData })
+        let connection = Some(Box::new(connection));
+        Ok(PostgresTx { connection, changed: BTreeSet::new(), store: PhantomData })
     }
 }
 
@@ -115,6 +134,8 @@ fn connection_config(
 pub(crate) struct PostgresTx<'a> {
     /// Boxed: a pooled connection carries its statistics, and transactions move often.
     connection: Option<Box<Object>>,
+    /// Entities this transaction changed: notified with its commit.
+    pub(crate) changed: BTreeSet<String>,
     store: PhantomData<&'a PostgresStore>,
 }
 
@@ -192,7 +213,12 @@ impl PostgresTx<'_> {
         Ok(sink.as_mut().finish().await?)
     }
 
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if !self.changed.is_empty() {
+            // Delivered at commit, to every listener on the database, or not at all.
+            let payload = Param::Text(Hint::payload(&self.changed));
+            self.execute(&format!("SELECT pg_notify('{HINT_CHANNEL}', $1)"), &[payload]).await?;
+        }
         self.end("COMMIT").await
     }
 

@@ -1,12 +1,15 @@
 //! The embedded SQLite backend: one connection, in WAL mode, used by one transaction at a time.
 //! Statements run inline on the calling task; SQLite's work is short and local.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use ferry_sql::Param;
 use rusqlite::types::Value as SqlValue;
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::hints::{Hint, Hints};
 use super::{Row, StoreError, sqlite_placeholders};
 
 /// SQLite's page cache, in KiB: large tables stay in memory between requests.
@@ -18,6 +21,7 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 pub(crate) struct SqliteStore {
     connection: Mutex<rusqlite::Connection>,
+    pub(crate) hints: Hints,
 }
 
 impl SqliteStore {
@@ -35,19 +39,22 @@ impl SqliteStore {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_MAX);
         connection.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
-        Ok(SqliteStore { connection: Mutex::new(connection) })
+        Ok(SqliteStore { connection: Mutex::new(connection), hints: Hints::new() })
     }
 
     pub(crate) async fn begin(&self) -> Result<SqliteTx<'_>, StoreError> {
         let connection = self.connection.lock().await;
         connection.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(SqliteTx { connection, open: true })
+        Ok(SqliteTx { connection, open: true, changed: BTreeSet::new(), hints: &self.hints })
     }
 }
 
 pub(crate) struct SqliteTx<'a> {
     connection: MutexGuard<'a, rusqlite::Connection>,
     open: bool,
+    /// Entities this transaction changed: hinted once it commits.
+    pub(crate) changed: BTreeSet<String>,
+    hints: &'a Hints,
 }
 
 impl SqliteTx<'_> {
@@ -84,6 +91,9 @@ impl SqliteTx<'_> {
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
         self.connection.execute_batch("COMMIT")?;
         self.open = false;
+        if !self.changed.is_empty() {
+            self.hints.publish(Hint::Entities(Arc::new(std::mem::take(&mut self.changed))));
+        }
         Ok(())
     }
 

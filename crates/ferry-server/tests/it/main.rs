@@ -14,6 +14,7 @@ mod files;
 mod hostile;
 mod identity;
 mod limits;
+mod live;
 mod migration;
 mod smoke;
 mod upload;
