@@ -2,6 +2,7 @@
 //! change survives a power loss. It holds the model's tables (device side), the record of
 //! what is dirty, the checkpoints, and the model itself.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -61,6 +62,55 @@ pub struct Database {
     pub(crate) files: crate::files::FileStore,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
+    /// Each write's entities, for live mode and watched queries.
+    changes: tokio::sync::broadcast::Sender<Change>,
+    gate: Arc<WriteGate>,
+}
+
+/// Turns between the app's writes and a download's transaction. A download writes on a
+/// connection of its own while its sync goes on reading through the shared one; an app write
+/// that took the shared connection and then waited for the download's write lock would stop
+/// that sync, and so the download, until the wait ran out. So an app write waits for the
+/// download to end before it takes the connection, and a download begins between writes.
+#[derive(Default)]
+struct WriteGate {
+    state: Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    downloading: bool,
+    writing: usize,
+}
+
+/// A write's or a download's turn; the next may go once it is dropped.
+pub(crate) struct Turn {
+    gate: Arc<WriteGate>,
+    download: bool,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut state = self.gate.state.lock().unwrap_or_else(|p| p.into_inner());
+        match self.download {
+            true => state.downloading = false,
+            false => state.writing = state.writing.saturating_sub(1),
+        }
+        self.gate.changed.notify_all();
+    }
+}
+
+/// Changes a watcher may fall behind by before it is told that anything may have changed.
+pub const CHANGES_QUEUED_MAX: usize = 256;
+
+/// What one committed write on the device changed.
+#[derive(Clone, Debug)]
+pub(crate) struct Change {
+    /// The entities whose objects it wrote or removed.
+    pub(crate) entities: Arc<BTreeSet<String>>,
+    /// A commit of the app's, which waits for upload (not a download or a sync's answer).
+    pub(crate) local: bool,
 }
 
 impl Database {
@@ -136,7 +186,49 @@ impl Database {
             files,
             clock,
             ids,
+            changes: tokio::sync::broadcast::channel(CHANGES_QUEUED_MAX).0,
+            gate: Arc::default(),
         })
+    }
+
+    /// Waits (at most [`LOCK_WAIT_MS`]) until `ready`, then updates the gate with `take`.
+    fn turn(&self, download: bool) -> Turn {
+        let gate = &self.gate;
+        let state = gate.state.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = std::time::Duration::from_millis(LOCK_WAIT_MS);
+        let blocked = |s: &mut GateState| s.downloading || (download && s.writing > 0);
+        let (mut state, _) = gate
+            .changed
+            .wait_timeout_while(state, wait, blocked)
+            .unwrap_or_else(|p| p.into_inner());
+        match download {
+            true => state.downloading = true,
+            false => state.writing += 1,
+        }
+        Turn { gate: Arc::clone(gate), download }
+    }
+
+    /// The turn of an app's write: after any download under way.
+    pub(crate) fn write_turn(&self) -> Turn {
+        self.turn(false)
+    }
+
+    /// The turn of a download's transaction: after the app's writes under way.
+    pub(crate) fn download_turn(&self) -> Turn {
+        self.turn(true)
+    }
+
+    /// Tells watchers and live mode that a committed write changed these entities.
+    pub(crate) fn changed<'e>(&self, entities: impl IntoIterator<Item = &'e str>, local: bool) {
+        let entities: BTreeSet<String> = entities.into_iter().map(str::to_owned).collect();
+        if !entities.is_empty() {
+            let _ = self.changes.send(Change { entities: Arc::new(entities), local });
+        }
+    }
+
+    /// Every write's change from now on.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     /// Opens a database made before, for the model it holds (the last one a sync brought).

@@ -41,10 +41,13 @@ mod key;
 mod object;
 mod query;
 mod sync;
+mod watch;
 
 use ferry_model::{ModelError, ObjectId, ValueType};
 
-pub use database::{Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS, REMOVED_REMEMBERED_MAX};
+pub use database::{
+    CHANGES_QUEUED_MAX, Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS, REMOVED_REMEMBERED_MAX,
+};
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use files::{Content, FILE_BYTES_MAX, FILE_CHUNK_BYTES, FileContent};
 pub use key::{DEVICE_KEY_SECRET_BYTES_MIN, DeviceKey};
@@ -53,11 +56,13 @@ pub use query::{Order, Query};
 pub use sync::{
     ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, ActionOutcome, Answer, CONNECT_TIMEOUT_MS,
     CancelToken, Credential, FILE_SEND_ATTEMPTS, FILE_SEND_RATE_MIN_BYTES_PER_S, HttpTransport,
-    PAGES_IN_FLIGHT, Payload, Phase, Progress, ProgressCallback, RESPONSE_BYTES_MAX,
-    RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, RETRY_DELAY_MS, Request, Response,
-    SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, Sink, SyncEngine, SyncError, SyncMode,
+    LIVE_DEBOUNCE_MS, LIVE_EVENT_BYTES_MAX, LIVE_RETRY_MS_MAX, LIVE_RETRY_MS_MIN, LiveCallback,
+    LiveEvent, LiveOptions, PAGES_IN_FLIGHT, Payload, Phase, Progress, ProgressCallback,
+    RESPONSE_BYTES_MAX, RESPONSE_HEAD_BYTES_MAX, RESPONSE_HEADERS_MAX, RETRY_DELAY_MS, Request,
+    Response, SEND_ATTEMPTS_MAX, SIMULTANEOUS_SYNC_MESSAGE, Sink, SyncEngine, SyncError, SyncMode,
     SyncOptions, SyncReport, Timeouts, Transport, WAL_TRUNCATE_OBJECTS,
 };
+pub use watch::{WATCH_DEBOUNCE_MS, Watch};
 
 /// Why a device operation was refused or failed; each names the thing concerned.
 #[derive(Debug, thiserror::Error)]

@@ -169,6 +169,7 @@ impl Database {
     /// Writes the objects' changes to the database in one transaction: all or none.
     /// Only committed changes are ever uploaded; the objects keep working as before.
     pub fn commit(&self, objects: &mut [&mut Object]) -> Result<(), ClientError> {
+        let _turn = self.write_turn();
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         for object in objects.iter() {
@@ -218,9 +219,11 @@ impl Database {
             }
         }
         transaction.commit()?;
+        drop(connection);
         for object in objects.iter_mut() {
             object.committed = Some(object.values.clone());
         }
+        self.changed(objects.iter().map(|o| o.entity.as_str()), true);
         Ok(())
     }
 
@@ -243,14 +246,19 @@ impl Database {
         }
         let model = self.model();
         let entity = entity_of(&model, object.entity.as_str())?;
+        let _turn = self.write_turn();
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        for (owner, referrer) in follow_delete_behaviour(&transaction, &model, entity, object.id)? {
-            delete_row(&transaction, owner, referrer)?;
+        let followed = follow_delete_behaviour(&transaction, &model, entity, object.id)?;
+        for (owner, referrer) in &followed {
+            delete_row(&transaction, owner, *referrer)?;
         }
         let deletion = delete_row(&transaction, entity, object.id)?;
         transaction.commit()?;
+        drop(connection);
         object.deleted = true;
+        let owners = followed.iter().map(|(owner, _)| owner.name.as_str());
+        self.changed(owners.chain([entity.name.as_str()]), true);
         Ok(deletion)
     }
 
@@ -258,6 +266,7 @@ impl Database {
     pub fn clear(&self, entity: &str, mode: ClearMode) -> Result<usize, ClientError> {
         let model = self.model();
         let entity = entity_of(&model, entity)?;
+        let _turn = self.write_turn();
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let dirty: i64 = transaction.query_row(
@@ -276,6 +285,8 @@ impl Database {
         transaction.execute("DELETE FROM ferry_dirty WHERE entity = ?1", [entity.name.as_str()])?;
         crate::database::Checkpoints::forget(&transaction, &entity.name)?;
         transaction.commit()?;
+        drop(connection);
+        self.changed([entity.name.as_str()], false);
         Ok(removed)
     }
 

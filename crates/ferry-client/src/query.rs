@@ -41,8 +41,8 @@ pub enum Order {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Query {
-    entity: String,
-    constraint: Option<String>,
+    pub(crate) entity: String,
+    pub(crate) constraint: Option<String>,
     sort: Vec<(String, Order)>,
     limit: Option<usize>,
     offset: usize,

@@ -14,6 +14,7 @@
 mod action;
 mod apply;
 mod engine;
+mod live;
 mod store;
 mod transport;
 
@@ -29,6 +30,10 @@ pub use action::ActionOutcome;
 pub use apply::{PAGES_IN_FLIGHT, WAL_TRUNCATE_OBJECTS};
 pub use ferry_sync::files::FILE_SEND_ATTEMPTS;
 pub use ferry_sync::{Phase, Progress, RETRY_DELAY_MS, SEND_ATTEMPTS_MAX, SyncReport};
+pub use live::{
+    LIVE_DEBOUNCE_MS, LIVE_EVENT_BYTES_MAX, LIVE_RETRY_MS_MAX, LIVE_RETRY_MS_MIN, LiveCallback,
+    LiveEvent, LiveOptions,
+};
 pub use transport::{
     ANSWER_IDLE_TIMEOUT_MS, ANSWER_TIMEOUT_MS, Answer, CONNECT_TIMEOUT_MS,
     FILE_SEND_RATE_MIN_BYTES_PER_S, HttpTransport, Payload, RESPONSE_BYTES_MAX,
@@ -69,7 +74,13 @@ impl SyncMode {
 /// Asks a running sync to stop. The phase under way is finished or rolled back whole: a
 /// cancelled download changes nothing on the device, and an upload sent is answered once.
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<Cancel>);
+
+#[derive(Debug, Default)]
+struct Cancel {
+    cancelled: AtomicBool,
+    told: tokio::sync::Notify,
+}
 
 impl CancelToken {
     /// A token not yet cancelled.
@@ -77,14 +88,25 @@ impl CancelToken {
         CancelToken::default()
     }
 
-    /// Asks the sync to stop at its next step.
+    /// Asks the sync (or live mode) to stop at its next step.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.cancelled.store(true, Ordering::Release);
+        self.0.told.notify_waiters();
     }
 
     /// True once `cancel` was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Waits until `cancel` is called.
+    pub async fn cancelled(&self) {
+        let told = self.0.told.notified();
+        let mut told = std::pin::pin!(told);
+        told.as_mut().enable();
+        if !self.is_cancelled() {
+            told.await;
+        }
     }
 }
 

@@ -12,9 +12,9 @@ mod sqlite;
 use ferry_model::{Model, Value};
 use ferry_sql::{Dialect, Param, Side, create_schema, plan_migration};
 
-pub use postgres::POSTGRES_CONNECTIONS_MAX;
 pub use hints::{HINT_LISTENER_RETRY_MS, HINTS_QUEUED_MAX};
 pub(crate) use hints::{Hint, Hints};
+pub use postgres::POSTGRES_CONNECTIONS_MAX;
 pub(crate) use postgres::PostgresStore;
 pub(crate) use sqlite::SqliteStore;
 

@@ -193,6 +193,9 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
         if lose {
             return;
         }
+        if answer_head.to_ascii_lowercase().contains("content-type: text/event-stream") {
+            return relay_events(&answer_head, &mut upstream, device.get_mut()).await;
+        }
         let sent = if truncate { answer_body.len() / 2 } else { answer_body.len() };
         let answered = async {
             if rechunk {
@@ -205,6 +208,13 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
         if answered.await.is_err() || truncate {
             return;
         }
+    }
+}
+
+/// A stream of events (the live stream) is relayed as it comes, until either side ends.
+async fn relay_events(head: &str, upstream: &mut BufReader<TcpStream>, device: &mut TcpStream) {
+    if device.write_all(head.as_bytes()).await.is_ok() {
+        let _ = tokio::io::copy(upstream, device).await;
     }
 }
 

@@ -82,5 +82,8 @@ pub(super) fn apply_synced(
         transaction.execute(forget, rusqlite::params![entity.name.as_str(), id_param(id)])?;
     }
     transaction.commit()?;
+    drop(connection);
+    let entities = synced.iter().map(|o| o.entity.as_str());
+    database.changed(entities.chain(removed.iter().map(|k| k.entity.as_str())), false);
     Ok(gone)
 }

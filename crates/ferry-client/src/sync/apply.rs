@@ -67,6 +67,8 @@ pub(crate) fn apply_download(
 /// write lock, committed by [`DownloadWriter::commit`] and rolled back when dropped before.
 pub(crate) struct DownloadWriter {
     connection: rusqlite::Connection,
+    /// Held until the transaction ends (fields drop after `drop`'s rollback).
+    _turn: crate::database::Turn,
     model: Arc<Model>,
     current: Option<EntityApply>,
     applied: Applied,
@@ -77,9 +79,11 @@ impl DownloadWriter {
     /// Begins the download's transaction.
     pub(crate) fn begin(database: &Database) -> Result<DownloadWriter, SyncError> {
         let connection = database.open_writer()?;
+        let turn = database.download_turn();
         connection.execute_batch("BEGIN IMMEDIATE")?;
         let (current, applied) = (None, Applied::default());
-        Ok(DownloadWriter { connection, model: database.model(), current, applied, open: true })
+        let model = database.model();
+        Ok(DownloadWriter { connection, _turn: turn, model, current, applied, open: true })
     }
 
     /// Writes one step.

@@ -241,6 +241,9 @@ impl Shell<'_> {
             Action::CommitDownload => {
                 let writer = self.writer.take().expect("a download's commit follows its begin");
                 let applied = writer.commit().await?;
+                let written = applied.downloaded.iter().chain(&applied.removed);
+                let changed = written.filter(|(_, count)| **count > 0).map(|(e, _)| e.as_str());
+                self.engine.database.changed(changed, false);
                 if let Some(renewed) = self.renewed.take() {
                     self.store.write(renewed)?;
                 }

@@ -215,6 +215,11 @@ impl LocalStore<'_> {
         set_meta(&transaction, Meta::User, &user.to_string())?;
         set_meta(&transaction, Meta::Server, &self.server)?;
         transaction.commit()?;
+        drop(connection);
+        if forget_previous {
+            let model = self.database.model();
+            self.database.changed(model.entities().map(|e| e.name.as_str()), false);
+        }
         Ok(())
     }
 
@@ -244,6 +249,8 @@ impl LocalStore<'_> {
         }
         forget_meta(&transaction, Meta::PendingUpload)?;
         transaction.commit()?;
+        drop(connection);
+        self.database.changed(request.changes.iter().map(|c| c.entity.as_str()), false);
         Ok(())
     }
 }

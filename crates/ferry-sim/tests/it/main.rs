@@ -9,6 +9,7 @@ use ferry_sim::{TestWorld, backends};
 mod actions;
 mod convergence;
 mod files;
+mod live;
 mod rules;
 mod simulation;
 mod tls;
