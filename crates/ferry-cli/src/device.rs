@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use ferry_client::{
-    ClientError, Credential, Database, DeviceKey, FullSyncDue, Object, Phase, Progress, Query,
-    SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport,
+    ClientError, Credential, Database, DeviceKey, FullSyncDue, LiveEvent, LiveOptions, Object,
+    Phase, Progress, Query, SyncEngine, SyncError, SyncMode, SyncOptions, SyncReport,
 };
 use ferry_model::{EntityKind, ObjectId, Value};
 use ferry_protocol::value;
@@ -233,6 +233,8 @@ fn run(args: &[&str]) -> Result<(), Failure> {
             ["rollback", ids @ ..] => device.rollback(ids),
             ["delete", id] => device.delete(id),
             ["query", entity, options @ ..] => device.query(entity, options),
+            ["watch", entity, options @ ..] => device.watch(entity, options).await,
+            ["live", options @ ..] => device.live(options).await,
             ["sync", options @ ..] => device.sync(options).await,
             ["call", action] => device.call(action, "{}").await,
             ["call", action, parameters] => device.call(action, parameters).await,
@@ -594,64 +596,174 @@ impl Device {
 
     fn query(&self, entity: &str, options: &[&str]) -> Result<(), Failure> {
         let db = self.open()?;
-        let mut query = Query::new(entity);
-        let mut rest = options;
-        loop {
-            match rest {
-                ["--sort", member, tail @ ..] => {
-                    query = match member.strip_suffix(":desc") {
-                        Some(member) => query.sort(member, ferry_client::Order::Descending),
-                        None => query.sort(member, ferry_client::Order::Ascending),
-                    };
-                    rest = tail;
-                }
-                ["--limit", n, tail @ ..] => {
-                    let n = n.parse().map_err(|_| {
-                        Failure::usage(format!("--limit takes a number, not `{n}`"))
-                    })?;
-                    (query, rest) = (query.limit(n), tail);
-                }
-                ["--offset", n, tail @ ..] => {
-                    let n = n.parse().map_err(|_| {
-                        Failure::usage(format!("--offset takes a number, not `{n}`"))
-                    })?;
-                    (query, rest) = (query.offset(n), tail);
-                }
-                [constraint, tail @ ..] if constraint.starts_with('[') => {
-                    (query, rest) = (query.filter(constraint), tail);
-                }
-                [] => break,
-                other => {
-                    return Err(Failure::usage(format!("unknown query option `{}`", other[0])));
-                }
-            }
-        }
+        let (query, _) = parse_query(entity, options, false)?;
         let objects = db.query(&query)?;
-        let model = db.model();
-        let described = model.entity(entity).expect("the query checked it");
-        let names: Vec<&str> = (0..described.member_count())
-            .map(|s| described.member_name(ferry_model::Slot(s)))
-            .collect();
-        let mut rows = Vec::new();
-        let mut lines = Vec::new();
-        for object in &objects {
-            let mut values = serde_json::Map::new();
-            let mut line = object.id().to_string();
-            for name in &names {
-                let member = db.get_value(object, name)?;
-                values.insert((*name).to_owned(), value::encode(member));
-                if !member.is_empty() {
-                    line.push_str(&format!("  {name}={member}"));
-                }
-            }
-            rows.push(json!({ "entity": entity, "id": object.id().to_string(), "values": values }));
-            lines.push(line);
-        }
-        lines.push(format!("{} {entity} objects", objects.len()));
+        let (rows, lines) = rows(&db, entity, &objects)?;
         self.print(&lines.join("\n"), json!({ "objects": rows }));
         Ok(())
     }
 
+    /// `watch ENTITY [CONSTRAINT] [--sets N]`: the query's result set, then each change of it,
+    /// with live mode running so the server's changes come in (unless `--offline`).
+    async fn watch(&self, entity: &str, options: &[&str]) -> Result<(), Failure> {
+        let db = self.open()?;
+        let (query, sets) = parse_query(entity, options, true)?;
+        let offline = options.contains(&"--offline");
+        let mut watch = db.watch(query)?;
+        let showing = async {
+            for _ in 0..sets.unwrap_or(usize::MAX) {
+                let objects = watch.next().await?;
+                let (rows, lines) = rows(&db, entity, &objects)?;
+                self.print(&lines.join("\n"), json!({ "objects": rows }));
+                let _ = std::io::stdout().flush();
+            }
+            Ok::<(), Failure>(())
+        };
+        let live = async {
+            if offline {
+                return std::future::pending().await;
+            }
+            let engine = SyncEngine::resume(Arc::clone(&db))?;
+            engine.run_live(&LiveOptions::default()).await.map_err(Failure::from)
+        };
+        tokio::select! {
+            shown = showing => shown,
+            ended = live => ended,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    }
+
+    /// `live [--syncs N]`: live mode, each connection and sync printed, until Ctrl-C (or N
+    /// syncs).
+    async fn live(&self, options: &[&str]) -> Result<(), Failure> {
+        let syncs = match options {
+            [] => None,
+            ["--syncs", n] => Some(count_option("--syncs", n)?),
+            other => return Err(Failure::usage(format!("unknown live option `{}`", other[0]))),
+        };
+        let engine = SyncEngine::resume(self.open()?)?;
+        let stop = ferry_client::CancelToken::new();
+        let (done, json, halt) = (Arc::new(Mutex::new(0usize)), self.json, stop.clone());
+        let events = Arc::new(move |event: &LiveEvent| {
+            let (people, document) = match event {
+                LiveEvent::Connected => ("connected".to_owned(), json!({ "event": "connected" })),
+                LiveEvent::Disconnected { reason, retry_in } => (
+                    format!("disconnected: {reason}; again in {} ms", retry_in.as_millis()),
+                    json!({ "event": "disconnected", "reason": reason, "retry_in_ms": retry_in.as_millis() as u64 }),
+                ),
+                LiveEvent::Synced(report) => (
+                    format!("synced: {}", people_report(report).replace('\n', "; ")),
+                    json!({ "event": "synced", "report": report_json(report) }),
+                ),
+                LiveEvent::SyncFailed(error) => (
+                    format!("sync failed: {error}"),
+                    json!({ "event": "sync_failed", "reason": error.to_string() }),
+                ),
+            };
+            if json {
+                println!("{document}")
+            } else {
+                println!("{people}")
+            }
+            let _ = std::io::stdout().flush();
+            if let LiveEvent::Synced(_) = event {
+                let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+                *done += 1;
+                if Some(*done) == syncs {
+                    halt.cancel();
+                }
+            }
+        });
+        let options = LiveOptions { events: Some(events), stop, ..LiveOptions::default() };
+        tokio::select! {
+            ended = engine.run_live(&options) => Ok(ended?),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    }
+}
+
+/// A count given on the command line.
+fn count_option(option: &str, value: &str) -> Result<usize, Failure> {
+    value.parse().map_err(|_| Failure::usage(format!("{option} takes a number, not `{value}`")))
+}
+
+/// A query from the command line: `ENTITY [CONSTRAINT] [--sort MEMBER[:desc]] [--limit N]
+/// [--offset N]`; for a watch also `[--sets N] [--offline]`, and N is given back.
+fn parse_query(
+    entity: &str,
+    options: &[&str],
+    watching: bool,
+) -> Result<(Query, Option<usize>), Failure> {
+    let (mut query, mut sets) = (Query::new(entity), None);
+    let mut rest = options;
+    loop {
+        match rest {
+            ["--sort", member, tail @ ..] => {
+                query = match member.strip_suffix(":desc") {
+                    Some(member) => query.sort(member, ferry_client::Order::Descending),
+                    None => query.sort(member, ferry_client::Order::Ascending),
+                };
+                rest = tail;
+            }
+            ["--limit", n, tail @ ..] => {
+                let n = n
+                    .parse()
+                    .map_err(|_| Failure::usage(format!("--limit takes a number, not `{n}`")))?;
+                (query, rest) = (query.limit(n), tail);
+            }
+            ["--offset", n, tail @ ..] => {
+                let n = n
+                    .parse()
+                    .map_err(|_| Failure::usage(format!("--offset takes a number, not `{n}`")))?;
+                (query, rest) = (query.offset(n), tail);
+            }
+            [constraint, tail @ ..] if constraint.starts_with('[') => {
+                (query, rest) = (query.filter(constraint), tail);
+            }
+            ["--sets", n, tail @ ..] if watching => {
+                (sets, rest) = (Some(count_option("--sets", n)?), tail);
+            }
+            ["--offline", tail @ ..] if watching => rest = tail,
+            [] => break,
+            other => {
+                return Err(Failure::usage(format!("unknown query option `{}`", other[0])));
+            }
+        }
+    }
+    Ok((query, sets))
+}
+
+/// The objects of a query as JSON rows and as lines for people (the last one counts them).
+fn rows(
+    db: &Database,
+    entity: &str,
+    objects: &[Object],
+) -> Result<(Vec<Json>, Vec<String>), Failure> {
+    let model = db.model();
+    let described = model.entity(entity).expect("the query checked it");
+    let names: Vec<&str> = (0..described.member_count())
+        .map(|s| described.member_name(ferry_model::Slot(s)))
+        .collect();
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for object in objects {
+        let mut values = serde_json::Map::new();
+        let mut line = object.id().to_string();
+        for name in &names {
+            let member = db.get_value(object, name)?;
+            values.insert((*name).to_owned(), value::encode(member));
+            if !member.is_empty() {
+                line.push_str(&format!("  {name}={member}"));
+            }
+        }
+        rows.push(json!({ "entity": entity, "id": object.id().to_string(), "values": values }));
+        lines.push(line);
+    }
+    lines.push(format!("{} {entity} objects", objects.len()));
+    Ok((rows, lines))
+}
+
+impl Device {
     async fn sync(&self, options: &[&str]) -> Result<(), Failure> {
         let db = self.open()?;
         let drafts = self.drafts(&db)?;

@@ -64,12 +64,20 @@ pub(crate) const USAGE: &str = "usage:
     query ENTITY [CONSTRAINT] [--sort MEMBER[:desc]] [--limit N] [--offset N]
     sync [--mode all|unsynchronized|selected] [--object ID]...
                                          synchronize; a progress bar when on a terminal
+    live [--syncs N]                     stay connected: sync when the server says something
+                                         changed and after local commits, printing each sync,
+                                         until Ctrl-C (or N syncs)
+    watch ENTITY [CONSTRAINT] [--sort MEMBER[:desc]] [--limit N] [--sets N] [--offline]
+                                         print the query's objects, then again each time they
+                                         change, in live mode (not with --offline), until
+                                         Ctrl-C (or N result sets)
     call ACTION [JSON]                   call a server action with a JSON object of parameters
     status                               server, user, model version, pending changes, last sync
     files                                file objects and whether their content is on the device
   --json prints one JSON document: login {user, user_id, server}; create/set/attach {entity, id,
   committed}; commit {committed: [{entity, id}], pending_changes}; rollback {rolled_back};
-  delete {entity, id, deletion}; query {objects: [{entity, id, values}]}; sync {uploaded,
+  delete {entity, id, deletion}; query and each line of watch {objects: [{entity, id, values}]}; each line of live {event:
+  connected|disconnected|synced|sync_failed, report|reason}; sync {uploaded,
   rejected: [{entity, id, reason}], downloaded, removed, files_uploaded, files_downloaded};
   call {result, synced, removed, skipped}; status {server, user_id, model_version,
   pending_changes, uncommitted_objects, last_sync: {at, mode}}; files {files: [{entity, id,

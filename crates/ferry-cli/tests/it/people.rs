@@ -866,3 +866,44 @@ fn expired_access_tokens_are_renewed_and_a_copied_device_ends_both_sessions() {
     login(&dir, &db, &server.url, "pat");
     device_json(&dir, &db, &["sync"]);
 }
+
+/// Two terminals: one device watches its sites while the other commits and goes live; the
+/// site appears on the watching device with no sync asked for there.
+#[test]
+fn a_watching_device_shows_what_another_device_commits_without_a_manual_sync() {
+    use std::io::BufRead as _;
+    let dir = scratch("live");
+    let (model, database) = with_users(&dir, "server", samples::FIELD_SERVICE);
+    let server = spawn_server(&dir.join("server"), &model, &database);
+    let (writer, watcher) = (db_path(&dir, "writer.db"), db_path(&dir, "watcher.db"));
+    login(&dir, &writer, &server.url, "pat");
+    login(&dir, &watcher, &server.url, "pat");
+    let mut watching = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["device", "--db", &watcher, "--json", "watch", "Field.Site", "--sets", "2"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(watching.stdout.take().unwrap()).lines();
+    let first: Json = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["objects"], serde_json::json!([]));
+
+    let site = device_json(&dir, &writer, &["create", "Field.Site", "Name=Depot"]);
+    device_json(&dir, &writer, &["commit"]);
+    // Live mode syncs as soon as its stream opens: the commit goes up, and it stops there.
+    let (code, out, err) =
+        ferry_in(&dir, &["device", "--db", &writer, "--json", "live", "--syncs", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let events: Vec<Json> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events[0]["event"], "connected", "{out}");
+    assert_eq!(
+        (&events[1]["event"], &events[1]["report"]["uploaded"]),
+        (&"synced".into(), &1.into())
+    );
+
+    let second: Json = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let objects = second["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1, "{second}");
+    assert_eq!((&objects[0]["id"], &objects[0]["values"]["Name"]), (&site["id"], &"Depot".into()));
+    assert!(watching.wait().unwrap().success(), "the watch ends after its two result sets");
+}
