@@ -329,6 +329,8 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
     ensure!(received == content, "the photo's content differs");
     story.done("A photo", format!("{} bytes up and down, checked", content.len()));
 
+    live_step(&mut story, &pat, &alice, site.id()).await?;
+
     println!("\n{:<4}{:<44}outcome", "", "step");
     for (n, (title, outcome)) in story.steps.iter().enumerate() {
         println!("{:<4}{title:<44}{outcome}", format!("{}.", n + 1));
@@ -336,6 +338,55 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
     println!(
         "\nEvery step did what it says. Try the device and admin commands next: `ferry help`."
     );
+    Ok(())
+}
+
+/// 8. Live sync: alice's device stays connected and watches her work orders; pat's new one
+/// appears there with no sync asked for on her side.
+async fn live_step(
+    story: &mut Story,
+    pat: &Device,
+    alice: &Device,
+    site: ObjectId,
+) -> anyhow::Result<()> {
+    story.step("Live sync");
+    let query = ferry_client::Query::new("Field.WorkOrder").filter("[Status != 'Closed']");
+    let mut watch = alice.db.watch(query)?;
+    let before = watch.next().await?.len();
+    let live = ferry_client::LiveOptions::default();
+    let scenario = async {
+        let mut order = work_order(pat, 10, "Flush the tank", alice.user, site)?;
+        pat.db.commit(&mut [&mut order])?;
+        let report = pat.engine.sync(SyncMode::All).await?;
+        ensure!(report.uploaded == 1, "pat's new work order was not applied: {report:?}");
+        let synced = tokio::time::Instant::now();
+        story
+            .say("alice's device is live and watches her open work orders; pat adds one and syncs");
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                if watch.next().await?.len() > before {
+                    return Ok::<_, ferry_client::ClientError>(());
+                }
+            }
+        });
+        waited.await.context("the new work order did not reach alice within 10 s")??;
+        Ok::<_, anyhow::Error>(synced.elapsed())
+    };
+    let scenario = async {
+        let shown = scenario.await;
+        live.stop.cancel();
+        shown
+    };
+    let (ran, shown) = tokio::join!(alice.engine.run_live(&live), scenario);
+    ran?;
+    let shown = shown?;
+    let ms = shown.as_secs_f64() * 1000.0;
+    story.say(&format!(
+        "{} ms after pat's sync, alice's screen shows {} open work orders: she synced nothing by hand",
+        format_args!("{ms:.0}"),
+        before + 1
+    ));
+    story.done("Live sync", format!("pat's new work order on alice's screen after {ms:.0} ms"));
     Ok(())
 }
 
