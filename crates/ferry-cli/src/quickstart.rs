@@ -341,8 +341,8 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 8. Live sync: alice's device stays connected and watches her work orders; pat's new one
-/// appears there with no sync asked for on her side.
+/// The eighth step, live sync: alice's device stays connected and watches her work orders;
+/// pat's new one appears there with no sync asked for on her side.
 async fn live_step(
     story: &mut Story,
     pat: &Device,
