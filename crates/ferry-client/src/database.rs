@@ -2,7 +2,7 @@
 //! change survives a power loss. It holds the model's tables (device side), the record of
 //! what is dirty, the checkpoints, and the model itself.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -104,11 +104,52 @@ impl Drop for Turn {
 /// Changes a watcher may fall behind by before it is told that anything may have changed.
 pub const CHANGES_QUEUED_MAX: usize = 256;
 
+/// The most object ids a change names per entity, so a watch can re-read only those objects;
+/// a write of more says only that the entity changed (and watches read it again in full).
+pub const CHANGE_IDS_MAX: usize = 10_000;
+
+/// Which objects of one entity a write touched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Touched {
+    /// These (at most [`CHANGE_IDS_MAX`]).
+    These(Vec<ObjectId>),
+    /// Some, not named: more than [`CHANGE_IDS_MAX`], or a write that does not know which.
+    Some,
+}
+
+impl Touched {
+    pub(crate) fn add(&mut self, id: ObjectId) {
+        if let Touched::These(ids) = self {
+            if ids.len() < CHANGE_IDS_MAX {
+                ids.push(id);
+            } else {
+                *self = Touched::Some;
+            }
+        }
+    }
+}
+
+impl Touched {
+    /// Adds what another write of the same entity touched.
+    pub(crate) fn merge(&mut self, other: Touched) {
+        match other {
+            Touched::These(ids) => ids.into_iter().for_each(|id| self.add(id)),
+            Touched::Some => *self = Touched::Some,
+        }
+    }
+}
+
+impl Default for Touched {
+    fn default() -> Touched {
+        Touched::These(Vec::new())
+    }
+}
+
 /// What one committed write on the device changed.
 #[derive(Clone, Debug)]
 pub(crate) struct Change {
-    /// The entities whose objects it wrote or removed.
-    pub(crate) entities: Arc<BTreeSet<String>>,
+    /// The entities whose objects it wrote or removed, and which objects.
+    pub(crate) entities: Arc<BTreeMap<String, Touched>>,
     /// A commit of the app's, which waits for upload (not a download or a sync's answer).
     pub(crate) local: bool,
 }
@@ -218,9 +259,28 @@ impl Database {
         self.turn(true)
     }
 
-    /// Tells watchers and live mode that a committed write changed these entities.
+    /// Tells watchers and live mode that a committed write changed objects of these entities,
+    /// not saying which.
     pub(crate) fn changed<'e>(&self, entities: impl IntoIterator<Item = &'e str>, local: bool) {
-        let entities: BTreeSet<String> = entities.into_iter().map(str::to_owned).collect();
+        let entities = entities.into_iter().map(|e| (e.to_owned(), Touched::Some)).collect();
+        self.tell(entities, local);
+    }
+
+    /// Tells watchers and live mode that a committed write changed these objects.
+    pub(crate) fn changed_objects<'e>(
+        &self,
+        objects: impl IntoIterator<Item = (&'e str, ObjectId)>,
+        local: bool,
+    ) {
+        let mut entities: BTreeMap<String, Touched> = BTreeMap::new();
+        for (entity, id) in objects {
+            entities.entry(entity.to_owned()).or_default().add(id);
+        }
+        self.tell(entities, local);
+    }
+
+    /// Tells watchers and live mode of a committed write.
+    pub(crate) fn tell(&self, entities: BTreeMap<String, Touched>, local: bool) {
         if !entities.is_empty() {
             let _ = self.changes.send(Change { entities: Arc::new(entities), local });
         }

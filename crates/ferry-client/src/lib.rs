@@ -46,7 +46,8 @@ mod watch;
 use ferry_model::{ModelError, ObjectId, ValueType};
 
 pub use database::{
-    CHANGES_QUEUED_MAX, Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS, REMOVED_REMEMBERED_MAX,
+    CHANGE_IDS_MAX, CHANGES_QUEUED_MAX, Database, DeviceStatus, FullSyncDue, LOCK_WAIT_MS,
+    REMOVED_REMEMBERED_MAX,
 };
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
 pub use files::{Content, FILE_BYTES_MAX, FILE_CHUNK_BYTES, FileContent};

@@ -223,7 +223,7 @@ impl Database {
         for object in objects.iter_mut() {
             object.committed = Some(object.values.clone());
         }
-        self.changed(objects.iter().map(|o| o.entity.as_str()), true);
+        self.changed_objects(objects.iter().map(|o| (o.entity.as_str(), o.id)), true);
         Ok(())
     }
 
@@ -257,8 +257,8 @@ impl Database {
         transaction.commit()?;
         drop(connection);
         object.deleted = true;
-        let owners = followed.iter().map(|(owner, _)| owner.name.as_str());
-        self.changed(owners.chain([entity.name.as_str()]), true);
+        let owners = followed.iter().map(|(owner, id)| (owner.name.as_str(), *id));
+        self.changed_objects(owners.chain([(entity.name.as_str(), object.id)]), true);
         Ok(deletion)
     }
 

@@ -1,8 +1,8 @@
 //! Local queries: the constraint language over the device database, sorted and paged.
 
 use ferry_constraint::Context;
-use ferry_model::{ObjectId, Slot};
-use ferry_sql::{Dialect, compile_where, read_object, select_columns, table_name};
+use ferry_model::{ObjectId, Slot, Value};
+use ferry_sql::{Dialect, compile_where, param, read_object, select_columns, table_name};
 use rusqlite::OptionalExtension as _;
 
 use crate::ClientError;
@@ -78,6 +78,16 @@ impl Query {
         self
     }
 
+    /// True when the result set is every matching object in id order, each matching by its
+    /// own values (no path to other objects, no clock): what a write changes in it follows
+    /// from the objects the write touched alone.
+    pub(crate) fn follows_its_objects(&self) -> bool {
+        let constraint = self.constraint.as_deref().unwrap_or_default();
+        let timeless = constraint.replace("[%CurrentUser%]", "");
+        let own_values = !constraint.contains('/') && !timeless.contains("[%");
+        own_values && self.sort.is_empty() && self.limit.is_none() && self.offset == 0
+    }
+
     /// Skips the first `offset` objects.
     pub fn offset(mut self, offset: usize) -> Query {
         self.offset = offset;
@@ -88,6 +98,25 @@ impl Query {
 impl Database {
     /// The committed objects matching the query, as stored on the device.
     pub fn query(&self, query: &Query) -> Result<Vec<Object>, ClientError> {
+        self.select(query, None)
+    }
+
+    /// Those of these objects that match the query's constraint, in id order (the query's
+    /// sort, limit and offset aside).
+    pub(crate) fn query_among(
+        &self,
+        query: &Query,
+        ids: &[ObjectId],
+    ) -> Result<Vec<Object>, ClientError> {
+        self.select(query, Some(ids))
+    }
+
+    /// The query, or with `among` only those objects of it.
+    fn select(
+        &self,
+        query: &Query,
+        among: Option<&[ObjectId]>,
+    ) -> Result<Vec<Object>, ClientError> {
         let model = self.model();
         let entity = model
             .entity(&query.entity)
@@ -99,7 +128,7 @@ impl Database {
             now: self.clock.now(),
             parameters: Default::default(),
         };
-        let (condition, params) = match &query.constraint {
+        let (mut condition, mut params) = match &query.constraint {
             Some(text) => {
                 let constraint =
                     ferry_constraint::check(&model, entity.name.as_str(), text).map_err(
@@ -111,8 +140,15 @@ impl Database {
             }
             None => ("1".to_owned(), Vec::new()),
         };
+        if let Some(ids) = among {
+            let first = params.len() + 1;
+            let marks: Vec<String> = (first..first + ids.len()).map(|n| format!("?{n}")).collect();
+            condition = format!("({condition}) AND \"t0\".id IN ({})", marks.join(", "));
+            params.extend(ids.iter().map(|id| param(&Value::Reference(*id), Dialect::Sqlite)));
+        }
+        let sort = if among.is_some() { &[][..] } else { &query.sort[..] };
         let mut order = Vec::new();
-        for (attribute, direction) in &query.sort {
+        for (attribute, direction) in sort {
             let Some((index, _)) = entity.attribute(attribute) else {
                 return Err(ClientError::UnknownMember {
                     entity: entity.name.to_string(),
@@ -126,13 +162,15 @@ impl Database {
             ));
         }
         order.push("\"t0\".id".to_owned());
-        let limit = query.limit.map_or(-1, |l| l as i64);
+        let (limit, offset) = match among {
+            Some(_) => (-1, 0),
+            None => (query.limit.map_or(-1, |l| l as i64), query.offset),
+        };
         let sql = format!(
-            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {} LIMIT {limit} OFFSET {}",
+            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {} LIMIT {limit} OFFSET {offset}",
             select_columns(entity, "\"t0\"", Dialect::Sqlite),
             table_name(entity),
             order.join(", "),
-            query.offset
         );
         let mut statement = connection.prepare(&sql)?;
         let width = entity.member_count() + 1;

@@ -27,6 +27,8 @@ impl Client {
     /// A client of the server at `address`, signed in as `user`.
     pub(super) async fn connect(address: &str, user: &str) -> anyhow::Result<Client> {
         let stream = tokio::net::TcpStream::connect(address).await?;
+        // Each request is one write; without this its answer would wait on a delayed ACK.
+        stream.set_nodelay(true)?;
         let mut client = Client { stream: BufReader::new(stream), token: String::new() };
         let body = serde_json::to_vec(&json!({ "user": user, "password": PASSWORD }))?;
         let response: serde_json::Value = serde_json::from_slice(
@@ -47,9 +49,9 @@ impl Client {
             self.token,
             body.len()
         );
-        let stream = self.stream.get_mut();
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.stream.get_mut().write_all(&request).await?;
         let mut status = String::new();
         self.stream.read_line(&mut status).await?;
         let mut length = 0;

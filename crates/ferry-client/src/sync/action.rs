@@ -83,7 +83,9 @@ pub(super) fn apply_synced(
     }
     transaction.commit()?;
     drop(connection);
-    let entities = synced.iter().map(|o| o.entity.as_str());
-    database.changed(entities.chain(removed.iter().map(|k| k.entity.as_str())), false);
+    let written = synced.iter().map(|o| (o.entity.as_str(), ObjectId::parse(&o.id)));
+    let removed = removed.iter().map(|k| (k.entity.as_str(), ObjectId::parse(&k.id)));
+    let touched = written.chain(removed).filter_map(|(entity, id)| Some((entity, id?)));
+    database.changed_objects(touched, false);
     Ok(gone)
 }

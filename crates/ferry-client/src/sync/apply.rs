@@ -19,7 +19,7 @@ use ferry_sync::Step;
 use super::SyncError;
 use crate::ClientError;
 use crate::database::{
-    Checkpoints, Database, Removed, holds_objects, id_from_blob, id_param, to_sql,
+    Checkpoints, Database, Removed, Touched, holds_objects, id_from_blob, id_param, to_sql,
 };
 
 /// Pages received but not yet written, at most: the network side waits while this many are
@@ -45,6 +45,8 @@ pub(crate) enum Feed {
 pub(crate) struct Applied {
     pub(crate) downloaded: BTreeMap<String, usize>,
     pub(crate) removed: BTreeMap<String, usize>,
+    /// The objects written or removed, per entity, for the watches.
+    pub(crate) touched: BTreeMap<String, Touched>,
 }
 
 /// Writes the steps as they arrive; commits at [`Feed::Commit`]. When the sending side stops
@@ -104,7 +106,7 @@ impl DownloadWriter {
             Step::End { checkpoint } => {
                 let apply = self.current.take().expect("End comes after its entity's Begin");
                 let name = apply.entity.name.clone();
-                let (downloaded, removed) = apply.finish(connection)?;
+                let Finished { downloaded, removed, touched } = apply.finish(connection)?;
                 match checkpoint {
                     Some(checkpoint) => Checkpoints::write(connection, &name, &checkpoint)?,
                     // Objects the server's fresh state took off the device (no longer readable
@@ -116,6 +118,9 @@ impl DownloadWriter {
                 }
                 *self.applied.downloaded.entry(name.to_string()).or_default() += downloaded;
                 *self.applied.removed.entry(name.to_string()).or_default() += removed;
+                if downloaded + removed > 0 {
+                    self.applied.touched.entry(name.to_string()).or_default().merge(touched);
+                }
             }
         }
         Ok(())
@@ -158,6 +163,7 @@ struct EntityApply {
     incremental: bool,
     downloaded: usize,
     removed: usize,
+    touched: Touched,
 }
 
 impl EntityApply {
@@ -177,6 +183,7 @@ impl EntityApply {
             delete: ferry_sql::delete_by_id(entity, Dialect::Sqlite),
             downloaded: 0,
             removed: 0,
+            touched: Touched::default(),
         })
     }
 
@@ -204,6 +211,7 @@ impl EntityApply {
             row_params(entity, id, &object.values, object.revision, &mut params);
             insert.execute(rusqlite::params_from_iter(params.drain(..)))?;
             self.downloaded += 1;
+            self.touched.add(id);
         }
         if let Some(received) = &mut self.received {
             received.extend(unchanged);
@@ -212,6 +220,7 @@ impl EntityApply {
         for id in removed.iter().filter_map(|id| ObjectId::parse(id)) {
             if !self.dirty.contains(&id) && !ferry_model::planted::active("skip-removals") {
                 self.removed += delete.execute([id_param(id)])?;
+                self.touched.add(id);
                 Removed::remember(transaction, &entity.name, id)?;
             }
         }
@@ -220,7 +229,7 @@ impl EntityApply {
 
     /// Removes, after a full download, what the server no longer sends; returns how many
     /// objects were written and removed.
-    fn finish(self, transaction: &rusqlite::Connection) -> Result<(usize, usize), SyncError> {
+    fn finish(mut self, transaction: &rusqlite::Connection) -> Result<Finished, SyncError> {
         let mut removed = self.removed;
         if let Some(received) = &self.received {
             let gone: Vec<ObjectId> = {
@@ -238,11 +247,19 @@ impl EntityApply {
             let mut delete = transaction.prepare_cached(&self.delete)?;
             for id in gone {
                 removed += delete.execute([id_param(id)])?;
+                self.touched.add(id);
                 Removed::remember(transaction, &self.entity.name, id)?;
             }
         }
-        Ok((self.downloaded, removed))
+        Ok(Finished { downloaded: self.downloaded, removed, touched: self.touched })
     }
+}
+
+/// What one entity's download wrote.
+struct Finished {
+    downloaded: usize,
+    removed: usize,
+    touched: Touched,
 }
 
 /// The statement that writes a whole object as the server sent it, replacing the device's copy.

@@ -241,9 +241,7 @@ impl Shell<'_> {
             Action::CommitDownload => {
                 let writer = self.writer.take().expect("a download's commit follows its begin");
                 let applied = writer.commit().await?;
-                let written = applied.downloaded.iter().chain(&applied.removed);
-                let changed = written.filter(|(_, count)| **count > 0).map(|(e, _)| e.as_str());
-                self.engine.database.changed(changed, false);
+                self.engine.database.tell(applied.touched, false);
                 if let Some(renewed) = self.renewed.take() {
                     self.store.write(renewed)?;
                 }

@@ -250,7 +250,8 @@ impl LocalStore<'_> {
         forget_meta(&transaction, Meta::PendingUpload)?;
         transaction.commit()?;
         drop(connection);
-        self.database.changed(request.changes.iter().map(|c| c.entity.as_str()), false);
+        let sent = request.changes.iter().map(|c| (c.entity.as_str(), ObjectId::parse(&c.id)));
+        self.database.changed_objects(sent.filter_map(|(entity, id)| Some((entity, id?))), false);
         Ok(())
     }
 }
