@@ -43,7 +43,8 @@ pub enum LiveEvent {
     },
     /// A sync of live mode completed.
     Synced(super::SyncReport),
-    /// A sync of live mode failed; its work waits for the next one.
+    /// A sync of live mode failed; live mode tries again after a jittered, growing wait
+    /// (as when connecting again), or at the next hint or local commit.
     SyncFailed(SyncError),
 }
 
@@ -151,12 +152,23 @@ impl SyncEngine {
         let mut stream = self.transport.exchange(request, Some(&mut sink));
         let mut local = self.database.subscribe();
         let (mut due, mut local_due): (bool, Option<Instant>) = (false, None);
+        let mut sync_failures = 0u32;
         loop {
             if due {
-                due = !self.live_sync(options).await?;
-                if due {
-                    local_due = Some(Instant::now() + Duration::from_millis(BUSY_RETRY_MS));
-                    due = false;
+                due = false;
+                let again = match self.live_sync(options).await? {
+                    Synced::Done => {
+                        sync_failures = 0;
+                        None
+                    }
+                    Synced::Busy => Some(Duration::from_millis(BUSY_RETRY_MS)),
+                    Synced::Failed => {
+                        sync_failures += 1;
+                        Some(retry_delay(sync_failures))
+                    }
+                };
+                if let Some(wait) = again {
+                    local_due = Some(Instant::now() + wait);
                 }
             }
             let debounce = async {
@@ -198,21 +210,32 @@ impl SyncEngine {
         }
     }
 
-    /// One sync of live mode; `false` when the app's own sync is running (try again soon).
-    /// A failure that going on cannot mend ends live mode.
-    async fn live_sync(&self, options: &LiveOptions) -> Result<bool, SyncError> {
+    /// One sync of live mode. A failure that going on cannot mend ends live mode.
+    async fn live_sync(&self, options: &LiveOptions) -> Result<Synced, SyncError> {
         match self.sync_with(SyncMode::All, &options.sync).await {
             Ok(report) => options.tell(LiveEvent::Synced(report)),
-            Err(SyncError::AlreadyRunning) => return Ok(false),
+            Err(SyncError::AlreadyRunning) => return Ok(Synced::Busy),
             Err(
                 error @ (SyncError::NotSignedIn { .. }
                 | SyncError::Certificate { .. }
                 | SyncError::Protocol { .. }),
             ) => return Err(error),
-            Err(error) => options.tell(LiveEvent::SyncFailed(error)),
+            Err(error) => {
+                options.tell(LiveEvent::SyncFailed(error));
+                return Ok(Synced::Failed);
+            }
         }
-        Ok(true)
+        Ok(Synced::Done)
     }
+}
+
+/// How a sync of live mode went.
+enum Synced {
+    Done,
+    /// The app's own sync is running: try again soon.
+    Busy,
+    /// It failed (the network, a busy server): try again after a growing wait.
+    Failed,
 }
 
 /// The wait before the `failures`-th attempt to connect again: doubling from
