@@ -175,6 +175,8 @@ pub(crate) struct State {
     sign_in_attempts: sign_in_limit::SignInLimiter,
     /// One place per request being handled (`Limits::requests_in_flight_max`).
     requests_in_flight: tokio::sync::Semaphore,
+    /// Set when the server stops serving: every live stream ends (each would hold it open).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Counters reported at `/metrics`.
@@ -221,6 +223,7 @@ impl Server {
             identity,
             sign_in_attempts: sign_in_limit::SignInLimiter::default(),
             requests_in_flight,
+            closing: tokio::sync::watch::channel(false).0,
         };
         Ok(Server { state: Arc::new(state) })
     }

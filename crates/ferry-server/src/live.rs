@@ -32,6 +32,8 @@ struct Listener {
     readable: Arc<BTreeSet<String>>,
     ready: bool,
     until: tokio::time::Instant,
+    /// True once the server stops serving.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The entities a user's devices download: those their roles may read, unless the entity is
@@ -59,6 +61,7 @@ pub(crate) fn stream(
         readable: Arc::new(readable(state, user)),
         ready: false,
         until: tokio::time::Instant::now() + Duration::from_secs(LIVE_STREAM_SECONDS_MAX),
+        closing: state.closing.subscribe(),
     };
     let events = futures_util::stream::unfold(listener, |mut listener| async move {
         if !listener.ready {
@@ -73,10 +76,15 @@ pub(crate) fn stream(
     Sse::new(events).keep_alive(keep_alive)
 }
 
-/// The readable entities of the next hint that names any; `None` when the stream is over.
+/// The readable entities of the next hint that names any; `None` when the stream is over
+/// (its time is up, or the server stops serving).
 async fn next_hint(listener: &mut Listener) -> Option<Vec<String>> {
     loop {
-        let received = tokio::time::timeout_at(listener.until, listener.hints.recv()).await;
+        let hint = tokio::time::timeout_at(listener.until, listener.hints.recv());
+        let received = tokio::select! {
+            received = hint => received,
+            _ = listener.closing.wait_for(|closing| *closing) => return None,
+        };
         let hint = match received {
             Err(_) | Ok(Err(RecvError::Closed)) => return None,
             Ok(Err(RecvError::Lagged(_))) => Hint::Everything,

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-#[derive(Default)]
 struct Faults {
+    /// The server requests are forwarded to.
+    upstream: SocketAddr,
     /// Path prefixes whose requests never reach the server.
     cut: Vec<String>,
     /// Path prefixes whose next requests never reach the server, and how many more.
@@ -24,6 +25,10 @@ struct Faults {
     gateway: Vec<(String, u16, usize)>,
     /// Answers are sent with `Transfer-Encoding: chunked`, in small chunks.
     rechunk: bool,
+    /// How many of the next `changed` events of live streams are dropped.
+    lose_hints: usize,
+    /// How many of the next `changed` events of live streams are sent twice.
+    duplicate_hints: usize,
     /// Requests that reached the proxy, by path.
     received: Vec<String>,
     /// Requests that reached the server, by path.
@@ -42,18 +47,30 @@ impl FaultProxy {
     pub async fn start(server: SocketAddr) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");
         let address = listener.local_addr().expect("a bound address");
-        let faults = Arc::new(Mutex::new(Faults::default()));
+        let faults = Arc::new(Mutex::new(Faults {
+            upstream: server,
+            cut: Vec::new(),
+            cut_next: Vec::new(),
+            truncate: Vec::new(),
+            lose: Vec::new(),
+            gateway: Vec::new(),
+            rechunk: false,
+            lose_hints: 0,
+            duplicate_hints: 0,
+            received: Vec::new(),
+            forwarded: Vec::new(),
+        }));
         let shared = Arc::clone(&faults);
         tokio::spawn(async move {
             while let Ok((device, _)) = listener.accept().await {
-                tokio::spawn(relay(device, server, Arc::clone(&shared)));
+                tokio::spawn(relay(device, Arc::clone(&shared)));
             }
         });
         FaultProxy { address, faults }
     }
 
     fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        locked(&self.faults)
     }
 
     /// Requests whose path starts with `prefix` are cut before they reach the server, until
@@ -84,6 +101,21 @@ impl FaultProxy {
     /// `status` (a gateway's 502, 503 or 504) and never reach the server.
     pub fn gateway_fails(&self, prefix: &str, status: u16, count: usize) {
         self.faults().gateway.push((prefix.to_owned(), status, count));
+    }
+
+    /// Connections from now on go to `server` (one started again on another port, say).
+    pub fn point_at(&self, server: SocketAddr) {
+        self.faults().upstream = server;
+    }
+
+    /// The next `count` hints (`changed` events) of live streams are dropped on the way.
+    pub fn lose_hints(&self, count: usize) {
+        self.faults().lose_hints = count;
+    }
+
+    /// The next `count` hints (`changed` events) of live streams arrive twice.
+    pub fn duplicate_hints(&self, count: usize) {
+        self.faults().duplicate_hints = count;
     }
 
     /// Every answer from now on is re-framed as a chunked one, in chunks of a few bytes, as
@@ -142,14 +174,19 @@ fn take(faults: &mut [(String, usize)], path: &str) -> bool {
     found.map(|(_, n)| *n -= 1).is_some()
 }
 
-async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>) {
+fn locked(faults: &Mutex<Faults>) -> std::sync::MutexGuard<'_, Faults> {
+    faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn relay(device: TcpStream, faults: Arc<Mutex<Faults>>) {
     let mut device = BufReader::new(device);
+    let server = locked(&faults).upstream;
     let Ok(upstream) = TcpStream::connect(server).await else { return };
     let mut upstream = BufReader::new(upstream);
     while let Some((head, body)) = read_message(&mut device).await {
         let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
         let (lose, truncate, rechunk, gateway) = {
-            let mut faults = faults.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut faults = locked(&faults);
             faults.received.push(path.clone());
             if faults.cut.iter().any(|prefix| path.starts_with(prefix.as_str()))
                 || take(&mut faults.cut_next, &path)
@@ -194,7 +231,7 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
             return;
         }
         if answer_head.to_ascii_lowercase().contains("content-type: text/event-stream") {
-            return relay_events(&answer_head, &mut upstream, device.get_mut()).await;
+            return relay_events(&answer_head, &mut upstream, device.get_mut(), &faults).await;
         }
         let sent = if truncate { answer_body.len() / 2 } else { answer_body.len() };
         let answered = async {
@@ -211,10 +248,59 @@ async fn relay(device: TcpStream, server: SocketAddr, faults: Arc<Mutex<Faults>>
     }
 }
 
-/// A stream of events (the live stream) is relayed as it comes, until either side ends.
-async fn relay_events(head: &str, upstream: &mut BufReader<TcpStream>, device: &mut TcpStream) {
-    if device.write_all(head.as_bytes()).await.is_ok() {
-        let _ = tokio::io::copy(upstream, device).await;
+/// A stream of events (the live stream, chunked) is relayed as it comes, an event at a time,
+/// until either side ends; hints are dropped or doubled as the faults say.
+async fn relay_events(
+    head: &str,
+    upstream: &mut BufReader<TcpStream>,
+    device: &mut TcpStream,
+    faults: &Mutex<Faults>,
+) {
+    if device.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut pending = Vec::new();
+    loop {
+        let mut size = String::new();
+        if upstream.read_line(&mut size).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { return };
+        let mut chunk = vec![0; size + 2];
+        if upstream.read_exact(&mut chunk).await.is_err() {
+            return;
+        }
+        if size == 0 {
+            let _ = device.write_all(b"0\r\n\r\n").await;
+            return;
+        }
+        pending.extend_from_slice(&chunk[..size]);
+        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+            let event: Vec<u8> = pending.drain(..end + 2).collect();
+            let copies = match String::from_utf8_lossy(&event).contains("event: changed") {
+                false => 1,
+                true => {
+                    let mut faults = locked(faults);
+                    if faults.lose_hints > 0 {
+                        faults.lose_hints -= 1;
+                        0
+                    } else if faults.duplicate_hints > 0 {
+                        faults.duplicate_hints -= 1;
+                        2
+                    } else {
+                        1
+                    }
+                }
+            };
+            for _ in 0..copies {
+                let mut framed = format!("{:x}\r\n", event.len()).into_bytes();
+                framed.extend_from_slice(&event);
+                framed.extend_from_slice(b"\r\n");
+                if device.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -122,6 +122,8 @@ pub async fn serve_with(
             }
         });
     }
+    // Live streams last minutes: they end now, and their devices connect again elsewhere.
+    server.state.closing.send_replace(true);
     graceful.shutdown().await;
     Ok(())
 }

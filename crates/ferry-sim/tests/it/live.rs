@@ -84,7 +84,13 @@ async fn a_commit_on_one_device_reaches_a_watch_on_another_without_a_manual_sync
 /// changes made meanwhile arrive once it does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_stream_is_opened_again_and_nothing_is_missed() {
-    let world = TestWorld::start(ferry_sim::Backend::Sqlite, samples::FIELD_SERVICE).await;
+    for backend in backends() {
+        a_cut_stream_on(backend).await;
+    }
+}
+
+async fn a_cut_stream_on(backend: ferry_sim::Backend) {
+    let world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
     let writer = world.device("pat", &["Planner"]).await;
     let proxy = FaultProxy::start(world.address).await;
     proxy.cut_next("/v1/live", 2);
@@ -108,4 +114,126 @@ async fn a_cut_stream_is_opened_again_and_nothing_is_missed() {
     assert_eq!(lost, 2, "{events:?}");
     assert_eq!(events.get(2).map(String::as_str), Some("connected"), "{events:?}");
     assert_eq!(proxy.received("/v1/live"), 3);
+}
+
+/// A reader's view of a live run: each result set its watch gave (the names of its sites),
+/// and how many sites its live syncs downloaded in all.
+#[derive(Default)]
+struct Seen {
+    sets: Vec<Vec<String>>,
+    downloaded: usize,
+}
+
+/// Live options that add up the sites each live sync downloads.
+fn counting(seen: &Arc<Mutex<Seen>>) -> LiveOptions {
+    let seen = Arc::clone(seen);
+    let events = Arc::new(move |event: &LiveEvent| {
+        if let LiveEvent::Synced(report) = event {
+            let sites = report.downloaded.get("Field.Site").copied().unwrap_or_default();
+            seen.lock().unwrap().downloaded += sites;
+        }
+    });
+    LiveOptions { events: Some(events), ..LiveOptions::default() }
+}
+
+/// Runs live mode on a task of its own.
+fn live(device: &Arc<Device>, options: &LiveOptions) -> tokio::task::JoinHandle<()> {
+    let (device, options) = (Arc::clone(device), options.clone());
+    tokio::spawn(async move { device.engine.run_live(&options).await.unwrap() })
+}
+
+/// Waits (10 s at most) until the watch shows `count` sites; keeps each set it gave.
+async fn follows(
+    device: &Device,
+    watch: &mut ferry_client::Watch,
+    seen: &Mutex<Seen>,
+    count: usize,
+) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let set = watch.next().await.unwrap();
+            let names = set.iter().map(|site| match device.database.get_value(site, "Name") {
+                Ok(Value::String(name)) => name.clone(),
+                other => panic!("a site named {other:?}"),
+            });
+            let mut names: Vec<String> = names.collect();
+            names.sort();
+            let shown = names.len();
+            seen.lock().unwrap().sets.push(names);
+            if shown >= count {
+                return;
+            }
+        }
+    });
+    waited.await.unwrap_or_else(|_| panic!("the watched query never showed {count} sites"));
+}
+
+/// Through the fault proxy, on each backend: hints doubled, a hint lost, the server started
+/// again (on another port, the proxy pointed at it), and the reader asleep (live mode stopped)
+/// while the writer commits many sites. Every site reaches the reader's watch, each set it
+/// shows is the sites committed first (in order of commit), and its live syncs download each
+/// site exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_doubled_or_lost_a_server_restart_and_a_long_sleep_lose_and_repeat_nothing() {
+    for backend in backends() {
+        let mut world = TestWorld::start(backend, samples::FIELD_SERVICE).await;
+        let proxy = FaultProxy::start(world.address).await;
+        let writer = world.device_through(&proxy, "pat", &["Planner"]).await;
+        let reader = Arc::new(world.device_through(&proxy, "pam", &["Planner"]).await);
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut watch = reader.database.watch(Query::new("Field.Site")).unwrap();
+        assert!(watch.next().await.unwrap().is_empty());
+        let mut committed = 0;
+        let mut commit = |writer: &Device| {
+            committed += 1;
+            commit_site(writer, &format!("Site {committed:03}"));
+            committed
+        };
+        let options = counting(&seen);
+        let running = live(&reader, &options);
+        let n = commit(&writer);
+        writer.engine.sync(SyncMode::All).await.unwrap();
+        follows(&reader, &mut watch, &seen, n).await;
+        // Each hint arrives twice: one more sync, nothing more downloaded.
+        proxy.duplicate_hints(3);
+        let n = commit(&writer);
+        writer.engine.sync(SyncMode::All).await.unwrap();
+        follows(&reader, &mut watch, &seen, n).await;
+        // A hint lost: its site comes with the next one's.
+        proxy.lose_hints(1);
+        commit(&writer);
+        writer.engine.sync(SyncMode::All).await.unwrap();
+        let n = commit(&writer);
+        writer.engine.sync(SyncMode::All).await.unwrap();
+        follows(&reader, &mut watch, &seen, n).await;
+        // The server starts again: the stream ends, live mode connects to the new one.
+        world.restart().await;
+        proxy.point_at(world.address);
+        let n = commit(&writer);
+        writer.engine.sync(SyncMode::All).await.unwrap();
+        follows(&reader, &mut watch, &seen, n).await;
+        // Asleep through many changes.
+        options.stop.cancel();
+        running.await.unwrap();
+        let mut n = 0;
+        for _ in 0..10 {
+            for _ in 0..3 {
+                n = commit(&writer);
+            }
+            writer.engine.sync(SyncMode::All).await.unwrap();
+        }
+        let options = counting(&seen);
+        let running = live(&reader, &options);
+        follows(&reader, &mut watch, &seen, n).await;
+        options.stop.cancel();
+        running.await.unwrap();
+
+        let seen = seen.lock().unwrap();
+        let order: Vec<String> = (1..=n).map(|k| format!("Site {k:03}")).collect();
+        for set in &seen.sets {
+            assert_eq!(set[..], order[..set.len()], "{backend:?}: a set out of commit order");
+        }
+        assert_eq!(seen.sets.last().map(Vec::len), Some(n), "{backend:?}");
+        assert_eq!(seen.downloaded, n, "{backend:?}: sites downloaded by live syncs");
+    }
 }
