@@ -210,7 +210,7 @@ mod tests {
         for step in 0..60 {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let pick = (state >> 33) as usize;
-            let described = if orders.is_empty() || pick % 4 == 0 {
+            let described = if orders.is_empty() || pick.is_multiple_of(4) {
                 let mut order = db.create("Field.WorkOrder").expect("order");
                 db.set(&mut order, "Number", Value::Integer(step + 1)).expect("number");
                 db.set(&mut order, "Title", Value::String("Leak".to_owned())).expect("title");
@@ -226,11 +226,11 @@ mod tests {
                 let order = &mut orders[index];
                 let priority = Value::Integer((pick % 5) as i64 + 1);
                 db.set(order, "Priority", priority).expect("priority");
-                if pick % 3 == 0 {
-                    let title = if pick % 2 == 0 { "Leak" } else { "Fuse" };
+                if pick.is_multiple_of(3) {
+                    let title = if pick.is_multiple_of(2) { "Leak" } else { "Fuse" };
                     db.set(order, "Title", Value::String(title.to_owned())).expect("title");
                 }
-                if pick % 5 == 0 {
+                if pick.is_multiple_of(5) {
                     db.set(order, "WorkOrder_Site", Value::Reference(site.id())).expect("site");
                 }
                 db.commit(&mut [order]).expect("commit");
