@@ -5,6 +5,7 @@
 
 mod device;
 mod files;
+mod live;
 mod load;
 mod server;
 
@@ -34,12 +35,12 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
 /// The benchmarks, by the name `--only` selects them with.
-pub(crate) const SCENARIOS: [&str; 8] =
-    ["evaluate", "parse", "upload", "download", "incremental", "device", "files", "load"];
+pub(crate) const SCENARIOS: [&str; 9] =
+    ["evaluate", "parse", "upload", "download", "incremental", "device", "files", "load", "live"];
 
 /// The scenarios that measure a process's memory: each runs in a process of its own, which
 /// holds nothing from the scenarios before.
-const OWN_PROCESS: [&str; 3] = ["device", "files", "load"];
+const OWN_PROCESS: [&str; 4] = ["device", "files", "load", "live"];
 
 /// `ferry bench [--quick] [--only NAME]`.
 pub(crate) fn command(args: &[&str]) -> ExitCode {

@@ -1,7 +1,7 @@
 //! Local queries: the constraint language over the device database, sorted and paged.
 
 use ferry_constraint::Context;
-use ferry_model::{ObjectId, Slot, Value};
+use ferry_model::{Entity, ObjectId, Slot, Value};
 use ferry_sql::{Dialect, compile_where, param, read_object, select_columns, table_name};
 use rusqlite::OptionalExtension as _;
 
@@ -146,31 +146,15 @@ impl Database {
             condition = format!("({condition}) AND \"t0\".id IN ({})", marks.join(", "));
             params.extend(ids.iter().map(|id| param(&Value::Reference(*id), Dialect::Sqlite)));
         }
-        let sort = if among.is_some() { &[][..] } else { &query.sort[..] };
-        let mut order = Vec::new();
-        for (attribute, direction) in sort {
-            let Some((index, _)) = entity.attribute(attribute) else {
-                return Err(ClientError::UnknownMember {
-                    entity: entity.name.to_string(),
-                    member: attribute.clone(),
-                });
-            };
-            let direction = if *direction == Order::Ascending { "ASC" } else { "DESC" };
-            order.push(format!(
-                "\"t0\".{} {direction}",
-                ferry_sql::column_name(entity, Slot(index))
-            ));
-        }
-        order.push("\"t0\".id".to_owned());
+        let order = order_by(entity, if among.is_some() { &[] } else { &query.sort })?;
         let (limit, offset) = match among {
             Some(_) => (-1, 0),
             None => (query.limit.map_or(-1, |l| l as i64), query.offset),
         };
         let sql = format!(
-            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
             select_columns(entity, "\"t0\"", Dialect::Sqlite),
             table_name(entity),
-            order.join(", "),
         );
         let mut statement = connection.prepare(&sql)?;
         let width = entity.member_count() + 1;
@@ -214,4 +198,21 @@ impl Database {
             .ok_or_else(|| ClientError::Corrupt(format!("a row of `{}`", entity_model.name)))?;
         Ok(Some(Object::from_database(entity_model.name.clone(), stored.id, stored.values)))
     }
+}
+
+/// The `ORDER BY` list of a query's sort, ending with the id so that the order is total.
+fn order_by(entity: &Entity, sort: &[(String, Order)]) -> Result<String, ClientError> {
+    let mut order = Vec::new();
+    for (attribute, direction) in sort {
+        let Some((index, _)) = entity.attribute(attribute) else {
+            return Err(ClientError::UnknownMember {
+                entity: entity.name.to_string(),
+                member: attribute.clone(),
+            });
+        };
+        let direction = if *direction == Order::Ascending { "ASC" } else { "DESC" };
+        order.push(format!("\"t0\".{} {direction}", ferry_sql::column_name(entity, Slot(index))));
+    }
+    order.push("\"t0\".id".to_owned());
+    Ok(order.join(", "))
 }

@@ -43,6 +43,15 @@ impl ServerProcess {
         database: &Database,
         directory: &std::path::Path,
     ) -> anyhow::Result<ServerProcess> {
+        ServerProcess::spawn_with(database, directory, &[])
+    }
+
+    /// [`ServerProcess::spawn`] with more options of `ferry serve`.
+    pub(super) fn spawn_with(
+        database: &Database,
+        directory: &std::path::Path,
+        options: &[&str],
+    ) -> anyhow::Result<ServerProcess> {
         let model = directory.join("field_service.toml");
         std::fs::write(&model, samples::FIELD_SERVICE)?;
         let database = match database {
@@ -53,6 +62,7 @@ impl ServerProcess {
             .args(["serve", "--model", &model.display().to_string(), "--database", &database])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--files", &directory.join("server-files").display().to_string()])
+            .args(options)
             .stdout(std::process::Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().expect("piped");
@@ -306,7 +316,6 @@ async fn live_latency(
         )?;
         let start = Instant::now();
         changes.request("POST", &upload_path(), &body).await?;
-        answered.push(start.elapsed());
         answered.push(start.elapsed());
         let shown = tokio::time::timeout(Duration::from_secs(30), async {
             while watch.next().await?.len() < LIVE_CHANGED {}

@@ -22,7 +22,7 @@ use super::server::{Databases, PASSWORD, backend_name};
 
 /// Devices per user: each user signs in once per device (and once more for the check), within
 /// the server's sign-in limit per minute.
-const DEVICES_PER_USER: usize = 5;
+pub(super) const DEVICES_PER_USER: usize = 5;
 
 /// A device of the load run.
 struct LoadDevice {
@@ -245,7 +245,7 @@ async fn check(
 }
 
 /// `count` users, planners and technicians in turn, added through an in-process server.
-async fn add_users(
+pub(super) async fn add_users(
     database: &Database,
     directory: &std::path::Path,
     count: usize,

@@ -245,6 +245,9 @@ async fn scenarios(
     if selected("load") {
         super::load::load(size, databases).await?;
     }
+    if selected("live") {
+        super::live::live_fleet(size, databases).await?;
+    }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
     for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {
         for rows in sizes {

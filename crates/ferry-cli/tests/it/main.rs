@@ -143,6 +143,7 @@ fn quick_benchmark_runs() {
     assert_eq!(output.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("evaluate 3 clauses") && stdout.contains("parse+check"), "{stdout}");
+    assert!(stdout.contains("live fleet one change to 20 watching devices"), "{stdout}");
 }
 
 #[test]

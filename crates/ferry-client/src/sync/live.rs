@@ -156,18 +156,7 @@ impl SyncEngine {
         loop {
             if due {
                 due = false;
-                let again = match self.live_sync(options).await? {
-                    Synced::Done => {
-                        sync_failures = 0;
-                        None
-                    }
-                    Synced::Busy => Some(Duration::from_millis(BUSY_RETRY_MS)),
-                    Synced::Failed => {
-                        sync_failures += 1;
-                        Some(retry_delay(sync_failures))
-                    }
-                };
-                if let Some(wait) = again {
+                if let Some(wait) = self.live_sync_again(options, &mut sync_failures).await? {
                     local_due = Some(Instant::now() + wait);
                 }
             }
@@ -208,6 +197,25 @@ impl SyncEngine {
                 () = options.stop.cancelled() => return Ok(Ended::Stopped),
             }
         }
+    }
+
+    /// One sync of live mode; when it must be tried again, how long to wait first.
+    async fn live_sync_again(
+        &self,
+        options: &LiveOptions,
+        sync_failures: &mut u32,
+    ) -> Result<Option<Duration>, SyncError> {
+        Ok(match self.live_sync(options).await? {
+            Synced::Done => {
+                *sync_failures = 0;
+                None
+            }
+            Synced::Busy => Some(Duration::from_millis(BUSY_RETRY_MS)),
+            Synced::Failed => {
+                *sync_failures += 1;
+                Some(retry_delay(*sync_failures))
+            }
+        })
     }
 
     /// One sync of live mode. A failure that going on cannot mend ends live mode.
