@@ -91,8 +91,18 @@ pub(super) fn peak_memory() -> Option<u64> {
 
 /// The peak resident memory of process `pid` (`self` for this one) since it was last reset.
 pub(super) fn peak_memory_of(pid: &str) -> Option<u64> {
+    memory_of(pid, "VmHWM:")
+}
+
+/// The resident memory of process `pid` now, in bytes (Linux).
+pub(super) fn resident_memory_of(pid: &str) -> Option<u64> {
+    memory_of(pid, "VmRSS:")
+}
+
+/// A memory figure of `/proc/PID/status` (`field` with its colon), in bytes.
+fn memory_of(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

@@ -21,7 +21,7 @@ use ferry_sql::Dialect;
 use super::Size;
 use super::device::{
     BENCH_DEVICE_SECRET, ServerProcess, peak_memory, peak_memory_of, reset_peak_memory,
-    reset_peak_memory_of,
+    reset_peak_memory_of, resident_memory_of,
 };
 use super::server::{Databases, PASSWORD, Running, ms};
 
@@ -211,12 +211,9 @@ async fn large_file(
     tech_db.attach_file(&mut photo, "survey.mp4", Noise::new(seed, large))?;
     tech_db.commit(&mut [&mut photo])?;
     let server_pid = server.pid().to_string();
-    let held = std::fs::read_to_string(format!("/proc/{server_pid}/status"))?;
-    let held = held.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or_default().to_owned();
-    println!(
-        "files (the server process holds {} before the large file)",
-        held.trim_start_matches("VmRSS:").trim()
-    );
+    let held =
+        resident_memory_of(&server_pid).map_or(String::new(), |b| format!("{} kB", b / 1024));
+    println!("files (the server process holds {held} before the large file)");
     for direction in ["up", "down"] {
         reset_peak_memory();
         reset_peak_memory_of(&server_pid);

@@ -12,7 +12,7 @@ use ferry_model::{Value, samples};
 use ferry_sql::Dialect;
 
 use super::Size;
-use super::device::{ServerProcess, peak_memory_of, reset_peak_memory_of};
+use super::device::{ServerProcess, peak_memory_of, reset_peak_memory_of, resident_memory_of};
 use super::load::{DEVICES_PER_USER, add_users};
 use super::server::{Databases, PASSWORD, backend_name, ms};
 
@@ -250,12 +250,4 @@ fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
     };
     let ticks = ticks(14)? + ticks(15)?;
     Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
-}
-
-/// The resident memory of process `pid` now, in bytes (Linux).
-fn resident_memory_of(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
