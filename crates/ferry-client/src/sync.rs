@@ -578,8 +578,8 @@ async fn request_sign_in(
     exchange_json(transport, (route, &route.path(&[])), None, &body).await
 }
 
-/// One request of a JSON route through `transport`, retried after network
-/// failures per the sync core's [`Retry`] policy, and its typed answer.
+/// One request of a JSON route through `transport`, retried after network failures and busy
+/// answers per the sync core's [`Retry`] policy, and its typed answer.
 async fn exchange_json<T: serde::de::DeserializeOwned>(
     transport: &dyn Transport,
     (route, path): (Route, &str),
@@ -593,6 +593,13 @@ async fn exchange_json<T: serde::de::DeserializeOwned>(
         let payload = Payload::Bytes(body);
         let request = Request { route: Some(route), method, path, token, payload };
         match transport.exchange(request, None).await {
+            Ok(response) if response.status == ferry_sync::BUSY_STATUS => {
+                failed += 1;
+                let Some(ms) = retry.delay_ms(failed) else {
+                    break response;
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
             Err(SyncError::Unreachable { server, reason }) => {
                 failed += 1;
                 let Some(ms) = retry.delay_ms(failed) else {

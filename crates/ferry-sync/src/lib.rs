@@ -43,7 +43,7 @@ pub use error::Error;
 pub use event::{Action, Answer, Body, Event, Outgoing, Start, Step, Store, TargetFacts};
 pub use progress::{Phase, Progress};
 pub use report::SyncReport;
-pub use retry::{RETRY_DELAY_MS, Retry, SEND_ATTEMPTS_MAX};
+pub use retry::{BUSY_STATUS, RETRY_DELAY_MS, Retry, SEND_ATTEMPTS_MAX};
 pub use upload::check_outcomes;
 pub use user::{FullSyncDue, full_sync_due, switching};
 

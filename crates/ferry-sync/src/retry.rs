@@ -9,6 +9,11 @@ pub const SEND_ATTEMPTS_MAX: u32 = 3;
 /// together.
 pub const RETRY_DELAY_MS: u64 = 200;
 
+/// The status of an answer from a server too busy to take a request (over its limit of
+/// connections or requests at once, or a gateway that could not reach it): nothing was done, and
+/// the request goes again as after a network failure.
+pub const BUSY_STATUS: u16 = 503;
+
 /// The retry policy of one job: seeded, so a run's waits are a function of its seed.
 #[derive(Clone, Debug)]
 pub struct Retry {

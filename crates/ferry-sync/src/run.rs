@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::event::{Action, Answer, Body, Event, Outgoing, Start, Store};
 use crate::io::Io;
 use crate::report::SyncReport;
-use crate::retry::Retry;
+use crate::retry::{BUSY_STATUS, Retry};
 use crate::{Done, Job, Mode, Outcome, download, upload};
 
 /// What every step of a job works with.
@@ -161,24 +161,38 @@ impl Cx {
         self.deliver(outgoing).await
     }
 
-    /// Sends a request until it is answered, retrying after network failures per [`Retry`].
+    /// Sends a request until it is answered, retrying per [`Retry`] after network failures and
+    /// after answers of a server too busy to take the request ([`BUSY_STATUS`]); when no attempt
+    /// is left, the last busy answer is the answer.
     async fn deliver(&mut self, outgoing: Outgoing) -> Result<Answer, Error> {
         let mut failed = 0;
         loop {
             match self.io.ask(Action::Send(outgoing.clone())).await {
+                Event::Answer(answer) if answer.status == BUSY_STATUS => {
+                    failed += 1;
+                    let Some(ms) = self.retry.delay_ms(failed) else {
+                        return Ok(answer);
+                    };
+                    self.wait(ms).await?;
+                }
                 Event::Answer(answer) => return Ok(answer),
                 Event::Unreachable { reason } => {
                     failed += 1;
                     let Some(ms) = self.retry.delay_ms(failed) else {
                         return Err(Error::Unreachable { reason });
                     };
-                    match self.io.ask(Action::Wait { ms }).await {
-                        Event::Timer => {}
-                        other => return Err(unexpected(&other)),
-                    }
+                    self.wait(ms).await?;
                 }
                 other => return Err(unexpected(&other)),
             }
+        }
+    }
+
+    /// Waits `ms` milliseconds before an attempt again.
+    async fn wait(&mut self, ms: u64) -> Result<(), Error> {
+        match self.io.ask(Action::Wait { ms }).await {
+            Event::Timer => Ok(()),
+            other => Err(unexpected(&other)),
         }
     }
 

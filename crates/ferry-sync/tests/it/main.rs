@@ -46,6 +46,8 @@ transcripts! {
     an_answer_of_the_wrong_outcomes_is_refused_whole,
     // Faults.
     a_lost_answer_is_retried_after_a_jittered_wait,
+    a_busy_server_is_asked_again_after_a_jittered_wait,
+    a_server_busy_at_every_attempt_ends_the_sync,
     // Sessions.
     an_expired_access_token_is_refreshed_and_the_request_sent_again,
     a_lost_refresh_answer_is_retried_with_the_same_token,
