@@ -94,7 +94,9 @@ pub async fn serve_with(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        // The peer's address wraps the router as a service: `Router::layer` would rebuild the
+        // route table for every connection (kilobytes each, held while it stays open).
+        let service = tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), router.clone());
         let service = TowerToHyperService::new(service);
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         let place = Arc::clone(&places).try_acquire_owned().ok();
@@ -128,7 +130,9 @@ pub async fn serve_with(
     Ok(())
 }
 
-type Service = TowerToHyperService<axum::Router>;
+type Service = TowerToHyperService<
+    axum::middleware::AddExtension<axum::Router, ConnectInfo<std::net::SocketAddr>>,
+>;
 
 /// Serves one connection, holding its place until it ends.
 fn spawn_connection<I>(
