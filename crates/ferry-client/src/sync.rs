@@ -294,6 +294,8 @@ pub struct SyncEngine {
     running: AtomicBool,
     /// Downloads are written on the syncing task, not on a thread of their own.
     inline_writer: bool,
+    /// The source of retry jitter when a simulation set one; the system's randomness otherwise.
+    random: Option<std::sync::Mutex<ferry_model::arbitrary::SplitMix64>>,
 }
 
 /// Releases the one-sync-at-a-time flag when a sync ends, however it ends.
@@ -349,12 +351,19 @@ impl SyncEngine {
             transport: Arc::new(HttpTransport::new(server)?),
             running: AtomicBool::new(false),
             inline_writer: false,
+            random: None,
         })
     }
 
     /// An engine that reaches its server through `transport` (a simulation's in-process one).
     pub fn with_transport(database: Arc<Database>, transport: Arc<dyn Transport>) -> SyncEngine {
-        SyncEngine { database, transport, running: AtomicBool::new(false), inline_writer: false }
+        SyncEngine {
+            database,
+            transport,
+            running: AtomicBool::new(false),
+            inline_writer: false,
+            random: None,
+        }
     }
 
     /// This engine, writing each download on the syncing task instead of a thread of its own:
@@ -363,6 +372,23 @@ impl SyncEngine {
     pub fn writing_downloads_inline(mut self) -> SyncEngine {
         self.inline_writer = true;
         self
+    }
+
+    /// This engine, drawing the jitter of its retry waits (a sync's requests, live mode's
+    /// reconnections) from `seed` instead of the system's randomness: a deterministic
+    /// simulation's runs are then a function of their seed. Apps keep the default.
+    pub fn with_random_seed(mut self, seed: u64) -> SyncEngine {
+        self.random = Some(std::sync::Mutex::new(ferry_model::arbitrary::SplitMix64::new(seed)));
+        self
+    }
+
+    /// A seed for a retry policy's jitter: from [`SyncEngine::with_random_seed`]'s source when
+    /// set, else from the system.
+    pub(crate) fn random_seed(&self) -> u64 {
+        match &self.random {
+            Some(random) => random.lock().unwrap_or_else(|p| p.into_inner()).next_u64(),
+            None => crate::effects::random_seed(),
+        }
     }
 
     /// The engine of a database someone signed in on before, with the server they signed in to

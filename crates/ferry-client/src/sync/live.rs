@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use super::{CancelToken, Payload, Request, SyncEngine, SyncError, SyncMode, SyncOptions};
-use crate::{ClientError, effects};
+use crate::ClientError;
 
 /// How long live mode waits after a local commit for the ones that follow it before it
 /// syncs, in milliseconds.
@@ -121,11 +121,12 @@ impl SyncEngine {
                 }
                 Ended::Failed(reason) => {
                     failures += 1;
-                    let retry_in = retry_delay(failures);
+                    let retry_in = retry_delay(failures, self.random_seed());
                     options.tell(LiveEvent::Disconnected { reason, retry_in });
                     tokio::select! {
-                        () = tokio::time::sleep(retry_in) => {}
+                        biased;
                         () = options.stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(retry_in) => {}
                     }
                 }
             }
@@ -166,7 +167,11 @@ impl SyncEngine {
                     None => std::future::pending().await,
                 }
             };
+            // Biased: the branches are tried in this order, so a run's course does not hang on
+            // the runtime's randomness.
             tokio::select! {
+                biased;
+                () = options.stop.cancelled() => return Ok(Ended::Stopped),
                 ended = &mut stream => return Ok(match ended {
                     Ok(answer) if answer.status == 200 => Ended::Closed,
                     Ok(answer) if answer.status == 401 => Ended::Refused,
@@ -194,7 +199,6 @@ impl SyncEngine {
                     local_due = None;
                     due = true;
                 }
-                () = options.stop.cancelled() => return Ok(Ended::Stopped),
             }
         }
     }
@@ -213,7 +217,7 @@ impl SyncEngine {
             Synced::Busy => Some(Duration::from_millis(BUSY_RETRY_MS)),
             Synced::Failed => {
                 *sync_failures += 1;
-                Some(retry_delay(*sync_failures))
+                Some(retry_delay(*sync_failures, self.random_seed()))
             }
         })
     }
@@ -247,11 +251,12 @@ enum Synced {
 }
 
 /// The wait before the `failures`-th attempt to connect again: doubling from
-/// [`LIVE_RETRY_MS_MIN`] up to [`LIVE_RETRY_MS_MAX`], each between half and all of it.
-fn retry_delay(failures: u32) -> Duration {
+/// [`LIVE_RETRY_MS_MIN`] up to [`LIVE_RETRY_MS_MAX`], each between half and all of it (where in
+/// between, `random` decides).
+fn retry_delay(failures: u32, random: u64) -> Duration {
     let full = LIVE_RETRY_MS_MIN.saturating_mul(1 << failures.saturating_sub(1).min(16));
     let full = full.min(LIVE_RETRY_MS_MAX);
-    Duration::from_millis(full / 2 + effects::random_seed() % (full / 2 + 1))
+    Duration::from_millis(full / 2 + random % (full / 2 + 1))
 }
 
 /// A sink for the live stream's bytes: Server-Sent Events, each told as a [`Wake`].
@@ -277,5 +282,43 @@ fn events_sink(
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail on any error")]
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Database, SyncEngine};
+
+    #[test]
+    fn a_reconnection_waits_between_half_and_all_of_its_doubling_ceiling() {
+        for failures in 1..24u32 {
+            let full = LIVE_RETRY_MS_MIN
+                .saturating_mul(1 << failures.saturating_sub(1).min(16))
+                .min(LIVE_RETRY_MS_MAX);
+            for random in [0, 1, 7, u64::MAX / 3, u64::MAX] {
+                let wait = retry_delay(failures, random).as_millis() as u64;
+                assert!((full / 2..=full).contains(&wait), "{failures} failures: {wait} ms");
+            }
+        }
+        assert_eq!(retry_delay(1, 0), Duration::from_millis(LIVE_RETRY_MS_MIN / 2));
+    }
+
+    #[test]
+    fn engines_seeded_alike_draw_the_same_jitter() {
+        let dir = std::env::temp_dir().join(format!("ferry-live-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let engine = |name: &str, seed: u64| {
+            let db = Database::open(dir.join(name), ferry_model::samples::FIELD_SERVICE).unwrap();
+            SyncEngine::new(Arc::new(db), "http://127.0.0.1:1").unwrap().with_random_seed(seed)
+        };
+        let (a, b, c) = (engine("a.db", 5), engine("b.db", 5), engine("c.db", 6));
+        let draws = |e: &SyncEngine| (0..4).map(|_| e.random_seed()).collect::<Vec<_>>();
+        assert_eq!(draws(&a), draws(&b));
+        assert_ne!(draws(&a), draws(&c));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
