@@ -9,7 +9,8 @@ mod tidy;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci | pg | bench [--quick] | sim --seed HEX [--steps N]>
+const USAGE: &str =
+    "usage: cargo xtask <ci | pg | bench [--quick] | sim --seed HEX [--steps N] [--live]>
   ci      fmt check, clippy -D warnings, every test (PostgreSQL included), doc tests, and the
           simulation with each planted bug, which it must catch
   sim     replay one run of the deterministic simulation
@@ -68,10 +69,13 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// Replays one simulation run: `cargo xtask sim --seed 0x5eed --steps 150`.
+/// Replays one simulation run: `cargo xtask sim --seed 0x5eed --steps 150` (`--live`: with
+/// devices going live).
 fn sim(args: &[String]) -> Result<(), String> {
     let (mut seed, mut steps) = (None, None);
-    let mut rest = args;
+    let live = args.iter().any(|a| a == "--live");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--live").cloned().collect();
+    let mut rest = args.as_slice();
     while let [flag, value, tail @ ..] = rest {
         match flag.as_str() {
             "--seed" => seed = Some(value.clone()),
@@ -96,6 +100,9 @@ fn sim(args: &[String]) -> Result<(), String> {
     command.env("FERRY_SIM_SEED", &seed);
     if let Some(steps) = steps {
         command.env("FERRY_SIM_STEPS", steps);
+    }
+    if live {
+        command.env("FERRY_SIM_LIVE", "1");
     }
     let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("the run of seed {seed} failed")) }

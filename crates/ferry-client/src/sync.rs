@@ -382,6 +382,11 @@ impl SyncEngine {
         self
     }
 
+    /// Whether a sync (the app's, live mode's, or an action call's) runs on this engine now.
+    pub fn is_syncing(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
     /// A seed for a retry policy's jitter: from [`SyncEngine::with_random_seed`]'s source when
     /// set, else from the system.
     pub(crate) fn random_seed(&self) -> u64 {

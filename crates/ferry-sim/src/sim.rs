@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use ferry_client::{
-    Answer, ClearMode, ClientError, Database, IdSource, Payload, Query, Request, Response, Sink,
-    SyncEngine, SyncError, SyncMode, Transport,
+    Answer, CancelToken, ClearMode, ClientError, Database, IdSource, LiveOptions, Payload, Query,
+    Request, Response, Sink, SyncEngine, SyncError, SyncMode, Transport,
 };
 use ferry_model::arbitrary::SplitMix64 as Rng;
 use ferry_model::{ObjectId, Timestamp, Value, samples};
 use ferry_protocol::endpoint::{self, Endpoint, Route};
 use ferry_server::{Config, Handlers, Limits, Server};
+use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
 use crate::PASSWORD;
@@ -125,6 +126,16 @@ pub struct SimTransport {
 
 impl SimTransport {
     async fn send(&self, request: Request<'_>) -> Result<(u16, Vec<u8>), SyncError> {
+        let response = self.answer(request).await?;
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|e| unreachable(&e.to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// The server's answer to `request`, its body not yet read.
+    async fn answer(&self, request: Request<'_>) -> Result<axum::http::Response<Body>, SyncError> {
         let body = match request.payload {
             Payload::Bytes(bytes) => bytes.to_vec(),
             Payload::File(content) => {
@@ -142,13 +153,45 @@ impl SimTransport {
             http = http.header("authorization", format!("Bearer {token}"));
         }
         let http = http.body(Body::from(body)).map_err(|e| unreachable(&e.to_string()))?;
-        let response =
-            self.slot.router().oneshot(http).await.map_err(|e| unreachable(&e.to_string()))?;
+        self.slot.router().oneshot(http).await.map_err(|e| unreachable(&e.to_string()))
+    }
+
+    /// A live stream: its events go to `sink` as they come, until the stream ends, the server
+    /// restarts, or the network's fault cuts it (after `cut_after` events, when given).
+    async fn stream(
+        &self,
+        request: Request<'_>,
+        sink: &mut Sink<'_>,
+        cut_after: Option<usize>,
+    ) -> Result<Response, SyncError> {
+        let mut restarted = self.slot.generation.subscribe();
+        let response = self.answer(request).await?;
         let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .map_err(|e| unreachable(&e.to_string()))?;
-        Ok((status, bytes.to_vec()))
+        if status != 200 {
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .map_err(|e| unreachable(&e.to_string()))?;
+            return Ok(Response { status, body: body.to_vec() });
+        }
+        let mut body = response.into_body();
+        let mut events = 0;
+        loop {
+            if cut_after.is_some_and(|cut| events >= cut) {
+                return Err(unreachable("the stream was cut"));
+            }
+            tokio::select! {
+                biased;
+                _ = restarted.changed() => return Err(unreachable("the server stopped")),
+                frame = body.frame() => match frame {
+                    None => return Ok(Response { status, body: Vec::new() }),
+                    Some(Err(e)) => return Err(unreachable(&e.to_string())),
+                    Some(Ok(frame)) => if let Some(data) = frame.data_ref() {
+                        sink(data)?;
+                        events += 1;
+                    },
+                },
+            }
+        }
     }
 }
 
@@ -169,6 +212,11 @@ impl Transport for SimTransport {
             };
             if matches!(fault, Some(Fault::FailBeforeSend | Fault::CrashDevice)) {
                 return Err(unreachable("the request was lost"));
+            }
+            if request.route == Some(endpoint::LIVE) {
+                let sink = sink.ok_or_else(|| unreachable("a live stream needs a sink"))?;
+                let cut_after = fault.map(|_| 1 + usize::from(committed));
+                return self.stream(request, sink, cut_after).await;
             }
             if fault == Some(Fault::RestartServerMidUpload) {
                 // The upload's transaction either committed before the stop or never will: the
@@ -208,6 +256,8 @@ pub struct SimOptions {
     pub steps: usize,
     /// Steps between quiet full syncs and their checks.
     pub check_every: usize,
+    /// Devices go live (`SyncEngine::run_live`) and offline again during the run.
+    pub live: bool,
 }
 
 /// What a run did.
@@ -228,6 +278,10 @@ pub struct SimReport {
     pub clears: usize,
     /// Objects deleted on a device (work orders, and sites whose work orders lose the reference).
     pub deletions: usize,
+    /// Times a device went live.
+    pub live_starts: usize,
+    /// Syncs live mode ran on its own (woken by the stream or by local commits).
+    pub live_syncs: usize,
     /// A digest of what the run did and held: the counts above, each device's data at every
     /// check, and the server's failures. Two runs of a seed must give the same.
     pub digest: u64,
@@ -242,7 +296,9 @@ struct SimDevice {
     id: ObjectId,
     path: std::path::PathBuf,
     db: Arc<Database>,
-    engine: SyncEngine,
+    engine: Arc<SyncEngine>,
+    /// Live mode, while the device is in it: its stop and its task.
+    live: Option<(CancelToken, tokio::task::JoinHandle<Result<(), SyncError>>)>,
 }
 
 struct World {
@@ -258,17 +314,22 @@ struct World {
     /// server or in `SynchronizationError`.
     committed: BTreeSet<(String, ObjectId)>,
     numbers: i64,
+    seed: u64,
+    live: bool,
+    /// Syncs of live mode so far, on every device.
+    live_syncs: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The replay command of a run.
 pub fn replay_line(options: &SimOptions) -> String {
-    format!("cargo xtask sim --seed {:#x} --steps {}", options.seed, options.steps)
+    let live = if options.live { " --live" } else { "" };
+    format!("cargo xtask sim --seed {:#x} --steps {}{live}", options.seed, options.steps)
 }
 
 /// Runs the simulation; on a broken promise, the reason with its replay command.
 pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
     let failed = |reason: String| format!("{reason}\nreplay: {}", replay_line(&options));
-    let mut world = World::start(options.seed).await.map_err(failed)?;
+    let mut world = World::start(options.seed, options.live).await.map_err(failed)?;
     let mut rng = Rng::new(options.seed ^ 0x5EED);
     let mut report = SimReport::default();
     for step in 0..options.steps {
@@ -298,6 +359,7 @@ pub async fn simulate(options: SimOptions) -> Result<SimReport, String> {
     {
         let plan = world.plan.lock().unwrap_or_else(|p| p.into_inner());
         (report.faults, report.refreshes) = (plan.injected.clone(), plan.refreshes);
+        report.live_syncs = world.live_syncs.load(std::sync::atomic::Ordering::Relaxed);
     }
     format!("{report:?}").hash(&mut world.digest);
     report.digest = world.digest.finish();
@@ -312,6 +374,8 @@ pub struct ServerSlot {
     model_text: Mutex<String>,
     server: Mutex<Server>,
     router: Mutex<axum::Router>,
+    /// Bumped at each restart: the open live streams end, as their connections would.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl ServerSlot {
@@ -326,6 +390,7 @@ impl ServerSlot {
             model_text: Mutex::new(samples::FIELD_SERVICE.to_owned()),
             router: Mutex::new(server.router()),
             server: Mutex::new(server),
+            generation: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -350,7 +415,10 @@ impl ServerSlot {
         }
         let server = open_server(&self.directory, &self.model_text(), &self.clock).await?;
         *self.router.lock().unwrap_or_else(|p| p.into_inner()) = server.router();
-        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = server;
+        let old =
+            std::mem::replace(&mut *self.server.lock().unwrap_or_else(|p| p.into_inner()), server);
+        drop(old);
+        self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
 }
@@ -421,7 +489,7 @@ impl World {
         Ok(())
     }
 
-    async fn start(seed: u64) -> Result<World, String> {
+    async fn start(seed: u64, live: bool) -> Result<World, String> {
         let directory =
             std::env::temp_dir().join(format!("ferry-sim-run-{}-{seed:x}", std::process::id()));
         let _ = std::fs::remove_dir_all(&directory);
@@ -448,6 +516,9 @@ impl World {
             digest: std::hash::DefaultHasher::new(),
             committed: BTreeSet::new(),
             numbers: 0,
+            seed,
+            live,
+            live_syncs: Arc::default(),
         };
         for (user, role) in
             [("pat", "Planner"), ("pam", "Planner"), ("alice", "Technician"), ("bob", "Technician")]
@@ -490,12 +561,14 @@ impl World {
             device: index,
         };
         let engine = SyncEngine::with_transport(Arc::clone(&db), Arc::new(transport))
-            .writing_downloads_inline();
+            .writing_downloads_inline()
+            .with_random_seed(self.seed ^ 0x11FE ^ index as u64);
         let id = match sign_in {
             true => engine.sign_in(user, PASSWORD).await.map_err(|e| e.to_string())?,
             false => db.status().map_err(|e| e.to_string())?.user.ok_or("no user")?,
         };
-        Ok(SimDevice { user, planner, promoted: false, id, path, db, engine })
+        let engine = Arc::new(engine);
+        Ok(SimDevice { user, planner, promoted: false, id, path, db, engine, live: None })
     }
 
     fn technicians(&self) -> Vec<ObjectId> {
@@ -505,6 +578,11 @@ impl World {
     async fn step(&mut self, rng: &mut Rng, report: &mut SimReport) -> Result<(), String> {
         self.clock.advance(rng.below(5_000) as i64);
         let d = rng.below(self.devices.len());
+        // On one thread, an app's write would wait on a live sync's transaction that cannot move
+        // meanwhile: the step waits for that sync to end, as an app's write waits on its thread.
+        while self.devices[d].engine.is_syncing() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
         let technicians = self.technicians();
         match rng.below(10) {
             0 => {
@@ -562,6 +640,7 @@ impl World {
             }
             7 if self.devices[d].planner && rng.chance(1, 2) => self.delete(d, rng, report)?,
             8 if rng.chance(1, 4) => self.clear(d, rng, report)?,
+            9 if self.live && rng.chance(1, 2) => self.toggle_live(d, report).await?,
             _ => self.sync(d, rng, report).await?,
         }
         self.restart_crashed(report).await
@@ -660,6 +739,8 @@ impl World {
             // A selection that leaves out a new site its work order refers to is refused before
             // anything is sent, as it should be; the changes wait for the next sync.
             Err(SyncError::SelectionIntegrity { .. }) => Ok(()),
+            // Live mode's own sync is under way: the app's is refused, as it should be.
+            Err(SyncError::AlreadyRunning) if device.live.is_some() => Ok(()),
             Err(error) => Err(format!("{} could not sync: {error}", device.user)),
         }
     }
@@ -676,6 +757,10 @@ impl World {
                 (device.user, device.planner, device.promoted, device.path.clone())
             };
             // Dropping the engine and the database is the crash; opening them again the restart.
+            if let Some((_, task)) = self.devices[index].live.take() {
+                task.abort();
+                let _ = task.await;
+            }
             let mut reopened = self.open_device(user, planner, index, path, false).await?;
             reopened.promoted = promoted;
             drop(std::mem::replace(&mut self.devices[index], reopened));
@@ -684,9 +769,35 @@ impl World {
         Ok(())
     }
 
-    /// Faults stop; every device syncs until nothing moves; then the checkers.
+    /// A device goes live, or a live one offline again.
+    async fn toggle_live(&mut self, d: usize, report: &mut SimReport) -> Result<(), String> {
+        let device = &mut self.devices[d];
+        if device.live.is_some() {
+            return stop_live(device).await;
+        }
+        let live_syncs = Arc::clone(&self.live_syncs);
+        let options = LiveOptions {
+            events: Some(Arc::new(move |event: &ferry_client::LiveEvent| {
+                if let ferry_client::LiveEvent::Synced(_) = event {
+                    live_syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })),
+            ..LiveOptions::default()
+        };
+        let engine = Arc::clone(&device.engine);
+        let stop = options.stop.clone();
+        device.live = Some((stop, tokio::spawn(async move { engine.run_live(&options).await })));
+        report.live_starts += 1;
+        Ok(())
+    }
+
+    /// Faults stop; live devices go offline; every device syncs until nothing moves; then the
+    /// checkers.
     async fn quiet_and_check(&mut self) -> Result<(), String> {
         self.plan.lock().unwrap_or_else(|p| p.into_inner()).rate = 0;
+        for device in &mut self.devices {
+            stop_live(device).await?;
+        }
         for _ in 0..3 {
             for device in &self.devices {
                 device
@@ -784,6 +895,19 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+/// Ends a device's live mode, if it is in it; live mode must end only because it was told to.
+async fn stop_live(device: &mut SimDevice) -> Result<(), String> {
+    let Some((stop, task)) = device.live.take() else {
+        return Ok(());
+    };
+    stop.cancel();
+    match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(format!("{}'s live mode ended: {error}", device.user)),
+        Err(error) => Err(format!("{}'s live mode panicked: {error}", device.user)),
     }
 }
 

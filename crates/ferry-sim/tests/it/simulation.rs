@@ -12,14 +12,27 @@ const STEPS: usize = 150;
 /// The clock is paused: a retry's wait takes no real time.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn simulation_keeps_the_promises_on_fixed_seeds() {
+    run_fixed_seeds(false).await;
+}
+
+/// The fixed seeds again, with devices going live and offline during the run.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn simulation_with_live_devices_keeps_the_promises_on_fixed_seeds() {
+    run_fixed_seeds(true).await;
+}
+
+async fn run_fixed_seeds(live: bool) {
     for seed in SEEDS {
-        let options = SimOptions { seed, steps: STEPS, check_every: 50 };
+        let options = SimOptions { seed, steps: STEPS, check_every: 50, live };
         let first = match simulate(options).await {
             Ok(report) => report,
             Err(failure) => panic!("seed {seed:#x}: {failure}"),
         };
         eprintln!("seed {seed:#x}: {first:?}");
         assert!(first.refreshes > 0, "seed {seed:#x} renewed no session: {first:?}");
+        if live {
+            assert!(first.live_syncs > 0, "seed {seed:#x} had no live sync: {first:?}");
+        }
         let second =
             simulate(options).await.unwrap_or_else(|f| panic!("seed {seed:#x}, again: {f}"));
         assert_eq!(
@@ -39,7 +52,8 @@ async fn simulation_replay() {
         .expect("FERRY_SIM_SEED names the seed to replay: cargo xtask sim --seed 0x… --steps N");
     let seed = u64::from_str_radix(seed.trim_start_matches("0x"), 16).expect("a hex seed");
     let steps = std::env::var("FERRY_SIM_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(STEPS);
-    let report = simulate(SimOptions { seed, steps, check_every: 50 }).await;
+    let live = std::env::var("FERRY_SIM_LIVE").is_ok_and(|v| v == "1");
+    let report = simulate(SimOptions { seed, steps, check_every: 50, live }).await;
     match report {
         Ok(report) => eprintln!("seed {seed:#x}: {report:?}"),
         Err(failure) => panic!("seed {seed:#x}: {failure}"),
@@ -64,7 +78,8 @@ async fn every_planted_bug_is_caught() {
         ferry_model::planted::plant(Some(bug));
         let mut caught = None;
         for seed in SEEDS {
-            if let Err(failure) = simulate(SimOptions { seed, steps: STEPS, check_every: 50 }).await
+            if let Err(failure) =
+                simulate(SimOptions { seed, steps: STEPS, check_every: 50, live: false }).await
             {
                 caught = Some((seed, failure.lines().next().unwrap_or_default().to_owned()));
                 break;
@@ -99,7 +114,9 @@ async fn simulation_random_batch() {
         eprintln!(
             "seed {seed:#x}: starting (replay: cargo xtask sim --seed {seed:#x} --steps {STEPS})"
         );
-        if let Err(failure) = simulate(SimOptions { seed, steps: STEPS, check_every: 50 }).await {
+        if let Err(failure) =
+            simulate(SimOptions { seed, steps: STEPS, check_every: 50, live: false }).await
+        {
             panic!("seed {seed:#x}: {failure}");
         }
         runs += 1;
