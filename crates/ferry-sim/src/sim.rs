@@ -156,13 +156,14 @@ impl SimTransport {
         self.slot.router().oneshot(http).await.map_err(|e| unreachable(&e.to_string()))
     }
 
-    /// A live stream: its events go to `sink` as they come, until the stream ends, the server
-    /// restarts, or the network's fault cuts it (after `cut_after` events, when given).
+    /// A live stream: its events go to `sink` as they come (each twice when `twice`), until the
+    /// stream ends, the server restarts, or the network's fault cuts it (after `cut_after`
+    /// events, when given).
     async fn stream(
         &self,
         request: Request<'_>,
         sink: &mut Sink<'_>,
-        cut_after: Option<usize>,
+        (cut_after, twice): (Option<usize>, bool),
     ) -> Result<Response, SyncError> {
         let mut restarted = self.slot.generation.subscribe();
         let response = self.answer(request).await?;
@@ -187,6 +188,9 @@ impl SimTransport {
                     Some(Err(e)) => return Err(unreachable(&e.to_string())),
                     Some(Ok(frame)) => if let Some(data) = frame.data_ref() {
                         sink(data)?;
+                        if twice {
+                            sink(data)?;
+                        }
                         events += 1;
                     },
                 },
@@ -215,8 +219,10 @@ impl Transport for SimTransport {
             }
             if request.route == Some(endpoint::LIVE) {
                 let sink = sink.ok_or_else(|| unreachable("a live stream needs a sink"))?;
-                let cut_after = fault.map(|_| 1 + usize::from(committed));
-                return self.stream(request, sink, cut_after).await;
+                // A duplicate tells every event twice; any other fault cuts the stream.
+                let twice = fault == Some(Fault::Duplicate);
+                let cut_after = fault.filter(|_| !twice).map(|_| 1 + usize::from(committed));
+                return self.stream(request, sink, (cut_after, twice)).await;
             }
             if fault == Some(Fault::RestartServerMidUpload) {
                 // The upload's transaction either committed before the stop or never will: the
