@@ -126,12 +126,7 @@ pub struct SimTransport {
 
 impl SimTransport {
     async fn send(&self, request: Request<'_>) -> Result<(u16, Vec<u8>), SyncError> {
-        let response = self.answer(request).await?;
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .map_err(|e| unreachable(&e.to_string()))?;
-        Ok((status, bytes.to_vec()))
+        read_whole(self.answer(request).await?).await
     }
 
     /// The server's answer to `request`, its body not yet read.
@@ -169,10 +164,8 @@ impl SimTransport {
         let response = self.answer(request).await?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .map_err(|e| unreachable(&e.to_string()))?;
-            return Ok(Response { status, body: body.to_vec() });
+            let (status, body) = read_whole(response).await?;
+            return Ok(Response { status, body });
         }
         let mut body = response.into_body();
         let mut events = 0;
@@ -197,6 +190,15 @@ impl SimTransport {
             }
         }
     }
+}
+
+/// An answer's status and its whole body.
+async fn read_whole(response: axum::http::Response<Body>) -> Result<(u16, Vec<u8>), SyncError> {
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|e| unreachable(&e.to_string()))?;
+    Ok((status, bytes.to_vec()))
 }
 
 fn unreachable(reason: &str) -> SyncError {
@@ -421,9 +423,7 @@ impl ServerSlot {
         }
         let server = open_server(&self.directory, &self.model_text(), &self.clock).await?;
         *self.router.lock().unwrap_or_else(|p| p.into_inner()) = server.router();
-        let old =
-            std::mem::replace(&mut *self.server.lock().unwrap_or_else(|p| p.into_inner()), server);
-        drop(old);
+        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = server;
         self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
