@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask ci | pg | bench | sim`.
+//! Project tasks: `cargo xtask ci | pg | bench | sim | wasm`.
 //! `ci` runs every check CI runs, against a PostgreSQL server it starts itself.
 
 #![allow(clippy::print_stdout, reason = "xtask reports to the developer")]
@@ -15,7 +15,8 @@ const USAGE: &str =
           simulation with each planted bug, which it must catch
   sim     replay one run of the deterministic simulation
   pg      start a throwaway PostgreSQL on 127.0.0.1 and print its URL; Ctrl-C stops it
-  bench   build in release and run the benchmarks, printing ratios measured in the same run";
+  bench   build in release and run the benchmarks, printing ratios measured in the same run
+  wasm    build the device core for WebAssembly into sdk/js/wasm (the TypeScript SDK's core)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("pg") => pg(),
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
+        Some("wasm") => wasm(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -106,6 +108,50 @@ fn sim(args: &[String]) -> Result<(), String> {
     }
     let status = command.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("the run of seed {seed} failed")) }
+}
+
+/// The version of `wasm-bindgen-cli` the bindings need: the `wasm-bindgen` crate's.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+
+/// Builds `ferry-wasm` for the web in release and writes its JavaScript bindings, the module
+/// and its types into `sdk/js/wasm/`, where the TypeScript SDK loads them (in browsers and in
+/// Node alike).
+fn wasm() -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = ["build", "--release", "-p", "ferry-wasm", "--target", "wasm32-unknown-unknown"];
+    let status = Command::new("cargo")
+        .args(target)
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("the WebAssembly build failed ({status})"));
+    }
+    let version = Command::new("wasm-bindgen").arg("--version").output().map_err(|e| {
+        format!(
+            "cannot run wasm-bindgen ({e}): `cargo install --locked wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}`"
+        )
+    })?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    if !version.contains(WASM_BINDGEN_VERSION) {
+        return Err(format!(
+            "wasm-bindgen is {}, the bindings need {WASM_BINDGEN_VERSION}",
+            version.trim()
+        ));
+    }
+    let module = root.join("target/wasm32-unknown-unknown/release/ferry_wasm.wasm");
+    let out = root.join("sdk/js/wasm");
+    let status = Command::new("wasm-bindgen")
+        .args(["--target", "web", "--out-dir"])
+        .arg(&out)
+        .arg(&module)
+        .status()
+        .map_err(|e| format!("cannot run wasm-bindgen: {e}"))?;
+    if !status.success() {
+        return Err(format!("wasm-bindgen failed ({status})"));
+    }
+    eprintln!("xtask: the device core is in {}", out.display());
+    Ok(())
 }
 
 fn pg() -> Result<(), String> {

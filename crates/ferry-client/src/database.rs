@@ -14,20 +14,6 @@ use rusqlite::types::Value as SqlValue;
 use crate::effects::{Clock, IdSource, RandomIds, SystemClock};
 use crate::{ClientError, DeviceKey};
 
-/// The fixed tables of a device database.
-const FIXED_TABLES: [&str; 4] = [
-    // Checkpoints live in ferry_meta (see `Checkpoints`); databases made before kept an
-    // unused table for them.
-    "DROP TABLE IF EXISTS ferry_checkpoints",
-    "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    // One row per object with committed changes not yet uploaded: what kind of change, which
-    // members changed (comma-separated names), and the server revision the change is based on.
-    // Objects downloads removed (deleted on the server, or no longer the user's), kept while
-    // changes wait for upload: a waiting change may still refer to one (see `Removed`).
-    "CREATE TABLE IF NOT EXISTS ferry_removed (entity TEXT NOT NULL, object_id BLOB NOT NULL, PRIMARY KEY (entity, object_id))",
-    "CREATE TABLE IF NOT EXISTS ferry_dirty (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, PRIMARY KEY (entity, object_id))",
-];
-
 /// How long a write waits for the database's write lock, in milliseconds: an app commit made
 /// while a download is being applied waits for it to finish.
 pub const LOCK_WAIT_MS: u64 = 60_000;
@@ -202,7 +188,7 @@ impl Database {
         let files = crate::files::FileStore::open(&path, key).map_err(ClientError::Files)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         let transaction = connection.transaction()?;
-        for statement in FIXED_TABLES {
+        for statement in ferry_sql::DEVICE_TABLES {
             transaction.execute(statement, [])?;
         }
         let statements = match meta(&transaction, Meta::Model)? {

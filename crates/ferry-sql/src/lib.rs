@@ -20,7 +20,7 @@ pub use filter::{Sql, compile_where};
 pub use migration::{Breaking, Change, MigrationPlan, plan_migration};
 pub use param::{Param, any_of, array_param, param, placeholder, read_object, read_value};
 pub use schema::{
-    Side, column_name, column_type, copy_line, copy_statement, create_schema,
+    DEVICE_TABLES, Side, column_name, column_type, copy_line, copy_statement, create_schema,
     insert_rows_statement, insert_statement, select_column, select_columns, select_id, table_name,
     update_statement,
 };

@@ -56,6 +56,21 @@ fn id_type(dialect: Dialect) -> &'static str {
     }
 }
 
+/// The fixed tables of every device database, beside the entities' tables of
+/// [`create_schema`] with [`Side::Device`]: the Rust SDK and the WebAssembly core make the same.
+pub const DEVICE_TABLES: [&str; 4] = [
+    // Checkpoints live in ferry_meta (see `Checkpoints`); databases made before kept an
+    // unused table for them.
+    "DROP TABLE IF EXISTS ferry_checkpoints",
+    "CREATE TABLE IF NOT EXISTS ferry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // One row per object with committed changes not yet uploaded: what kind of change, which
+    // members changed (comma-separated names), and the server revision the change is based on.
+    // Objects downloads removed (deleted on the server, or no longer the user's), kept while
+    // changes wait for upload: a waiting change may still refer to one (see `Removed`).
+    "CREATE TABLE IF NOT EXISTS ferry_removed (entity TEXT NOT NULL, object_id BLOB NOT NULL, PRIMARY KEY (entity, object_id))",
+    "CREATE TABLE IF NOT EXISTS ferry_dirty (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, PRIMARY KEY (entity, object_id))",
+];
+
 /// `CREATE TABLE` and `CREATE INDEX` statements for every entity, targets before owners.
 pub fn create_schema(model: &Model, dialect: Dialect, side: Side) -> Vec<String> {
     model

@@ -30,6 +30,7 @@ pub mod progress;
 pub mod report;
 pub mod retry;
 mod run;
+pub mod transcript;
 pub mod upload;
 pub mod user;
 
