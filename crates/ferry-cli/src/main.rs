@@ -24,7 +24,7 @@ pub(crate) const USAGE: &str = "usage:
               [--files DIR] [--connections-max N] [--requests-in-flight-max N]
               [--handler-timeout-ms MS] [--upload-retention-days N]
               [--access-token-seconds N] [--refresh-token-days N]
-              [--tls-cert FILE --tls-key FILE]
+              [--tls-cert FILE --tls-key FILE] [--app DIR]
               [--idp-jwks-url URL --idp-issuer ISS --idp-audience AUD
                [--idp-user-claim CLAIM] [--idp-roles-claim CLAIM] [--idp-ca-cert FILE]]
                                          run the server (default sqlite:ferry-data/ferry.db,
@@ -37,7 +37,9 @@ pub(crate) const USAGE: &str = "usage:
                                          certificate chain and key given, else plain HTTP;
                                          with --idp-…, users also sign in with JWTs of
                                          that identity provider (user from CLAIM `sub`,
-                                         roles from CLAIM `roles`)
+                                         roles from CLAIM `roles`); with --app, the
+                                         web app in DIR (its index.html and files) is
+                                         served at / beside the API
   ferry user add NAME --role ROLE... --password-stdin --model FILE [--database ...]
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost

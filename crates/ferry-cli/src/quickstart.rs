@@ -117,6 +117,7 @@ async fn story(directory: &std::path::Path) -> anyhow::Result<()> {
         handlers: Handlers::default(),
         clock: Arc::new(SystemClock),
         identity: None,
+        app: None,
     })
     .await?;
     for (name, role) in [("pat", "Planner"), ("alice", "Technician"), ("ada", "Admin")] {

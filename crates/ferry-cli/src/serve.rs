@@ -29,6 +29,8 @@ struct Options {
     tls: Option<(String, String)>,
     /// The identity provider whose tokens sign users in.
     identity: Option<IdentityProvider>,
+    /// A web app's directory, served beside the API.
+    app: Option<std::path::PathBuf>,
 }
 
 fn options(args: &[&str]) -> Result<Options, String> {
@@ -36,6 +38,7 @@ fn options(args: &[&str]) -> Result<Options, String> {
     let mut database = DEFAULT_DATABASE.to_owned();
     let mut listen = DEFAULT_LISTEN.to_owned();
     let mut files = None;
+    let mut app = None;
     let mut roles = Vec::new();
     let mut password_stdin = false;
     let mut limits = Limits::default();
@@ -51,6 +54,7 @@ fn options(args: &[&str]) -> Result<Options, String> {
             "--database" => database = value("--database")?,
             "--listen" => listen = value("--listen")?,
             "--files" => files = Some(value("--files")?.into()),
+            "--app" => app = Some(app_dir(value("--app")?)?),
             "--role" => roles.push(value("--role")?),
             "--password-stdin" => password_stdin = true,
             "--connections-max" => limits.connections_max = count("--connections-max", value)?,
@@ -90,7 +94,29 @@ fn options(args: &[&str]) -> Result<Options, String> {
         _ => return Err("--tls-cert and --tls-key go together".to_owned()),
     };
     let identity = idp.provider()?;
-    Ok(Options { model, database, files, listen, roles, password_stdin, limits, tls, identity })
+    Ok(Options {
+        model,
+        database,
+        files,
+        listen,
+        roles,
+        password_stdin,
+        limits,
+        tls,
+        identity,
+        app,
+    })
+}
+
+/// The directory `--app` names: it must hold an `index.html`.
+fn app_dir(path: String) -> Result<std::path::PathBuf, String> {
+    let dir = std::path::PathBuf::from(&path);
+    match dir.join("index.html").is_file() {
+        true => Ok(dir),
+        false => {
+            Err(format!("--app {path}: no index.html in that directory (build the app first)"))
+        }
+    }
 }
 
 /// The `--idp-…` options as given.
@@ -166,6 +192,7 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
             identity: options.identity.clone(),
+            app: options.app.clone(),
         };
         Server::open(config).await.context("open the server")
     };

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
 use axum::http::request::Parts;
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use ferry_protocol::endpoint::{self, Endpoint};
 use ferry_protocol::{
@@ -20,6 +20,7 @@ use ferry_protocol::{
     ReplayResponse, RolesUpdate, SignInRequest, SignInResponse, SyncRecord, TokenSignInRequest,
     UploadRequest, UserDisabled, UserInfo, UserList,
 };
+use tower_http::services::ServeDir;
 
 pub(crate) use error::ApiError;
 pub use serve::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
@@ -32,7 +33,7 @@ type Shared = Arc<State>;
 
 pub(crate) fn router(state: Shared) -> Router {
     let body_limit = state.limits.body_bytes_max;
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route(endpoint::SignIn::ROUTE.pattern, post(sign_in))
@@ -59,13 +60,25 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(endpoint::DEVICES.pattern, get(device_list))
         .route(endpoint::SyncReport::ROUTE.pattern, post(sync_report))
         .route(endpoint::LIVE.pattern, get(live_route))
-        .fallback(|| async { ApiError::NotFound("no such endpoint".to_owned()) })
+        .route("/v1/{*rest}", any(not_found));
+    let router = match &state.app {
+        // The API's unknown paths stay the API's (a JSON error); every other path is the app's.
+        Some(app) => {
+            router.fallback_service(ServeDir::new(app).append_index_html_on_directories(true))
+        }
+        None => router.fallback(not_found),
+    };
+    router
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not take that method".to_owned())
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard))
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".to_owned())
 }
 
 /// Every request holds one of `Limits::requests_in_flight_max` places while it runs (none free:

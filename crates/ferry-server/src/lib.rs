@@ -142,6 +142,9 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// The identity provider whose tokens sign users in, beside the built-in users.
     pub identity: Option<IdentityProvider>,
+    /// A directory of static files (a web app) served beside the API: every path outside the
+    /// API's answers with the file of that path (`index.html` for a directory).
+    pub app: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +175,8 @@ pub(crate) struct State {
     metrics: Metrics,
     passwords: Arc<auth::Passwords>,
     identity: Option<identity::Identity>,
+    /// The web app's directory, served beside the API.
+    app: Option<std::path::PathBuf>,
     sign_in_attempts: sign_in_limit::SignInLimiter,
     /// One place per request being handled (`Limits::requests_in_flight_max`).
     requests_in_flight: tokio::sync::Semaphore,
@@ -221,6 +226,7 @@ impl Server {
             metrics: Metrics::default(),
             passwords: Arc::default(),
             identity,
+            app: config.app,
             sign_in_attempts: sign_in_limit::SignInLimiter::default(),
             requests_in_flight,
             closing: tokio::sync::watch::channel(false).0,

@@ -39,6 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         handlers,
         clock: Arc::new(SystemClock),
         identity: None,
+        app: None,
     })
     .await?;
     server.add_user("pat", &["Planner".to_owned()], "a long password").await?;

@@ -182,6 +182,7 @@ async fn serve(
         handlers,
         clock: Arc::new(SystemClock),
         identity: None,
+        app: None,
     };
     let server = Server::open(config).await.expect("the server opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port on 127.0.0.1");

@@ -450,6 +450,7 @@ async fn open_server(
         handlers: Handlers::default(),
         clock: clock.clone(),
         identity: None,
+        app: None,
     })
     .await
     .map_err(|e| e.to_string())

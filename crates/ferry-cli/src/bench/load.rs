@@ -258,6 +258,7 @@ pub(super) async fn add_users(
         handlers: Handlers::default(),
         clock: Arc::new(SystemClock),
         identity: None,
+        app: None,
     })
     .await?;
     let mut ids = Vec::with_capacity(count);

@@ -92,6 +92,7 @@ impl Running {
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
             identity: None,
+            app: None,
         };
         let server = Server::open(config).await?;
         // A scenario reopens its database: the users may exist already.

@@ -331,6 +331,7 @@ async fn a_slow_writer_is_never_skipped_by_a_checkpoint() {
         handlers: Default::default(),
         clock: server.clock.clone(),
         identity: None,
+        app: None,
     };
     let other = ferry_server::Server::open(config).await.unwrap();
 

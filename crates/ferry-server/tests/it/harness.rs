@@ -127,6 +127,7 @@ impl TestServer {
             handlers,
             clock: clock.clone(),
             identity,
+            app: None,
         };
         let server = Server::open(config).await.unwrap();
         TestServer { server, database, files, clock }

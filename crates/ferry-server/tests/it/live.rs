@@ -114,6 +114,7 @@ async fn a_commit_in_one_server_process_wakes_streams_on_another() {
         handlers: Default::default(),
         clock: server.clock.clone(),
         identity: None,
+        app: None,
     })
     .await
     .unwrap();

@@ -20,6 +20,7 @@ fn config(server: &TestServer, model: &str) -> Config {
         handlers: Handlers::default(),
         clock: server.clock.clone(),
         identity: None,
+        app: None,
     }
 }
 
@@ -90,6 +91,7 @@ async fn a_database_over_tls_is_reached_only_with_a_certificate_that_verifies() 
             handlers: Handlers::default(),
             clock: Arc::new(SystemClock),
             identity: None,
+            app: None,
         };
         Server::open(config).await
     };

@@ -61,3 +61,49 @@ async fn unknown_endpoints_and_methods_answer_in_json() {
         );
     }
 }
+
+/// `Config::app`: the web app's files at `/`, the API's paths still the API's.
+#[tokio::test]
+async fn a_web_app_is_served_beside_the_api() {
+    let dir = std::env::temp_dir().join(format!("ferry-app-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("app/assets")).unwrap();
+    std::fs::write(dir.join("app/index.html"), "<!doctype html><title>Field</title>").unwrap();
+    std::fs::write(dir.join("app/assets/core.wasm"), b"\0asm").unwrap();
+    let server = ferry_server::Server::open(ferry_server::Config {
+        model_text: ferry_model::samples::FIELD_SERVICE.to_owned(),
+        database: ferry_server::Database::parse(&format!("sqlite:{}", dir.join("f.db").display()))
+            .unwrap(),
+        files: dir.join("files"),
+        limits: Default::default(),
+        handlers: Default::default(),
+        clock: std::sync::Arc::new(ferry_server::SystemClock),
+        identity: None,
+        app: Some(dir.join("app")),
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(ferry_server::serve(listener, server, async {
+        let _ = stopped.await;
+    }));
+    let get = |path: &str| {
+        http(address, format!("GET {path} HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n"))
+    };
+    let index = get("/").await;
+    assert!(
+        index.starts_with("HTTP/1.1 200 OK") && index.contains("<title>Field</title>"),
+        "{index}"
+    );
+    assert!(index.to_lowercase().contains("content-type: text/html"), "{index}");
+    let wasm = get("/assets/core.wasm").await;
+    assert!(wasm.to_lowercase().contains("content-type: application/wasm"), "{wasm}");
+    let missing = get("/v1/nowhere").await;
+    assert!(missing.starts_with("HTTP/1.1 404") && missing.contains("not-found"), "{missing}");
+    let model = get("/v1/model").await;
+    assert!(model.starts_with("HTTP/1.1 401") && model.contains("unauthorized"), "{model}");
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
