@@ -11,8 +11,9 @@ use std::process::{Command, ExitCode};
 
 const USAGE: &str =
     "usage: cargo xtask <ci | pg | bench [--quick] | sim --seed HEX [--steps N] [--live]>
-  ci      fmt check, clippy -D warnings, every test (PostgreSQL included), doc tests, and the
-          simulation with each planted bug, which it must catch
+  ci      fmt check, clippy -D warnings, every test (PostgreSQL included), doc tests, the
+          simulation with each planted bug, which it must catch, and the TypeScript SDK's and
+          the field app's tests (Node, and headless Chromium)
   sim     replay one run of the deterministic simulation
   pg      start a throwaway PostgreSQL on 127.0.0.1 and print its URL; Ctrl-C stops it
   bench   build in release and run the benchmarks, printing ratios measured in the same run
@@ -58,8 +59,6 @@ fn ci() -> Result<(), String> {
     eprintln!("xtask: PostgreSQL for tests at {}", url.url);
     run("cargo", &["fmt", "--all", "--check"], &url)?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
-    // The sync core is shared with the browser's SDK: it must build for the web.
-    run("cargo", &["build", "-p", "ferry-sync", "--target", "wasm32-unknown-unknown"], &url)?;
     run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], &url)?;
     run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
     let batch = ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--ignore-default-filter"];
@@ -67,6 +66,14 @@ fn ci() -> Result<(), String> {
     let planted =
         ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--features", "planted-bugs"];
     run("cargo", &[&planted[..], &["-E", "test(every_planted_bug_is_caught)"]].concat(), &url)?;
+    // The TypeScript SDK on the WebAssembly core, and the field app in headless Chromium, against
+    // the `ferry` binary of this build.
+    wasm()?;
+    run("cargo", &["build", "-p", "ferry-cli"], &url)?;
+    for package in ["sdk/js", "examples/field-app"] {
+        run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package], &url)?;
+        run("npm", &["test", "--prefix", package], &url)?;
+    }
     drop(server);
     Ok(())
 }

@@ -415,12 +415,24 @@ impl Machine {
         if let ferry_sync::Event::ModelUpgraded { model: Some(model) } = &event {
             self.model = Arc::clone(model);
         }
+        Ok(self.perform(event))
+    }
+
+    /// The `answer` event with its body as bytes: what `handle` does with
+    /// `{"kind": "answer", "status": …, "body": …}`, without the body going through JSON (a
+    /// download's pages are most of what a sync moves).
+    #[wasm_bindgen(js_name = handleAnswer)]
+    pub fn handle_answer(&mut self, status: u16, body: Vec<u8>) -> String {
+        self.perform(ferry_sync::Event::Answer(ferry_sync::Answer { status, body }))
+    }
+
+    fn perform(&mut self, event: ferry_sync::Event) -> String {
         let actions = self.machine.handle(event);
         let mut writer = Writer { model: &self.model, entity: self.entity.take() };
         let out: Vec<Json> = actions.iter().map(|action| writer.action(action)).collect();
         self.entity = writer.entity;
         self.rendered = actions.iter().map(ferry_sync::transcript::render).collect();
-        Ok(Json::Array(out).to_string())
+        Json::Array(out).to_string()
     }
 
     /// True once the machine gave its `finish` action.

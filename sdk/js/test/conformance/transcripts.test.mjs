@@ -18,8 +18,9 @@ initSync({ module: readFileSync(join(here, "../../wasm/ferry_wasm_bg.wasm")) });
 const modelText = readFileSync(join(directory, "model.toml"), "utf8");
 const files = readdirSync(directory).filter((name) => name.endsWith(".txt")).sort();
 
-/** Plays a transcript; gives it as the WebAssembly machine plays it. */
-function play(written) {
+/** Plays a transcript; gives it as the WebAssembly machine plays it. With `bytes`, answers go in
+ * through `handleAnswer` (the body as bytes), as a shell sends a download's pages. */
+function play(written, bytes) {
   const core = new Core(modelText);
   const transcript = new Transcript(modelText);
   const machine = new Machine(core);
@@ -30,7 +31,12 @@ function play(written) {
     out.push(line);
     if (!line.startsWith("> ")) continue;
     const event = transcript.event(line.slice(2), upgrade);
-    const actions = JSON.parse(machine.handle(event));
+    const parsed = JSON.parse(event);
+    const actions = JSON.parse(
+      bytes && parsed.kind === "answer"
+        ? machine.handleAnswer(parsed.status, new TextEncoder().encode(parsed.body))
+        : machine.handle(event),
+    );
     const rendered = machine.rendered();
     const lines = rendered === "" ? [] : rendered.split("\n");
     assert.equal(actions.length, lines.length, `one JSON action per action after \`${line}\``);
@@ -81,7 +87,8 @@ test("the transcripts are there", () => {
 for (const name of files) {
   test(name.replace(/\.txt$/, ""), () => {
     const written = readFileSync(join(directory, name), "utf8");
-    assert.equal(play(written), written);
+    assert.equal(play(written, false), written, "answers as JSON events");
+    assert.equal(play(written, true), written, "answers' bodies as bytes");
   });
 }
 
