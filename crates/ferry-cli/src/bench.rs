@@ -3,6 +3,7 @@
 
 #![allow(clippy::disallowed_methods, reason = "benchmarks measure real elapsed time")]
 
+mod browser;
 mod device;
 mod files;
 mod live;
@@ -35,12 +36,22 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
 /// The benchmarks, by the name `--only` selects them with.
-pub(crate) const SCENARIOS: [&str; 9] =
-    ["evaluate", "parse", "upload", "download", "incremental", "device", "files", "load", "live"];
+pub(crate) const SCENARIOS: [&str; 10] = [
+    "evaluate",
+    "parse",
+    "upload",
+    "download",
+    "incremental",
+    "device",
+    "files",
+    "load",
+    "live",
+    "browser",
+];
 
 /// The scenarios that measure a process's memory: each runs in a process of its own, which
 /// holds nothing from the scenarios before.
-const OWN_PROCESS: [&str; 4] = ["device", "files", "load", "live"];
+const OWN_PROCESS: [&str; 5] = ["device", "files", "load", "live", "browser"];
 
 /// `ferry bench [--quick] [--only NAME]`.
 pub(crate) fn command(args: &[&str]) -> ExitCode {

@@ -44,7 +44,7 @@ pub(crate) const USAGE: &str = "usage:
                                          add a user; the password is read from standard input
   ferry bench [--quick] [--only NAME]    run the benchmarks and print ratios to the raw cost
                                          (NAME: evaluate, parse, upload, download, incremental,
-                                         device, files, load, live)
+                                         device, files, load, live, browser)
 
   ferry device --db PATH [--key-file FILE] [--json] COMMAND
                                          a device database from the command line, encrypted

@@ -133,16 +133,16 @@ pub(super) async fn device(
 pub(super) const BENCH_DEVICE_SECRET: &[u8] = b"the benchmark's device secret, 32 bytes or more";
 
 /// The best initial sync of a fresh device (of three at 100k, one above), and that device.
-struct InitialSync {
-    took: Duration,
+pub(super) struct InitialSync {
+    pub(super) took: Duration,
     peak: Option<u64>,
     /// The device database's size, its write-ahead log included.
     bytes: u64,
-    device: Arc<ferry_client::Database>,
-    engine: SyncEngine,
+    pub(super) device: Arc<ferry_client::Database>,
+    pub(super) engine: SyncEngine,
 }
 
-async fn initial_sync(
+pub(super) async fn initial_sync(
     server: &ServerProcess,
     directory: &std::path::Path,
     rows: usize,

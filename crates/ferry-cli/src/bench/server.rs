@@ -249,6 +249,15 @@ async fn scenarios(
     if selected("live") {
         super::live::live_fleet(size, databases).await?;
     }
+    if selected("browser") {
+        let sizes: &[usize] = if size == Size::Full { &[10_000, 100_000] } else { &[2_000] };
+        let dialect = if databases.backends().contains(&Dialect::Postgres) {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        super::browser::browser(dialect, sizes, databases).await?;
+    }
     let sizes: &[usize] = if size == Size::Full { &[100_000, 1_000_000] } else { &[2_000, 20_000] };
     for dialect in databases.backends().into_iter().filter(|_| selected("incremental")) {
         for rows in sizes {
