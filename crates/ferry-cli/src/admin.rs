@@ -13,7 +13,8 @@ use ferry_client::HttpTransport;
 use ferry_protocol::endpoint::{self, Endpoint, Route};
 use serde_json::{Value as Json, json};
 
-use crate::device::{Failure, exit_with, runtime};
+use crate::cli::{AdminArgs, AdminCommand, AdminUser};
+use crate::device::{Failure, exit_with, runtime, strs};
 use crate::exit;
 
 /// The session file's place in the user's configuration directory.
@@ -55,46 +56,45 @@ struct Admin {
     json: bool,
 }
 
-pub(crate) fn command(args: &[&str]) -> ExitCode {
-    exit_with(run(args), args.contains(&"--json"))
+pub(crate) fn command(args: AdminArgs) -> ExitCode {
+    let json = args.json;
+    exit_with(run(args), json)
 }
 
 fn usage(message: impl Into<String>) -> Failure {
     Failure { message: message.into(), code: exit::INVALID }
 }
 
-fn run(args: &[&str]) -> Result<(), Failure> {
-    let mut session = None;
-    let mut admin = Admin { session: PathBuf::new(), server: None, json: false };
-    let mut rest = args;
-    loop {
-        match rest {
-            ["--session", file, tail @ ..] => (session, rest) = (Some(PathBuf::from(file)), tail),
-            ["--server", url, tail @ ..] => (admin.server, rest) = (Some((*url).to_owned()), tail),
-            ["--json", tail @ ..] => (admin.json, rest) = (true, tail),
-            _ => break,
-        }
-    }
-    admin.session = match session {
+fn run(args: AdminArgs) -> Result<(), Failure> {
+    let session = match args.session {
         Some(session) => session,
         None => default_session()?,
     };
+    let admin = Admin { session, server: args.server, json: args.json };
     runtime()?.block_on(async {
-        match rest {
-            ["login", options @ ..] => admin.login(options).await,
-            ["users"] => admin.users().await,
-            ["user", "add", name, options @ ..] => admin.add_user(name, options).await,
-            ["user", "roles", name, roles @ ..] => admin.set_roles(name, roles).await,
-            ["user", "disable", name] => admin.set_disabled(name, true).await,
-            ["user", "enable", name] => admin.set_disabled(name, false).await,
-            ["user", "password", name] => admin.set_password(name, false).await,
-            ["user", "password", name, "--password-stdin"] => admin.set_password(name, true).await,
-            ["failures", options @ ..] => admin.failures(options).await,
-            ["failure", id] => admin.show(id).await,
-            ["replay", id] => admin.replay(id).await,
-            ["history"] => admin.history().await,
-            ["devices"] => admin.devices().await,
-            _ => Err(usage(format!("unknown admin command\n{}", crate::USAGE))),
+        match &args.command {
+            AdminCommand::Login { user, password_stdin } => {
+                admin.login(user, *password_stdin).await
+            }
+            AdminCommand::Users => admin.users().await,
+            AdminCommand::User(AdminUser::Add { name, roles, password_stdin }) => {
+                admin.add_user(name, &strs(roles), *password_stdin).await
+            }
+            AdminCommand::User(AdminUser::Roles { name, roles }) => {
+                admin.set_roles(name, &strs(roles)).await
+            }
+            AdminCommand::User(AdminUser::Disable { name }) => admin.set_disabled(name, true).await,
+            AdminCommand::User(AdminUser::Enable { name }) => admin.set_disabled(name, false).await,
+            AdminCommand::User(AdminUser::Password { name, password_stdin }) => {
+                admin.set_password(name, *password_stdin).await
+            }
+            AdminCommand::Failures { entity, user } => {
+                admin.failures(entity.as_deref(), user.as_deref()).await
+            }
+            AdminCommand::Failure { id } => admin.show(id).await,
+            AdminCommand::Replay { id } => admin.replay(id).await,
+            AdminCommand::History => admin.history().await,
+            AdminCommand::Devices => admin.devices().await,
         }
     })
 }
@@ -220,19 +220,8 @@ impl Admin {
         })
     }
 
-    async fn login(&self, options: &[&str]) -> Result<(), Failure> {
-        let (mut user, mut stdin) = (None, false);
-        let mut rest = options;
-        loop {
-            match rest {
-                ["--user", name, tail @ ..] => (user, rest) = (Some(*name), tail),
-                ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
-                [] => break,
-                other => return Err(usage(format!("unknown login option `{}`", other[0]))),
-            }
-        }
+    async fn login(&self, user: &str, stdin: bool) -> Result<(), Failure> {
         let server = self.server.as_deref().ok_or_else(|| usage("login needs --server URL"))?;
-        let user = user.ok_or_else(|| usage("login needs --user NAME"))?;
         let password = read_password(stdin)?;
         let transport = HttpTransport::new(server)?;
         let body = json!({ "user": user, "password": password }).to_string();
@@ -281,20 +270,7 @@ impl Admin {
         Ok(())
     }
 
-    async fn add_user(&self, name: &str, options: &[&str]) -> Result<(), Failure> {
-        let (mut roles, mut stdin) = (Vec::new(), false);
-        let mut rest = options;
-        loop {
-            match rest {
-                ["--role", role, tail @ ..] => {
-                    roles.push(*role);
-                    rest = tail;
-                }
-                ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
-                [] => break,
-                other => return Err(usage(format!("unknown option `{}`", other[0]))),
-            }
-        }
+    async fn add_user(&self, name: &str, roles: &[&str], stdin: bool) -> Result<(), Failure> {
         let password = read_password(stdin)?;
         let body = json!({ "name": name, "password": password, "roles": roles });
         let user = self.call(endpoint::USER_ADD, &endpoint::USER_ADD.path(&[]), Some(body)).await?;
@@ -331,20 +307,13 @@ impl Admin {
         Ok(())
     }
 
-    async fn failures(&self, options: &[&str]) -> Result<(), Failure> {
+    async fn failures(&self, entity: Option<&str>, user: Option<&str>) -> Result<(), Failure> {
         let mut query = Vec::new();
-        let mut rest = options;
-        loop {
-            match rest {
-                ["--entity", entity, tail @ ..] => {
-                    (query, rest) = ([query, vec![format!("entity={entity}")]].concat(), tail)
-                }
-                ["--user", user, tail @ ..] => {
-                    (query, rest) = ([query, vec![format!("user={user}")]].concat(), tail)
-                }
-                [] => break,
-                other => return Err(usage(format!("unknown failures option `{}`", other[0]))),
-            }
+        if let Some(entity) = entity {
+            query.push(format!("entity={entity}"));
+        }
+        if let Some(user) = user {
+            query.push(format!("user={user}"));
         }
         let path = match query.is_empty() {
             true => endpoint::FAILURES.path(&[]),

@@ -54,27 +54,9 @@ pub(crate) const SCENARIOS: [&str; 10] = [
 const OWN_PROCESS: [&str; 5] = ["device", "files", "load", "live", "browser"];
 
 /// `ferry bench [--quick] [--only NAME]`.
-pub(crate) fn command(args: &[&str]) -> ExitCode {
-    let mut size = Size::Full;
-    let mut only = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match (*arg, args.clone().next()) {
-            ("--quick", _) => size = Size::Quick,
-            ("--only", Some(name)) if SCENARIOS.contains(name) => {
-                only = Some(*name);
-                args.next();
-            }
-            _ => {
-                eprintln!(
-                    "error: unknown benchmark option `{arg}` (scenarios: {})\n{}",
-                    SCENARIOS.join(", "),
-                    crate::USAGE
-                );
-                return ExitCode::from(crate::EXIT_INVALID);
-            }
-        }
-    }
+pub(crate) fn command(args: crate::cli::BenchArgs) -> ExitCode {
+    let size = if args.quick { Size::Quick } else { Size::Full };
+    let only = args.only.as_deref();
     if only.is_none() {
         let code = run(size, &|name| !OWN_PROCESS.contains(&name));
         if code != ExitCode::SUCCESS {

@@ -4,7 +4,7 @@
 //! drops them.
 //!
 //! Output is for people by default; `--json` prints one JSON document per command with stable
-//! field names (see `USAGE`). Errors are one line on standard error, with an exit code per kind.
+//! field names (see `ferry device --help`). Errors are one line on standard error, with an exit code per kind.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _, Write as _};
@@ -20,6 +20,7 @@ use ferry_model::{EntityKind, ObjectId, Value};
 use ferry_protocol::value;
 use serde_json::{Value as Json, json};
 
+use crate::cli::{DeviceArgs, DeviceCommand, Login, QueryArgs};
 use crate::exit;
 
 /// The options every device command shares.
@@ -94,8 +95,9 @@ impl From<SyncError> for Failure {
     }
 }
 
-pub(crate) fn command(args: &[&str]) -> ExitCode {
-    exit_with(run(args), args.contains(&"--json"))
+pub(crate) fn command(args: DeviceArgs) -> ExitCode {
+    let json = args.json;
+    exit_with(run(args), json)
 }
 
 /// The exit of a command: its failure printed as one line, with its code; with `--json`, also
@@ -133,24 +135,9 @@ struct LoginOptions<'a> {
     authority: Option<&'a str>,
 }
 
-fn login_options<'a>(options: &[&'a str]) -> Result<LoginOptions<'a>, Failure> {
-    let (mut server, mut user, mut stdin, mut authority) = (None, None, false, None);
-    let mut token_stdin = false;
-    let mut rest = options;
-    loop {
-        match rest {
-            ["--server", value, tail @ ..] => (server, rest) = (Some(*value), tail),
-            ["--ca-cert", value, tail @ ..] => (authority, rest) = (Some(*value), tail),
-            ["--user", value, tail @ ..] => (user, rest) = (Some(*value), tail),
-            ["--password-stdin", tail @ ..] => (stdin, rest) = (true, tail),
-            ["--token-stdin", tail @ ..] => (token_stdin, rest) = (true, tail),
-            [] => break,
-            other => {
-                return Err(Failure::usage(format!("unknown login option `{}`", other[0])));
-            }
-        }
-    }
-    let server = server.ok_or_else(|| Failure::usage("login needs --server URL"))?;
+fn login_options(login: &Login) -> Result<LoginOptions<'_>, Failure> {
+    let (user, stdin, token_stdin) =
+        (login.user.as_deref(), login.password_stdin, login.token_stdin);
     let read_stdin = |what: &str| {
         let mut text = String::new();
         std::io::stdin()
@@ -175,6 +162,7 @@ fn login_options<'a>(options: &[&'a str]) -> Result<LoginOptions<'a>, Failure> {
             )
         })?,
     };
+    let (server, authority) = (login.server.as_str(), login.ca_cert.as_deref());
     Ok(LoginOptions { server, user, secret, authority })
 }
 
@@ -198,49 +186,32 @@ fn device_key(file: Option<&str>) -> Result<Option<DeviceKey>, Failure> {
     Ok(Some(DeviceKey::from_secret(&secret)?))
 }
 
-fn run(args: &[&str]) -> Result<(), Failure> {
-    let mut path = None;
-    let mut json = false;
-    let mut key_file = None;
-    let mut rest = args;
-    loop {
-        match rest {
-            ["--db", value, tail @ ..] => {
-                path = Some(PathBuf::from(value));
-                rest = tail;
-            }
-            ["--key-file", value, tail @ ..] => {
-                key_file = Some(*value);
-                rest = tail;
-            }
-            ["--json", tail @ ..] => {
-                json = true;
-                rest = tail;
-            }
-            _ => break,
-        }
-    }
-    let path = path.ok_or_else(|| Failure::usage("`ferry device` needs --db PATH"))?;
-    let key = device_key(key_file)?;
-    let device = Device { path, json, key };
+/// Arguments as the commands take them.
+pub(crate) fn strs(values: &[String]) -> Vec<&str> {
+    values.iter().map(String::as_str).collect()
+}
+
+fn run(args: DeviceArgs) -> Result<(), Failure> {
+    let key = device_key(args.key_file.as_deref())?;
+    let device = Device { path: args.db, json: args.json, key };
     runtime()?.block_on(async {
-        match rest {
-            ["login", options @ ..] => device.login(options).await,
-            ["create", entity, members @ ..] => device.create(entity, members),
-            ["set", id, members @ ..] => device.set(id, members),
-            ["attach", id, file] => device.attach(id, file),
-            ["commit", ids @ ..] => device.commit(ids),
-            ["rollback", ids @ ..] => device.rollback(ids),
-            ["delete", id] => device.delete(id),
-            ["query", entity, options @ ..] => device.query(entity, options),
-            ["watch", entity, options @ ..] => device.watch(entity, options).await,
-            ["live", options @ ..] => device.live(options).await,
-            ["sync", options @ ..] => device.sync(options).await,
-            ["call", action] => device.call(action, "{}").await,
-            ["call", action, parameters] => device.call(action, parameters).await,
-            ["status"] => device.status(),
-            ["files"] => device.files(),
-            _ => Err(Failure::usage(format!("unknown device command\n{}", crate::USAGE))),
+        match &args.command {
+            DeviceCommand::Login(login) => device.login(login).await,
+            DeviceCommand::Create { entity, members } => device.create(entity, &strs(members)),
+            DeviceCommand::Set { id, members } => device.set(id, &strs(members)),
+            DeviceCommand::Attach { id, file } => device.attach(id, file),
+            DeviceCommand::Commit { ids } => device.commit(&strs(ids)),
+            DeviceCommand::Rollback { ids } => device.rollback(&strs(ids)),
+            DeviceCommand::Delete { id } => device.delete(id),
+            DeviceCommand::Query(query) => device.query(query),
+            DeviceCommand::Watch { query, sets, offline } => {
+                device.watch(query, *sets, *offline).await
+            }
+            DeviceCommand::Live { syncs } => device.live(*syncs).await,
+            DeviceCommand::Sync { mode, objects } => device.sync(mode, objects).await,
+            DeviceCommand::Call { action, parameters } => device.call(action, parameters).await,
+            DeviceCommand::Status => device.status(),
+            DeviceCommand::Files => device.files(),
         }
     })
 }
@@ -396,8 +367,8 @@ impl Device {
         ObjectId::parse(text).ok_or_else(|| Failure::usage(format!("`{text}` is not an object id")))
     }
 
-    async fn login(&self, options: &[&str]) -> Result<(), Failure> {
-        let LoginOptions { server, user, secret, authority } = login_options(options)?;
+    async fn login(&self, login: &Login) -> Result<(), Failure> {
+        let LoginOptions { server, user, secret, authority } = login_options(login)?;
         let credential = match user {
             Some(user) => Credential::Password { user, password: &secret },
             None => Credential::IdentityToken(secret.trim()),
@@ -594,9 +565,9 @@ impl Device {
         Ok(())
     }
 
-    fn query(&self, entity: &str, options: &[&str]) -> Result<(), Failure> {
+    fn query(&self, args: &QueryArgs) -> Result<(), Failure> {
         let db = self.open()?;
-        let (query, _) = parse_query(entity, options, false)?;
+        let (entity, query) = (args.entity.as_str(), parse_query(args)?);
         let objects = db.query(&query)?;
         let (rows, lines) = rows(&db, entity, &objects)?;
         self.print(&lines.join("\n"), json!({ "objects": rows }));
@@ -605,10 +576,14 @@ impl Device {
 
     /// `watch ENTITY [CONSTRAINT] [--sets N]`: the query's result set, then each change of it,
     /// with live mode running so the server's changes come in (unless `--offline`).
-    async fn watch(&self, entity: &str, options: &[&str]) -> Result<(), Failure> {
+    async fn watch(
+        &self,
+        args: &QueryArgs,
+        sets: Option<usize>,
+        offline: bool,
+    ) -> Result<(), Failure> {
         let db = self.open()?;
-        let (query, sets) = parse_query(entity, options, true)?;
-        let offline = options.contains(&"--offline");
+        let (entity, query) = (args.entity.as_str(), parse_query(args)?);
         let mut watch = db.watch(query)?;
         let showing = async {
             for _ in 0..sets.unwrap_or(usize::MAX) {
@@ -635,12 +610,7 @@ impl Device {
 
     /// `live [--syncs N]`: live mode, each connection and sync printed, until Ctrl-C (or N
     /// syncs).
-    async fn live(&self, options: &[&str]) -> Result<(), Failure> {
-        let syncs = match options {
-            [] => None,
-            ["--syncs", n] => Some(count_option("--syncs", n)?),
-            other => return Err(Failure::usage(format!("unknown live option `{}`", other[0]))),
-        };
+    async fn live(&self, syncs: Option<usize>) -> Result<(), Failure> {
         let engine = SyncEngine::resume(self.open()?)?;
         let stop = ferry_client::CancelToken::new();
         let (done, json, halt) = (Arc::new(Mutex::new(0usize)), self.json, stop.clone());
@@ -682,55 +652,26 @@ impl Device {
     }
 }
 
-/// A count given on the command line.
-fn count_option(option: &str, value: &str) -> Result<usize, Failure> {
-    value.parse().map_err(|_| Failure::usage(format!("{option} takes a number, not `{value}`")))
-}
-
 /// A query from the command line: `ENTITY [CONSTRAINT] [--sort MEMBER[:desc]] [--limit N]
-/// [--offset N]`; for a watch also `[--sets N] [--offline]`, and N is given back.
-fn parse_query(
-    entity: &str,
-    options: &[&str],
-    watching: bool,
-) -> Result<(Query, Option<usize>), Failure> {
-    let (mut query, mut sets) = (Query::new(entity), None);
-    let mut rest = options;
-    loop {
-        match rest {
-            ["--sort", member, tail @ ..] => {
-                query = match member.strip_suffix(":desc") {
-                    Some(member) => query.sort(member, ferry_client::Order::Descending),
-                    None => query.sort(member, ferry_client::Order::Ascending),
-                };
-                rest = tail;
-            }
-            ["--limit", n, tail @ ..] => {
-                let n = n
-                    .parse()
-                    .map_err(|_| Failure::usage(format!("--limit takes a number, not `{n}`")))?;
-                (query, rest) = (query.limit(n), tail);
-            }
-            ["--offset", n, tail @ ..] => {
-                let n = n
-                    .parse()
-                    .map_err(|_| Failure::usage(format!("--offset takes a number, not `{n}`")))?;
-                (query, rest) = (query.offset(n), tail);
-            }
-            [constraint, tail @ ..] if constraint.starts_with('[') => {
-                (query, rest) = (query.filter(constraint), tail);
-            }
-            ["--sets", n, tail @ ..] if watching => {
-                (sets, rest) = (Some(count_option("--sets", n)?), tail);
-            }
-            ["--offline", tail @ ..] if watching => rest = tail,
-            [] => break,
-            other => {
-                return Err(Failure::usage(format!("unknown query option `{}`", other[0])));
-            }
-        }
+/// [--offset N]`.
+fn parse_query(args: &QueryArgs) -> Result<Query, Failure> {
+    let mut query = Query::new(&args.entity);
+    if let Some(constraint) = &args.constraint {
+        query = query.filter(constraint);
     }
-    Ok((query, sets))
+    for member in &args.sort {
+        query = match member.strip_suffix(":desc") {
+            Some(member) => query.sort(member, ferry_client::Order::Descending),
+            None => query.sort(member, ferry_client::Order::Ascending),
+        };
+    }
+    if let Some(limit) = args.limit {
+        query = query.limit(limit);
+    }
+    if let Some(offset) = args.offset {
+        query = query.offset(offset);
+    }
+    Ok(query)
 }
 
 /// The objects of a query as JSON rows and as lines for people (the last one counts them).
@@ -764,24 +705,15 @@ fn rows(
 }
 
 impl Device {
-    async fn sync(&self, options: &[&str]) -> Result<(), Failure> {
+    async fn sync(&self, mode: &str, ids: &[String]) -> Result<(), Failure> {
         let db = self.open()?;
         let drafts = self.drafts(&db)?;
-        let (mut mode, mut objects, mut skipped) = ("all", Vec::new(), Vec::new());
-        let mut rest = options;
-        loop {
-            match rest {
-                ["--mode", value, tail @ ..] => (mode, rest) = (*value, tail),
-                ["--object", id, tail @ ..] => {
-                    let id = Self::parse_id(id)?;
-                    match self.selectable(&db, &drafts, id)? {
-                        Some(entity) => objects.push((entity, id)),
-                        None => skipped.push(id),
-                    }
-                    rest = tail;
-                }
-                [] => break,
-                other => return Err(Failure::usage(format!("unknown sync option `{}`", other[0]))),
+        let (mut objects, mut skipped) = (Vec::new(), Vec::new());
+        for id in ids {
+            let id = Self::parse_id(id)?;
+            match self.selectable(&db, &drafts, id)? {
+                Some(entity) => objects.push((entity, id)),
+                None => skipped.push(id),
             }
         }
         let selected = !objects.is_empty() || !skipped.is_empty();

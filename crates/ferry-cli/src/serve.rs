@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ferry_server::{Config, Database, Handlers, IdentityProvider, Limits, Server, SystemClock};
 
+use crate::cli::{ServeArgs, ServerOptions, UserAdd};
 use crate::{EXIT_INVALID, EXIT_IO};
 
 /// The database used when none is named.
@@ -22,8 +23,6 @@ struct Options {
     /// The directory of file contents; beside the database when not named.
     files: Option<std::path::PathBuf>,
     listen: String,
-    roles: Vec<String>,
-    password_stdin: bool,
     limits: Limits,
     /// The PEM certificate chain and private key to serve HTTPS with.
     tls: Option<(String, String)>,
@@ -33,89 +32,70 @@ struct Options {
     app: Option<std::path::PathBuf>,
 }
 
-fn options(args: &[&str]) -> Result<Options, String> {
-    let mut model = None;
-    let mut database = DEFAULT_DATABASE.to_owned();
-    let mut listen = DEFAULT_LISTEN.to_owned();
-    let mut files = None;
-    let mut app = None;
-    let mut roles = Vec::new();
-    let mut password_stdin = false;
-    let mut limits = Limits::default();
-    let (mut tls_cert, mut tls_key) = (None, None);
-    let mut idp = Idp::default();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{name} needs a value"))
-        };
-        match *arg {
-            "--model" => model = Some(value("--model")?),
-            "--database" => database = value("--database")?,
-            "--listen" => listen = value("--listen")?,
-            "--files" => files = Some(value("--files")?.into()),
-            "--app" => app = Some(app_dir(value("--app")?)?),
-            "--role" => roles.push(value("--role")?),
-            "--password-stdin" => password_stdin = true,
-            "--connections-max" => limits.connections_max = count("--connections-max", value)?,
-            "--requests-in-flight-max" => {
-                limits.requests_in_flight_max = count("--requests-in-flight-max", value)?;
-            }
-            "--upload-retention-days" => {
-                limits.upload_retention_days = count("--upload-retention-days", value)? as i64;
-            }
-            "--access-token-seconds" => {
-                let seconds = count("--access-token-seconds", value)?;
-                limits.access_token_lifetime_seconds = seconds as i64;
-            }
-            "--refresh-token-days" => {
-                let days = count("--refresh-token-days", value)? as i64;
-                limits.refresh_token_lifetime_seconds = days.saturating_mul(86_400);
-            }
-            "--tls-cert" => tls_cert = Some(value("--tls-cert")?),
-            "--tls-key" => tls_key = Some(value("--tls-key")?),
-            "--idp-jwks-url" => idp.jwks_url = Some(value("--idp-jwks-url")?),
-            "--idp-issuer" => idp.issuer = Some(value("--idp-issuer")?),
-            "--idp-audience" => idp.audience = Some(value("--idp-audience")?),
-            "--idp-user-claim" => idp.user_claim = Some(value("--idp-user-claim")?),
-            "--idp-roles-claim" => idp.roles_claim = Some(value("--idp-roles-claim")?),
-            "--idp-ca-cert" => idp.authorities = Some(value("--idp-ca-cert")?),
-            "--handler-timeout-ms" => {
-                limits.handler_timeout_ms = count("--handler-timeout-ms", value)? as u64;
-            }
-            other => return Err(format!("unknown option `{other}`")),
+/// The options given (flags, then environment variables, then the configuration file), with
+/// the defaults for the rest.
+fn options(args: ServeArgs) -> Result<Options, String> {
+    let given = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--config {}: {e}", path.display()))?;
+            let file: ServerOptions =
+                toml::from_str(&text).map_err(|e| format!("--config {}: {e}", path.display()))?;
+            args.options.or(file)
         }
+        None => args.options,
+    };
+    let model =
+        given.model.ok_or("--model FILE is required (or FERRY_MODEL, or `model` in --config)")?;
+    let database = Database::parse(given.database.as_deref().unwrap_or(DEFAULT_DATABASE))?;
+    let mut limits = Limits::default();
+    if let Some(n) = given.connections_max {
+        limits.connections_max = positive("--connections-max", n)?;
     }
-    let model = model.ok_or("--model FILE is required")?;
-    let database = Database::parse(&database)?;
-    let tls = match (tls_cert, tls_key) {
+    if let Some(n) = given.requests_in_flight_max {
+        limits.requests_in_flight_max = positive("--requests-in-flight-max", n)?;
+    }
+    if let Some(days) = given.upload_retention_days {
+        limits.upload_retention_days = positive("--upload-retention-days", days as usize)? as i64;
+    }
+    if let Some(seconds) = given.access_token_seconds {
+        let seconds = positive("--access-token-seconds", seconds as usize)?;
+        limits.access_token_lifetime_seconds = seconds as i64;
+    }
+    if let Some(days) = given.refresh_token_days {
+        let days = positive("--refresh-token-days", days as usize)? as i64;
+        limits.refresh_token_lifetime_seconds = days.saturating_mul(86_400);
+    }
+    if let Some(ms) = given.handler_timeout_ms {
+        limits.handler_timeout_ms = positive("--handler-timeout-ms", ms as usize)? as u64;
+    }
+    let tls = match (given.tls_cert, given.tls_key) {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,
         _ => return Err("--tls-cert and --tls-key go together".to_owned()),
     };
+    let idp = Idp {
+        jwks_url: given.idp_jwks_url,
+        issuer: given.idp_issuer,
+        audience: given.idp_audience,
+        user_claim: given.idp_user_claim,
+        roles_claim: given.idp_roles_claim,
+        authorities: given.idp_ca_cert,
+    };
     let identity = idp.provider()?;
-    Ok(Options {
-        model,
-        database,
-        files,
-        listen,
-        roles,
-        password_stdin,
-        limits,
-        tls,
-        identity,
-        app,
-    })
+    let app = given.app.map(app_dir).transpose()?;
+    let listen = given.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    Ok(Options { model, database, files: given.files, listen, limits, tls, identity, app })
 }
 
 /// The directory `--app` names: it must hold an `index.html`.
-fn app_dir(path: String) -> Result<std::path::PathBuf, String> {
-    let dir = std::path::PathBuf::from(&path);
+fn app_dir(dir: std::path::PathBuf) -> Result<std::path::PathBuf, String> {
     match dir.join("index.html").is_file() {
         true => Ok(dir),
-        false => {
-            Err(format!("--app {path}: no index.html in that directory (build the app first)"))
-        }
+        false => Err(format!(
+            "--app {}: no index.html in that directory (build the app first)",
+            dir.display()
+        )),
     }
 }
 
@@ -166,13 +146,12 @@ fn tls_identity(cert: &str, key: &str) -> Result<ferry_server::Tls, String> {
         .map_err(|reason| format!("--tls-cert {cert} --tls-key {key}: {reason}"))
 }
 
-/// A positive whole number given to `flag`.
-fn count(flag: &str, value: impl FnOnce(&str) -> Result<String, String>) -> Result<usize, String> {
-    let text = value(flag)?;
-    text.parse::<usize>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("{flag} takes a positive whole number, not `{text}`"))
+/// A number given to `flag`, which must be positive.
+fn positive(flag: &str, n: usize) -> Result<usize, String> {
+    match n {
+        0 => Err(format!("{flag} takes a positive whole number, not 0")),
+        n => Ok(n),
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -202,7 +181,7 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
     })
 }
 
-pub(crate) fn serve(args: &[&str]) -> ExitCode {
+pub(crate) fn serve(args: ServeArgs) -> ExitCode {
     let options = match options(args) {
         Ok(options) => options,
         Err(message) => return usage_error(&message),
@@ -246,19 +225,12 @@ pub(crate) fn serve(args: &[&str]) -> ExitCode {
     })
 }
 
-pub(crate) fn add_user(name: &str, args: &[&str]) -> ExitCode {
-    let options = match options(args) {
+pub(crate) fn add_user(args: UserAdd) -> ExitCode {
+    let UserAdd { name, roles, serve, .. } = args;
+    let options = match options(serve) {
         Ok(options) => options,
         Err(message) => return usage_error(&message),
     };
-    if options.roles.is_empty() {
-        return usage_error("give at least one --role ROLE");
-    }
-    if !options.password_stdin {
-        return usage_error(
-            "--password-stdin is required: the password is read from standard input",
-        );
-    }
     let mut password = String::new();
     if let Err(error) = std::io::stdin().read_to_string(&mut password) {
         eprintln!("error: read the password from standard input: {error}");
@@ -270,9 +242,9 @@ pub(crate) fn add_user(name: &str, args: &[&str]) -> ExitCode {
             Ok(server) => server,
             Err(code) => return code,
         };
-        match server.add_user(name, &options.roles, password).await {
+        match server.add_user(&name, &roles, password).await {
             Ok(id) => {
-                println!("user {name} ({}) added with id {id}", options.roles.join(", "));
+                println!("user {name} ({}) added with id {id}", roles.join(", "));
                 ExitCode::SUCCESS
             }
             Err(error) => {
@@ -284,6 +256,6 @@ pub(crate) fn add_user(name: &str, args: &[&str]) -> ExitCode {
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("error: {message}\n{}", crate::USAGE);
+    eprintln!("error: {message} (see `ferry serve --help`)");
     ExitCode::from(EXIT_INVALID)
 }

@@ -134,7 +134,113 @@ fn diff_with_breaking_changes_exits_3() {
 fn bad_usage_prints_usage_and_exits_2() {
     let output = ferry(&["model", "frobnicate"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).starts_with("usage:"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: unrecognized subcommand 'frobnicate'"), "{stderr}");
+    assert!(stderr.contains("Usage: ferry model <COMMAND>"), "{stderr}");
+    let output = ferry(&["serve", "--lisen", "127.0.0.1:0"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unexpected argument '--lisen'") && stderr.contains("--listen"),
+        "{stderr}"
+    );
+    // A device command given --json also says so as a JSON document.
+    let output = ferry(&["device", "--db", "x.db", "--json", "sync", "--mode"]);
+    assert_eq!(output.status.code(), Some(2));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["error"]["code"], "invalid", "{document}");
+}
+
+#[test]
+fn every_command_has_help_and_the_version() {
+    let version = ferry(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("ferry {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for command in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "add", "--help"],
+        &["model", "diff", "--help"],
+        &["device", "--help"],
+        &["device", "sync", "--help"],
+        &["device", "login", "--help"],
+        &["admin", "user", "roles", "--help"],
+        &["admin", "failures", "--help"],
+        &["bench", "--help"],
+        &["completions", "--help"],
+    ] {
+        let output = ferry(command);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{command:?}");
+        assert!(stdout.contains("Usage: ferry"), "{command:?}: {stdout}");
+    }
+    let help = String::from_utf8_lossy(&ferry(&["serve", "--help"]).stdout).into_owned();
+    assert!(help.contains("[env: FERRY_DATABASE") && help.contains("--config <FILE>"), "{help}");
+    let completions = ferry(&["completions", "bash"]);
+    let script = String::from_utf8_lossy(&completions.stdout);
+    assert!(completions.status.success() && script.contains("_ferry()"), "{script}");
+}
+
+/// Starts `ferry serve` with these arguments and environment; the address it serves on, or
+/// what it said on standard error when it did not start.
+fn serve_address(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<String, String> {
+    use std::io::BufRead as _;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    command.arg("serve").args(args).current_dir(dir);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    match line.split("http://").nth(1) {
+        Some(address) => Ok(address.trim().to_owned()),
+        None => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+    }
+}
+
+#[test]
+fn serve_takes_flags_then_the_environment_then_a_config_file() {
+    let dir = scratch("config");
+    let model = write(&dir, "model.toml", ferry_model::samples::FIELD_SERVICE);
+    let config = write(
+        &dir,
+        "ferry.toml",
+        &format!(
+            "model = \"{model}\"\ndatabase = \"sqlite:from-file.db\"\nlisten = \"127.0.0.1:0\"\n"
+        ),
+    );
+    // The file alone.
+    let address = serve_address(&dir, &["--config", &config], &[]).unwrap();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert!(dir.join("from-file.db").exists());
+    // The environment beats the file; a flag beats the environment.
+    let env = [("FERRY_CONFIG", config.as_str()), ("FERRY_DATABASE", "sqlite:from-env.db")];
+    serve_address(&dir, &[], &env).unwrap();
+    assert!(dir.join("from-env.db").exists());
+    serve_address(&dir, &["--database", "sqlite:from-flag.db"], &env).unwrap();
+    assert!(dir.join("from-flag.db").exists());
+    let wrong = [("FERRY_CONFIG", config.as_str()), ("FERRY_LISTEN", "nowhere")];
+    let said = serve_address(&dir, &[], &wrong).unwrap_err();
+    assert!(said.contains("listen on nowhere"), "{said}");
+    serve_address(&dir, &["--listen", "127.0.0.1:0"], &wrong).unwrap();
+    // A key the file should not have is named.
+    let typo = write(&dir, "typo.toml", "modle = \"x\"\n");
+    let said = serve_address(&dir, &["--config", &typo], &[]).unwrap_err();
+    assert!(said.contains("unknown field `modle`"), "{said}");
 }
 
 #[test]
