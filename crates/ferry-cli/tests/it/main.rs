@@ -215,7 +215,7 @@ fn serve_address(
 #[test]
 fn serve_takes_flags_then_the_environment_then_a_config_file() {
     let dir = scratch("config");
-    let model = write(&dir, "model.toml", ferry_model::samples::FIELD_SERVICE);
+    let model = write(&dir, "model.toml", samples::FIELD_SERVICE);
     let config = write(
         &dir,
         "ferry.toml",
