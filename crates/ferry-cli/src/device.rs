@@ -739,16 +739,16 @@ impl Device {
             Some(_) => SyncMode::All,
             None => mode,
         };
-        let bar = (!self.json && std::io::stderr().is_terminal()).then(ProgressBar::new);
+        let bar = (!self.json && std::io::stderr().is_terminal()).then(progress_bar);
         let options = SyncOptions {
             progress: bar.clone().map(|bar| -> ferry_client::ProgressCallback {
-                Arc::new(move |p: &Progress| bar.show(p))
+                Arc::new(move |p: &Progress| show_progress(&bar, p))
             }),
             cancel: None,
         };
         let result = engine.sync_with(mode, &options).await;
-        if bar.is_some() {
-            eprint!("\r\x1b[K");
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
         }
         let report = result?;
         let mut people = people_report(&report);
@@ -921,45 +921,37 @@ fn report_json(report: &SyncReport) -> Json {
     })
 }
 
-/// A one-line progress bar on standard error: phase, entity, objects, bytes, rate and time left.
-#[derive(Clone)]
-struct ProgressBar {
-    started: Arc<Mutex<tokio::time::Instant>>,
+/// A one-line progress bar on standard error: phase, entity and objects, then bytes, rate and
+/// time left.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let template = "{msg} {wide_bar} {bytes}/{total_bytes} at {bytes_per_sec}, {eta} left";
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).expect("the template is valid"),
+    );
+    bar
 }
 
-impl ProgressBar {
-    fn new() -> ProgressBar {
-        ProgressBar { started: Arc::new(Mutex::new(tokio::time::Instant::now())) }
+fn show_progress(bar: &indicatif::ProgressBar, progress: &Progress) {
+    match progress.bytes_total {
+        Some(total) => bar.set_length(total as u64),
+        None => bar.unset_length(),
     }
-
-    fn show(&self, progress: &Progress) {
-        let elapsed = self.started.lock().map(|s| s.elapsed()).unwrap_or_default().as_secs_f64();
-        let mut stderr = std::io::stderr();
-        let _ = write!(stderr, "\r\x1b[K{}", progress_line(progress, elapsed));
-        let _ = stderr.flush();
-    }
+    bar.set_position(progress.bytes_done as u64);
+    bar.set_message(progress_message(progress));
 }
 
-/// What the progress bar shows: phase, entity, objects, bytes, rate and time left.
-fn progress_line(progress: &Progress, elapsed_seconds: f64) -> String {
-    let rate = progress.bytes_done as f64 / elapsed_seconds.max(0.001);
+/// What the progress bar says before its bar: phase, entity and objects.
+fn progress_message(progress: &Progress) -> String {
     let phase = match progress.phase {
         Phase::Upload => "upload".to_owned(),
         Phase::Download => format!("download {}", progress.entity.as_deref().unwrap_or("")),
     };
-    let objects = match progress.objects_total {
-        Some(total) => format!("{}/{total} objects", progress.objects_done),
-        None => format!("{} objects", progress.objects_done),
-    };
-    let left = progress.bytes_total.filter(|_| rate > 0.0).map(|total| {
-        format!(", {:.0} s left", total.saturating_sub(progress.bytes_done) as f64 / rate)
-    });
-    format!(
-        "{phase}: {objects}, {:.1} MB at {:.1} MB/s{}",
-        progress.bytes_done as f64 / 1e6,
-        rate / 1e6,
-        left.unwrap_or_default()
-    )
+    match progress.objects_total {
+        Some(total) => format!("{phase}: {}/{total} objects", progress.objects_done),
+        None => format!("{phase}: {} objects", progress.objects_done),
+    }
 }
 
 #[cfg(test)]
@@ -967,7 +959,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_progress_bar_shows_objects_bytes_rate_and_time_left() {
+    fn the_progress_bar_names_the_phase_entity_and_objects() {
         let progress = Progress {
             phase: Phase::Download,
             entity: Some("Field.WorkOrder".to_owned()),
@@ -976,10 +968,7 @@ mod tests {
             bytes_done: 6_000_000,
             bytes_total: Some(30_000_000),
         };
-        assert_eq!(
-            progress_line(&progress, 2.0),
-            "download Field.WorkOrder: 20000/100000 objects, 6.0 MB at 3.0 MB/s, 8 s left"
-        );
+        assert_eq!(progress_message(&progress), "download Field.WorkOrder: 20000/100000 objects");
         let upload = Progress {
             phase: Phase::Upload,
             entity: None,
@@ -987,6 +976,9 @@ mod tests {
             bytes_total: None,
             ..progress
         };
-        assert_eq!(progress_line(&upload, 2.0), "upload: 20000 objects, 6.0 MB at 3.0 MB/s");
+        assert_eq!(progress_message(&upload), "upload: 20000 objects");
+        let bar = indicatif::ProgressBar::hidden();
+        show_progress(&bar, &progress);
+        assert_eq!((bar.position(), bar.length()), (6_000_000, Some(30_000_000)));
     }
 }
