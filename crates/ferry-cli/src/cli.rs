@@ -95,6 +95,10 @@ pub(crate) struct ServerOptions {
     /// Each request is answered within this many milliseconds [default: 90000].
     #[arg(long, env = "FERRY_HANDLER_TIMEOUT_MS", value_name = "MS")]
     pub(crate) handler_timeout_ms: Option<u64>,
+    /// On SIGTERM or Ctrl-C, how long running requests may finish before their connections
+    /// close, in milliseconds [default: 30000].
+    #[arg(long, env = "FERRY_SHUTDOWN_GRACE_MS", value_name = "MS")]
+    pub(crate) shutdown_grace_ms: Option<u64>,
     /// Days an upload's answer is kept for its retries [default: 90].
     #[arg(long, env = "FERRY_UPLOAD_RETENTION_DAYS", value_name = "N")]
     pub(crate) upload_retention_days: Option<u32>,
@@ -144,6 +148,7 @@ impl ServerOptions {
             connections_max: self.connections_max.or(file.connections_max),
             requests_in_flight_max: self.requests_in_flight_max.or(file.requests_in_flight_max),
             handler_timeout_ms: self.handler_timeout_ms.or(file.handler_timeout_ms),
+            shutdown_grace_ms: self.shutdown_grace_ms.or(file.shutdown_grace_ms),
             upload_retention_days: self.upload_retention_days.or(file.upload_retention_days),
             access_token_seconds: self.access_token_seconds.or(file.access_token_seconds),
             refresh_token_days: self.refresh_token_days.or(file.refresh_token_days),

@@ -66,6 +66,9 @@ fn options(args: ServeArgs) -> Result<Options, String> {
         let days = positive("--refresh-token-days", days as usize)? as i64;
         limits.refresh_token_lifetime_seconds = days.saturating_mul(86_400);
     }
+    if let Some(ms) = given.shutdown_grace_ms {
+        limits.shutdown_grace_ms = ms;
+    }
     if let Some(ms) = given.handler_timeout_ms {
         limits.handler_timeout_ms = positive("--handler-timeout-ms", ms as usize)? as u64;
     }
@@ -212,9 +215,7 @@ pub(crate) fn serve(args: ServeArgs) -> ExitCode {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let version = server.model().version();
         println!("ferry: serving model version {version} on {scheme}://{address}");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
+        let shutdown = stop_signal();
         match ferry_server::serve_with(listener, server, tls, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -223,6 +224,25 @@ pub(crate) fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// Completes at SIGTERM (what service managers send) or Ctrl-C; either stops the server
+/// gracefully, and the process exits 0.
+async fn stop_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match &mut terminate {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => eprintln!("ferry: interrupted; stopping"),
+        () = terminated => eprintln!("ferry: SIGTERM; stopping"),
+    }
 }
 
 pub(crate) fn add_user(args: UserAdd) -> ExitCode {

@@ -35,6 +35,8 @@ pub(crate) fn router(state: Shared) -> Router {
     let body_limit = state.limits.body_bytes_max;
     let router = Router::new()
         .route("/health", get(health))
+        .route("/health/live", get(health_live))
+        .route("/health/ready", get(health_ready))
         .route("/metrics", get(metrics))
         .route(endpoint::SignIn::ROUTE.pattern, post(sign_in))
         .route(endpoint::TokenSignIn::ROUTE.pattern, post(sign_in_with_token))
@@ -176,6 +178,20 @@ async fn health(AxumState(state): AxumState<Shared>) -> Result<&'static str, Api
     tx.sequence_now().await?;
     tx.finish().await?;
     Ok("ok\n")
+}
+
+/// The process serves requests (a liveness probe: no database needed).
+async fn health_live() -> &'static str {
+    "ok\n"
+}
+
+/// The server takes syncs: its database answers and the model is applied (as it is once the
+/// server opened), and it is not stopping (a readiness probe: 503 drains it).
+async fn health_ready(state: AxumState<Shared>) -> Result<&'static str, ApiError> {
+    if *state.closing.borrow() {
+        return Err(ApiError::Unavailable("the server is stopping".to_owned()));
+    }
+    health(state).await.map(|_| "ready\n")
 }
 
 async fn metrics(AxumState(state): AxumState<Shared>) -> String {

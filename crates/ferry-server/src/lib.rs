@@ -85,6 +85,9 @@ pub const REQUEST_BODY_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// file contents excepted, which are limited by their pauses): a request past it is answered
 /// 503 and whatever it had begun is rolled back.
 pub const HANDLER_TIMEOUT_MS: u64 = 90_000;
+/// How long a stopping server lets the requests it is handling finish, in milliseconds; then it
+/// closes their connections (their devices retry as after any network failure).
+pub const SHUTDOWN_GRACE_MS: u64 = 30_000;
 /// The largest file content, in bytes.
 pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -107,6 +110,8 @@ pub struct Limits {
     /// Days an upload's answer is kept for a device that retries it; past them a retry is
     /// answered from what the server holds now, and applies nothing.
     pub upload_retention_days: i64,
+    /// How long a stopping server lets running requests finish, in milliseconds.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for Limits {
@@ -126,6 +131,7 @@ impl Default for Limits {
             request_body_idle_timeout_ms: REQUEST_BODY_IDLE_TIMEOUT_MS,
             handler_timeout_ms: HANDLER_TIMEOUT_MS,
             upload_retention_days: UPLOAD_RETENTION_DAYS,
+            shutdown_grace_ms: SHUTDOWN_GRACE_MS,
         }
     }
 }

@@ -309,3 +309,139 @@ async fn a_full_disk_on_the_device_gives_a_clear_error_and_loses_nothing_committ
         "the sites reached the server"
     );
 }
+
+/// Sends SIGTERM, as a service manager stops a service.
+fn terminate(server: &Served) {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+}
+
+/// `ferry serve` with more options, on a database that `add_user` made.
+fn serve_with(dir: &std::path::Path, database: &str, options: &[&str]) -> Served {
+    let model = dir.join("model.toml").display().to_string();
+    crate::spawn_server_with(dir, &model, database, "127.0.0.1:0", options)
+}
+
+/// One HTTP/1.1 exchange on a connection of its own; the answer's status line and body.
+fn exchange(address: &str, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+fn token(address: &str) -> String {
+    let body = format!(r#"{{"user":"pat","password":"{PASSWORD}"}}"#);
+    let answer = exchange(
+        address,
+        &format!(
+            "POST /v1/sign-in HTTP/1.1\r\nHost: ferry\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    json["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_running_requests_finish_then_exits_0() {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    let dir = scratch("sigterm-grace");
+    for database in databases(&dir).await {
+        add_user(&dir, &database, "pat");
+        let label = database.split(':').next().unwrap().to_owned();
+        let mut server = serve_with(&dir, &database, &["--shutdown-grace-ms", "60000"]);
+        let address = server.url.trim_start_matches("http://").to_owned();
+        let token = token(&address);
+        // A file content on its way when the signal comes: half sent, then the rest.
+        let content = vec![7u8; 64 * 1024];
+        let hash: String =
+            sha2::Sha256::digest(&content).iter().map(|b| format!("{b:02x}")).collect();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let head = format!(
+            "PUT /v1/files/{hash} HTTP/1.1\r\nHost: ferry\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            content.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&content[..content.len() / 2]).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        terminate(&server);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            std::net::TcpStream::connect(&address).is_err(),
+            "{label}: no new connection is taken once stopping"
+        );
+        stream.write_all(&content[content.len() / 2..]).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "{label}: the request in flight finished: {answer}"
+        );
+        let status = server.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{label}: a stop asked for is a clean exit");
+
+        // A device uploading when the signal comes: its upload is applied and answered, or
+        // cut off as by a network failure; either way the next sync leaves nothing behind.
+        let server = serve_with(&dir, &database, &["--shutdown-grace-ms", "60000"]);
+        let (writer_db, writer) = device(&dir, &format!("writer-{label}.db"), &server.url).await;
+        commit_orders(&writer_db);
+        let mut server = server;
+        let upload = tokio::spawn(async move { writer.sync(SyncMode::All).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        terminate(&server);
+        assert_eq!(server.child.wait().unwrap().code(), Some(0), "{label}");
+        match upload.await.unwrap() {
+            Ok(()) => {}
+            Err(ferry_client::SyncError::Unreachable { .. }) => {}
+            Err(other) => panic!("{label}: a stopping server is a network failure, not {other}"),
+        }
+        let pending = writer_db.pending_changes().unwrap();
+        assert!(pending == 0 || pending == ORDERS as usize, "{label}: {pending} pending");
+        let server = serve_with(&dir, &database, &[]);
+        let writer = SyncEngine::new(Arc::clone(&writer_db), &server.url).unwrap();
+        writer.sync(SyncMode::All).await.unwrap();
+        assert_eq!(writer_db.pending_changes().unwrap(), 0, "{label}");
+        let (reader_db, reader) = device(&dir, &format!("reader-{label}.db"), &server.url).await;
+        reader.sync(SyncMode::All).await.unwrap();
+        assert_eq!(count(&reader_db), ORDERS as usize, "{label}: each applied once, none lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_cut_off_by_the_grace_period_retries_and_loses_nothing() {
+    let dir = scratch("sigterm-cut");
+    for database in databases(&dir).await {
+        add_user(&dir, &database, "pat");
+        let label = database.split(':').next().unwrap().to_owned();
+        let server = serve_with(&dir, &database, &[]);
+        let (writer_db, writer) = device(&dir, &format!("writer-{label}.db"), &server.url).await;
+        commit_orders(&writer_db);
+        writer.sync(SyncMode::All).await.unwrap();
+        drop(server);
+
+        // A new device downloads while the server is told to stop with no grace at all.
+        let mut server = serve_with(&dir, &database, &["--shutdown-grace-ms", "1"]);
+        let (reader_db, reader) = device(&dir, &format!("reader-{label}.db"), &server.url).await;
+        let download = tokio::spawn(async move { reader.sync(SyncMode::All).await.map(|_| ()) });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        terminate(&server);
+        let status = server.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{label}: the stop is a clean exit, grace or not");
+        let outcome = download.await.unwrap();
+        let held = count(&reader_db);
+        eprintln!(
+            "{label}: the download {}, {held} objects held after the stop",
+            if outcome.is_ok() { "completed first" } else { "was cut off" }
+        );
+        assert!(held == 0 || (outcome.is_ok() && held == ORDERS as usize), "{label}: {held}");
+        let server = serve_with(&dir, &database, &[]);
+        let reader = SyncEngine::new(Arc::clone(&reader_db), &server.url).unwrap();
+        reader.sync(SyncMode::All).await.unwrap();
+        assert_eq!(count(&reader_db), ORDERS as usize, "{label}: nothing lost");
+    }
+}

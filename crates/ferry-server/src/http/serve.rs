@@ -55,8 +55,8 @@ impl Tls {
     }
 }
 
-/// Serves `server` on `listener` until `shutdown` completes, then waits for open connections
-/// to finish the requests they are in.
+/// Serves `server` on `listener` until `shutdown` completes, then takes no new connection and
+/// lets open ones finish the requests they are in, for at most `Limits::shutdown_grace_ms`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     server: crate::Server,
@@ -124,9 +124,17 @@ pub async fn serve_with(
             }
         });
     }
+    // No new connection is taken: they are refused at once, and go to another server.
+    drop(listener);
     // Live streams last minutes: they end now, and their devices connect again elsewhere.
     server.state.closing.send_replace(true);
-    graceful.shutdown().await;
+    let grace = Duration::from_millis(limits.shutdown_grace_ms);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        eprintln!(
+            "ferry-server: requests still running after the {} ms grace period; their connections close",
+            limits.shutdown_grace_ms
+        );
+    }
     Ok(())
 }
 

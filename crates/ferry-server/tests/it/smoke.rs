@@ -107,3 +107,53 @@ async fn a_web_app_is_served_beside_the_api() {
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
 }
+
+/// `/health/live` answers while the process serves; `/health/ready` only while the database
+/// answers (on PostgreSQL, a database refusing connections makes it 503, and it recovers).
+#[tokio::test]
+async fn liveness_and_readiness_probes() {
+    for backend in crate::harness::backends() {
+        let server = TestServer::start(backend).await;
+        for (path, said) in [("/health/live", "ok\n"), ("/health/ready", "ready\n")] {
+            let (status, body) = server.call(axum::http::Method::GET, path, None, None).await;
+            assert_eq!((status.as_u16(), body.as_str()), (200, Some(said)), "{backend:?} {path}");
+        }
+        let ferry_server::Database::Postgres(url) = &server.database else { continue };
+        let name = url.rsplit('/').next().unwrap().to_owned();
+        let admin_url = std::env::var("FERRY_TEST_POSTGRES").unwrap();
+        let (admin, connection) =
+            tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        admin
+            .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+            .await
+            .unwrap();
+        admin
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .await
+            .unwrap();
+        let (status, body) =
+            server.call(axum::http::Method::GET, "/health/ready", None, None).await;
+        assert_eq!(status.as_u16(), 503, "{body}");
+        let (status, _) = server.call(axum::http::Method::GET, "/health/live", None, None).await;
+        assert_eq!(status.as_u16(), 200, "alive while the database is away");
+        admin
+            .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+            .await
+            .unwrap();
+        // Ready again once the database takes connections (the pool opens new ones).
+        let mut ready = None;
+        for _ in 0..100 {
+            let (status, body) =
+                server.call(axum::http::Method::GET, "/health/ready", None, None).await;
+            ready = Some((status.as_u16(), body));
+            if status.as_u16() == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(ready.as_ref().map(|r| r.0), Some(200), "{ready:?}");
+    }
+}
