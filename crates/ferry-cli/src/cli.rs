@@ -135,6 +135,13 @@ pub(crate) struct ServerOptions {
     /// A web app's directory (with its index.html), served at / beside the API.
     #[arg(long, env = "FERRY_APP", value_name = "DIR")]
     pub(crate) app: Option<PathBuf>,
+    /// Which events to log: a level (error, warn, info, debug, trace) or targets with levels,
+    /// e.g. `warn,ferry_server=debug` [default: info].
+    #[arg(long, env = "RUST_LOG", value_name = "FILTER")]
+    pub(crate) log: Option<String>,
+    /// Log lines for people, or JSON lines [default: text].
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_name = "FORMAT")]
+    pub(crate) log_format: Option<crate::logging::LogFormat>,
 }
 
 impl ServerOptions {
@@ -161,6 +168,8 @@ impl ServerOptions {
             idp_roles_claim: self.idp_roles_claim.or(file.idp_roles_claim),
             idp_ca_cert: self.idp_ca_cert.or(file.idp_ca_cert),
             app: self.app.or(file.app),
+            log: self.log.or(file.log),
+            log_format: self.log_format.or(file.log_format),
         }
     }
 }

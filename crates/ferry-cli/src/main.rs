@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod cli;
 mod device;
+mod logging;
 mod model;
 mod quickstart;
 mod serve;

@@ -30,6 +30,8 @@ struct Options {
     identity: Option<IdentityProvider>,
     /// A web app's directory, served beside the API.
     app: Option<std::path::PathBuf>,
+    /// What to log, and how.
+    log: (String, crate::logging::LogFormat),
 }
 
 /// The options given (flags, then environment variables, then the configuration file), with
@@ -88,7 +90,9 @@ fn options(args: ServeArgs) -> Result<Options, String> {
     let identity = idp.provider()?;
     let app = given.app.map(app_dir).transpose()?;
     let listen = given.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    Ok(Options { model, database, files: given.files, listen, limits, tls, identity, app })
+    let log = given.log.unwrap_or_else(|| crate::logging::DEFAULT_LOG.to_owned());
+    let log = (log, given.log_format.unwrap_or_default());
+    Ok(Options { model, database, files: given.files, listen, limits, tls, identity, app, log })
 }
 
 /// The directory `--app` names: it must hold an `index.html`.
@@ -189,6 +193,9 @@ pub(crate) fn serve(args: ServeArgs) -> ExitCode {
         Ok(options) => options,
         Err(message) => return usage_error(&message),
     };
+    if let Err(message) = crate::logging::init(&options.log.0, options.log.1) {
+        return usage_error(&message);
+    }
     runtime().block_on(async {
         let server = match open(&options).await {
             Ok(server) => server,
@@ -215,6 +222,7 @@ pub(crate) fn serve(args: ServeArgs) -> ExitCode {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let version = server.model().version();
         println!("ferry: serving model version {version} on {scheme}://{address}");
+        tracing::info!(%version, %scheme, %address, "serving");
         let shutdown = stop_signal();
         match ferry_server::serve_with(listener, server, tls, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -240,8 +248,8 @@ async fn stop_signal() {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => eprintln!("ferry: interrupted; stopping"),
-        () = terminated => eprintln!("ferry: SIGTERM; stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        () = terminated => tracing::info!("SIGTERM; stopping"),
     }
 }
 

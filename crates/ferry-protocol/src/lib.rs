@@ -447,6 +447,10 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default)]
     pub details: serde_json::Value,
+    /// The request's id, as in the `x-request-id` header and the server's log: what to quote
+    /// to an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The query of `GET /v1/download/{entity}`.

@@ -180,6 +180,7 @@ pub(crate) async fn download(
     tx.finish().await?;
     Metrics::add(&state.metrics.download_pages, 1);
     Metrics::add(&state.metrics.objects_downloaded, page.objects as u64);
+    tracing::info!(objects = page.objects, "download page served");
     Ok(page)
 }
 

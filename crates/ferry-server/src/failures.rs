@@ -55,7 +55,17 @@ pub(crate) async fn record(
             ],
         )
         .await?;
-    Ok(rejection.outcome(int(&rows[0][0])?))
+    let failure = int(&rows[0][0])?;
+    // The reason may quote the attempted values: only its kind is logged.
+    tracing::info!(
+        entity = %change.entity.name,
+        id = %change.id,
+        change = kind_name(change.kind),
+        rejection = rejection.kind.as_str(),
+        failure,
+        "change rejected into SynchronizationError"
+    );
+    Ok(rejection.outcome(failure))
 }
 
 const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id, rejection";

@@ -3,6 +3,7 @@
 
 mod error;
 mod serve;
+mod trace;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -76,6 +77,7 @@ pub(crate) fn router(state: Shared) -> Router {
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard))
+        .layer(axum::middleware::from_fn(trace::traced))
         .with_state(state)
 }
 
@@ -133,7 +135,9 @@ impl FromRequestParts<Shared> for Authenticated {
                 "missing `Authorization: Bearer <token>`: sign in first".to_owned(),
             ));
         };
-        Ok(Authenticated(auth::authenticate(state, token.trim()).await?))
+        let user = auth::authenticate(state, token.trim()).await?;
+        trace::record_user(&user.name);
+        Ok(Authenticated(user))
     }
 }
 
@@ -237,6 +241,8 @@ async fn sign_in(
     let Json(request) = body.map_err(json_error)?;
     let address = connection.map(|axum::Extension(connected)| connected.0.ip());
     let session = auth::sign_in(&state, &request.user, &request.password, address).await?;
+    // Named only once signed in: a name typed wrong may be someone's password.
+    trace::record_user(&request.user);
     Metrics::add(&state.metrics.sign_ins, 1);
     Ok(Json(answer_session(session)))
 }
@@ -301,6 +307,7 @@ async fn upload_route(
             message: format!("the body is not an upload: {e}"),
             details: serde_json::Value::Null,
         })?;
+    trace::record_device(&request.device);
     let response = upload::upload(&state, &user, request).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], response))
 }

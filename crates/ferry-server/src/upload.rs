@@ -278,6 +278,13 @@ pub(crate) async fn upload(
     Metrics::add(&state.metrics.uploads, 1);
     Metrics::add(&state.metrics.objects_applied, checked.changes.len() as u64 - failed as u64);
     Metrics::add(&state.metrics.objects_failed, failed as u64);
+    tracing::info!(
+        upload = %checked.upload_id,
+        changes = checked.changes.len(),
+        rejected = failed,
+        ms = duration_ms,
+        "upload applied"
+    );
     Ok(stored)
 }
 

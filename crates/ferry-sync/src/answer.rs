@@ -29,11 +29,16 @@ pub fn refusal(answer: &Answer) -> Error {
         code: "unknown".to_owned(),
         message: String::from_utf8_lossy(&answer.body).into_owned(),
         details: serde_json::Value::Null,
+        request_id: None,
     });
+    let message = match &error.request_id {
+        Some(id) => format!("{} (request {id})", error.message),
+        None => error.message,
+    };
     if answer.status == 401 {
-        return Error::NotSignedIn { message: error.message };
+        return Error::NotSignedIn { message };
     }
-    Error::Server { status: answer.status, code: error.code, message: error.message }
+    Error::Server { status: answer.status, code: error.code, message }
 }
 
 /// Refuses a server that speaks another protocol version than this device.

@@ -96,35 +96,7 @@ pub fn event(
 ) -> Result<Event, String> {
     let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
     Ok(match kind {
-        "start" => {
-            let start: StartLine = json(rest, kind)?;
-            let job = match start.job {
-                JobLine::All => Job::Sync(Mode::All),
-                JobLine::Unsynchronized => Job::Sync(Mode::Unsynchronized),
-                JobLine::Selected(objects) => Job::Sync(Mode::Selected(
-                    objects
-                        .into_iter()
-                        .map(|(entity, text)| Ok((entity, id(&text)?)))
-                        .collect::<Result<_, String>>()?,
-                )),
-                JobLine::FollowModel => Job::FollowModel,
-                JobLine::SignIn { user, password } => Job::SignIn { user, password },
-                JobLine::CallAction { name, parameters } => Job::CallAction { name, parameters },
-            };
-            let user = start.user.as_deref().map(id).transpose()?;
-            Event::Start(Box::new(Start {
-                job,
-                model: Arc::clone(model),
-                device: "device-1".to_owned(),
-                upload_id: "upload-1".to_owned(),
-                seed: start.seed,
-                started: Timestamp::parse(STARTED).ok_or("the start time")?,
-                user,
-                refresh_token: start.refresh_token,
-                pending: start.pending,
-                dirty: start.dirty,
-            }))
-        }
+        "start" => start(rest, model)?,
         "answer" => {
             let (status, body) = rest.split_once(' ').unwrap_or((rest, ""));
             let model_text = serde_json::Value::String(model_text.to_owned()).to_string();
@@ -180,6 +152,37 @@ pub fn event(
         "cancel" => Event::Cancel,
         other => return Err(format!("no event `{other}`")),
     })
+}
+
+/// The event of a `start` line.
+fn start(rest: &str, model: &Arc<Model>) -> Result<Event, String> {
+    let start: StartLine = json(rest, "start")?;
+    let job = match start.job {
+        JobLine::All => Job::Sync(Mode::All),
+        JobLine::Unsynchronized => Job::Sync(Mode::Unsynchronized),
+        JobLine::Selected(objects) => Job::Sync(Mode::Selected(
+            objects
+                .into_iter()
+                .map(|(entity, text)| Ok((entity, id(&text)?)))
+                .collect::<Result<_, String>>()?,
+        )),
+        JobLine::FollowModel => Job::FollowModel,
+        JobLine::SignIn { user, password } => Job::SignIn { user, password },
+        JobLine::CallAction { name, parameters } => Job::CallAction { name, parameters },
+    };
+    let user = start.user.as_deref().map(id).transpose()?;
+    Ok(Event::Start(Box::new(Start {
+        job,
+        model: Arc::clone(model),
+        device: "device-1".to_owned(),
+        upload_id: "upload-1".to_owned(),
+        seed: start.seed,
+        started: Timestamp::parse(STARTED).ok_or("the start time")?,
+        user,
+        refresh_token: start.refresh_token,
+        pending: start.pending,
+        dirty: start.dirty,
+    })))
 }
 
 /// An action as a transcript's `< ` line shows it (without the prefix).

@@ -312,6 +312,43 @@ fn user_add_then_serve_then_sign_in_over_http() {
 }
 
 /// The README's first command: the whole story runs, every step checked, and it exits 0.
+/// A run of 64 hexadecimal digits: what an access or refresh token looks like (and a file's
+/// SHA-256, which a log has no business holding either).
+fn has_token_like_run(text: &str) -> bool {
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii_hexdigit() { run + 1 } else { 0 };
+        if run >= 64 {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn the_quickstarts_full_log_holds_no_password_token_or_value() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("quickstart")
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("answered") && log.contains("upload applied"), "{log}");
+    assert!(log.contains("change rejected into SynchronizationError"), "{log}");
+    assert!(!log.contains("quickstart password"), "a password in the log:\n{log}");
+    assert!(!has_token_like_run(&log), "a token in the log:\n{log}");
+    // Attribute values the story writes (titles, notes, a site's name) stay out of it.
+    for value in ["Riverside pumping station", "pump is noisy", "seal replaced", "Clean filters"] {
+        let story = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !log.contains(value),
+            "`{value}` in the log (the story has it: {})",
+            story.contains(value)
+        );
+    }
+}
+
 #[test]
 fn quickstart_tells_the_whole_story_and_exits_0() {
     let output = ferry(&["quickstart"]);
@@ -397,4 +434,96 @@ fn run_with_stdin(args: &[&str], input: &str, dir: &std::path::Path) -> Output {
     // A command refusing its arguments may end before reading its input: the pipe is closed.
     let _ = child.stdin.take().unwrap().write_all(format!("{input}\n").as_bytes());
     child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_server_logs_each_request_as_json_and_no_secret() {
+    use std::io::BufRead as _;
+    let dir = scratch("json-log");
+    let model = write(&dir, "model.toml", samples::FIELD_SERVICE);
+    let database = format!("sqlite:{}", dir.join("server.db").display());
+    let password = "a password nobody logs";
+    for (name, role) in [("pat", "Planner"), ("ada", "Admin")] {
+        let args = ["user", "add", name, "--role", role, "--password-stdin", "--model", &model];
+        assert!(
+            run_with_stdin(&[&args[..], &["--database", &database]].concat(), password, &dir)
+                .status
+                .success()
+        );
+    }
+    let log_path = dir.join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
+        .args(["--log", "debug", "--log-format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    let device = |args: &[&str]| {
+        let db = dir.join("pat.db").display().to_string();
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["device", "--db", &db, "--json"])
+            .args(args)
+            .env("FERRY_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    device(&["login", "--server", &url, "--user", "pat"]);
+    device(&["create", "Field.Site", "Name=Secret Valley Works"]);
+    device(&["commit"]);
+    device(&["sync"]);
+    let session = dir.join("admin.json").display().to_string();
+    let admin = ["admin", "--server", &url, "--session", &session];
+    assert!(
+        run_with_stdin(
+            &[&admin[..], &["login", "--user", "ada", "--password-stdin"]].concat(),
+            password,
+            &dir
+        )
+        .status
+        .success()
+    );
+    assert!(run_with_stdin(&[&admin[..], &["history"]].concat(), "", &dir).status.success());
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let upload = lines
+        .iter()
+        .find(|l| l["message"] == "answered" && l["span"]["route"] == "/v1/upload")
+        .unwrap_or_else(|| panic!("no upload request in\n{log}"));
+    assert_eq!(upload["status"], 200, "{upload}");
+    assert_eq!(upload["span"]["user"], "pat", "{upload}");
+    assert!(upload["span"]["device"].as_str().is_some_and(|d| !d.is_empty()), "{upload}");
+    assert!(upload["span"]["id"].as_str().is_some_and(|id| id.len() == 16), "{upload}");
+    assert!(upload["ms"].as_f64().is_some(), "{upload}");
+    assert!(lines.iter().any(|l| l["message"] == "upload applied" && l["changes"] == 1), "{log}");
+    assert!(
+        lines.iter().any(|l| l["message"] == "answered"
+            && l["span"]["route"] == "/v1/history"
+            && l["span"]["user"] == "ada"),
+        "{log}"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "SIGTERM; stopping"), "{log}");
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("admin.json")).unwrap()).unwrap();
+    for secret in [
+        password,
+        kept["token"].as_str().unwrap(),
+        kept["refresh_token"].as_str().unwrap(),
+        "Secret Valley Works",
+    ] {
+        assert!(!log.contains(secret), "`{secret}` is in the log:\n{log}");
+    }
+    assert!(!has_token_like_run(&log), "{log}");
 }

@@ -169,12 +169,13 @@ impl IntoResponse for ApiError {
         let (message, details) = match self {
             ApiError::BadRequest { message, details } => (message, details),
             ApiError::Store(error) => {
-                eprintln!("ferry-server: database error: {error}");
+                tracing::error!(%error, "database error");
                 ("the database is unavailable; try again".to_owned(), serde_json::Value::Null)
             }
             other => (other.to_string(), serde_json::Value::Null),
         };
-        let body = ErrorBody { code: code.to_owned(), message, details };
+        let request_id = super::trace::REQUEST_ID.try_with(Clone::clone).ok();
+        let body = ErrorBody { code: code.to_owned(), message, details, request_id };
         (status, axum::Json(body)).into_response()
     }
 }

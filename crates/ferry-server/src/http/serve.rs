@@ -124,18 +124,24 @@ pub async fn serve_with(
             }
         });
     }
-    // No new connection is taken: they are refused at once, and go to another server.
+    stop(listener, &server, graceful).await;
+    Ok(())
+}
+
+/// Takes no new connection (they are refused at once, and go to another server), ends the live
+/// streams, and lets open connections finish their requests within `Limits::shutdown_grace_ms`.
+async fn stop(listener: tokio::net::TcpListener, server: &crate::Server, open: GracefulShutdown) {
     drop(listener);
     // Live streams last minutes: they end now, and their devices connect again elsewhere.
     server.state.closing.send_replace(true);
-    let grace = Duration::from_millis(limits.shutdown_grace_ms);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        eprintln!(
-            "ferry-server: requests still running after the {} ms grace period; their connections close",
-            limits.shutdown_grace_ms
+    let grace_ms = server.state.limits.shutdown_grace_ms;
+    if tokio::time::timeout(Duration::from_millis(grace_ms), open.shutdown()).await.is_err() {
+        tracing::warn!(
+            grace_ms,
+            "requests still running after the grace period; their connections close"
         );
     }
-    Ok(())
+    tracing::info!("stopped");
 }
 
 type Service = TowerToHyperService<

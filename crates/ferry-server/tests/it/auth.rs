@@ -24,8 +24,11 @@ async fn wrong_password_unknown_user_and_missing_token_are_refused_alike() {
         let server = TestServer::start(backend).await;
         server.user("alice", &["Technician"]).await;
         for (user, password) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
-            let (status, body) = sign_in(&server, user, password).await;
+            let (status, mut body) = sign_in(&server, user, password).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
+            // Alike but for the request's own id, which every error body names.
+            let id = body.as_object_mut().unwrap().remove("request_id");
+            assert!(id.as_ref().and_then(|id| id.as_str()).is_some_and(|id| id.len() == 16));
             assert_eq!(
                 body,
                 json!({ "code": "unauthorized", "message": "wrong user name or password", "details": null })
