@@ -19,12 +19,12 @@ use ferry_protocol::{DownloadMode, DownloadPageRef, DownloadedObject, ObjectRef,
 use ferry_sql::{Param, read_object, select_columns, table_name};
 use sha2::{Digest, Sha256};
 
+use crate::State;
 use crate::access::{UserRules, context, predicate_sql, user_rules};
 use crate::auth::User;
 use crate::effects::hex;
 use crate::store::{StoreError, Tx, int};
 use crate::upload::{Covered, readable_members};
-use crate::{Metrics, State};
 
 /// Where a download continues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,8 +178,9 @@ pub(crate) async fn download(
         }
     };
     tx.finish().await?;
-    Metrics::add(&state.metrics.download_pages, 1);
-    Metrics::add(&state.metrics.objects_downloaded, page.objects as u64);
+    state.metrics.download_pages.increment(1);
+    state.metrics.objects_downloaded.increment(page.objects as u64);
+    state.metrics.download_page_objects.record(page.objects as f64);
     tracing::info!(objects = page.objects, "download page served");
     Ok(page)
 }
@@ -500,7 +501,7 @@ pub(crate) async fn objects(
         found.iter().map(|covered| downloaded(entity, &view, covered)).collect();
     let present: std::collections::BTreeSet<ObjectId> = found.iter().map(|c| c.object.id).collect();
     let removed = ids.iter().filter(|id| !present.contains(id)).map(|id| id.to_string()).collect();
-    Metrics::add(&state.metrics.objects_downloaded, objects.len() as u64);
+    state.metrics.objects_downloaded.increment(objects.len() as u64);
     Ok(ObjectsResponse { objects, removed })
 }
 

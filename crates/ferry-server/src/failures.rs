@@ -117,6 +117,15 @@ pub(crate) async fn list(
     Ok(FailureList { failures })
 }
 
+/// How many rejected changes wait for a replay.
+pub(crate) async fn waiting(state: &State) -> Result<i64, StoreError> {
+    let mut tx = state.store.begin_snapshot().await?;
+    let rows =
+        tx.query("SELECT count(*) FROM ferry_failures WHERE replayed_at IS NULL", &[]).await?;
+    tx.finish().await?;
+    int(&rows[0][0])
+}
+
 /// Why a failure cannot be read, replayed or its content given, or a sync not recorded.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FailureError {

@@ -272,7 +272,7 @@ pub(crate) async fn store(
     let idle_timeout_ms = state.limits.request_body_idle_timeout_ms;
     let size = state.blobs.receive(hash, body, limit, idle_timeout_ms).await?;
     record_sender(state, user, hash).await?;
-    crate::Metrics::add(&state.metrics.file_bytes_received, size);
+    state.metrics.file_bytes_received.increment(size);
     Ok(FileStored { hash: hash.to_owned(), size })
 }
 
@@ -329,7 +329,7 @@ pub(crate) async fn object_content(
         )));
     }
     let content = state.blobs.open_content(hash)?;
-    crate::Metrics::add(&state.metrics.file_bytes_sent, content.size);
+    state.metrics.file_bytes_sent.increment(content.size);
     Ok(content)
 }
 

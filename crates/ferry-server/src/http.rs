@@ -6,7 +6,6 @@ mod serve;
 mod trace;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
@@ -28,7 +27,7 @@ pub use serve::{REQUEST_HEAD_BYTES_MAX, Tls, serve, serve_with};
 
 use crate::auth::{self, User};
 use crate::sessions::{self, Session};
-use crate::{Metrics, State, actions, download, failures, files, operators, upload};
+use crate::{State, actions, download, failures, files, operators, upload};
 
 type Shared = Arc<State>;
 
@@ -77,7 +76,7 @@ pub(crate) fn router(state: Shared) -> Router {
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard))
-        .layer(axum::middleware::from_fn(trace::traced))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), trace::traced))
         .with_state(state)
 }
 
@@ -199,38 +198,8 @@ async fn health_ready(state: AxumState<Shared>) -> Result<&'static str, ApiError
 }
 
 async fn metrics(AxumState(state): AxumState<Shared>) -> String {
-    let m = &state.metrics;
-    let counters = [
-        ("ferry_uploads_total", "Uploads applied.", &m.uploads),
-        ("ferry_objects_applied_total", "Uploaded objects applied.", &m.objects_applied),
-        (
-            "ferry_objects_failed_total",
-            "Uploaded objects skipped into SynchronizationError.",
-            &m.objects_failed,
-        ),
-        ("ferry_download_pages_total", "Download pages served.", &m.download_pages),
-        ("ferry_objects_downloaded_total", "Objects sent in downloads.", &m.objects_downloaded),
-        ("ferry_sign_ins_total", "Successful sign-ins.", &m.sign_ins),
-        ("ferry_refreshes_total", "Access tokens renewed by a refresh token.", &m.refreshes),
-        ("ferry_file_bytes_received_total", "File content bytes stored.", &m.file_bytes_received),
-        ("ferry_file_bytes_sent_total", "File content bytes sent.", &m.file_bytes_sent),
-        ("ferry_errors_total", "Requests answered with an error.", &m.errors),
-    ];
-    let mut text: String = counters
-        .iter()
-        .map(|(name, help, counter)| {
-            format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                counter.load(Ordering::Relaxed)
-            )
-        })
-        .collect();
-    let live = state.store.hints().listeners();
-    let name = "ferry_live_devices";
-    text.push_str(&format!(
-        "# HELP {name} Live streams open on this server process.\n# TYPE {name} gauge\n{name} {live}\n"
-    ));
-    text
+    let waiting = failures::waiting(&state).await.ok();
+    state.metrics.render(state.store.hints().listeners(), waiting)
 }
 
 async fn sign_in(
@@ -243,7 +212,7 @@ async fn sign_in(
     let session = auth::sign_in(&state, &request.user, &request.password, address).await?;
     // Named only once signed in: a name typed wrong may be someone's password.
     trace::record_user(&request.user);
-    Metrics::add(&state.metrics.sign_ins, 1);
+    state.metrics.sign_ins.increment(1);
     Ok(Json(answer_session(session)))
 }
 
@@ -254,7 +223,7 @@ async fn sign_in_with_token(
 ) -> Result<Json<SignInResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
     let session = auth::sign_in_with_identity(&state, request.token.trim()).await?;
-    Metrics::add(&state.metrics.sign_ins, 1);
+    state.metrics.sign_ins.increment(1);
     Ok(Json(answer_session(session)))
 }
 
@@ -265,7 +234,7 @@ async fn refresh(
 ) -> Result<Json<SignInResponse>, ApiError> {
     let Json(request) = body.map_err(json_error)?;
     let session = sessions::refresh(&state, &request.refresh_token).await?;
-    Metrics::add(&state.metrics.refreshes, 1);
+    state.metrics.refreshes.increment(1);
     Ok(Json(answer_session(session)))
 }
 
@@ -326,7 +295,9 @@ async fn download_route(
         index: query.index.unwrap_or(false),
         count: query.count.unwrap_or(false),
     };
+    let started = tokio::time::Instant::now();
     let page = download::download(&state, &user, &entity, request).await?;
+    state.metrics.download_page_seconds.record(started.elapsed().as_secs_f64());
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], page.json))
 }
 
@@ -343,7 +314,10 @@ async fn sync_report(
     body: Result<Json<SyncRecord>, JsonRejection>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let Json(record) = body.map_err(json_error)?;
+    let (mode, seconds) = (record.mode.clone(), record.duration_ms as f64 / 1000.0);
+    let objects = (record.objects_up + record.objects_down).max(0) as u64;
     failures::record_sync(&state, &user, record).await?;
+    state.metrics.sync(&mode, seconds, objects);
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -27,12 +27,13 @@ mod referrers;
 mod sessions;
 mod sign_in_limit;
 mod store;
+mod telemetry;
 mod tls_client;
 mod upload;
 mod validate;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use telemetry::Metrics;
 
 use ferry_constraint::ModelConstraints;
 use ferry_model::{Model, ModelError, ObjectId, Timestamp};
@@ -190,27 +191,6 @@ pub(crate) struct State {
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-/// Counters reported at `/metrics`.
-#[derive(Default)]
-pub(crate) struct Metrics {
-    uploads: AtomicU64,
-    objects_applied: AtomicU64,
-    objects_failed: AtomicU64,
-    download_pages: AtomicU64,
-    objects_downloaded: AtomicU64,
-    sign_ins: AtomicU64,
-    refreshes: AtomicU64,
-    errors: AtomicU64,
-    file_bytes_received: AtomicU64,
-    file_bytes_sent: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn add(counter: &AtomicU64, amount: u64) {
-        counter.fetch_add(amount, Ordering::Relaxed);
-    }
-}
-
 impl Server {
     pub async fn open(config: Config) -> Result<Server, OpenError> {
         let model = Model::parse(&config.model_text).map_err(OpenError::Model)?;
@@ -229,7 +209,7 @@ impl Server {
             clock: config.clock,
             limits: config.limits,
             handlers: config.handlers,
-            metrics: Metrics::default(),
+            metrics: Metrics::new(),
             passwords: Arc::default(),
             identity,
             app: config.app,

@@ -21,7 +21,7 @@ use crate::access::{UserRules, context, user_rules};
 use crate::auth::User;
 use crate::handlers::ObjectState;
 use crate::store::{StoreError, Tx, int, text};
-use crate::{Metrics, State, failures, validate};
+use crate::{State, failures, validate};
 
 mod batch;
 mod order;
@@ -275,9 +275,11 @@ pub(crate) async fn upload(
     )
     .await?;
     tx.commit().await?;
-    Metrics::add(&state.metrics.uploads, 1);
-    Metrics::add(&state.metrics.objects_applied, checked.changes.len() as u64 - failed as u64);
-    Metrics::add(&state.metrics.objects_failed, failed as u64);
+    state.metrics.uploads.increment(1);
+    state.metrics.objects_applied.increment(checked.changes.len() as u64 - failed as u64);
+    state.metrics.objects_failed.increment(failed as u64);
+    state.metrics.upload_objects.record(checked.changes.len() as f64);
+    state.metrics.upload_seconds.record(duration_ms as f64 / 1000.0);
     tracing::info!(
         upload = %checked.upload_id,
         changes = checked.changes.len(),

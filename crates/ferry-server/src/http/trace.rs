@@ -33,7 +33,11 @@ fn new_id() -> String {
 }
 
 /// The request's span around everything that handles it.
-pub(crate) async fn traced(request: Request, next: Next) -> Response {
+pub(crate) async fn traced(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::State>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let id = request.headers().get(REQUEST_ID_HEADER).and_then(taken).unwrap_or_else(new_id);
     let route = request
         .extensions()
@@ -51,7 +55,9 @@ pub(crate) async fn traced(request: Request, next: Next) -> Response {
     let handled = REQUEST_ID.scope(id.clone(), next.run(request));
     let mut response = handled.instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.request(&route, status, seconds);
+    let ms = seconds * 1000.0;
     span.in_scope(|| match status {
         500.. => tracing::warn!(status, ms, "answered"),
         _ => tracing::info!(status, ms, "answered"),

@@ -157,3 +157,46 @@ async fn liveness_and_readiness_probes() {
         assert_eq!(ready.as_ref().map(|r| r.0), Some(200), "{ready:?}");
     }
 }
+
+/// `/metrics` after an upload with a rejected change, a download page and a reported sync.
+#[tokio::test]
+async fn metrics_count_outcomes_and_time_uploads_downloads_and_syncs() {
+    use crate::harness::{create, id};
+    use axum::http::Method;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let planner = server.user("pia", &["Planner"]).await;
+    let technician = server.user("tom", &["Technician"]).await;
+    let site = create("Field.Site", &id(1), serde_json::json!({ "Name": "Depot" }));
+    let (status, body) = server.upload(&planner, "u-1", serde_json::json!([site])).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    // A technician may not create sites: rejected into SynchronizationError.
+    let other = create("Field.Site", &id(2), serde_json::json!({ "Name": "Shed" }));
+    let (status, body) = server.upload(&technician, "u-2", serde_json::json!([other])).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    let (status, _) =
+        server.call(Method::GET, "/v1/download/Field.Site", Some(&planner.token), None).await;
+    assert_eq!(status.as_u16(), 200);
+    let record = serde_json::json!({ "device": "d1", "mode": "all", "upload_id": "u-1", "duration_ms": 40, "objects_up": 1, "objects_down": 1, "errors": 0 });
+    let (status, _) =
+        server.call(Method::POST, "/v1/sync-report", Some(&planner.token), Some(record)).await;
+    assert_eq!(status.as_u16(), 204);
+    let (_, metrics) = server.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.as_str().unwrap();
+    for line in [
+        "ferry_uploads_total 2",
+        "ferry_objects_applied_total 1",
+        "ferry_objects_failed_total 1",
+        "ferry_failures_waiting 1",
+        "ferry_upload_seconds_count 2",
+        "ferry_upload_objects_bucket{le=\"1\"} 2",
+        "ferry_download_page_seconds_count 1",
+        "ferry_download_page_objects_count 1",
+        "ferry_syncs_total{mode=\"all\"} 1",
+        "ferry_sync_seconds_bucket{le=\"0.05\"} 1",
+        "ferry_requests_total{route=\"/v1/upload\",status=\"200\"} 2",
+        "ferry_request_seconds_count{route=\"/v1/download/{entity}\"} 1",
+        "ferry_live_devices 0",
+    ] {
+        assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+}
