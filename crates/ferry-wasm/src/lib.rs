@@ -86,9 +86,11 @@ impl Core {
     }
 
     /// The model's entities as JSON: `[{name, kind, download, table, file, members:
-    /// [{name, column, type, target, values, default}]}]` in reference order (targets first);
-    /// `type` is `string`, `integer`, `decimal`, `boolean`, `date-time`, `enumeration`,
-    /// `binary` or `reference`.
+    /// [{name, column, type, target, on_delete, values, default}]}]` in reference order
+    /// (targets first); `kind` is `plain`, `file` or `system`, `download` the model file's
+    /// keyword (`all`, `constraint`, `nothing-clear`, `nothing-preserve`), `type` is `string`,
+    /// `integer`, `decimal`, `boolean`, `date-time`, `enumeration`, `binary` or `reference`, and
+    /// a reference's `on_delete` is `clear`, `delete` or `refuse` (what deleting its target does).
     pub fn entities(&self) -> String {
         let entities: Vec<Json> =
             self.model.entities_in_reference_order().into_iter().map(entity_json).collect();
@@ -287,6 +289,20 @@ impl Core {
         Ok(Json::Array(objects).to_string())
     }
 
+    /// Whether a full sync is due, and why (`first-sync` or `model-changed`), on a device whose
+    /// model changed since its last full sync and which has downloaded before (holds a
+    /// checkpoint); `undefined` when none is due. The rule the Rust SDK's status tells by.
+    #[wasm_bindgen(js_name = fullSyncDue)]
+    pub fn full_sync_due(&self, model_changed: bool, downloaded_before: bool) -> Option<String> {
+        ferry_sync::full_sync_due(model_changed, downloaded_before).map(|due| {
+            match due {
+                ferry_sync::FullSyncDue::FirstSync => "first-sync",
+                ferry_sync::FullSyncDue::ModelChanged => "model-changed",
+            }
+            .to_owned()
+        })
+    }
+
     /// A new object id: time-ordered (48 bits of `unix_millis`), then 80 bits of `random` (16
     /// bytes from the platform's secure random source).
     #[wasm_bindgen(js_name = newId)]
@@ -349,6 +365,12 @@ fn entity_json(entity: &ferry_model::Entity) -> Json {
         .map(Slot)
         .map(|slot| {
             let member = entity.member_at(slot);
+            let on_delete = match member {
+                ferry_model::MemberRef::Association(index) => {
+                    Some(entity.associations[index].on_delete.name())
+                }
+                ferry_model::MemberRef::Attribute(_) => None,
+            };
             let (kind, target, choices) = match entity.attribute_type_of(member) {
                 Some(ferry_model::AttributeType::Enumeration { values }) => {
                     ("enumeration".to_owned(), None, Some(values.clone()))
@@ -368,6 +390,7 @@ fn entity_json(entity: &ferry_model::Entity) -> Json {
                 "column": ferry_sql::column_name(entity, slot),
                 "type": kind,
                 "target": target,
+                "on_delete": on_delete,
                 "values": choices,
                 "default": ferry_protocol::value::encode(&defaults[slot.0]),
             })
@@ -376,7 +399,8 @@ fn entity_json(entity: &ferry_model::Entity) -> Json {
     json!({
         "name": entity.name.to_string(),
         "kind": format!("{:?}", entity.kind).to_lowercase(),
-        "download": format!("{:?}", entity.download),
+        "download": entity.download.keyword(),
+        "file": entity.kind == ferry_model::EntityKind::File,
         "table": ferry_sql::table_name(entity),
         "members": members,
     })
@@ -491,6 +515,10 @@ mod tests {
         let site = members.iter().find(|m| m["name"] == "Field.WorkOrder_Site").unwrap();
         assert_eq!(site["type"], "reference");
         assert_eq!(site["target"], "Field.Site");
+        assert_eq!(site["on_delete"], "clear");
+        assert_eq!(order.unwrap()["download"], "constraint");
+        let photo = entities.as_array().unwrap().iter().find(|e| e["name"] == "Field.Photo");
+        assert_eq!(photo.unwrap()["file"], true);
     }
 
     #[test]

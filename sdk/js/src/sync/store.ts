@@ -1,0 +1,319 @@
+/**
+ * The local store of a sync: every statement the shell runs against the device database for
+ * the sync core, apart from the download's writer (`download.ts`), as the Rust SDK runs them
+ * (`crates/ferry-client/src/sync/store.rs`, `action.rs`). Model-dependent SQL comes from the
+ * core; the device's state goes through the keys of {@link Meta}.
+ *
+ * @module
+ */
+
+import type { Device, Touched } from "../device.js";
+import { CHECKPOINT_PREFIX, Meta, statements } from "../device.js";
+import { FerryError } from "../errors.js";
+import type { Values } from "../model.js";
+import { bind } from "../objects.js";
+import type { StoredJson } from "../storage.js";
+import { hex, idFromBytes } from "../storage.js";
+
+/** Ids looked up in one local query. */
+const IDS_PER_QUERY = 500;
+
+/** How many removed objects the device remembers, the latest (see `ferry_removed`). */
+export const REMOVED_REMEMBERED_MAX = 100_000;
+
+/** A change of the upload, as the wire writes it. */
+export interface ObjectChange {
+  entity: string;
+  id: string;
+  kind: "create" | "update" | "delete";
+  base_revision?: number;
+  values: Values;
+}
+
+/** An upload, as the wire writes it. */
+export interface UploadRequest {
+  upload_id: string;
+  device: string;
+  changes: ObjectChange[];
+}
+
+/** The upload an earlier attempt stored and did not finish. */
+export function pendingUpload(device: Device): UploadRequest | null {
+  const text = device.meta(Meta.pendingUpload);
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as UploadRequest;
+  } catch (error) {
+    throw new FerryError("corrupt", `the device database is damaged: the pending upload: ${String(error)}`);
+  }
+}
+
+/** Every dirty object's change, in the order of entity and id, with its changed members' committed values. */
+export function dirtyChanges(device: Device): ObjectChange[] {
+  const rows = device.connection.all("SELECT entity, object_id, kind, members, base_revision FROM ferry_dirty ORDER BY entity, object_id");
+  return rows.map(([entityName, objectId, kind, members, baseRevision]) => {
+    const entity = device.model.find(String(entityName));
+    const id = idFromBytes(objectId ?? null);
+    if (entity === null || id === null) {
+      throw new FerryError("corrupt", `the device database is damaged: a dirty object of \`${String(entityName)}\``);
+    }
+    const changeKind = kind === "create" || kind === "update" ? kind : "delete";
+    const values: Values = {};
+    if (changeKind !== "delete") {
+      const stored = device.read(entity.name, device.connection.all(statements(device, entity.name).selectById, [objectId ?? null]))[0];
+      if (stored === undefined) throw new FerryError("corrupt", `the device database is damaged: dirty \`${entity.name}\` ${id} is not in its table`);
+      for (const member of String(members).split(",")) {
+        if (member !== "" && member in stored.values) values[member] = stored.values[member] ?? null;
+      }
+    }
+    const change: ObjectChange = { entity: entity.name, id, kind: changeKind, values };
+    if (baseRevision !== null && baseRevision !== undefined) change.base_revision = Number(baseRevision);
+    return change;
+  });
+}
+
+/** 32 random hex digits: device names and upload ids. */
+export function randomToken(): string {
+  return hex(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** This device's name on the server, made the first time it is asked. */
+export function deviceName(device: Device): string {
+  const name = device.meta(Meta.device);
+  if (name !== null) return name;
+  const made = randomToken();
+  device.setMeta(Meta.device, made);
+  return made;
+}
+
+/** What the device holds of each object: held, created here and not uploaded, removed lately. */
+export function lookUp(device: Device, targets: [string, string][]): { held: boolean; created_here: boolean; removed: boolean }[] {
+  return targets.map(([entityName, id]) => {
+    const entity = device.model.entity(entityName);
+    const stored = device.storedId(id);
+    const held = Number(device.connection.all(statements(device, entity.name).countById, [stored])[0]?.[0] ?? 0) > 0;
+    const createdHere =
+      Number(
+        device.connection.all("SELECT count(*) FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2 AND kind = 'create'", [entity.name, stored])[0]?.[0] ?? 0,
+      ) > 0;
+    const removed =
+      Number(device.connection.all("SELECT count(*) FROM ferry_removed WHERE entity = ?1 AND object_id = ?2", [entity.name, stored])[0]?.[0] ?? 0) > 0;
+    return { held, created_here: createdHere, removed };
+  });
+}
+
+/** True when the device holds any object of the entity. */
+export function holdsObjects(device: Device, table: string): boolean {
+  return Number(device.connection.all(`SELECT EXISTS (SELECT 1 FROM ${table})`)[0]?.[0] ?? 0) > 0;
+}
+
+/** An entity's checkpoint, and whether the device holds objects of it. */
+export function entityState(device: Device, entityName: string): { checkpoint: string | null; holds_objects: boolean } {
+  const entity = device.model.entity(entityName);
+  return { checkpoint: device.meta(`${CHECKPOINT_PREFIX}${entity.name}`), holds_objects: holdsObjects(device, entity.table) };
+}
+
+/** The revisions the device holds of these objects (those it does not hold are absent). */
+export function revisions(device: Device, entityName: string, ids: string[]): Record<string, number> {
+  const entity = device.model.entity(entityName);
+  const held: Record<string, number> = {};
+  const stored = ids.flatMap((id) => {
+    try {
+      return [device.storedId(id)];
+    } catch {
+      return [];
+    }
+  });
+  for (let at = 0; at < stored.length; at += IDS_PER_QUERY) {
+    const chunk = stored.slice(at, at + IDS_PER_QUERY);
+    for (const [id, revision] of device.connection.all(device.core.revisionsStatement(entity.name, chunk.length), chunk)) {
+      const text = idFromBytes(id ?? null);
+      if (text !== null) held[text] = Number(revision);
+    }
+  }
+  return held;
+}
+
+/** Keeps a session's access token and refresh token (none: the server gave none). */
+function keepSession(device: Device, token: string, refreshToken: string | null): void {
+  device.setMeta(Meta.token, token);
+  if (refreshToken !== null && refreshToken !== undefined) device.setMeta(Meta.refreshToken, refreshToken);
+  else device.forgetMeta(Meta.refreshToken);
+}
+
+/** A write of the sync core (its `store` action), as the wire writes it. */
+export type StoreWrite =
+  | { kind: "pending-upload"; request: UploadRequest }
+  | { kind: "upload-answered"; request: UploadRequest; response: UploadResponse; fresh: Fresh[] }
+  | { kind: "full-sync-due" }
+  | { kind: "signed-in"; token: string; refresh_token: string | null; user: string; forget_previous: boolean }
+  | { kind: "refreshed"; token: string; refresh_token: string | null }
+  | { kind: "full-sync-done" }
+  | { kind: "last-sync"; at: string; mode: string };
+
+/** An upload's answer: one outcome per change, in the request's order. */
+export interface UploadResponse {
+  upload_id: string;
+  outcomes: { entity: string; id: string; outcome: string }[];
+}
+
+/** The fresh state the server answered for an applied change, as columns and stored values. */
+export interface Fresh {
+  entity: string;
+  id: string;
+  revision: number;
+  members: [string, string, StoredJson][];
+}
+
+/** Performs a write of the sync core; gives the objects it touched, for the watches. */
+export function write(device: Device, server: string, store: StoreWrite): void {
+  switch (store.kind) {
+    case "pending-upload":
+      device.setMeta(Meta.pendingUpload, JSON.stringify(store.request));
+      return;
+    case "upload-answered":
+      uploadAnswered(device, store.request, store.response, store.fresh);
+      return;
+    case "full-sync-due":
+      device.setMeta(Meta.fullSyncNeeded, "1");
+      return;
+    case "signed-in":
+      signedIn(device, server, store.token, store.refresh_token, store.user, store.forget_previous);
+      return;
+    case "refreshed":
+      device.transaction(() => keepSession(device, store.token, store.refresh_token));
+      return;
+    case "full-sync-done":
+      device.forgetMeta(Meta.fullSyncNeeded);
+      return;
+    case "last-sync":
+      device.setMeta(Meta.lastSync, `${store.at} ${store.mode}`);
+      return;
+  }
+}
+
+/**
+ * In one transaction: the previous user's objects and checkpoints leave the device when
+ * `forgetPrevious`, and the new user's token, id and server are kept.
+ */
+function signedIn(device: Device, server: string, token: string, refreshToken: string | null, user: string, forgetPrevious: boolean): void {
+  device.transaction(() => {
+    if (forgetPrevious) {
+      for (const entity of device.model.entities) {
+        if (entity.kind !== "system") device.connection.run(`DELETE FROM ${entity.table}`);
+      }
+      device.connection.run("DELETE FROM ferry_meta WHERE key LIKE ?1", [`${CHECKPOINT_PREFIX}%`]);
+    }
+    keepSession(device, token, refreshToken);
+    device.setMeta(Meta.user, user);
+    device.setMeta(Meta.server, server);
+  });
+  if (forgetPrevious) device.tellEntities(device.model.entities.map((entity) => entity.name), false);
+}
+
+/**
+ * In one transaction: forgets what was sent from each object's dirty record, writes the fresh
+ * state of applied objects (keeping members changed and committed again since), and drops the
+ * pending upload.
+ */
+function uploadAnswered(device: Device, request: UploadRequest, response: UploadResponse, fresh: Fresh[]): void {
+  const freshOf = new Map(fresh.map((state) => [`${state.entity}\u0000${state.id}`, state]));
+  device.transaction(() => {
+    request.changes.forEach((change, index) => {
+      const entity = device.model.find(change.entity);
+      if (entity === null) throw new FerryError("corrupt", `the device database is damaged: the pending upload names \`${change.entity}\``);
+      const id = device.storedId(change.id);
+      const stillDirty = forgetSent(device, entity.name, id, new Set(Object.keys(change.values)));
+      const outcome = response.outcomes[index];
+      const state = freshOf.get(`${change.entity}\u0000${change.id}`);
+      if (outcome?.outcome === "applied" && state !== undefined) {
+        const members = state.members.filter(([member]) => !stillDirty.has(member));
+        const sql = device.core.refreshStatement(entity.name, JSON.stringify(members.map(([member]) => member)));
+        device.connection.run(sql, [...bind(members.map(([, , stored]) => stored)), state.revision, id]);
+      }
+    });
+    device.forgetMeta(Meta.pendingUpload);
+  });
+  device.tellObjects(
+    request.changes.map((change) => [change.entity, change.id] as const),
+    false,
+  );
+}
+
+/** Removes what was sent from the object's dirty record; gives the members still dirty (committed again meanwhile). */
+function forgetSent(device: Device, entity: string, id: Uint8Array, sent: Set<string>): Set<string> {
+  const record = device.connection.all("SELECT kind, members FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2", [entity, id])[0];
+  if (record === undefined) return new Set();
+  const remaining = String(record[1])
+    .split(",")
+    .filter((member) => member !== "" && !sent.has(member));
+  if (remaining.length === 0 || record[0] === "delete") {
+    device.connection.run("DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2", [entity, id]);
+    return new Set();
+  }
+  device.connection.run("UPDATE ferry_dirty SET kind = 'update', members = ?3 WHERE entity = ?1 AND object_id = ?2", [
+    entity,
+    id,
+    remaining.join(","),
+  ]);
+  return new Set(remaining);
+}
+
+/** Remembers an object a download or an action removed (while changes wait for upload, a change may refer to it). */
+export function rememberRemoved(device: Device, entity: string, id: Uint8Array): void {
+  device.connection.run("INSERT OR IGNORE INTO ferry_removed (entity, object_id) VALUES (?1, ?2)", [entity, id]);
+}
+
+/** Keeps the {@link REMOVED_REMEMBERED_MAX} objects removed last. */
+export function forgetOldestRemoved(device: Device): void {
+  device.connection.run("DELETE FROM ferry_removed WHERE rowid <= (SELECT max(rowid) FROM ferry_removed) - ?1", [REMOVED_REMEMBERED_MAX]);
+}
+
+/** An object a server action synchronised, as the wire writes it: its row for the entity's `replace`. */
+export interface SyncedRow {
+  entity: string;
+  id: string;
+  row: StoredJson[];
+}
+
+/**
+ * Writes what a server action synchronised, in one transaction: objects overwrite the device's
+ * copies and lose their dirty records; removed ones are deleted (an entity the device does not
+ * know, or not a plain one, is passed over). Gives the objects removed, per entity.
+ */
+export function applySynced(device: Device, synced: SyncedRow[], removed: { entity: string; id: string }[]): Record<string, number> {
+  const gone: Record<string, number> = {};
+  const touched = new Map<string, Touched>();
+  const touch = (entity: string, id: string) => {
+    const found = touched.get(entity);
+    if (found === undefined) touched.set(entity, new Set([id]));
+    else if (found !== "some") found.add(id);
+  };
+  const forget = "DELETE FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2";
+  device.transaction(() => {
+    for (const object of synced) {
+      const entity = device.model.find(object.entity);
+      if (entity === null || entity.kind !== "plain") continue; // the sync core refuses an answer naming such an object
+      const row = bind(object.row);
+      device.connection.run(statements(device, entity.name).replace, row);
+      device.connection.run(forget, [entity.name, row[0] ?? null]);
+      touch(entity.name, object.id);
+    }
+    for (const key of removed) {
+      const entity = device.model.find(key.entity);
+      let id: Uint8Array;
+      try {
+        id = device.storedId(key.id);
+      } catch {
+        continue;
+      }
+      if (entity === null) continue;
+      gone[entity.name] = (gone[entity.name] ?? 0) + device.connection.run(statements(device, entity.name).deleteById, [id]);
+      rememberRemoved(device, entity.name, id);
+      device.connection.run(forget, [entity.name, id]);
+      touch(entity.name, key.id);
+    }
+  });
+  device.tell(touched, false);
+  return gone;
+}
