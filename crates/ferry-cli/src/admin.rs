@@ -260,13 +260,13 @@ impl Admin {
 
     async fn users(&self) -> Result<(), Failure> {
         let list = self.call(endpoint::USERS, &endpoint::USERS.path(&[]), None).await?;
-        let lines: Vec<String> = list["users"]
+        let rows: Vec<Vec<String>> = list["users"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|u| format!("{}  {}  {}", text(&u["name"]), roles(&u["roles"]), text(&u["id"])))
+            .map(|u| vec![text(&u["name"]), roles(&u["roles"]), text(&u["id"])])
             .collect();
-        self.print(&with_count(lines, "users"), &list);
+        self.print(&table(&["user", "roles", "id"], rows, "users"), &list);
         Ok(())
     }
 
@@ -320,25 +320,23 @@ impl Admin {
             false => format!("{}?{}", endpoint::FAILURES.path(&[]), query.join("&")),
         };
         let list = self.call(endpoint::FAILURES, &path, None).await?;
-        let lines: Vec<String> = list["failures"]
+        let rows: Vec<Vec<String>> = list["failures"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|f| {
-                let replayed = if f["replayed_at"].is_null() { "" } else { "  (replayed)" };
-                format!(
-                    "{}  {} {} {}  by {}  at {}: {}{replayed}",
-                    f["id"],
-                    text(&f["kind"]),
-                    text(&f["entity"]),
-                    text(&f["object_id"]),
+                let replayed = if f["replayed_at"].is_null() { "" } else { " (replayed)" };
+                vec![
+                    f["id"].to_string(),
+                    format!("{} {}", text(&f["kind"]), text(&f["entity"])),
                     text(&f["user"]),
-                    text(&f["at"]),
-                    text(&f["reason"])
-                )
+                    seconds(&text(&f["at"])),
+                    format!("{}{replayed}", text(&f["reason"])),
+                ]
             })
             .collect();
-        self.print(&with_count(lines, "failures"), &list);
+        let headers = ["id", "change", "by", "at", "reason"];
+        self.print(&table(&headers, rows, "failures"), &list);
         Ok(())
     }
 
@@ -388,46 +386,44 @@ impl Admin {
 
     async fn history(&self) -> Result<(), Failure> {
         let list = self.call(endpoint::HISTORY, &endpoint::HISTORY.path(&[]), None).await?;
-        let lines: Vec<String> = list["entries"]
+        let rows: Vec<Vec<String>> = list["entries"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|e| {
-                format!(
-                    "{}  {} on {}  {}  {} up, {} down, {} errors, {} ms",
-                    text(&e["at"]),
-                    text(&e["user"]),
-                    text(&e["device"]),
+                vec![
+                    seconds(&text(&e["at"])),
+                    format!("{} on {}", text(&e["user"]), text(&e["device"])),
                     text(&e["mode"]),
-                    e["objects_up"],
-                    e["objects_down"],
-                    e["errors"],
-                    e["duration_ms"]
-                )
+                    e["objects_up"].to_string(),
+                    e["objects_down"].to_string(),
+                    e["errors"].to_string(),
+                    e["duration_ms"].to_string(),
+                ]
             })
             .collect();
-        self.print(&with_count(lines, "history entries"), &list);
+        let headers = ["at", "who", "mode", "up", "down", "errors", "ms"];
+        self.print(&table(&headers, rows, "history entries"), &list);
         Ok(())
     }
 
     async fn devices(&self) -> Result<(), Failure> {
         let list = self.call(endpoint::DEVICES, &endpoint::DEVICES.path(&[]), None).await?;
-        let lines: Vec<String> = list["devices"]
+        let rows: Vec<Vec<String>> = list["devices"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|d| {
-                format!(
-                    "{}  used by {}  {} syncs, last at {} ({})",
+                vec![
                     text(&d["device"]),
                     text(&d["user"]),
-                    d["syncs"],
-                    text(&d["last_sync_at"]),
-                    text(&d["last_mode"])
-                )
+                    d["syncs"].to_string(),
+                    format!("{} ({})", seconds(&text(&d["last_sync_at"])), text(&d["last_mode"])),
+                ]
             })
             .collect();
-        self.print(&with_count(lines, "devices"), &list);
+        let headers = ["device", "used by", "syncs", "last sync"];
+        self.print(&table(&headers, rows, "devices"), &list);
         Ok(())
     }
 }
@@ -441,7 +437,24 @@ fn roles(json: &Json) -> String {
     names.join(", ")
 }
 
-fn with_count(mut lines: Vec<String>, what: &str) -> String {
-    lines.push(format!("{} {what}", lines.len()));
-    lines.join("\n")
+/// A time to the second, as a table shows it (`2026-12-04 19:13:34`); `admin failure ID` and
+/// `--json` give it whole.
+fn seconds(time: &str) -> String {
+    time.get(..19).map_or_else(|| time.to_owned(), |head| head.replacen('T', " ", 1))
+}
+
+/// The width admin tables fit in, in columns: a terminal's least.
+pub(crate) const TABLE_COLUMNS: u16 = 80;
+
+/// Rows under their headers, wrapped to fit [`TABLE_COLUMNS`], then their count.
+fn table(headers: &[&str], rows: Vec<Vec<String>>, what: &str) -> String {
+    let count = rows.len();
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(TABLE_COLUMNS)
+        .set_header(headers.iter().copied())
+        .add_rows(rows);
+    format!("{table}\n{count} {what}")
 }
