@@ -135,6 +135,8 @@ pub const USER_PASSWORD: Route =
     Route { method: Method::Put, pattern: "/v1/users/{name}/password" };
 /// `GET`: devices seen.
 pub const DEVICES: Route = Route { method: Method::Get, pattern: "/v1/devices" };
+/// `GET`: the operator's overview ([`crate::Overview`]).
+pub const OVERVIEW: Route = Route { method: Method::Get, pattern: "/v1/overview" };
 
 /// A path segment: unreserved characters as they are, every other byte %-encoded.
 pub fn percent_encoded(segment: &str) -> String {

@@ -320,6 +320,40 @@ pub struct Failure {
     pub at: String,
     /// Set once a replay applied it.
     pub replayed_at: Option<String>,
+    /// The object's members as the server holds them now (`GET /v1/failures/{id}` only); `None`
+    /// in listings, and when the object does not exist on the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Members>,
+}
+
+/// The body of `POST /v1/failures/{id}/replay`, which may be empty: values that replace those
+/// the change attempted (an administrator's correction), by member.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    #[serde(default)]
+    pub values: Members,
+}
+
+/// `GET /v1/overview`: what an operator looks at first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// The server's version.
+    pub server_version: String,
+    /// The model's version.
+    pub model_version: String,
+    /// The model's roles.
+    pub roles: Vec<String>,
+    pub users: i64,
+    /// Devices that reported a sync.
+    pub devices: i64,
+    /// Live streams open on the server process answering.
+    pub live_devices: usize,
+    /// Rejected changes not replayed yet.
+    pub failures_waiting: i64,
+    /// Syncs devices reported in each of the last minutes, oldest first: `[minute, syncs]`,
+    /// the minute as `2026-12-04T10:15:00Z`.
+    pub syncs_per_minute: Vec<(String, i64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -383,6 +417,9 @@ pub struct UserInfo {
     pub id: String,
     pub name: String,
     pub roles: Vec<String>,
+    /// A disabled user cannot sign in.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

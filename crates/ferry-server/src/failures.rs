@@ -97,7 +97,35 @@ fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError>
         upload_id: text(&row[7])?,
         at: time(&row[8])?.unwrap_or_default(),
         replayed_at: time(&row[9])?,
+        current: None,
     })
+}
+
+/// One failure, with the object's members as the server holds them now beside what the change
+/// attempted.
+pub(crate) async fn get_with_current(state: &State, id: i64) -> Result<Failure, FailureError> {
+    let mut failure = get(state, id).await?;
+    let entity = state
+        .model
+        .entity(&failure.entity)
+        .ok_or_else(|| StoreError::Corrupt(format!("failure {id} names no entity of the model")))?;
+    let object = ferry_model::ObjectId::parse(&failure.object_id)
+        .ok_or_else(|| StoreError::Corrupt(format!("failure {id} names no object id")))?;
+    let dialect = state.store.dialect();
+    let mut tx = state.store.begin_snapshot().await?;
+    let sql = ferry_sql::select_by_id(entity, dialect);
+    let rows = tx.query(&sql, &[state.store.id_param(object)]).await?;
+    tx.finish().await?;
+    if let Some(row) = rows.first() {
+        let stored = ferry_sql::read_object(entity, row, dialect)
+            .ok_or_else(|| StoreError::Corrupt(format!("a stored row of `{}`", entity.name)))?;
+        let members = (0..entity.member_count()).map(|slot| {
+            let name = entity.member_name(ferry_model::Slot(slot)).to_owned();
+            (name, ferry_protocol::value::encode(&stored.values[slot]))
+        });
+        failure.current = Some(members.collect());
+    }
+    Ok(failure)
 }
 
 pub(crate) async fn list(
@@ -158,10 +186,22 @@ pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, FailureError>
     Ok(failure_from_row(state, row)?)
 }
 
-/// Applies a failed change again, as the user who uploaded it. On success the failure is marked
-/// replayed (it stays, as a record); on failure nothing changes and the reason is returned.
-pub(crate) async fn replay(state: &State, id: i64) -> Result<ReplayResponse, FailureError> {
-    let failure = get(state, id).await?;
+/// Applies a failed change again, as the user who uploaded it, with `corrected` values in place
+/// of those it attempted (an administrator's edit; none to replay it as it was). On success the
+/// failure is marked replayed (it stays, as a record); on failure nothing changes and the reason
+/// is returned.
+pub(crate) async fn replay(
+    state: &State,
+    id: i64,
+    corrected: ferry_protocol::Members,
+) -> Result<ReplayResponse, FailureError> {
+    let mut failure = get(state, id).await?;
+    if !corrected.is_empty() && failure.kind == ChangeKind::Delete {
+        return Err(FailureError::Bad(format!(
+            "failure {id} is a deletion: it has no values to correct"
+        )));
+    }
+    failure.attempted.extend(corrected);
     if failure.replayed_at.is_some() {
         return Err(FailureError::Replayed(id));
     }

@@ -1,6 +1,7 @@
 //! Routes, extractors and the serve loop. Handlers stay thin: authenticate, decode, call the
 //! operation, encode. Rejections of malformed requests become `ApiError`s like any other.
 
+mod console;
 mod error;
 mod serve;
 mod trace;
@@ -60,6 +61,10 @@ pub(crate) fn router(state: Shared) -> Router {
         .route(endpoint::USER_DISABLED.pattern, put(user_disabled))
         .route(endpoint::USER_PASSWORD.pattern, put(user_password))
         .route(endpoint::DEVICES.pattern, get(device_list))
+        .route(endpoint::OVERVIEW.pattern, get(overview))
+        .route("/console", get(console::page))
+        .route("/console/", get(console::page))
+        .route("/console/{file}", get(console::asset))
         .route(endpoint::SyncReport::ROUTE.pattern, post(sync_report))
         .route(endpoint::LIVE.pattern, get(live_route))
         .route("/v1/{*rest}", any(not_found));
@@ -347,16 +352,25 @@ async fn failure_get(
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<ferry_protocol::Failure>, ApiError> {
     let Path(id) = id.map_err(path_error)?;
-    Ok(Json(failures::get(&state, id).await?))
+    Ok(Json(failures::get_with_current(&state, id).await?))
 }
 
 async fn failure_replay(
     AxumState(state): AxumState<Shared>,
     _: Admin,
     id: Result<Path<i64>, PathRejection>,
+    body: axum::body::Bytes,
 ) -> Result<Json<ReplayResponse>, ApiError> {
     let Path(id) = id.map_err(path_error)?;
-    Ok(Json(failures::replay(&state, id).await?))
+    // No body replays the change as it was; a body corrects some of its values.
+    let request: ferry_protocol::ReplayRequest = match body.is_empty() {
+        true => Default::default(),
+        false => serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            message: format!("the body is not a replay request: {e}"),
+            details: serde_json::Value::Null,
+        })?,
+    };
+    Ok(Json(failures::replay(&state, id, request.values).await?))
 }
 
 async fn history(
@@ -485,6 +499,13 @@ async fn user_password(
     let Path(name) = name.map_err(path_error)?;
     let Json(change) = body.map_err(json_error)?;
     Ok(Json(operators::set_password(&state, &name, &change.password).await?))
+}
+
+async fn overview(
+    AxumState(state): AxumState<Shared>,
+    _: Admin,
+) -> Result<Json<ferry_protocol::Overview>, ApiError> {
+    Ok(Json(operators::overview(&state).await?))
 }
 
 async fn device_list(

@@ -14,7 +14,7 @@ pub(crate) async fn users(state: &State) -> Result<UserList, StoreError> {
     let mut tx = state.store.begin_snapshot().await?;
     let rows = tx
         .query(
-            "SELECT user_id, name, roles FROM ferry_credentials ORDER BY name LIMIT $1",
+            "SELECT user_id, name, roles, disabled FROM ferry_credentials ORDER BY name LIMIT $1",
             &[Param::Int(LISTING_ROWS_MAX)],
         )
         .await?;
@@ -26,6 +26,7 @@ pub(crate) async fn users(state: &State) -> Result<UserList, StoreError> {
                 id: read_id(state, &row[0])?.to_string(),
                 name: text(&row[1])?,
                 roles: roles_of(&text(&row[2])?),
+                disabled: int(&row[3])? != 0,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -38,7 +39,7 @@ fn roles_of(text: &str) -> Vec<String> {
 
 pub(crate) async fn create(state: &State, new: NewUser) -> Result<UserInfo, UserError> {
     let id = add_user(state, &new.name, &new.roles, &new.password).await?;
-    Ok(UserInfo { id: id.to_string(), name: new.name, roles: new.roles })
+    Ok(UserInfo { id: id.to_string(), name: new.name, roles: new.roles, disabled: false })
 }
 
 pub(crate) async fn set_roles(
@@ -125,15 +126,15 @@ async fn update_credentials(
 ) -> Result<UserInfo, UserError> {
     let (sql, value) = match credential {
         Credential::Roles(value) => (
-            "UPDATE ferry_credentials SET roles = $1 WHERE name = $2 RETURNING user_id, roles",
+            "UPDATE ferry_credentials SET roles = $1 WHERE name = $2 RETURNING user_id, roles, disabled",
             value,
         ),
         Credential::Disabled(value) => (
-            "UPDATE ferry_credentials SET disabled = $1 WHERE name = $2 RETURNING user_id, roles",
+            "UPDATE ferry_credentials SET disabled = $1 WHERE name = $2 RETURNING user_id, roles, disabled",
             value,
         ),
         Credential::Password(value) => (
-            "UPDATE ferry_credentials SET password_hash = $1 WHERE name = $2 RETURNING user_id, roles",
+            "UPDATE ferry_credentials SET password_hash = $1 WHERE name = $2 RETURNING user_id, roles, disabled",
             value,
         ),
     };
@@ -144,11 +145,12 @@ async fn update_credentials(
         return Err(UserError::NotFound(name.to_owned()));
     };
     let (id, roles) = (read_id(state, &row[0])?, roles_of(&text(&row[1])?));
+    let disabled = int(&row[2])? != 0;
     if end {
         crate::sessions::end_all(state, &mut tx, id).await?;
     }
     tx.commit().await?;
-    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles })
+    Ok(UserInfo { id: id.to_string(), name: name.to_owned(), roles, disabled })
 }
 
 /// Each device that reported a sync, with its user, how many syncs and the last one.
@@ -176,4 +178,51 @@ pub(crate) async fn devices(state: &State) -> Result<DeviceList, StoreError> {
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(DeviceList { devices })
+}
+
+/// Minutes of syncs the overview counts, the current one last.
+pub const OVERVIEW_MINUTES: i64 = 30;
+
+/// The operator's overview: versions, how many users and devices, live streams, failures
+/// waiting, and the syncs reported per minute over the last [`OVERVIEW_MINUTES`].
+pub(crate) async fn overview(state: &State) -> Result<ferry_protocol::Overview, StoreError> {
+    const MINUTE_MICROS: i64 = 60_000_000;
+    let now = state.clock.now().unix_micros();
+    let first = (now.div_euclid(MINUTE_MICROS) - (OVERVIEW_MINUTES - 1)) * MINUTE_MICROS;
+    let mut tx = state.store.begin_snapshot().await?;
+    let counts = tx
+        .query(
+            "SELECT (SELECT count(*) FROM ferry_credentials), (SELECT count(*) FROM (SELECT DISTINCT user_name, device FROM ferry_sync_history) d), (SELECT count(*) FROM ferry_failures WHERE replayed_at IS NULL)",
+            &[],
+        )
+        .await?;
+    let syncs =
+        tx.query("SELECT at FROM ferry_sync_history WHERE at >= $1", &[Param::Int(first)]).await?;
+    tx.finish().await?;
+    let mut per_minute = vec![0i64; OVERVIEW_MINUTES as usize];
+    for row in &syncs {
+        let minute = (int(&row[0])? - first).div_euclid(MINUTE_MICROS);
+        if let Some(count) = usize::try_from(minute).ok().and_then(|m| per_minute.get_mut(m)) {
+            *count += 1;
+        }
+    }
+    let syncs_per_minute = per_minute
+        .into_iter()
+        .enumerate()
+        .map(|(minute, count)| {
+            let at = Timestamp::from_unix_micros(first + minute as i64 * MINUTE_MICROS);
+            (at.map(|t| t.to_string()).unwrap_or_default(), count)
+        })
+        .collect();
+    let row = &counts[0];
+    Ok(ferry_protocol::Overview {
+        server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_version: state.model.version().to_string(),
+        roles: state.model.roles().map(|role| role.name.to_string()).collect(),
+        users: int(&row[0])?,
+        devices: int(&row[1])?,
+        live_devices: state.store.hints().listeners(),
+        failures_waiting: int(&row[2])?,
+        syncs_per_minute,
+    })
 }

@@ -9,6 +9,7 @@ mod provider;
 
 mod access;
 mod auth;
+mod console;
 mod download;
 mod files;
 mod hostile;

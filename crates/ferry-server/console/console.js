@@ -1,0 +1,1 @@
+// The console: signs an administrator in and shows the operator's pages.
