@@ -205,7 +205,7 @@ pub(crate) struct UserAdd {
 }
 
 /// What `ferry device --json` prints, per command.
-const DEVICE_JSON: &str = "With --json, each command prints one JSON document: login {user, user_id, server}; create/set/attach {entity, id, committed}; commit {committed: [{entity, id}], pending_changes}; rollback {rolled_back}; delete {entity, id, deletion}; query and each line of watch {objects: [{entity, id, values}]}; each line of live {event: connected|disconnected|synced|sync_failed, report|reason}; sync {uploaded, rejected: [{entity, id, reason}], downloaded, removed, files_uploaded, files_downloaded}; call {result, synced, removed, skipped}; status {server, user_id, model_version, pending_changes, uncommitted_objects, last_sync: {at, mode}}; files {files: [{entity, id, file_name, file_size, path}]}.";
+const DEVICE_JSON: &str = "With --json, each command prints one JSON document: login {user, user_id, server}; create/set/attach {entity, id, committed}; commit {committed: [{entity, id}], pending_changes}; rollback {rolled_back}; delete {entity, id, deletion}; query and each line of watch {objects: [{entity, id, values}]}; each line of live {event: connected|disconnected|synced|sync_failed, report|reason}; sync {uploaded, rejected: [{entity, id, reason}], downloaded, removed, files_uploaded, files_downloaded}; call {result, synced, removed, skipped}; status {server, user_id, roles, model_version, pending_changes, uncommitted_objects, last_sync: {at, mode}}; files {files: [{entity, id, file_name, file_size, path}]}.";
 
 #[derive(Args)]
 #[command(after_long_help = DEVICE_JSON)]

@@ -817,9 +817,13 @@ impl Device {
             status.full_sync_due.map_or("no".to_owned(), |due| format!("yes: {}", due_text(due)));
         self.print(
             &format!(
-                "server: {}\nuser: {}\nmodel version: {}\npending changes: {}\nuncommitted objects: {drafts}\nlast sync: {}\nfull sync due: {due}",
+                "server: {}\nuser: {}{}\nmodel version: {}\npending changes: {}\nuncommitted objects: {drafts}\nlast sync: {}\nfull sync due: {due}",
                 status.server.as_deref().unwrap_or("none (log in)"),
                 status.user.map_or("none".to_owned(), |u| u.to_string()),
+                match status.roles.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", status.roles.join(", ")),
+                },
                 status.model_version,
                 status.pending_changes,
                 last.as_deref().unwrap_or("never"),
@@ -827,6 +831,7 @@ impl Device {
             json!({
                 "server": status.server,
                 "user_id": status.user.map(|u| u.to_string()),
+                "roles": status.roles,
                 "model_version": status.model_version,
                 "pending_changes": status.pending_changes,
                 "uncommitted_objects": drafts,

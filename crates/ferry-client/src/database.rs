@@ -25,6 +25,8 @@ pub struct DeviceStatus {
     pub pending_changes: usize,
     /// Who signed in last.
     pub user: Option<ObjectId>,
+    /// Their roles, as the server answered at the sign-in or the last refresh.
+    pub roles: Vec<String>,
     /// The server they signed in to.
     pub server: Option<String>,
     /// The version of the model the database holds.
@@ -314,6 +316,9 @@ impl Database {
         Ok(DeviceStatus {
             pending_changes: pending as usize,
             user: meta(Meta::User)?.and_then(|text| ObjectId::parse(&text)),
+            roles: meta(Meta::Roles)?
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default(),
             server: meta(Meta::Server)?,
             model_version: self.model().version().to_string(),
             last_sync,
@@ -483,6 +488,8 @@ pub(crate) enum Meta {
     LastSync,
     /// The certificate authorities (PEM) trusted for the server beside the platform's.
     Authorities,
+    /// The signed-in user's roles, as the server last answered them: a JSON array.
+    Roles,
 }
 
 impl Meta {
@@ -498,6 +505,7 @@ impl Meta {
             Meta::FullSyncNeeded => "full_sync_needed",
             Meta::LastSync => "last_sync",
             Meta::Authorities => "authorities",
+            Meta::Roles => "roles",
         }
     }
 }

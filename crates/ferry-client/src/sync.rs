@@ -513,7 +513,12 @@ impl SyncEngine {
         };
         let forget_previous = ferry_sync::switching(previous, id, changes, stored)
             .map_err(|e| SyncError::from_core(e, self.transport.server()))?;
-        store.signed_in(&response.token, response.refresh_token.as_deref(), id, forget_previous)?;
+        let session = store::Session {
+            token: &response.token,
+            refresh_token: response.refresh_token.as_deref(),
+            roles: &response.roles,
+        };
+        store.signed_in(&session, id, forget_previous)?;
         Ok(id)
     }
 

@@ -217,6 +217,8 @@ pub enum Store {
         refresh_token: Option<String>,
         /// The user.
         user: ObjectId,
+        /// The user's roles, as the server answered (which views an app shows).
+        roles: Vec<String>,
         /// Another user was signed in: their data leaves the device.
         forget_previous: bool,
     },
@@ -227,6 +229,8 @@ pub enum Store {
         token: String,
         /// The new refresh token.
         refresh_token: Option<String>,
+        /// The user's roles now (an administrator may have changed them).
+        roles: Vec<String>,
     },
     /// A full sync completed.
     FullSyncDone,

@@ -105,8 +105,9 @@ async fn sign_in(
         Error::bad_response(200, format!("`{}` is not a user id", response.user_id))
     })?;
     let forget_previous = crate::user::switching(previous, user, changes, upload_stored)?;
-    let (token, refresh_token) = (response.token, response.refresh_token);
-    cx.io.emit(Action::Store(Store::SignedIn { token, refresh_token, user, forget_previous }));
+    let (token, refresh_token, roles) = (response.token, response.refresh_token, response.roles);
+    let signed_in = Store::SignedIn { token, refresh_token, user, roles, forget_previous };
+    cx.io.emit(Action::Store(signed_in));
     Ok(user)
 }
 
@@ -156,8 +157,9 @@ impl Cx {
         }
         let (response, _): (SignInResponse, _) = decode(&refreshed)?;
         self.refresh_token = response.refresh_token.clone();
-        let (token, refresh_token) = (response.token, response.refresh_token);
-        self.io.emit(Action::Store(Store::Refreshed { token, refresh_token }));
+        let (token, refresh_token, roles) =
+            (response.token, response.refresh_token, response.roles);
+        self.io.emit(Action::Store(Store::Refreshed { token, refresh_token, roles }));
         self.deliver(outgoing).await
     }
 

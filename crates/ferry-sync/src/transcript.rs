@@ -246,13 +246,18 @@ fn render_store(store: &Store) -> String {
             response.outcomes.len()
         ),
         Store::FullSyncDue => "full-sync-due".to_owned(),
-        Store::SignedIn { token, refresh_token, user, forget_previous } => format!(
-            "signed-in {user} with token {token}{}{}",
+        Store::SignedIn { token, refresh_token, user, roles, forget_previous } => format!(
+            "signed-in {user} with token {token}{}, roles [{}]{}",
             refresh(refresh_token),
+            roles.join(", "),
             if *forget_previous { ", the previous user's data leaving the device" } else { "" }
         ),
-        Store::Refreshed { token, refresh_token } => {
-            format!("refreshed with token {token}{}", refresh(refresh_token))
+        Store::Refreshed { token, refresh_token, roles } => {
+            format!(
+                "refreshed with token {token}{}, roles [{}]",
+                refresh(refresh_token),
+                roles.join(", ")
+            )
         }
         Store::FullSyncDone => "full-sync-done".to_owned(),
         Store::LastSync { at, mode } => format!("last-sync {at} {mode}"),

@@ -254,16 +254,20 @@ impl Writer<'_> {
                 "fresh": self.fresh_rows(response),
             }),
             Store::FullSyncDue => json!({ "kind": "full-sync-due" }),
-            Store::SignedIn { token, refresh_token, user, forget_previous } => json!({
+            Store::SignedIn { token, refresh_token, user, roles, forget_previous } => json!({
                 "kind": "signed-in",
                 "token": token,
                 "refresh_token": refresh_token,
                 "user": user.to_string(),
+                "roles": roles,
                 "forget_previous": forget_previous,
             }),
-            Store::Refreshed { token, refresh_token } => {
-                json!({ "kind": "refreshed", "token": token, "refresh_token": refresh_token })
-            }
+            Store::Refreshed { token, refresh_token, roles } => json!({
+                "kind": "refreshed",
+                "token": token,
+                "refresh_token": refresh_token,
+                "roles": roles,
+            }),
             Store::FullSyncDone => json!({ "kind": "full-sync-done" }),
             Store::LastSync { at, mode } => {
                 json!({ "kind": "last-sync", "at": at.to_string(), "mode": mode })

@@ -123,6 +123,7 @@ fn device_commands_work_as_a_user_runs_them() {
     );
     let status = device_json(&dir, &db, &["status"]);
     assert_eq!(status["last_sync"]["mode"], "all");
+    assert_eq!(status["roles"], serde_json::json!(["Planner"]), "the roles the sign-in gave");
     assert_eq!(status["server"], server.url.as_str());
 
     device_json(&dir, &db, &["set", &order, "Priority=1"]);

@@ -176,13 +176,23 @@ impl LocalStore<'_> {
                 self.upload_answered(&request, &response.outcomes)?;
             }
             Store::FullSyncDue => set_meta(&connection, Meta::FullSyncNeeded, "1")?,
-            Store::SignedIn { token, refresh_token, user, forget_previous } => {
+            Store::SignedIn { token, refresh_token, user, roles, forget_previous } => {
                 drop(connection);
-                self.signed_in(&token, refresh_token.as_deref(), user, forget_previous)?;
+                let session = Session {
+                    token: &token,
+                    refresh_token: refresh_token.as_deref(),
+                    roles: &roles,
+                };
+                self.signed_in(&session, user, forget_previous)?;
             }
-            Store::Refreshed { token, refresh_token } => {
+            Store::Refreshed { token, refresh_token, roles } => {
                 let transaction = connection.unchecked_transaction()?;
-                keep_session(&transaction, &token, refresh_token.as_deref())?;
+                let session = Session {
+                    token: &token,
+                    refresh_token: refresh_token.as_deref(),
+                    roles: &roles,
+                };
+                keep_session(&transaction, &session)?;
                 transaction.commit()?;
             }
             Store::FullSyncDone => forget_meta(&connection, Meta::FullSyncNeeded)?,
@@ -197,8 +207,7 @@ impl LocalStore<'_> {
     /// `forget_previous`, and the new user's token, id and server are kept.
     pub(super) fn signed_in(
         &self,
-        token: &str,
-        refresh_token: Option<&str>,
+        session: &Session<'_>,
         user: ObjectId,
         forget_previous: bool,
     ) -> Result<(), SyncError> {
@@ -211,7 +220,7 @@ impl LocalStore<'_> {
             }
             Checkpoints::forget_all(&transaction)?;
         }
-        keep_session(&transaction, token, refresh_token)?;
+        keep_session(&transaction, session)?;
         set_meta(&transaction, Meta::User, &user.to_string())?;
         set_meta(&transaction, Meta::Server, &self.server)?;
         transaction.commit()?;
@@ -335,12 +344,21 @@ fn write_fresh(
 }
 
 /// Keeps a session's access token and refresh token (none: the server gave none).
+/// A session the server gave: its tokens, and the user's roles.
+pub(super) struct Session<'a> {
+    pub(super) token: &'a str,
+    pub(super) refresh_token: Option<&'a str>,
+    pub(super) roles: &'a [String],
+}
+
 fn keep_session(
     connection: &rusqlite::Connection,
-    token: &str,
-    refresh_token: Option<&str>,
+    session: &Session<'_>,
 ) -> Result<(), rusqlite::Error> {
+    let Session { token, refresh_token, roles } = *session;
     set_meta(connection, Meta::Token, token)?;
+    let roles = serde_json::to_string(roles).expect("strings serialise");
+    set_meta(connection, Meta::Roles, &roles)?;
     match refresh_token {
         Some(refresh_token) => set_meta(connection, Meta::RefreshToken, refresh_token),
         None => forget_meta(connection, Meta::RefreshToken),
