@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask ci | pg | bench | sim | wasm`.
+//! Project tasks: `cargo xtask ci | pg | bench | sim | wasm | field-app`.
 //! `ci` runs every check CI runs, against a PostgreSQL server it starts itself.
 
 #![allow(clippy::print_stdout, reason = "xtask reports to the developer")]
@@ -17,7 +17,10 @@ const USAGE: &str =
   sim     replay one run of the deterministic simulation
   pg      start a throwaway PostgreSQL on 127.0.0.1 and print its URL; Ctrl-C stops it
   bench   build in release and run the benchmarks, printing ratios measured in the same run
-  wasm    build the device core for WebAssembly into sdk/js/wasm (the TypeScript SDK's core)";
+  wasm    build the device core for WebAssembly into sdk/js/wasm (the TypeScript SDK's core)
+  field-app
+          build everything the offline field app needs and run it with demo users at
+          http://127.0.0.1:8750/ (`ferry serve --app`); Ctrl-C stops it";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("sim") => sim(&args[1..]),
         Some("wasm") => wasm(),
+        Some("field-app") => field_app(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -159,6 +163,30 @@ fn wasm() -> Result<(), String> {
     }
     eprintln!("xtask: the device core is in {}", out.display());
     Ok(())
+}
+
+/// Builds the device core, the `ferry` binary, the SDK and the field app, then runs the app's
+/// demo: `ferry serve --app` with three demo users.
+fn field_app() -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    wasm()?;
+    let status = |program: &str, args: &[&str]| -> Result<(), String> {
+        eprintln!("xtask: $ {program} {}", args.join(" "));
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(&root)
+            .status()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("`{program} {}` failed ({status})", args.join(" "))),
+        }
+    };
+    status("cargo", &["build", "-p", "ferry-cli"])?;
+    for package in ["sdk/js", "examples/field-app"] {
+        status("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package])?;
+    }
+    status("npm", &["run", "demo", "--prefix", "examples/field-app"])
 }
 
 fn pg() -> Result<(), String> {
