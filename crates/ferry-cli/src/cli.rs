@@ -102,6 +102,15 @@ pub(crate) struct ServerOptions {
     /// Days an upload's answer is kept for its retries [default: 90].
     #[arg(long, env = "FERRY_UPLOAD_RETENTION_DAYS", value_name = "N")]
     pub(crate) upload_retention_days: Option<u32>,
+    /// Days upload and sync records are kept [default: 365].
+    #[arg(long, env = "FERRY_HISTORY_RETENTION_DAYS", value_name = "N")]
+    pub(crate) history_retention_days: Option<u32>,
+    /// Days a replayed failure is kept; one not replayed stays [default: 365].
+    #[arg(long, env = "FERRY_FAILURE_RETENTION_DAYS", value_name = "N")]
+    pub(crate) failure_retention_days: Option<u32>,
+    /// Hours a file content nothing refers to is kept after it was last sent [default: 24].
+    #[arg(long, env = "FERRY_FILE_GRACE_HOURS", value_name = "N")]
+    pub(crate) file_grace_hours: Option<u32>,
     /// Seconds an access token lasts [default: 900].
     #[arg(long, env = "FERRY_ACCESS_TOKEN_SECONDS", value_name = "N")]
     pub(crate) access_token_seconds: Option<u32>,
@@ -157,6 +166,9 @@ impl ServerOptions {
             handler_timeout_ms: self.handler_timeout_ms.or(file.handler_timeout_ms),
             shutdown_grace_ms: self.shutdown_grace_ms.or(file.shutdown_grace_ms),
             upload_retention_days: self.upload_retention_days.or(file.upload_retention_days),
+            history_retention_days: self.history_retention_days.or(file.history_retention_days),
+            failure_retention_days: self.failure_retention_days.or(file.failure_retention_days),
+            file_grace_hours: self.file_grace_hours.or(file.file_grace_hours),
             access_token_seconds: self.access_token_seconds.or(file.access_token_seconds),
             refresh_token_days: self.refresh_token_days.or(file.refresh_token_days),
             tls_cert: self.tls_cert.or(file.tls_cert),

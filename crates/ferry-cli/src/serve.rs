@@ -60,6 +60,15 @@ fn options(args: ServeArgs) -> Result<Options, String> {
     if let Some(days) = given.upload_retention_days {
         limits.upload_retention_days = positive("--upload-retention-days", days as usize)? as i64;
     }
+    if let Some(days) = given.history_retention_days {
+        limits.history_retention_days = positive("--history-retention-days", days as usize)? as i64;
+    }
+    if let Some(days) = given.failure_retention_days {
+        limits.failure_retention_days = positive("--failure-retention-days", days as usize)? as i64;
+    }
+    if let Some(hours) = given.file_grace_hours {
+        limits.file_grace_hours = positive("--file-grace-hours", hours as usize)? as i64;
+    }
     if let Some(seconds) = given.access_token_seconds {
         let seconds = positive("--access-token-seconds", seconds as usize)?;
         limits.access_token_lifetime_seconds = seconds as i64;

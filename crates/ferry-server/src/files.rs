@@ -7,8 +7,9 @@
 //! becomes visible under its hash only whole, checked and synced to disk (a rename). Disk work
 //! runs on a blocking task per transfer, a few pieces ahead of or behind the network. An upload
 //! links contents to objects by the file entity's `ContentHash`; the server refuses a hash it
-//! does not hold, or a `FileSize` that is not the content's. Contents are never deleted here:
-//! those of rejected objects stay readable with their `SynchronizationError`.
+//! does not hold, or a `FileSize` that is not the content's. Contents nothing needs any longer
+//! are removed by the lifecycle's jobs (`lifecycle`); those of rejected objects stay readable
+//! with their `SynchronizationError`.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,35 @@ impl BlobStore {
 
     fn path(&self, hash: &str) -> PathBuf {
         self.root.join(&hash[..2]).join(hash)
+    }
+
+    /// The hashes of every content the store holds.
+    pub(crate) fn hashes(&self) -> std::io::Result<Vec<String>> {
+        let mut hashes = Vec::new();
+        for shard in std::fs::read_dir(&self.root)? {
+            let shard = shard?;
+            if shard.file_name() == "incoming" || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                let name = entry?.file_name().to_string_lossy().into_owned();
+                if is_hash(&name) {
+                    hashes.push(name);
+                }
+            }
+        }
+        hashes.sort();
+        Ok(hashes)
+    }
+
+    /// Removes the content with this hash; its size, when the store held it.
+    pub(crate) fn remove(&self, hash: &str) -> std::io::Result<Option<u64>> {
+        let size = self.size(hash)?;
+        match std::fs::remove_file(self.path(hash)) {
+            Ok(()) => Ok(size),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// The size of the content with this hash, when the store holds it.
@@ -207,18 +237,19 @@ pub(crate) async fn missing(
         )));
     }
     let mut missing = Vec::new();
-    let mut tx = state.store.begin_snapshot().await?;
+    let mut tx = state.store.begin().await?;
     for hash in request.hashes {
         check_hash(&hash)?;
         if sent_size(state, &mut tx, user, &hash).await?.is_none() {
             missing.push(hash);
         }
     }
-    tx.finish().await?;
+    tx.commit().await?;
     Ok(FilesMissingResponse { missing })
 }
 
-/// The size of the content when the store holds it and `user` sent it.
+/// The size of the content when the store holds it and `user` sent it. Asking counts as sending
+/// again for the lifecycle's grace period: the upload naming the content is on its way.
 async fn sent_size(
     state: &State,
     tx: &mut Tx<'_>,
@@ -228,21 +259,29 @@ async fn sent_size(
     let Some(size) = state.blobs.size(hash).map_err(StoreError::Files)? else {
         return Ok(None);
     };
-    let rows = tx
-        .query(
-            "SELECT 1 FROM ferry_content_senders WHERE hash = $1 AND user_id = $2",
-            &[Param::Text(hash.to_owned()), state.store.id_param(user.id)],
+    let touched = tx
+        .execute(
+            "UPDATE ferry_content_senders SET at = $1 WHERE hash = $2 AND user_id = $3",
+            &[
+                Param::Int(state.clock.now().unix_micros()),
+                Param::Text(hash.to_owned()),
+                state.store.id_param(user.id),
+            ],
         )
         .await?;
-    Ok((!rows.is_empty()).then_some(size))
+    Ok((touched > 0).then_some(size))
 }
 
 /// Records that `user` sent the content `hash` (whole, its hash checked).
 async fn record_sender(state: &State, user: &User, hash: &str) -> Result<(), StoreError> {
     let mut tx = state.store.begin().await?;
     tx.execute(
-        "INSERT INTO ferry_content_senders (hash, user_id) VALUES ($1, $2) ON CONFLICT (hash, user_id) DO NOTHING",
-        &[Param::Text(hash.to_owned()), state.store.id_param(user.id)],
+        "INSERT INTO ferry_content_senders (hash, user_id, at) VALUES ($1, $2, $3) ON CONFLICT (hash, user_id) DO UPDATE SET at = excluded.at",
+        &[
+            Param::Text(hash.to_owned()),
+            state.store.id_param(user.id),
+            Param::Int(state.clock.now().unix_micros()),
+        ],
     )
     .await?;
     tx.commit().await
@@ -261,9 +300,9 @@ pub(crate) async fn store(
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large(limit));
     }
-    let mut tx = state.store.begin_snapshot().await?;
+    let mut tx = state.store.begin().await?;
     let sent_before = sent_size(state, &mut tx, user, hash).await?;
-    tx.finish().await?;
+    tx.commit().await?;
     if let Some(size) = sent_before {
         return Ok(FileStored { hash: hash.to_owned(), size });
     }

@@ -21,6 +21,7 @@ mod files;
 mod handlers;
 mod http;
 mod identity;
+mod lifecycle;
 mod live;
 mod operators;
 mod referrers;
@@ -51,6 +52,7 @@ pub use identity::{
     IDENTITY_CLOCK_LEEWAY_SECONDS, IDENTITY_TOKEN_BYTES_MAX, IdentityProvider, JWKS_BYTES_MAX,
     JWKS_FETCH_TIMEOUT_MS, JWKS_REFETCH_MIN_SECONDS, JWKS_REFRESH_SECONDS,
 };
+pub use lifecycle::{Collected, LIFECYCLE_INTERVAL_SECONDS};
 pub use live::{LIVE_KEEPALIVE_SECONDS, LIVE_STREAM_SECONDS_MAX};
 pub use operators::OVERVIEW_MINUTES;
 pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
@@ -90,6 +92,12 @@ pub const HANDLER_TIMEOUT_MS: u64 = 90_000;
 /// How long a stopping server lets the requests it is handling finish, in milliseconds; then it
 /// closes their connections (their devices retry as after any network failure).
 pub const SHUTDOWN_GRACE_MS: u64 = 30_000;
+/// Days upload and sync records are kept, by default.
+pub const HISTORY_RETENTION_DAYS: i64 = 365;
+/// Days a replayed failure is kept, by default.
+pub const FAILURE_RETENTION_DAYS: i64 = 365;
+/// Hours an unreferenced file content is kept after it was last sent or asked about, by default.
+pub const FILE_GRACE_HOURS: i64 = 24;
 /// The largest file content, in bytes.
 pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -114,6 +122,12 @@ pub struct Limits {
     pub upload_retention_days: i64,
     /// How long a stopping server lets running requests finish, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Days upload and sync records are kept.
+    pub history_retention_days: i64,
+    /// Days a replayed failure is kept (one not replayed stays).
+    pub failure_retention_days: i64,
+    /// Hours a content nothing refers to is kept after its last sender sent or asked about it.
+    pub file_grace_hours: i64,
 }
 
 impl Default for Limits {
@@ -134,6 +148,9 @@ impl Default for Limits {
             handler_timeout_ms: HANDLER_TIMEOUT_MS,
             upload_retention_days: UPLOAD_RETENTION_DAYS,
             shutdown_grace_ms: SHUTDOWN_GRACE_MS,
+            history_retention_days: HISTORY_RETENTION_DAYS,
+            failure_retention_days: FAILURE_RETENTION_DAYS,
+            file_grace_hours: FILE_GRACE_HOURS,
         }
     }
 }
@@ -219,6 +236,13 @@ impl Server {
             closing: tokio::sync::watch::channel(false).0,
         };
         Ok(Server { state: Arc::new(state) })
+    }
+
+    /// Runs the data lifecycle's jobs once (a serving server runs them every
+    /// [`LIFECYCLE_INTERVAL_SECONDS`]): old history, old replayed failures, and file contents
+    /// nothing needs any longer go.
+    pub async fn collect(&self) -> Result<Collected, StoreError> {
+        lifecycle::collect(&self.state).await
     }
 
     /// The HTTP API.

@@ -104,7 +104,7 @@ const FIXED_TABLES: [&str; 15] = [
     "DROP INDEX IF EXISTS ferry_uploads_at",
     "CREATE INDEX IF NOT EXISTS ferry_uploads_answered_at ON ferry_uploads (at) WHERE response <> ''",
     // Who sent each file content: only they learn that the server holds it, or may name it.
-    "CREATE TABLE IF NOT EXISTS ferry_content_senders (hash TEXT NOT NULL, user_id {id} NOT NULL, PRIMARY KEY (hash, user_id))",
+    "CREATE TABLE IF NOT EXISTS ferry_content_senders (hash TEXT NOT NULL, user_id {id} NOT NULL, at BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (hash, user_id))",
     "CREATE TABLE IF NOT EXISTS ferry_failures (id {serial}, entity TEXT NOT NULL, object_id {id} NOT NULL, kind TEXT NOT NULL, attempted TEXT NOT NULL, reason TEXT NOT NULL, user_id {id} NOT NULL, user_name TEXT NOT NULL, upload_id TEXT NOT NULL, at BIGINT NOT NULL, replayed_at BIGINT, rejection TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS ferry_history (id {serial}, user_name TEXT NOT NULL, device TEXT NOT NULL, upload_id TEXT NOT NULL, duration_ms BIGINT NOT NULL, objects_up BIGINT NOT NULL, errors BIGINT NOT NULL, at BIGINT NOT NULL)",
     // The syncs devices report when they complete one.
@@ -149,6 +149,16 @@ async fn add_credentials_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     }
     tx.execute("CREATE INDEX IF NOT EXISTS ferry_tokens_session ON ferry_tokens (session)", &[])
         .await?;
+    Ok(())
+}
+
+/// Databases made before contents' senders had a time gain it (0: long ago, so the lifecycle's
+/// grace period is over for them).
+async fn add_sent_at_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    if !has_column(tx, "ferry_content_senders", "at").await? {
+        let add = "ALTER TABLE ferry_content_senders ADD COLUMN at BIGINT NOT NULL DEFAULT 0";
+        tx.execute(add, &[]).await?;
+    }
     Ok(())
 }
 
@@ -201,6 +211,7 @@ impl Store {
         }
         add_upload_digest_column(&mut tx).await?;
         add_rejection_column(&mut tx).await?;
+        add_sent_at_column(&mut tx).await?;
         add_credentials_columns(&mut tx).await?;
         if store.dialect() == Dialect::Postgres {
             // Upload responses are written once and read back rarely: skip compressing them.

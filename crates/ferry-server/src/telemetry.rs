@@ -45,7 +45,8 @@ pub(crate) struct Metrics {
 }
 
 /// The names and descriptions of every metric, with its kind.
-const COUNTERS: [(&str, &str); 12] = [
+const COUNTERS: [(&str, &str); 13] = [
+    ("ferry_lifecycle_removed_total", "What the data lifecycle's jobs removed, by job."),
     ("ferry_uploads_total", "Uploads applied."),
     ("ferry_objects_applied_total", "Uploaded objects applied."),
     ("ferry_objects_failed_total", "Uploaded objects skipped into SynchronizationError."),
@@ -134,6 +135,15 @@ impl Metrics {
         if status >= 400 {
             self.errors.increment(1);
         }
+    }
+
+    /// What a lifecycle job removed.
+    pub(crate) fn lifecycle_removed(&self, job: &str, removed: u64) {
+        let key = Key::from_parts(
+            "ferry_lifecycle_removed_total",
+            vec![Label::new("job", job.to_owned())],
+        );
+        self.recorder.register_counter(&key, &METADATA).increment(removed);
     }
 
     /// A sync a device completed and reported.

@@ -81,6 +81,8 @@ pub async fn serve_with(
         .header_read_timeout(Duration::from_millis(limits.request_head_timeout_ms))
         .max_buf_size(REQUEST_HEAD_BYTES_MAX);
     let graceful = GracefulShutdown::new();
+    // The data lifecycle's jobs run while the server serves; they end when it stops.
+    tokio::spawn(crate::lifecycle::run(Arc::clone(&server.state)));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

@@ -251,3 +251,86 @@ async fn whether_the_server_holds_another_users_content_is_never_told() {
         assert_eq!(server.missing(&f.bob, &[&hash]).await, json!([]));
     }
 }
+
+/// The lifecycle's jobs keep what something needs and remove the rest: a content a photo refers
+/// to, one a failure names, one sent within the grace period (its upload on the way) stay; one
+/// whose photo was deleted goes once the grace period is over. Old history goes; a failure not
+/// replayed stays, whatever its age.
+#[tokio::test]
+async fn the_lifecycle_removes_only_what_nothing_needs() {
+    for backend in backends() {
+        let limits =
+            Limits { file_grace_hours: 24, history_retention_days: 30, ..Limits::default() };
+        let server = TestServer::start_with(
+            backend,
+            ferry_model::samples::FIELD_SERVICE,
+            Handlers::default(),
+            limits,
+        )
+        .await;
+        let f = fixture(&server).await;
+        let visit = visit(&server, &f.alice, &f.orders[0], 710).await;
+        let kept = b"a photo that stays".as_slice();
+        let gone = b"a photo whose object is deleted".as_slice();
+        let rejected = b"a photo of a rejected object".as_slice();
+        for content in [kept, gone, rejected] {
+            assert_eq!(
+                server.put_file(&f.alice, &sha256(content), content).await.0,
+                StatusCode::OK
+            );
+        }
+        let photos = json!([
+            create("Field.Photo", &id(810), photo(kept, &visit)),
+            create("Field.Photo", &id(811), photo(gone, &visit)),
+        ]);
+        let (_, response) = server.upload(&f.alice, "l1", photos).await;
+        assert_eq!(outcomes(&response), ["applied", "applied"], "{response}");
+        let bobs_visit = visit_of(&server, &f.bob, &f.orders[2], 711).await;
+        let (_, response) = server
+            .upload(
+                &f.alice,
+                "l2",
+                json!([create("Field.Photo", &id(812), photo(rejected, &bobs_visit))]),
+            )
+            .await;
+        assert_eq!(response["outcomes"][0]["outcome"], "failed", "{response}");
+        let (_, response) = server
+            .upload(&f.alice, "l3", json!([crate::harness::delete("Field.Photo", &id(811))]))
+            .await;
+        assert_eq!(outcomes(&response), ["deleted"], "{response}");
+        let held = |content: &[u8]| {
+            let hash = sha256(content);
+            server.files.join(&hash[..2]).join(&hash).exists()
+        };
+        // Within the grace period nothing goes.
+        let collected = server.server.collect().await.unwrap();
+        assert_eq!(collected.contents, 0, "{collected:?}");
+        assert!(held(gone));
+        // A day and an hour later: the deleted photo's content goes, and only it.
+        *server.clock.0.lock().unwrap() = server.clock.now_plus_seconds(25 * 3600);
+        let collected = server.server.collect().await.unwrap();
+        assert_eq!(
+            (collected.contents, collected.content_bytes),
+            (1, gone.len() as u64),
+            "{backend:?}"
+        );
+        assert!(!held(gone) && held(kept) && held(rejected), "{backend:?}");
+        // Forty days on, the history of those uploads goes; the failure, not replayed, stays.
+        *server.clock.0.lock().unwrap() = server.clock.now_plus_days(40);
+        let collected = server.server.collect().await.unwrap();
+        assert!(collected.history >= 4, "{collected:?}");
+        assert_eq!(collected.failures, 0, "{collected:?}");
+        let admin = server.user("olga", &["Admin"]).await;
+        let (_, failures) =
+            server.call(Method::GET, "/v1/failures", Some(&admin.token), None).await;
+        assert_eq!(failures["failures"].as_array().map(Vec::len), Some(1), "{failures}");
+        let (_, metrics) = server.call(Method::GET, "/metrics", None, None).await;
+        let metrics = metrics.as_str().unwrap().to_owned();
+        assert!(metrics.contains("ferry_lifecycle_removed_total{job=\"contents\"} 1"), "{metrics}");
+    }
+}
+
+/// [`visit`] of another technician.
+async fn visit_of(server: &TestServer, technician: &SignedIn, order: &str, n: u128) -> String {
+    visit(server, technician, order, n).await
+}

@@ -1,0 +1,349 @@
+// What the console's browser tests stand on: a real `ferry serve` on a fresh SQLite database,
+// users added with `ferry user add`, devices driven by `ferry device`, the console served either
+// by the server itself or (with FERRY_CONSOLE_DIR) from this folder by a small static server
+// that passes every other path to `ferry serve`, and headless Chromium (the machine's own,
+// driven by playwright-core) with every console message and page error collected.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { inflateSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+/** The console's folder. */
+export const CONSOLE_DIR = fileURLToPath(new URL("../", import.meta.url));
+/** Where screenshots go (gitignored). */
+export const RESULTS_DIR = join(CONSOLE_DIR, "test-results");
+/** The model the server loads. */
+export const MODEL_FILE = join(CONSOLE_DIR, "../../ferry-model/src/samples/field_service.toml");
+/** The `ferry` binary: $FERRY_BIN, or the workspace's debug build. */
+export const FERRY_BIN = process.env.FERRY_BIN ?? join(CONSOLE_DIR, "../../../target/debug/ferry");
+/** The console's files to serve instead of the binary's own, when set. */
+export const FILES_DIR = process.env.FERRY_CONSOLE_DIR ? resolve(process.env.FERRY_CONSOLE_DIR) : null;
+/** The machine's Chromium (never a downloaded one). */
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-background-networking",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** How long the server may take to say where it listens, in milliseconds. */
+const SERVER_START_MS_MAX = 20_000;
+/** How long a browser message the test expects may take to arrive, in milliseconds. */
+const MESSAGE_WAIT_MS_MAX = 5_000;
+
+/** The console's files and the paths `ferry serve` serves them at (see `http/console.rs`). */
+export const CONSOLE_FILES = [
+  { path: "/console", file: "index.html", type: "text/html; charset=utf-8" },
+  { path: "/console/", file: "index.html", type: "text/html; charset=utf-8" },
+  { path: "/console/console.js", file: "console.js", type: "text/javascript; charset=utf-8" },
+  { path: "/console/console.css", file: "console.css", type: "text/css; charset=utf-8" },
+];
+
+/** A temporary directory; `cleanup` removes it. */
+export function temporaryDirectory(prefix) {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Removes a directory, ignoring one already gone. */
+export function cleanup(directory) {
+  rmSync(directory, { recursive: true, force: true });
+}
+
+/**
+ * Runs `ferry` to completion with `input` on standard input and `env` added to the
+ * environment; its standard output, or an error with its standard error when it fails.
+ */
+export function ferry(args, { input = "", env = {} } = {}) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(FERRY_BIN, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolvePromise(stdout);
+      else reject(new Error(`ferry ${args.join(" ")} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** A fresh server: its database, its users, and the running `ferry serve`. */
+export class Server {
+  constructor(directory) {
+    this.directory = directory;
+    this.database = `sqlite:${join(directory, "ferry.db")}`;
+    this.process = null;
+    this.url = null;
+    this.output = "";
+  }
+
+  /** Adds a user with one role. */
+  async addUser(name, role, password) {
+    const printed = await ferry(
+      ["user", "add", name, "--role", role, "--password-stdin", "--model", MODEL_FILE, "--database", this.database],
+      { input: `${password}\n` },
+    );
+    if (!/added with id \S+/.test(printed)) throw new Error(`ferry user add printed no id: ${printed}`);
+  }
+
+  /** Starts `ferry serve` on a free loopback port; gives its address. */
+  async start() {
+    const child = spawn(
+      FERRY_BIN,
+      ["serve", "--model", MODEL_FILE, "--database", this.database, "--files", join(this.directory, "files"), "--listen", "127.0.0.1:0"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    this.process = child;
+    this.url = await new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`ferry serve said nothing of where it listens within ${SERVER_START_MS_MAX} ms: ${this.output}`)),
+        SERVER_START_MS_MAX,
+      );
+      const read = (chunk) => {
+        this.output += chunk;
+        const match = /serving model version \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(this.output);
+        if (match !== null) {
+          clearTimeout(timer);
+          resolvePromise(match[1]);
+        }
+      };
+      child.stdout.on("data", read);
+      child.stderr.on("data", read);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`ferry serve exited with ${code}: ${this.output}`));
+      });
+    });
+    return this.url;
+  }
+
+  /** A request to the API as `token`'s user: the answer's status and JSON. */
+  async api(method, path, { token = null, body } = {}) {
+    const headers = {};
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const answer = await fetch(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await answer.text();
+    return { status: answer.status, json: text === "" ? null : JSON.parse(text) };
+  }
+
+  /** Signs in over the API directly, for checks the console does not show; gives the token. */
+  async signIn(user, password) {
+    const { status, json } = await this.api("POST", "/v1/sign-in", { body: { user, password } });
+    if (status !== 200) throw new Error(`sign-in of ${user} answered ${status}: ${JSON.stringify(json)}`);
+    return json.token;
+  }
+
+  async stop() {
+    const child = this.process;
+    if (child === null || child.exitCode !== null) return;
+    await new Promise((resolvePromise) => {
+      child.once("exit", resolvePromise);
+      child.kill("SIGTERM");
+    });
+  }
+}
+
+/**
+ * Serves the console's files from `directory` at the paths `ferry serve` serves them (read
+ * again for every request, with the same headers), and passes every other request to
+ * `upstream`: the console as the binary will serve it once rebuilt from these files.
+ */
+export class ConsoleFiles {
+  static async start(directory, upstream) {
+    const files = new Map(CONSOLE_FILES.map((entry) => [entry.path, entry]));
+    const server = http.createServer((request, response) => {
+      const path = new URL(request.url, "http://console.invalid").pathname;
+      const entry = files.get(path);
+      if (entry !== undefined && (request.method === "GET" || request.method === "HEAD")) {
+        const body = readFileSync(join(directory, entry.file));
+        response.writeHead(200, {
+          "content-type": entry.type,
+          "content-length": body.length,
+          "x-frame-options": "DENY",
+          "cache-control": "no-cache",
+        });
+        response.end(request.method === "HEAD" ? undefined : body);
+        return;
+      }
+      const target = new URL(request.url, upstream);
+      const forward = http.request(target, { method: request.method, headers: { ...request.headers, host: target.host } }, (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+        answer.pipe(response);
+      });
+      forward.on("error", (error) => {
+        if (!response.headersSent) response.writeHead(502, { "content-type": "application/json" });
+        response.end(JSON.stringify({ code: "bad-gateway", message: `the test's proxy could not reach ferry serve: ${error.message}`, details: null }));
+      });
+      request.pipe(forward);
+    });
+    await new Promise((resolvePromise) => server.listen(0, "127.0.0.1", resolvePromise));
+    const { port } = server.address();
+    return new ConsoleFiles(server, `http://127.0.0.1:${port}`);
+  }
+
+  constructor(server, url) {
+    this.server = server;
+    this.url = url;
+  }
+
+  async stop() {
+    this.server.closeAllConnections();
+    await new Promise((resolvePromise) => this.server.close(resolvePromise));
+  }
+}
+
+/** A device database driven by `ferry device --json`, signed in as one user. */
+export class Device {
+  constructor(directory, user, password) {
+    this.db = join(directory, `${user}.db`);
+    this.user = user;
+    this.password = password;
+  }
+
+  /** Runs a device command; gives its JSON document. */
+  async run(...args) {
+    const printed = await ferry(["device", "--db", this.db, "--json", ...args], { env: { FERRY_PASSWORD: this.password } });
+    return JSON.parse(printed);
+  }
+
+  login(server) {
+    return this.run("login", "--server", server, "--user", this.user);
+  }
+}
+
+/**
+ * Headless Chromium with a fresh profile and one page; every console message of type error
+ * and every page error is collected, and a test takes those it caused on purpose with
+ * `expectErrors`, so `unexpectedErrors` must end empty.
+ */
+export class Browser {
+  static async launch(directory) {
+    const profile = join(directory, "chromium-profile");
+    mkdirSync(profile, { recursive: true });
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 800 },
+      locale: "en-GB",
+      timezoneId: "UTC",
+    });
+    return new Browser(context);
+  }
+
+  constructor(context) {
+    this.context = context;
+    this.errors = [];
+    this.page = context.pages()[0];
+    this.page.on("console", (message) => {
+      if (message.type() === "error") this.errors.push({ text: message.text(), url: message.location().url ?? "" });
+    });
+    this.page.on("pageerror", (error) => this.errors.push({ text: `page error: ${error.message}`, url: "" }));
+  }
+
+  /**
+   * Runs `step`, which makes the browser log `count` errors matching `pattern` (a request
+   * the server refuses shows in Chromium's console as a failed resource); waits for them and
+   * takes them from the collected errors. Fails if they do not come.
+   */
+  async expectErrors(pattern, count, step) {
+    const before = this.errors.length;
+    const result = await step();
+    const deadline = Date.now() + MESSAGE_WAIT_MS_MAX;
+    const matching = () => this.errors.slice(before).filter((error) => pattern.test(`${error.text} ${error.url}`));
+    while (matching().length < count && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
+    const found = matching();
+    if (found.length !== count) {
+      throw new Error(`expected ${count} browser errors matching ${pattern}, saw ${found.length}: ${JSON.stringify(this.errors.slice(before))}`);
+    }
+    this.errors = this.errors.filter((error) => !found.includes(error));
+    return result;
+  }
+
+  get unexpectedErrors() {
+    return this.errors.map((error) => `${error.text}${error.url ? ` (${error.url})` : ""}`);
+  }
+
+  async close() {
+    await this.context.close();
+  }
+}
+
+/**
+ * The pixels of a PNG as Chromium writes them (8-bit RGB or RGBA, not interlaced): enough to
+ * tell a screenshot that shows something from a blank one.
+ */
+export function decodePng(buffer) {
+  if (buffer.subarray(0, 8).toString("hex") !== "89504e470d0a1a0a") throw new Error("not a PNG");
+  let offset = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const data = [];
+  while (offset < buffer.length) {
+    const length = buffer.readUInt32BE(offset);
+    const type = buffer.subarray(offset + 4, offset + 8).toString("latin1");
+    const body = buffer.subarray(offset + 8, offset + 8 + length);
+    if (type === "IHDR") {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+      const [depth, colour, , , interlace] = body.subarray(8, 13);
+      if (depth !== 8 || interlace !== 0 || (colour !== 2 && colour !== 6)) {
+        throw new Error(`a PNG of depth ${depth}, colour type ${colour}, interlace ${interlace} is not handled`);
+      }
+      channels = colour === 6 ? 4 : 3;
+    } else if (type === "IDAT") data.push(body);
+    else if (type === "IEND") break;
+    offset += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(data));
+  const stride = width * channels;
+  const pixels = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const out = pixels.subarray(y * stride, (y + 1) * stride);
+    const above = y > 0 ? pixels.subarray((y - 1) * stride, y * stride) : Buffer.alloc(stride);
+    for (let x = 0; x < stride; x++) {
+      const left = x >= channels ? out[x - channels] : 0;
+      const up = above[x];
+      const upLeft = x >= channels ? above[x - channels] : 0;
+      let predicted = 0;
+      if (filter === 1) predicted = left;
+      else if (filter === 2) predicted = up;
+      else if (filter === 3) predicted = (left + up) >> 1;
+      else if (filter === 4) {
+        const p = left + up - upLeft;
+        const pa = Math.abs(p - left);
+        const pb = Math.abs(p - up);
+        const pc = Math.abs(p - upLeft);
+        predicted = pa <= pb && pa <= pc ? left : pb <= pc ? up : upLeft;
+      } else if (filter !== 0) throw new Error(`PNG filter ${filter} is unknown`);
+      out[x] = (line[x] + predicted) & 0xff;
+    }
+  }
+  return { width, height, channels, pixels };
+}
+
+/** How many distinct colours a decoded PNG has (counting stops at `enough`). */
+export function colourCount({ pixels, channels }, enough = 64) {
+  const seen = new Set();
+  for (let i = 0; i < pixels.length; i += channels) {
+    seen.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
+    if (seen.size >= enough) break;
+  }
+  return seen.size;
+}
