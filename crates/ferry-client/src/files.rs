@@ -22,6 +22,10 @@ use crate::{ClientError, Database, DeviceKey, Object};
 pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 /// Contents are read and written in pieces of this many bytes.
 pub const FILE_CHUNK_BYTES: usize = 256 * 1024;
+/// How long a content no file object on the device refers to stays in its store after it
+/// arrived, in hours: an attached file waits that long for its object's commit. A sync removes
+/// older ones ([`Database::collect_files`]).
+pub const DEVICE_FILE_GRACE_HOURS: u64 = 24;
 
 /// The directory of contents.
 pub(crate) struct FileStore {
@@ -51,6 +55,30 @@ impl FileStore {
     /// Where the content with this hash lies when the device holds it.
     pub(crate) fn path(&self, hash: &str) -> PathBuf {
         self.root.join(hash.get(..2).unwrap_or("__")).join(hash)
+    }
+
+    /// Every content the store holds, with when it arrived (its file's modification time).
+    fn held(&self) -> std::io::Result<Vec<(String, std::time::SystemTime)>> {
+        let mut held = Vec::new();
+        let shards = match std::fs::read_dir(&self.root) {
+            Ok(shards) => shards,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(held),
+            Err(error) => return Err(error),
+        };
+        for shard in shards {
+            let shard = shard?;
+            if shard.file_name() == "incoming" || !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    held.push((name, entry.metadata()?.modified()?));
+                }
+            }
+        }
+        Ok(held)
     }
 
     /// True when the device holds the content with this hash.
@@ -273,6 +301,78 @@ impl Database {
         Ok(())
     }
 
+    /// Removes from the file store the contents no file object on the device refers to (by its
+    /// `ContentHash`, committed or being uploaded) that arrived more than `grace` ago: those of
+    /// objects deleted, replaced by a download, or left uncommitted. Gives how many went. A sync
+    /// that completes runs it with [`DEVICE_FILE_GRACE_HOURS`].
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("ferry-doc-collect-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir); std::fs::create_dir_all(&dir).unwrap();
+    /// use ferry_client::Database;
+    /// let db = Database::open(dir.join("device.db"), ferry_model::samples::FIELD_SERVICE)?;
+    /// let mut photo = db.create("Field.Photo")?;
+    /// db.attach_file(&mut photo, "pump.jpg", &b"the first photo"[..])?;
+    /// db.commit(&mut [&mut photo])?;
+    /// db.attach_file(&mut photo, "pump.jpg", &b"a better one"[..])?;
+    /// db.commit(&mut [&mut photo])?;
+    /// // The first content no longer belongs to any object.
+    /// assert_eq!(db.collect_files(std::time::Duration::ZERO)?, 1);
+    /// assert!(db.file_path(&photo)?.is_some());
+    /// # Ok::<(), ferry_client::ClientError>(())
+    /// ```
+    pub fn collect_files(&self, grace: std::time::Duration) -> Result<usize, ClientError> {
+        let needed = self.needed_contents()?;
+        let now = self.clock.now().unix_micros();
+        let grace = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        for (hash, arrived) in self.files.held().map_err(ClientError::Files)? {
+            let arrived = arrived
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            if needed.contains(&hash) || now.saturating_sub(arrived) < grace {
+                continue;
+            }
+            match std::fs::remove_file(self.files.path(&hash)) {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(ClientError::Files(error)),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The contents file objects on the device refer to, and those the stored upload names.
+    fn needed_contents(&self) -> Result<std::collections::BTreeSet<String>, ClientError> {
+        let model = self.model();
+        let connection = self.lock();
+        let mut needed = std::collections::BTreeSet::new();
+        for entity in model.entities().filter(|e| e.kind == EntityKind::File) {
+            let (index, _) = entity.attribute("ContentHash").expect("file entities have it");
+            let column = ferry_sql::column_name(entity, ferry_model::Slot(index));
+            let sql = format!(
+                "SELECT DISTINCT {column} FROM {} WHERE {column} IS NOT NULL",
+                ferry_sql::table_name(entity)
+            );
+            let mut statement = connection.prepare(&sql)?;
+            for hash in statement.query_map([], |row| row.get::<_, String>(0))? {
+                needed.insert(hash?);
+            }
+        }
+        if let Some(pending) =
+            crate::database::meta(&connection, crate::database::Meta::PendingUpload)?
+        {
+            let request: ferry_protocol::UploadRequest = serde_json::from_str(&pending)
+                .map_err(|e| ClientError::Corrupt(format!("the pending upload: {e}")))?;
+            for change in request.changes {
+                if let Some(serde_json::Value::String(hash)) = change.values.get("ContentHash") {
+                    needed.insert(hash.clone());
+                }
+            }
+        }
+        Ok(needed)
+    }
+
     /// The content of a file object the device holds, or `None` when it has no content or its
     /// content is not on the device (yet).
     fn held_content(&self, object: &Object) -> Result<Option<Content>, ClientError> {
@@ -306,6 +406,48 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail on any error")]
 
     use super::*;
+
+    /// A clock the test moves.
+    struct Moving(std::sync::Mutex<ferry_model::Timestamp>);
+
+    impl crate::Clock for Moving {
+        fn now(&self) -> ferry_model::Timestamp {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    /// Within the grace period an attached, uncommitted content stays; after it, it goes, while
+    /// a committed photo's content stays.
+    #[test]
+    fn collecting_keeps_what_a_committed_object_needs() {
+        use ferry_model::{Timestamp, samples};
+        let dir = std::env::temp_dir().join(format!("ferry-collect-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let now = Timestamp::from_unix_micros(
+            std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_micros() as i64,
+        )
+        .unwrap();
+        let clock = Arc::new(Moving(std::sync::Mutex::new(now)));
+        let db = Database::open_with(
+            dir.join("device.db"),
+            samples::FIELD_SERVICE,
+            clock.clone(),
+            Arc::new(crate::RandomIds),
+        )
+        .unwrap();
+        let mut kept = db.create("Field.Photo").unwrap();
+        db.attach_file(&mut kept, "a.jpg", &b"committed"[..]).unwrap();
+        db.commit(&mut [&mut kept]).unwrap();
+        let mut draft = db.create("Field.Photo").unwrap();
+        db.attach_file(&mut draft, "b.jpg", &b"never committed"[..]).unwrap();
+        let grace = std::time::Duration::from_secs(DEVICE_FILE_GRACE_HOURS * 3600);
+        assert_eq!(db.collect_files(grace).unwrap(), 0, "within the grace period");
+        *clock.0.lock().unwrap() = now.add_days(2).unwrap();
+        assert_eq!(db.collect_files(grace).unwrap(), 1);
+        assert!(db.file_path(&kept).unwrap().is_some());
+        assert!(db.file_path(&draft).unwrap().is_none());
+    }
 
     fn files_under(root: &Path) -> Vec<PathBuf> {
         let mut found = Vec::new();

@@ -50,7 +50,7 @@ pub use database::{
     REMOVED_REMEMBERED_MAX,
 };
 pub use effects::{Clock, IdSource, RandomIds, SystemClock};
-pub use files::{Content, FILE_BYTES_MAX, FILE_CHUNK_BYTES, FileContent};
+pub use files::{Content, DEVICE_FILE_GRACE_HOURS, FILE_BYTES_MAX, FILE_CHUNK_BYTES, FileContent};
 pub use key::{DEVICE_KEY_SECRET_BYTES_MIN, DeviceKey};
 pub use object::{ClearMode, Deletion, Object};
 pub use query::{Order, Query};

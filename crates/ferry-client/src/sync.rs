@@ -547,7 +547,13 @@ impl SyncEngine {
             SyncMode::Selected(objects) => ferry_sync::Mode::Selected(objects),
         };
         match engine::drive(self, Job::Sync(mode), options).await? {
-            ferry_sync::Done::Synced(report) => Ok(report),
+            ferry_sync::Done::Synced(report) => {
+                // Contents nothing refers to any longer leave the device; a failure to remove
+                // one leaves it for the next sync, and does not fail this one.
+                let grace = std::time::Duration::from_secs(crate::DEVICE_FILE_GRACE_HOURS * 3600);
+                let _ = self.database.collect_files(grace);
+                Ok(report)
+            }
             other => unreachable!("a sync ends with its report, not {other:?}"),
         }
     }
