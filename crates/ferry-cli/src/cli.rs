@@ -102,6 +102,10 @@ pub(crate) struct ServerOptions {
     /// Days an upload's answer is kept for its retries [default: 90].
     #[arg(long, env = "FERRY_UPLOAD_RETENTION_DAYS", value_name = "N")]
     pub(crate) upload_retention_days: Option<u32>,
+    /// Days deletion records are kept; a device whose last sync is older gets a full download
+    /// [default: 90].
+    #[arg(long, env = "FERRY_DELETION_HORIZON_DAYS", value_name = "N")]
+    pub(crate) deletion_horizon_days: Option<u32>,
     /// Days upload and sync records are kept [default: 365].
     #[arg(long, env = "FERRY_HISTORY_RETENTION_DAYS", value_name = "N")]
     pub(crate) history_retention_days: Option<u32>,
@@ -167,6 +171,7 @@ impl ServerOptions {
             shutdown_grace_ms: self.shutdown_grace_ms.or(file.shutdown_grace_ms),
             upload_retention_days: self.upload_retention_days.or(file.upload_retention_days),
             history_retention_days: self.history_retention_days.or(file.history_retention_days),
+            deletion_horizon_days: self.deletion_horizon_days.or(file.deletion_horizon_days),
             failure_retention_days: self.failure_retention_days.or(file.failure_retention_days),
             file_grace_hours: self.file_grace_hours.or(file.file_grace_hours),
             access_token_seconds: self.access_token_seconds.or(file.access_token_seconds),

@@ -60,6 +60,9 @@ fn options(args: ServeArgs) -> Result<Options, String> {
     if let Some(days) = given.upload_retention_days {
         limits.upload_retention_days = positive("--upload-retention-days", days as usize)? as i64;
     }
+    if let Some(days) = given.deletion_horizon_days {
+        limits.deletion_horizon_days = positive("--deletion-horizon-days", days as usize)? as i64;
+    }
     if let Some(days) = given.history_retention_days {
         limits.history_retention_days = positive("--history-retention-days", days as usize)? as i64;
     }

@@ -515,9 +515,11 @@ function valueText(value) {
 function typeLabel(type) {
   switch (type.kind) {
     case "datetime":
-      return "date-time";
+      return "date-time, UTC: 2026-11-23T10:00:00Z";
     case "reference":
-      return type.target ? `reference to ${type.target}` : "reference";
+      return type.target ? `id of a ${type.target}` : "object id";
+    case "binary":
+      return "binary, base64";
     case "decimal":
       return `decimal (${type.scale} ${plural(type.scale, "place", "places")})`;
     case "string":
@@ -617,18 +619,26 @@ function time(iso) {
 /** An id shown by its first characters, the whole of it in the tooltip. */
 function shortId(id) {
   const text = String(id ?? "");
-  if (text.length <= 12) return h("code", {}, text);
-  return h("code", { title: text }, `${text.slice(0, 8)}…`);
+  if (text.length <= 12) return h("code", { class: "id" }, text);
+  return h("code", { class: "id", title: text }, `${text.slice(0, 8)}…`);
 }
 
-/** A table that scrolls sideways inside its own box when the window is narrow. */
-function table(label, headings, rows) {
+/**
+ * A table in a box of its own, which scrolls sideways if it must; on a narrow window each row
+ * stacks into a card, every cell labelled with its column's heading.
+ */
+function table(label, headings, rows, kind = "") {
+  for (const row of rows) {
+    [...row.children].forEach((cell, index) => {
+      if (cell.tagName === "TD" && headings[index] !== undefined) cell.dataset.label = headings[index];
+    });
+  }
   return h(
     "div",
     { class: "table-scroll", role: "region", "aria-label": label, tabindex: "0" },
     h(
       "table",
-      {},
+      { class: `stack ${kind}`.trim() },
       h("caption", { class: "visually-hidden" }, label),
       h("thead", {}, h("tr", {}, headings.map((heading) => h("th", { scope: "col" }, heading)))),
       h("tbody", {}, rows),
@@ -643,10 +653,13 @@ function errorPanel(error) {
     error instanceof ApiError || error instanceof InputError || error instanceof NotAdministrator
       ? sentence(error.message)
       : `Something went wrong in the console: ${error?.message ?? error}`;
+  const ended = /[.!?]$/.test(text) ? text : `${text}.`;
   return h(
     "div",
     { class: "panel panel-error", role: "alert" },
-    forbidden ? h("p", {}, h("strong", {}, "Administrators only. "), "This page is for the server's administrators: ", text) : h("p", {}, text),
+    forbidden
+      ? h("p", {}, h("strong", {}, "Administrators only. "), `The server refused: ${ended} Sign in as an administrator to use this page.`)
+      : h("p", {}, ended),
     error instanceof ApiError && error.requestId ? h("p", { class: "request-id" }, "Request id ", h("code", {}, error.requestId)) : null,
   );
 }
@@ -801,12 +814,8 @@ function showSignIn(message) {
     }
   });
   const heading = h("h1", { tabindex: "-1" }, "Sign in");
-  main.replaceChildren(
-    heading,
-    message === null ? null : notice(message.kind, message.text),
-    h("p", {}, "The console is for the server's administrators. Sign in with the user name and password you use on a device."),
-    form,
-  );
+  const intro = h("p", {}, "The console is for the server's administrators. Sign in with the user name and password you use on a device.");
+  main.replaceChildren(...[heading, message === null ? null : notice(message.kind, message.text), intro, form].filter(Boolean));
   user.focus();
 }
 
@@ -1039,7 +1048,7 @@ async function failurePage({ match, outcome = null }) {
   );
 
   const outcomeBox = h("div", { id: "replay-outcome" }, outcome === null ? null : outcomePanel(outcome));
-  const valuesTable = table("Attempted values beside the server's", ["Member", "Attempted", current === null ? "On the server (no object)" : "On the server now"], rows);
+  const valuesTable = table("Attempted values beside the server's", ["Member", "Attempted", current === null ? "On the server (no object)" : "On the server now"], rows, "compare");
   const absent = current === null ? h("p", { id: "current-absent" }, `The object does not exist on the server (current: none): replaying the ${failure.kind} makes it.`) : null;
   const content = [h("p", {}, h("a", { href: "#/failures" }, "← All failures")), outcomeBox, summary, h("h2", {}, "Values"), absent];
   if (!waiting) {
@@ -1078,15 +1087,8 @@ function valueControl(id, type, original) {
     const options = ["", ...values, ...(original !== "" && !values.includes(original) ? [original] : [])];
     return h("select", { id }, options.map((value) => h("option", { value, selected: value === original }, value === "" ? "(empty)" : value)));
   }
-  const hints = {
-    integer: ["numeric", "a whole number"],
-    decimal: ["decimal", `e.g. 12.${"0".repeat(Math.max(0, (type.scale ?? 2) - 1))}5`],
-    datetime: ["text", "2026-11-23T10:00:00Z"],
-    reference: ["text", "an object id, or empty"],
-    binary: ["text", "base64"],
-  };
-  const [inputmode, placeholder] = hints[type.kind] ?? ["text", "empty"];
-  return h("input", { id, type: "text", value: original, inputmode, placeholder, autocomplete: "off", spellcheck: "false" });
+  const inputmode = { integer: "numeric", decimal: "decimal" }[type.kind] ?? "text";
+  return h("input", { id, type: "text", value: original, inputmode, placeholder: "empty", autocomplete: "off", spellcheck: "false" });
 }
 
 function resetFields(fields, problem) {
@@ -1207,7 +1209,7 @@ async function usersPage() {
       h("th", { scope: "row" }, user.name, user.name === me ? h("span", { class: "muted" }, " (you)") : null),
       h("td", { class: "roles" }, user.roles.length === 0 ? h("span", { class: "muted" }, "none") : user.roles.join(", ")),
       h("td", {}, user.disabled ? h("span", { class: "tag tag-waiting" }, "disabled") : h("span", { class: "tag tag-done" }, "active")),
-      h("td", { class: "user-actions" }, editor, toggle),
+      h("td", { class: "wide" }, h("div", { class: "user-actions" }, editor, toggle)),
     );
   });
   return [
@@ -1312,7 +1314,7 @@ async function historyPage() {
       { class: Number(entry.errors) > 0 ? "has-errors" : null },
       h("td", {}, time(entry.at)),
       h("td", {}, entry.user),
-      h("td", {}, h("code", {}, entry.device === "" ? "—" : entry.device)),
+      h("td", { class: "wide" }, h("code", {}, entry.device === "" ? "—" : entry.device)),
       h("td", {}, entry.mode),
       h("td", {}, entry.upload_id === "" ? h("span", { class: "muted" }, "none") : shortId(entry.upload_id)),
       h("td", { class: "number" }, `${entry.duration_ms} ms`),
@@ -1335,7 +1337,7 @@ async function devicesPage() {
       "tr",
       {},
       h("td", {}, device.user),
-      h("td", {}, h("code", {}, device.device)),
+      h("td", { class: "wide" }, h("code", {}, device.device)),
       h("td", { class: "number" }, String(device.syncs)),
       h("td", {}, time(device.last_sync_at)),
       h("td", {}, device.last_mode),

@@ -165,6 +165,17 @@ pub(crate) async fn download(
             if !view.incremental && matches!(position, Position::Incremental { .. }) {
                 position = Position::Start;
             }
+            // Deletion records before this position are gone: an older checkpoint cannot be
+            // followed by them, so the download starts over, full.
+            let compacted = crate::lifecycle::compacted_through(&mut tx).await?;
+            match position {
+                Position::Incremental { seq } | Position::Full { start: seq, .. }
+                    if seq < compacted =>
+                {
+                    position = Position::Start;
+                }
+                _ => {}
+            }
             let page = Page { entity, view: &view, limit, fingerprint: &fingerprint, count };
             match position {
                 Position::Start => full_page(state, &mut tx, &page, (now, 0), index).await?,

@@ -98,6 +98,8 @@ pub const HISTORY_RETENTION_DAYS: i64 = 365;
 pub const FAILURE_RETENTION_DAYS: i64 = 365;
 /// Hours an unreferenced file content is kept after it was last sent or asked about, by default.
 pub const FILE_GRACE_HOURS: i64 = 24;
+/// Days deletion records are kept, by default.
+pub const DELETION_HORIZON_DAYS: i64 = 90;
 /// The largest file content, in bytes.
 pub const FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -128,6 +130,9 @@ pub struct Limits {
     pub failure_retention_days: i64,
     /// Hours a content nothing refers to is kept after its last sender sent or asked about it.
     pub file_grace_hours: i64,
+    /// Days deletion records are kept: a device whose checkpoint is older gets a full download
+    /// (reconciled by its index) instead of the deletions since.
+    pub deletion_horizon_days: i64,
 }
 
 impl Default for Limits {
@@ -151,6 +156,7 @@ impl Default for Limits {
             history_retention_days: HISTORY_RETENTION_DAYS,
             failure_retention_days: FAILURE_RETENTION_DAYS,
             file_grace_hours: FILE_GRACE_HOURS,
+            deletion_horizon_days: DELETION_HORIZON_DAYS,
         }
     }
 }

@@ -2,6 +2,10 @@
 //! every [`LIFECYCLE_INTERVAL_SECONDS`] (and once when it starts); each reports what it removed
 //! in the log and in `ferry_lifecycle_removed_total{job}`.
 //!
+//! - **Deletion records**: tombstones older than `Limits::deletion_horizon_days`. The position
+//!   in the change sequence up to which they are gone is kept (`ferry_meta`
+//!   `deletions_compacted_through`): a download from an older checkpoint is answered with a
+//!   full download, which the device reconciles with what it holds, so it misses no deletion.
 //! - **History**: upload and sync records older than `Limits::history_retention_days`.
 //! - **Failures**: replayed `SynchronizationError` records older than
 //!   `Limits::failure_retention_days`. A failure not yet replayed is the operator's to decide on
@@ -28,6 +32,8 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 /// What one run of the lifecycle's jobs removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Collected {
+    /// Deletion records.
+    pub deletions: u64,
     /// Upload and sync records.
     pub history: u64,
     /// Replayed failures.
@@ -42,6 +48,7 @@ pub(crate) async fn collect(state: &State) -> Result<Collected, StoreError> {
     let now = state.clock.now().unix_micros();
     let mut collected = Collected::default();
     let history_before = now - state.limits.history_retention_days.saturating_mul(DAY_MICROS);
+    collected.deletions = compact_deletions(state, now).await?;
     let mut tx = state.store.begin().await?;
     for table in ["ferry_history", "ferry_sync_history"] {
         let sql = format!("DELETE FROM {table} WHERE at < $1");
@@ -63,6 +70,7 @@ pub(crate) async fn collect(state: &State) -> Result<Collected, StoreError> {
 
 fn report(state: &State, collected: &Collected) {
     for (job, removed) in [
+        ("deletions", collected.deletions),
         ("history", collected.history),
         ("failures", collected.failures),
         ("contents", collected.contents),
@@ -70,12 +78,61 @@ fn report(state: &State, collected: &Collected) {
         state.metrics.lifecycle_removed(job, removed);
     }
     tracing::info!(
+        deletions = collected.deletions,
         history = collected.history,
         failures = collected.failures,
         contents = collected.contents,
         content_bytes = collected.content_bytes,
         "lifecycle jobs ran"
     );
+}
+
+/// The `ferry_meta` key of the change-sequence position up to which deletion records are gone.
+pub(crate) const COMPACTED_THROUGH_KEY: &str = "deletions_compacted_through";
+
+/// Removes the deletion records older than the horizon, and moves the position up to which they
+/// are gone; a checkpoint before it gets a full download. One transaction: a download sees the
+/// records and the old position, or neither and the new one.
+async fn compact_deletions(state: &State, now: i64) -> Result<u64, StoreError> {
+    let before = now - state.limits.deletion_horizon_days.saturating_mul(DAY_MICROS);
+    let mut tx = state.store.begin().await?;
+    let rows = tx
+        .query("SELECT max(seq) FROM ferry_tombstones WHERE at < $1", &[Param::Int(before)])
+        .await?;
+    let through = match rows.first().map(|row| &row[0]) {
+        Some(Param::Null) | None => {
+            tx.finish().await?;
+            return Ok(0);
+        }
+        Some(seq) => crate::store::int(seq)?,
+    };
+    // Every record up to that position is as old or older: positions are taken in time order.
+    let removed =
+        tx.execute("DELETE FROM ferry_tombstones WHERE seq <= $1", &[Param::Int(through)]).await?;
+    let kept = compacted_through(&mut tx).await?;
+    tx.execute(
+        "INSERT INTO ferry_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[Param::Text(COMPACTED_THROUGH_KEY.to_owned()), Param::Text(through.max(kept).to_string())],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// The position up to which deletion records are gone (0: none are).
+pub(crate) async fn compacted_through(tx: &mut crate::store::Tx<'_>) -> Result<i64, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT value FROM ferry_meta WHERE key = $1",
+            &[Param::Text(COMPACTED_THROUGH_KEY.to_owned())],
+        )
+        .await?;
+    match rows.first() {
+        Some(row) => text(&row[0])?.parse().map_err(|_| {
+            StoreError::Corrupt(format!("`{COMPACTED_THROUGH_KEY}` is not a position"))
+        }),
+        None => Ok(0),
+    }
 }
 
 /// Removes the contents nothing needs any longer (see the module's documentation).

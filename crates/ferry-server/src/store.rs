@@ -96,7 +96,7 @@ const FIXED_TABLES: [&str; 15] = [
     // One row per session: the hash of its refresh token, and of the one spent for it (good
     // again until the current one is spent), so a replay of any earlier token is seen.
     "CREATE TABLE IF NOT EXISTS ferry_sessions (session TEXT PRIMARY KEY, user_id {id} NOT NULL, refresh_hash TEXT NOT NULL, previous_hash TEXT NOT NULL, expires_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (entity, object_id))",
+    "CREATE TABLE IF NOT EXISTS ferry_tombstones (entity TEXT NOT NULL, object_id {id} NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (entity, object_id))",
     "CREATE INDEX IF NOT EXISTS ferry_tombstones_seq ON ferry_tombstones (entity, seq)",
     "CREATE TABLE IF NOT EXISTS ferry_uploads (upload_id TEXT PRIMARY KEY, user_id {id} NOT NULL, response TEXT NOT NULL, at BIGINT NOT NULL, request_digest TEXT)",
     // Only answers still kept are looked up by time (to drop them past the retention): the
@@ -152,12 +152,14 @@ async fn add_credentials_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Databases made before contents' senders had a time gain it (0: long ago, so the lifecycle's
-/// grace period is over for them).
+/// Databases made before contents' senders and deletion records had a time gain it (0: long
+/// ago, so the lifecycle's grace period and deletion horizon are over for them).
 async fn add_sent_at_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
-    if !has_column(tx, "ferry_content_senders", "at").await? {
-        let add = "ALTER TABLE ferry_content_senders ADD COLUMN at BIGINT NOT NULL DEFAULT 0";
-        tx.execute(add, &[]).await?;
+    for table in ["ferry_content_senders", "ferry_tombstones"] {
+        if !has_column(tx, table, "at").await? {
+            let add = format!("ALTER TABLE {table} ADD COLUMN at BIGINT NOT NULL DEFAULT 0");
+            tx.execute(&add, &[]).await?;
+        }
     }
     Ok(())
 }

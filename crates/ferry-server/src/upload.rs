@@ -839,8 +839,13 @@ async fn record_tombstone(
     seq: i64,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO ferry_tombstones (entity, object_id, seq) VALUES ($1, $2, $3) ON CONFLICT (entity, object_id) DO UPDATE SET seq = excluded.seq",
-        &[Param::Text(entity.name.to_string()), state.store.id_param(id), Param::Int(seq)],
+        "INSERT INTO ferry_tombstones (entity, object_id, seq, at) VALUES ($1, $2, $3, $4) ON CONFLICT (entity, object_id) DO UPDATE SET seq = excluded.seq, at = excluded.at",
+        &[
+            Param::Text(entity.name.to_string()),
+            state.store.id_param(id),
+            Param::Int(seq),
+            Param::Int(state.clock.now().unix_micros()),
+        ],
     )
     .await?;
     Ok(())

@@ -520,3 +520,49 @@ async fn server_with_day_long_tokens(backend: Backend) -> TestServer {
     let limits = Limits { access_token_lifetime_seconds: 2 * 86_400, ..Limits::default() };
     TestServer::start_with(backend, samples::FIELD_SERVICE, Handlers::default(), limits).await
 }
+
+/// Deletion records older than the horizon go; a device whose checkpoint is older gets a full
+/// download (what it holds beyond it is removed: nothing missing, nothing resurrected), and one
+/// whose checkpoint is newer goes on incrementally.
+#[tokio::test]
+async fn a_checkpoint_older_than_the_deletion_horizon_gets_a_full_download() {
+    for backend in backends() {
+        let limits = Limits { deletion_horizon_days: 90, ..Default::default() };
+        let server =
+            TestServer::start_with(backend, samples::FIELD_SERVICE, Default::default(), limits)
+                .await;
+        let planner = server.user("pia", &["Planner"]).await;
+        let sites = json!([
+            create("Field.Site", &id(1), json!({ "Name": "Depot" })),
+            create("Field.Site", &id(2), json!({ "Name": "Shed" })),
+        ]);
+        server.upload(&planner, "h-1", sites).await;
+        let before = server.download_all(&planner, "Field.Site", None).await;
+        server.upload(&planner, "h-2", json!([delete("Field.Site", &id(1))])).await;
+        assert_eq!(server.server.collect().await.unwrap().deletions, 0, "within the horizon");
+        let recent = server.download_all(&planner, "Field.Site", Some(&before.checkpoint)).await;
+        assert_eq!((recent.mode.as_str(), recent.removed.clone()), ("incremental", vec![id(1)]));
+
+        *server.clock.0.lock().unwrap() = server.clock.now_plus_days(91);
+        assert_eq!(server.server.collect().await.unwrap().deletions, 1, "{backend:?}");
+        let (status, signed) = server
+            .call(
+                Method::POST,
+                "/v1/sign-in",
+                None,
+                Some(json!({ "user": "pia", "password": crate::harness::PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{signed}");
+        let again = crate::harness::SignedIn {
+            token: signed["token"].as_str().unwrap().to_owned(),
+            refresh: String::new(),
+            id: planner.id,
+        };
+        let old = server.download_all(&again, "Field.Site", Some(&before.checkpoint)).await;
+        assert_eq!(old.mode, "full", "{backend:?}: the deletion record is gone");
+        assert_eq!(old.objects.keys().collect::<Vec<_>>(), vec![&id(2)], "{backend:?}");
+        let after = server.download_all(&again, "Field.Site", Some(&old.checkpoint)).await;
+        assert_eq!(after.mode, "incremental", "{backend:?}");
+    }
+}
