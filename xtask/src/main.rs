@@ -70,11 +70,11 @@ fn ci() -> Result<(), String> {
     let planted =
         ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--features", "planted-bugs"];
     run("cargo", &[&planted[..], &["-E", "test(every_planted_bug_is_caught)"]].concat(), &url)?;
-    // The TypeScript SDK on the WebAssembly core, and the field app in headless Chromium, against
-    // the `ferry` binary of this build.
+    // The TypeScript SDK on the WebAssembly core, the field app and the web console in headless
+    // Chromium, against the `ferry` binary of this build.
     wasm()?;
     run("cargo", &["build", "-p", "ferry-cli"], &url)?;
-    for package in ["sdk/js", "examples/field-app"] {
+    for package in ["sdk/js", "examples/field-app", "crates/ferry-server/console"] {
         run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package], &url)?;
         run("npm", &["test", "--prefix", package], &url)?;
     }

@@ -47,7 +47,8 @@ class SessionEnded extends Error {
 /** A user signed in whose roles are not the model's administrator roles. */
 class NotAdministrator extends Error {
   constructor(user, roles, adminRoles) {
-    const theirs = roles.length === 0 ? "no role" : `${plural(roles.length, "the role", "the roles")} ${roles.join(", ")}`;
+    const theirs =
+      roles.length === 0 ? "no role" : `${plural(roles.length, "the role", "the roles")} ${roles.join(", ")}`;
     super(
       `The console is for administrators only: ${user} has ${theirs}, and only ` +
         `${plural(adminRoles.length, "the role", "the roles")} ${adminRoles.join(", ")} may use it.`,
@@ -74,7 +75,11 @@ const sessions = {
     } catch {
       return null;
     }
-    const valid = stored !== null && typeof stored === "object" && typeof stored.token === "string" && typeof stored.user === "string";
+    const valid =
+      stored !== null &&
+      typeof stored === "object" &&
+      typeof stored.token === "string" &&
+      typeof stored.user === "string";
     return valid ? stored : null;
   },
   write(session) {
@@ -87,7 +92,8 @@ const sessions = {
 
 /** A session from the answer of a sign-in or a refresh. */
 function sessionFrom(user, answer) {
-  if (typeof answer?.token !== "string") throw new ApiError(0, "bad-answer", "the server's sign-in answer has no token");
+  if (typeof answer?.token !== "string")
+    throw new ApiError(0, "bad-answer", "the server's sign-in answer has no token");
   return {
     user,
     token: answer.token,
@@ -104,7 +110,12 @@ function sessionFrom(user, answer) {
 function parseJson(text) {
   return JSON.parse(text, (_key, value, context) => {
     const source = context?.source;
-    if (typeof value === "number" && !Number.isSafeInteger(value) && typeof source === "string" && /^-?\d+$/.test(source)) {
+    if (
+      typeof value === "number" &&
+      !Number.isSafeInteger(value) &&
+      typeof source === "string" &&
+      /^-?\d+$/.test(source)
+    ) {
       return BigInt(source);
     }
     return value;
@@ -130,10 +141,19 @@ async function send(method, path, body, token) {
   let answer;
   let text;
   try {
-    answer = await fetch(path, { method, headers, body: body === undefined ? undefined : encodeJson(body), cache: "no-store" });
+    answer = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : encodeJson(body),
+      cache: "no-store",
+    });
     text = await answer.text();
   } catch (error) {
-    throw new ApiError(0, "unreachable", `the server cannot be reached (${error.message}): check that it is running, then try again`);
+    throw new ApiError(
+      0,
+      "unreachable",
+      `the server cannot be reached (${error.message}): check that it is running, then try again`,
+    );
   }
   let parsed = null;
   try {
@@ -143,13 +163,30 @@ async function send(method, path, body, token) {
   }
   const requestId = answer.headers.get("x-request-id");
   if (answer.ok) {
-    if (parsed === undefined) throw new ApiError(answer.status, "bad-answer", `the server's answer to ${method} ${path} is not JSON`, requestId);
+    if (parsed === undefined)
+      throw new ApiError(
+        answer.status,
+        "bad-answer",
+        `the server's answer to ${method} ${path} is not JSON`,
+        requestId,
+      );
     return parsed;
   }
   if (parsed && typeof parsed.message === "string") {
-    throw new ApiError(answer.status, String(parsed.code ?? "error"), parsed.message, parsed.request_id ?? requestId, parsed.details ?? null);
+    throw new ApiError(
+      answer.status,
+      String(parsed.code ?? "error"),
+      parsed.message,
+      parsed.request_id ?? requestId,
+      parsed.details ?? null,
+    );
   }
-  throw new ApiError(answer.status, "error", `the server answered ${answer.status} ${answer.statusText}`.trim(), requestId);
+  throw new ApiError(
+    answer.status,
+    "error",
+    `the server answered ${answer.status} ${answer.statusText}`.trim(),
+    requestId,
+  );
 }
 
 let renewal = null;
@@ -195,7 +232,13 @@ async function api(method, path, body) {
     }
   }
   // The server refused the token before handling the request, so sending it again is safe.
-  session = await renew(session);
+  // A refresh token is spent once: when another request renewed the session meanwhile, its
+  // token is the one to use.
+  const latest = sessions.read();
+  if (latest === null) throw new SessionEnded("the session was ended by another request");
+  if (renewal !== null) session = await renewal;
+  else if (latest.token !== session.token) session = latest;
+  else session = await renew(session);
   try {
     return await send(method, path, body, session.token);
   } catch (error) {
@@ -554,7 +597,10 @@ export function wireValue(member, type, text) {
       }
       const fraction = (trimmed.split(".")[1] ?? "").replace(/0+$/, "");
       if (fraction.length > type.scale) {
-        throw new InputError(member, `expected at most ${type.scale} ${plural(type.scale, "digit", "digits")} after the point, found ${trimmed}`);
+        throw new InputError(
+          member,
+          `expected at most ${type.scale} ${plural(type.scale, "digit", "digits")} after the point, found ${trimmed}`,
+        );
       }
       return trimmed.replace(/^\+/, "");
     }
@@ -563,13 +609,19 @@ export function wireValue(member, type, text) {
       if (trimmed === "false") return false;
       throw new InputError(member, `expected true or false, found "${text}"`);
     case "datetime":
-      if (!DATE_TIME.test(trimmed)) throw new InputError(member, `expected a UTC date-time such as 2026-11-23T10:00:00Z, found "${text}"`);
+      if (!DATE_TIME.test(trimmed))
+        throw new InputError(member, `expected a UTC date-time such as 2026-11-23T10:00:00Z, found "${text}"`);
       return trimmed;
     case "enumeration":
-      if (!type.values.includes(trimmed)) throw new InputError(member, `expected one of ${type.values.join(", ")}, found "${text}"`);
+      if (!type.values.includes(trimmed))
+        throw new InputError(member, `expected one of ${type.values.join(", ")}, found "${text}"`);
       return trimmed;
     case "reference":
-      if (!OBJECT_ID.test(trimmed)) throw new InputError(member, `expected an object id such as 01a24281-7f34-aa56-5065-90dde6cc1ec4, found "${text}"`);
+      if (!OBJECT_ID.test(trimmed))
+        throw new InputError(
+          member,
+          `expected an object id such as 01a24281-7f34-aa56-5065-90dde6cc1ec4, found "${text}"`,
+        );
       return trimmed.toLowerCase();
     case "binary":
       if (!BASE64.test(trimmed)) throw new InputError(member, `expected base64 bytes, found "${text}"`);
@@ -640,7 +692,15 @@ function table(label, headings, rows, kind = "") {
       "table",
       { class: `stack ${kind}`.trim() },
       h("caption", { class: "visually-hidden" }, label),
-      h("thead", {}, h("tr", {}, headings.map((heading) => h("th", { scope: "col" }, heading)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headings.map((heading) => h("th", { scope: "col" }, heading)),
+        ),
+      ),
       h("tbody", {}, rows),
     ),
   );
@@ -658,15 +718,26 @@ function errorPanel(error) {
     "div",
     { class: "panel panel-error", role: "alert" },
     forbidden
-      ? h("p", {}, h("strong", {}, "Administrators only. "), `The server refused: ${ended} Sign in as an administrator to use this page.`)
+      ? h(
+          "p",
+          {},
+          h("strong", {}, "Administrators only. "),
+          `The server refused: ${ended} Sign in as an administrator to use this page.`,
+        )
       : h("p", {}, ended),
-    error instanceof ApiError && error.requestId ? h("p", { class: "request-id" }, "Request id ", h("code", {}, error.requestId)) : null,
+    error instanceof ApiError && error.requestId
+      ? h("p", { class: "request-id" }, "Request id ", h("code", {}, error.requestId))
+      : null,
   );
 }
 
 /** A message after an action: `kind` is `success` or `error`. */
 function notice(kind, text) {
-  return h("div", { class: `panel panel-${kind}`, role: kind === "error" ? "alert" : "status", tabindex: "-1" }, h("p", {}, text));
+  return h(
+    "div",
+    { class: `panel panel-${kind}`, role: kind === "error" ? "alert" : "status", tabindex: "-1" },
+    h("p", {}, text),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,7 +790,13 @@ function drawBar(session, current) {
       { class: "bar-inner" },
       brand,
       h("nav", { "aria-label": "Console pages" }, h("ul", {}, links)),
-      h("p", { class: "who" }, h("span", { class: "visually-hidden" }, "Signed in as "), h("strong", {}, session.user), signOut),
+      h(
+        "p",
+        { class: "who" },
+        h("span", { class: "visually-hidden" }, "Signed in as "),
+        h("strong", {}, session.user),
+        signOut,
+      ),
     ),
   );
 }
@@ -746,7 +823,18 @@ async function render(flash = null) {
   if (page === undefined) {
     document.title = "Page not found · Ferry console";
     const heading = h("h1", { tabindex: "-1" }, "Page not found");
-    main.replaceChildren(heading, h("p", {}, "The console has no page at ", h("code", {}, `#${route.path}`), ". ", h("a", { href: "#/overview" }, "Go to the overview"), "."));
+    main.replaceChildren(
+      heading,
+      h(
+        "p",
+        {},
+        "The console has no page at ",
+        h("code", {}, `#${route.path}`),
+        ". ",
+        h("a", { href: "#/overview" }, "Go to the overview"),
+        ".",
+      ),
+    );
     heading.focus();
     return;
   }
@@ -760,7 +848,8 @@ async function render(flash = null) {
     content = await page.render({ match, params: route.params, flash });
   } catch (error) {
     if (ticket !== renderTicket) return;
-    if (error instanceof SessionEnded) return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
+    if (error instanceof SessionEnded)
+      return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
     content = [errorPanel(error)];
   }
   if (ticket !== renderTicket) return;
@@ -778,8 +867,19 @@ function showSignIn(message) {
   drawBar(null);
   document.title = "Sign in · Ferry console";
   main.removeAttribute("aria-busy");
-  const user = h("input", { id: "sign-in-user", name: "user", autocomplete: "username", autocapitalize: "none", spellcheck: "false" });
-  const password = h("input", { id: "sign-in-password", name: "password", type: "password", autocomplete: "current-password" });
+  const user = h("input", {
+    id: "sign-in-user",
+    name: "user",
+    autocomplete: "username",
+    autocapitalize: "none",
+    spellcheck: "false",
+  });
+  const password = h("input", {
+    id: "sign-in-password",
+    name: "password",
+    type: "password",
+    autocomplete: "current-password",
+  });
   const button = h("button", { type: "submit" }, "Sign in");
   const problem = h("div", { class: "form-problem", "aria-live": "assertive" });
   const form = h(
@@ -794,7 +894,9 @@ function showSignIn(message) {
     event.preventDefault();
     const missing = user.value.trim() === "" ? user : password.value === "" ? password : null;
     if (missing !== null) {
-      problem.replaceChildren(errorPanel(new InputError(missing === user ? "User name" : "Password", "enter it to sign in")));
+      problem.replaceChildren(
+        errorPanel(new InputError(missing === user ? "User name" : "Password", "enter it to sign in")),
+      );
       missing.focus();
       return;
     }
@@ -814,8 +916,14 @@ function showSignIn(message) {
     }
   });
   const heading = h("h1", { tabindex: "-1" }, "Sign in");
-  const intro = h("p", {}, "The console is for the server's administrators. Sign in with the user name and password you use on a device.");
-  main.replaceChildren(...[heading, message === null ? null : notice(message.kind, message.text), intro, form].filter(Boolean));
+  const intro = h(
+    "p",
+    {},
+    "The console is for the server's administrators. Sign in with the user name and password you use on a device.",
+  );
+  main.replaceChildren(
+    ...[heading, message === null ? null : notice(message.kind, message.text), intro, form].filter(Boolean),
+  );
   user.focus();
 }
 
@@ -837,12 +945,23 @@ async function overviewPage() {
     h(
       "div",
       { class: "cards" },
-      card("stat-failures-waiting", "Failures waiting", overview.failures_waiting, h("a", { href: "#/failures?status=waiting" }, waiting > 0 ? "Review them" : "See all failures"), waiting > 0),
+      card(
+        "stat-failures-waiting",
+        "Failures waiting",
+        overview.failures_waiting,
+        h("a", { href: "#/failures?status=waiting" }, waiting > 0 ? "Review them" : "See all failures"),
+        waiting > 0,
+      ),
       card("stat-devices", "Devices", overview.devices, h("a", { href: "#/devices" }, "See devices")),
       card("stat-live-devices", "Live devices", overview.live_devices, h("p", { class: "muted" }, "Connected now")),
       card("stat-users", "Users", overview.users, h("a", { href: "#/users" }, "Manage users")),
     ),
-    h("section", { class: "section", "aria-labelledby": "syncs-heading" }, h("h2", { id: "syncs-heading" }, "Syncs per minute"), syncChart(overview.syncs_per_minute ?? [])),
+    h(
+      "section",
+      { class: "section", "aria-labelledby": "syncs-heading" },
+      h("h2", { id: "syncs-heading" }, "Syncs per minute"),
+      syncChart(overview.syncs_per_minute ?? []),
+    ),
     h(
       "section",
       { class: "section", "aria-labelledby": "server-heading" },
@@ -884,20 +1003,43 @@ function syncChart(minutes) {
       "g",
       {},
       node("rect", { class: "chart-track", x: index * step + 1, y: 0, width: step - 2, height }),
-      node("rect", { class: "chart-bar", x: index * step + 1, y: height - barHeight, width: step - 2, height: barHeight }),
+      node("rect", {
+        class: "chart-bar",
+        x: index * step + 1,
+        y: height - barHeight,
+        width: step - 2,
+        height: barHeight,
+      }),
       node("title", {}, label),
     );
   });
   const description = `${total} ${plural(total, "sync", "syncs")} in the last ${minutes.length} minutes, at most ${Math.max(0, ...counts)} in one minute`;
-  const chart = node("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img", "aria-label": description }, ...bars);
+  const chart = node(
+    "svg",
+    {
+      class: "chart",
+      viewBox: `0 0 ${width} ${height}`,
+      preserveAspectRatio: "none",
+      role: "img",
+      "aria-label": description,
+    },
+    ...bars,
+  );
   const first = minutes[0]?.[0];
-  const rows = minutes.map(([minute, count]) => h("tr", {}, h("td", {}, time(minute)), h("td", { class: "number" }, String(count))));
+  const rows = minutes.map(([minute, count]) =>
+    h("tr", {}, h("td", {}, time(minute)), h("td", { class: "number" }, String(count))),
+  );
   return h(
     "div",
     { class: "chart-box" },
     h("p", { id: "syncs-total" }, `${sentence(description)}.`),
     chart,
-    h("div", { class: "chart-axis", "aria-hidden": "true" }, h("span", {}, first ? `${clock(first)} UTC` : ""), h("span", {}, "now")),
+    h(
+      "div",
+      { class: "chart-axis", "aria-hidden": "true" },
+      h("span", {}, first ? `${clock(first)} UTC` : ""),
+      h("span", {}, "now"),
+    ),
     h("details", {}, h("summary", {}, "The same as a table"), table("Syncs per minute", ["Minute", "Syncs"], rows)),
   );
 }
@@ -908,7 +1050,11 @@ function syncChart(minutes) {
 const FAILURE_STATES = { "": "Any", waiting: "Waiting", replayed: "Replayed" };
 
 async function failuresPage({ params }) {
-  const filters = { entity: params.get("entity") ?? "", user: params.get("user") ?? "", status: params.get("status") ?? "" };
+  const filters = {
+    entity: params.get("entity") ?? "",
+    user: params.get("user") ?? "",
+    status: params.get("status") ?? "",
+  };
   if (!(filters.status in FAILURE_STATES)) {
     throw new InputError("status", `expected waiting or replayed, found "${filters.status}"`);
   }
@@ -916,7 +1062,11 @@ async function failuresPage({ params }) {
   if (filters.entity !== "") query.set("entity", filters.entity);
   if (filters.user !== "") query.set("user", filters.user);
   const search = query.size > 0 ? `?${query}` : "";
-  const [list, model, users] = await Promise.all([api("GET", `/v1/failures${search}`), loadModel(), api("GET", "/v1/users")]);
+  const [list, model, users] = await Promise.all([
+    api("GET", `/v1/failures${search}`),
+    loadModel(),
+    api("GET", "/v1/users"),
+  ]);
   const failures = list.failures.filter((failure) => {
     if (filters.status === "waiting") return failure.replayed_at == null;
     if (filters.status === "replayed") return failure.replayed_at != null;
@@ -929,7 +1079,11 @@ async function failuresPage({ params }) {
       "div",
       { class: "field" },
       h("label", { for: id }, label),
-      h("select", { id, name: id }, values.map((value) => h("option", { value, selected: value === selected }, value === "" ? "Any" : value))),
+      h(
+        "select",
+        { id, name: id },
+        values.map((value) => h("option", { value, selected: value === selected }, value === "" ? "Any" : value)),
+      ),
     );
   };
   const entityNames = ["", ...[...model.entities.keys()].sort()];
@@ -943,14 +1097,29 @@ async function failuresPage({ params }) {
       "div",
       { class: "field" },
       h("label", { for: "filter-status" }, "Status"),
-      h("select", { id: "filter-status" }, Object.entries(FAILURE_STATES).map(([value, label]) => h("option", { value, selected: value === filters.status }, label))),
+      h(
+        "select",
+        { id: "filter-status" },
+        Object.entries(FAILURE_STATES).map(([value, label]) =>
+          h("option", { value, selected: value === filters.status }, label),
+        ),
+      ),
     ),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter"), h("a", { href: "#/failures", class: "button-link" }, "Clear")),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit" }, "Filter"),
+      h("a", { href: "#/failures", class: "button-link" }, "Clear"),
+    ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = new URLSearchParams();
-    for (const [key, id] of [["entity", "filter-entity"], ["user", "filter-user"], ["status", "filter-status"]]) {
+    for (const [key, id] of [
+      ["entity", "filter-entity"],
+      ["user", "filter-user"],
+      ["status", "filter-status"],
+    ]) {
       const value = form.querySelector(`#${id}`).value;
       if (value !== "") chosen.set(key, value);
     }
@@ -963,7 +1132,11 @@ async function failuresPage({ params }) {
     h(
       "tr",
       {},
-      h("td", {}, h("a", { href: `#/failures/${failure.id}`, "aria-label": `Failure ${failure.id}` }, `#${failure.id}`)),
+      h(
+        "td",
+        {},
+        h("a", { href: `#/failures/${failure.id}`, "aria-label": `Failure ${failure.id}` }, `#${failure.id}`),
+      ),
       h("td", {}, failure.entity),
       h("td", {}, shortId(failure.object_id)),
       h("td", {}, failure.kind),
@@ -971,15 +1144,37 @@ async function failuresPage({ params }) {
       h("td", { class: "reason" }, failure.reason),
       h("td", {}, failure.user),
       h("td", {}, time(failure.at)),
-      h("td", {}, failure.replayed_at == null ? h("span", { class: "tag tag-waiting" }, "waiting") : h("span", { class: "tag tag-done" }, "replayed")),
+      h(
+        "td",
+        {},
+        failure.replayed_at == null
+          ? h("span", { class: "tag tag-waiting" }, "waiting")
+          : h("span", { class: "tag tag-done" }, "replayed"),
+      ),
     ),
   );
-  const count = h("p", { id: "failure-count", role: "status" }, failures.length === 0 ? "No failures match." : `${failures.length} ${plural(failures.length, "failure", "failures")}, newest first.`);
+  const count = h(
+    "p",
+    { id: "failure-count", role: "status" },
+    failures.length === 0
+      ? "No failures match."
+      : `${failures.length} ${plural(failures.length, "failure", "failures")}, newest first.`,
+  );
   return [
-    h("p", {}, "Changes the server rejected into SynchronizationError. Open one to compare it with the object on the server, correct its values and replay it."),
+    h(
+      "p",
+      {},
+      "Changes the server rejected into SynchronizationError. Open one to compare it with the object on the server, correct its values and replay it.",
+    ),
     form,
     count,
-    failures.length === 0 ? null : table("Failures", ["Failure", "Entity", "Object", "Change", "Rejected as", "Reason", "User", "At", "Status"], rows),
+    failures.length === 0
+      ? null
+      : table(
+          "Failures",
+          ["Failure", "Entity", "Object", "Change", "Rejected as", "Reason", "User", "At", "Status"],
+          rows,
+        ),
   ];
 }
 
@@ -1018,7 +1213,12 @@ async function failurePage({ match, outcome = null }) {
     return h(
       "tr",
       { class: differs ? "differs" : null, "data-member": member },
-      h("th", { scope: "row" }, inChange && editable ? h("label", { for: controlId }, member) : member, h("span", { class: "type" }, typeLabel(type))),
+      h(
+        "th",
+        { scope: "row" },
+        inChange && editable ? h("label", { for: controlId }, member) : member,
+        h("span", { class: "type" }, typeLabel(type)),
+      ),
       h("td", { class: "attempted" }, cell),
       h("td", { class: "current" }, currentCell, differs ? h("span", { class: "tag tag-differs" }, "differs") : null),
     );
@@ -1028,7 +1228,13 @@ async function failurePage({ match, outcome = null }) {
     "dl",
     { class: "facts" },
     h("dt", {}, "Status"),
-    h("dd", { id: "failure-status" }, waiting ? h("span", { class: "tag tag-waiting" }, "waiting for a replay") : h("span", {}, h("span", { class: "tag tag-done" }, "replayed"), " ", time(failure.replayed_at))),
+    h(
+      "dd",
+      { id: "failure-status" },
+      waiting
+        ? h("span", { class: "tag tag-waiting" }, "waiting for a replay")
+        : h("span", {}, h("span", { class: "tag tag-done" }, "replayed"), " ", time(failure.replayed_at)),
+    ),
     h("dt", {}, "Entity"),
     h("dd", {}, failure.entity),
     h("dt", {}, "Object"),
@@ -1048,20 +1254,48 @@ async function failurePage({ match, outcome = null }) {
   );
 
   const outcomeBox = h("div", { id: "replay-outcome" }, outcome === null ? null : outcomePanel(outcome));
-  const valuesTable = table("Attempted values beside the server's", ["Member", "Attempted", current === null ? "On the server (no object)" : "On the server now"], rows, "compare");
-  const absent = current === null ? h("p", { id: "current-absent" }, `The object does not exist on the server (current: none): replaying the ${failure.kind} makes it.`) : null;
-  const content = [h("p", {}, h("a", { href: "#/failures" }, "← All failures")), outcomeBox, summary, h("h2", {}, "Values"), absent];
+  const valuesTable = table(
+    "Attempted values beside the server's",
+    ["Member", "Attempted", current === null ? "On the server (no object)" : "On the server now"],
+    rows,
+    "compare",
+  );
+  const absent =
+    current === null
+      ? h(
+          "p",
+          { id: "current-absent" },
+          `The object does not exist on the server (current: none): replaying the ${failure.kind} makes it.`,
+        )
+      : null;
+  const content = [
+    h("p", {}, h("a", { href: "#/failures" }, "← All failures")),
+    outcomeBox,
+    summary,
+    h("h2", {}, "Values"),
+    absent,
+  ];
   if (!waiting) {
     content.push(h("p", {}, "This failure was replayed; it stays as a record."), valuesTable);
     return content;
   }
   const problem = h("div", { class: "form-problem", "aria-live": "assertive" });
   const replay = h("button", { type: "submit" }, "Replay");
-  const undo = h("button", { type: "button", class: "button-quiet", onclick: () => resetFields(fields, problem) }, "Undo edits");
+  const undo = h(
+    "button",
+    { type: "button", class: "button-quiet", onclick: () => resetFields(fields, problem) },
+    "Undo edits",
+  );
   const form = h(
     "form",
     { class: "replay-form", novalidate: true, "aria-label": `Replay failure ${id}` },
-    h("p", { class: "muted" }, editable ? "Edit the attempted values to correct them: only the values you change are sent, the others are replayed as they were." : "A deletion has no values: replaying it deletes the object again."),
+    h(
+      "p",
+      { class: "muted" },
+      editable
+        ? "Edit the attempted values to correct them: only the values you change are sent, the others are replayed as they were."
+        : "A deletion has no values: replaying it deletes the object again.",
+    ),
     valuesTable,
     problem,
     h("div", { class: "actions" }, replay, editable ? undo : null),
@@ -1085,10 +1319,22 @@ function valueControl(id, type, original) {
   if (type.kind === "enumeration" || type.kind === "boolean") {
     const values = type.kind === "boolean" ? ["true", "false"] : type.values;
     const options = ["", ...values, ...(original !== "" && !values.includes(original) ? [original] : [])];
-    return h("select", { id }, options.map((value) => h("option", { value, selected: value === original }, value === "" ? "(empty)" : value)));
+    return h(
+      "select",
+      { id },
+      options.map((value) => h("option", { value, selected: value === original }, value === "" ? "(empty)" : value)),
+    );
   }
   const inputmode = { integer: "numeric", decimal: "decimal" }[type.kind] ?? "text";
-  return h("input", { id, type: "text", value: original, inputmode, placeholder: "empty", autocomplete: "off", spellcheck: "false" });
+  return h("input", {
+    id,
+    type: "text",
+    value: original,
+    inputmode,
+    placeholder: "empty",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
 }
 
 function resetFields(fields, problem) {
@@ -1126,7 +1372,12 @@ async function replayFailure(id, fields, { replay, problem, outcomeBox }) {
   const { values, invalid } = corrections(fields);
   if (invalid.length > 0) {
     const names = invalid.map((field) => field.member).join(", ");
-    problem.replaceChildren(notice("error", `Nothing was replayed: ${names} ${plural(invalid.length, "has a value", "have values")} the member cannot take (see below).`));
+    problem.replaceChildren(
+      notice(
+        "error",
+        `Nothing was replayed: ${names} ${plural(invalid.length, "has a value", "have values")} the member cannot take (see below).`,
+      ),
+    );
     invalid[0].control.focus();
     return;
   }
@@ -1152,7 +1403,8 @@ async function replayFailure(id, fields, { replay, problem, outcomeBox }) {
     main.replaceChildren(heading, ...content.filter(Boolean));
     main.querySelector("#replay-outcome > *")?.focus();
   } catch (error) {
-    if (error instanceof SessionEnded) return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
+    if (error instanceof SessionEnded)
+      return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
     problem.replaceChildren(errorPanel(error));
   } finally {
     replay.disabled = false;
@@ -1165,21 +1417,45 @@ function outcomePanel(outcome) {
   const result = outcome?.outcome;
   if (result === "applied") {
     const revision = outcome.revision === undefined ? "" : ` (revision ${outcome.revision})`;
-    return h("div", { class: "panel panel-success", role: "status", tabindex: "-1" }, h("p", {}, h("strong", {}, "Outcome: applied. "), `The change is on the server now${revision}, and devices receive it at their next sync.`));
+    return h(
+      "div",
+      { class: "panel panel-success", role: "status", tabindex: "-1" },
+      h(
+        "p",
+        {},
+        h("strong", {}, "Outcome: applied. "),
+        `The change is on the server now${revision}, and devices receive it at their next sync.`,
+      ),
+    );
   }
   if (result === "deleted") {
-    return h("div", { class: "panel panel-success", role: "status", tabindex: "-1" }, h("p", {}, h("strong", {}, "Outcome: deleted. "), "The object is gone from the server."));
+    return h(
+      "div",
+      { class: "panel panel-success", role: "status", tabindex: "-1" },
+      h("p", {}, h("strong", {}, "Outcome: deleted. "), "The object is gone from the server."),
+    );
   }
   if (result === "failed") {
     const kind = outcome.kind ? ` (${outcome.kind})` : "";
     return h(
       "div",
       { class: "panel panel-error", role: "alert", tabindex: "-1" },
-      h("p", {}, h("strong", {}, "Outcome: failed. "), `${sentence(outcome.reason ?? "the server gave no reason")}${kind}.`),
+      h(
+        "p",
+        {},
+        h("strong", {}, "Outcome: failed. "),
+        `${sentence(outcome.reason ?? "the server gave no reason")}${kind}.`,
+      ),
       h("p", {}, "The failure still waits: correct the values and replay it again."),
     );
   }
-  return errorPanel(new ApiError(0, "bad-answer", `the server's answer to the replay has an unknown outcome: ${JSON.stringify(outcome)}`));
+  return errorPanel(
+    new ApiError(
+      0,
+      "bad-answer",
+      `the server's answer to the replay has an unknown outcome: ${JSON.stringify(outcome)}`,
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1207,13 +1483,27 @@ async function usersPage() {
       "tr",
       { "data-user": user.name },
       h("th", { scope: "row" }, user.name, user.name === me ? h("span", { class: "muted" }, " (you)") : null),
-      h("td", { class: "roles" }, user.roles.length === 0 ? h("span", { class: "muted" }, "none") : user.roles.join(", ")),
-      h("td", {}, user.disabled ? h("span", { class: "tag tag-waiting" }, "disabled") : h("span", { class: "tag tag-done" }, "active")),
+      h(
+        "td",
+        { class: "roles" },
+        user.roles.length === 0 ? h("span", { class: "muted" }, "none") : user.roles.join(", "),
+      ),
+      h(
+        "td",
+        {},
+        user.disabled
+          ? h("span", { class: "tag tag-waiting" }, "disabled")
+          : h("span", { class: "tag tag-done" }, "active"),
+      ),
       h("td", { class: "wide" }, h("div", { class: "user-actions" }, editor, toggle)),
     );
   });
   return [
-    h("p", {}, "Everyone who may sign in to this server. A disabled user cannot sign in, and their sessions end at once."),
+    h(
+      "p",
+      {},
+      "Everyone who may sign in to this server. A disabled user cannot sign in, and their sessions end at once.",
+    ),
     table("Users", ["Name", "Roles", "Status", "Actions"], rows),
     newUserForm(roles),
   ];
@@ -1222,46 +1512,88 @@ async function usersPage() {
 function rolesEditor(user, roles, index) {
   const boxes = roles.map((role, at) => {
     const id = `roles-${index}-${at}`;
-    return h("div", { class: "check" }, h("input", { type: "checkbox", id, value: role, checked: user.roles.includes(role) }), h("label", { for: id }, role));
+    return h(
+      "div",
+      { class: "check" },
+      h("input", { type: "checkbox", id, value: role, checked: user.roles.includes(role) }),
+      h("label", { for: id }, role),
+    );
   });
   const problem = h("div", { class: "form-problem", "aria-live": "assertive" });
   const save = h("button", { type: "submit" }, "Save roles");
-  const form = h("form", { class: "roles-form" }, h("fieldset", {}, h("legend", {}, `Roles of ${user.name}`), boxes), save, problem);
+  const form = h(
+    "form",
+    { class: "roles-form" },
+    h("fieldset", {}, h("legend", {}, `Roles of ${user.name}`), boxes),
+    save,
+    problem,
+  );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const chosen = [...form.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.value);
     save.disabled = true;
     try {
       const updated = await api("PUT", `/v1/users/${encodeURIComponent(user.name)}/roles`, { roles: chosen });
-      const text = updated.roles.length === 0 ? `${updated.name} has no role now: their sessions ended.` : `${updated.name} has ${plural(updated.roles.length, "the role", "the roles")} ${updated.roles.join(", ")} now.`;
+      const text =
+        updated.roles.length === 0
+          ? `${updated.name} has no role now: their sessions ended.`
+          : `${updated.name} has ${plural(updated.roles.length, "the role", "the roles")} ${updated.roles.join(", ")} now.`;
       await render({ kind: "success", text });
     } catch (error) {
-      if (error instanceof SessionEnded) return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
+      if (error instanceof SessionEnded)
+        return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
       problem.replaceChildren(errorPanel(error));
       save.disabled = false;
     }
   });
-  return h("details", { class: "roles-editor" }, h("summary", { "aria-label": `Set roles of ${user.name}` }, "Set roles"), form);
+  return h(
+    "details",
+    { class: "roles-editor" },
+    h("summary", { "aria-label": `Set roles of ${user.name}` }, "Set roles"),
+    form,
+  );
 }
 
 async function setDisabled(user, disabled, button) {
   button.disabled = true;
   try {
     await api("PUT", `/v1/users/${encodeURIComponent(user.name)}/disabled`, { disabled });
-    const text = disabled ? `${user.name} is disabled: they cannot sign in, and their sessions ended.` : `${user.name} is enabled: they can sign in again.`;
+    const text = disabled
+      ? `${user.name} is disabled: they cannot sign in, and their sessions ended.`
+      : `${user.name} is enabled: they can sign in again.`;
     await render({ kind: "success", text });
   } catch (error) {
-    if (error instanceof SessionEnded) return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
-    await render({ kind: "error", text: `${user.name} was not ${disabled ? "disabled" : "enabled"}: ${error.message}` });
+    if (error instanceof SessionEnded)
+      return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
+    await render({
+      kind: "error",
+      text: `${user.name} was not ${disabled ? "disabled" : "enabled"}: ${error.message}`,
+    });
   }
 }
 
 function newUserForm(roles) {
-  const name = h("input", { id: "new-user-name", name: "name", autocomplete: "off", autocapitalize: "none", spellcheck: "false" });
-  const password = h("input", { id: "new-user-password", name: "password", type: "password", autocomplete: "new-password" });
+  const name = h("input", {
+    id: "new-user-name",
+    name: "name",
+    autocomplete: "off",
+    autocapitalize: "none",
+    spellcheck: "false",
+  });
+  const password = h("input", {
+    id: "new-user-password",
+    name: "password",
+    type: "password",
+    autocomplete: "new-password",
+  });
   const boxes = roles.map((role, at) => {
     const id = `new-user-role-${at}`;
-    return h("div", { class: "check" }, h("input", { type: "checkbox", id, value: role }), h("label", { for: id }, role));
+    return h(
+      "div",
+      { class: "check" },
+      h("input", { type: "checkbox", id, value: role }),
+      h("label", { for: id }, role),
+    );
   });
   const problem = h("div", { class: "form-problem", "aria-live": "assertive" });
   const add = h("button", { type: "submit" }, "Add user");
@@ -1270,7 +1602,13 @@ function newUserForm(roles) {
     { class: "card-form", novalidate: true, "aria-labelledby": "new-user-heading" },
     h("h2", { id: "new-user-heading" }, "Add a user"),
     h("div", { class: "field" }, h("label", { for: name.id }, "Name"), name),
-    h("div", { class: "field" }, h("label", { for: password.id }, "Password"), password, h("p", { class: "muted" }, "They sign in with it on their devices.")),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: password.id }, "Password"),
+      password,
+      h("p", { class: "muted" }, "They sign in with it on their devices."),
+    ),
     h("fieldset", {}, h("legend", {}, "Roles"), boxes),
     h("div", { class: "actions" }, add),
     problem,
@@ -1279,10 +1617,13 @@ function newUserForm(roles) {
     event.preventDefault();
     const chosen = [...form.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.value);
     const missing =
-      name.value.trim() === "" ? [name, "Name: enter the new user's name"] :
-      password.value === "" ? [password, "Password: enter a password for the new user"] :
-      chosen.length === 0 ? [form.querySelector("input[type=checkbox]"), "Roles: choose at least one role for the new user"] :
-      null;
+      name.value.trim() === ""
+        ? [name, "Name: enter the new user's name"]
+        : password.value === ""
+          ? [password, "Password: enter a password for the new user"]
+          : chosen.length === 0
+            ? [form.querySelector("input[type=checkbox]"), "Roles: choose at least one role for the new user"]
+            : null;
     if (missing !== null) {
       problem.replaceChildren(notice("error", missing[1]));
       missing[0]?.focus();
@@ -1291,10 +1632,18 @@ function newUserForm(roles) {
     add.disabled = true;
     problem.replaceChildren();
     try {
-      const created = await api("POST", "/v1/users", { name: name.value.trim(), password: password.value, roles: chosen });
-      await render({ kind: "success", text: `${created.name} was added with ${plural(created.roles.length, "the role", "the roles")} ${created.roles.join(", ")}.` });
+      const created = await api("POST", "/v1/users", {
+        name: name.value.trim(),
+        password: password.value,
+        roles: chosen,
+      });
+      await render({
+        kind: "success",
+        text: `${created.name} was added with ${plural(created.roles.length, "the role", "the roles")} ${created.roles.join(", ")}.`,
+      });
     } catch (error) {
-      if (error instanceof SessionEnded) return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
+      if (error instanceof SessionEnded)
+        return showSignIn({ kind: "error", text: `Your session ended (${error.message}). Sign in again to go on.` });
       problem.replaceChildren(errorPanel(error));
       add.disabled = false;
       name.focus();
@@ -1324,9 +1673,25 @@ async function historyPage() {
     ),
   );
   return [
-    h("p", {}, "Each sync a device completed, and each upload as the server applied it (mode ", h("code", {}, "upload"), "), newest first."),
-    h("p", { role: "status" }, entries.length === 0 ? "No syncs yet." : `${entries.length} ${plural(entries.length, "entry", "entries")}.`),
-    entries.length === 0 ? null : table("Synchronization history", ["At", "User", "Device", "Mode", "Upload", "Duration", "Objects up", "Objects down", "Errors"], rows),
+    h(
+      "p",
+      {},
+      "Each sync a device completed, and each upload as the server applied it (mode ",
+      h("code", {}, "upload"),
+      "), newest first.",
+    ),
+    h(
+      "p",
+      { role: "status" },
+      entries.length === 0 ? "No syncs yet." : `${entries.length} ${plural(entries.length, "entry", "entries")}.`,
+    ),
+    entries.length === 0
+      ? null
+      : table(
+          "Synchronization history",
+          ["At", "User", "Device", "Mode", "Upload", "Duration", "Objects up", "Objects down", "Errors"],
+          rows,
+        ),
   ];
 }
 
@@ -1345,7 +1710,13 @@ async function devicesPage() {
   );
   return [
     h("p", {}, "Each device that reported a sync, with its user, most recent first."),
-    h("p", { role: "status" }, devices.length === 0 ? "No device has synced yet." : `${devices.length} ${plural(devices.length, "device", "devices")}.`),
+    h(
+      "p",
+      { role: "status" },
+      devices.length === 0
+        ? "No device has synced yet."
+        : `${devices.length} ${plural(devices.length, "device", "devices")}.`,
+    ),
     devices.length === 0 ? null : table("Devices", ["User", "Device", "Syncs", "Last sync", "Last mode"], rows),
   ];
 }

@@ -91,9 +91,16 @@ async function screenshot(name, heading) {
     const title = page.locator("main h1", { hasText: heading });
     await title.waitFor({ state: "visible" });
     const box = await title.boundingBox();
-    assert.ok(box !== null && box.y >= 0 && box.y + box.height <= viewport.height, `${name} (${size}): the heading "${heading}" is in the window`);
+    assert.ok(
+      box !== null && box.y >= 0 && box.y + box.height <= viewport.height,
+      `${name} (${size}): the heading "${heading}" is in the window`,
+    );
     const text = await page.locator("main").innerText();
-    assert.doesNotMatch(text, /\b(?:null|undefined|NaN)\b|\[object /, `${name} (${size}): no value shows as a program's word`);
+    assert.doesNotMatch(
+      text,
+      /\b(?:null|undefined|NaN)\b|\[object /,
+      `${name} (${size}): no value shows as a program's word`,
+    );
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${name} (${size}): the page is ${overflow}px wider than the window`);
     const unlabelled = await page.evaluate(() =>
@@ -159,72 +166,93 @@ test("two planners' work orders 7: pat's is applied, bob's lands in Synchronizat
   failureId = failures[0].id;
 });
 
-test("the server serves this folder's console", { skip: FILES_DIR !== null && "FERRY_CONSOLE_DIR is set: the test's own server serves the files" }, async () => {
-  for (const entry of CONSOLE_FILES) {
-    const answer = await fetch(`${server.url}${entry.path}`);
-    assert.equal(answer.status, 200, `${entry.path} is served`);
-    assert.equal(answer.headers.get("content-type"), entry.type, `${entry.path} has its type`);
-    const expected = readFileSync(join(CONSOLE_DIR, entry.file), "utf8");
-    assert.ok((await answer.text()) === expected, `${entry.path} is ${entry.file} as it is in ${CONSOLE_DIR}: rebuild ferry after changing the console`);
-  }
-  const other = await fetch(`${server.url}/console/other.js`);
-  assert.equal(other.status, 404, "the console has only its three files");
-});
+test(
+  "the server serves this folder's console",
+  { skip: FILES_DIR !== null && "FERRY_CONSOLE_DIR is set: the test's own server serves the files" },
+  async () => {
+    for (const entry of CONSOLE_FILES) {
+      const answer = await fetch(`${server.url}${entry.path}`);
+      assert.equal(answer.status, 200, `${entry.path} is served`);
+      assert.equal(answer.headers.get("content-type"), entry.type, `${entry.path} has its type`);
+      const expected = readFileSync(join(CONSOLE_DIR, entry.file), "utf8");
+      assert.ok(
+        (await answer.text()) === expected,
+        `${entry.path} is ${entry.file} as it is in ${CONSOLE_DIR}: rebuild ferry after changing the console`,
+      );
+    }
+    const other = await fetch(`${server.url}/console/other.js`);
+    assert.equal(other.status, 404, "the console has only its three files");
+  },
+);
 
 test("parsing the model and converting typed values, in the page", async () => {
   await page.goto(consoleUrl);
   await heading("Sign in");
-  const results = await page.evaluate(async (modelText) => {
-    const { parseModel, wireValue } = await import("/console/console.js");
-    const model = parseModel(modelText);
-    const order = model.entities.get("Field.WorkOrder");
-    const typeOf = (entity, member) => model.entities.get(entity)?.members.get(member) ?? null;
-    const attempt = (member, type, text) => {
-      try {
-        const value = wireValue(member, type, text);
-        return typeof value === "bigint" ? `bigint ${value}` : value;
-      } catch (error) {
-        return `error ${error.message}`;
+  const results = await page.evaluate(
+    async (modelText) => {
+      const { parseModel, wireValue } = await import("/console/console.js");
+      const model = parseModel(modelText);
+      const order = model.entities.get("Field.WorkOrder");
+      const typeOf = (entity, member) => model.entities.get(entity)?.members.get(member) ?? null;
+      const attempt = (member, type, text) => {
+        try {
+          const value = wireValue(member, type, text);
+          return typeof value === "bigint" ? `bigint ${value}` : value;
+        } catch (error) {
+          return `error ${error.message}`;
+        }
+      };
+      const integer = { kind: "integer" };
+      const decimal = { kind: "decimal", scale: 2 };
+      return {
+        members: [...order.members.keys()],
+        number: typeOf("Field.WorkOrder", "Number"),
+        status: typeOf("Field.WorkOrder", "Status"),
+        amount: typeOf("Field.WorkOrder", "Amount"),
+        site: typeOf("Field.WorkOrder", "Field.WorkOrder_Site"),
+        photoFile: typeOf("Field.Photo", "FileName"),
+        roles: model.roles,
+        adminRoles: model.adminRoles,
+        values: [
+          attempt("Number", integer, "8"),
+          attempt("Number", integer, " 9007199254740993 "),
+          attempt("Number", integer, "9223372036854775808"),
+          attempt("Number", integer, "eight"),
+          attempt("Number", integer, ""),
+          attempt("Amount", decimal, "12.50"),
+          attempt("Amount", decimal, "+1.230"),
+          attempt("Amount", decimal, "12.345"),
+          attempt("Amount", decimal, "12,5"),
+          attempt("Completed", { kind: "boolean" }, "false"),
+          attempt("Completed", { kind: "boolean" }, "no"),
+          attempt("DueDate", { kind: "datetime" }, "2026-11-23T10:00:00Z"),
+          attempt("DueDate", { kind: "datetime" }, "tomorrow"),
+          attempt("Status", status(model), "Done"),
+          attempt("Status", status(model), "Lost"),
+          attempt("Field.WorkOrder_Site", { kind: "reference" }, "01A24281-7F34-AA56-5065-90DDE6CC1EC4"),
+          attempt("Field.WorkOrder_Site", { kind: "reference" }, "site 1"),
+          attempt("Title", { kind: "string" }, " Pump "),
+          attempt("Title", { kind: "string" }, ""),
+        ],
+      };
+      function status(parsed) {
+        return parsed.entities.get("Field.WorkOrder").members.get("Status");
       }
-    };
-    const integer = { kind: "integer" };
-    const decimal = { kind: "decimal", scale: 2 };
-    return {
-      members: [...order.members.keys()],
-      number: typeOf("Field.WorkOrder", "Number"),
-      status: typeOf("Field.WorkOrder", "Status"),
-      amount: typeOf("Field.WorkOrder", "Amount"),
-      site: typeOf("Field.WorkOrder", "Field.WorkOrder_Site"),
-      photoFile: typeOf("Field.Photo", "FileName"),
-      roles: model.roles,
-      adminRoles: model.adminRoles,
-      values: [
-        attempt("Number", integer, "8"),
-        attempt("Number", integer, " 9007199254740993 "),
-        attempt("Number", integer, "9223372036854775808"),
-        attempt("Number", integer, "eight"),
-        attempt("Number", integer, ""),
-        attempt("Amount", decimal, "12.50"),
-        attempt("Amount", decimal, "+1.230"),
-        attempt("Amount", decimal, "12.345"),
-        attempt("Amount", decimal, "12,5"),
-        attempt("Completed", { kind: "boolean" }, "false"),
-        attempt("Completed", { kind: "boolean" }, "no"),
-        attempt("DueDate", { kind: "datetime" }, "2026-11-23T10:00:00Z"),
-        attempt("DueDate", { kind: "datetime" }, "tomorrow"),
-        attempt("Status", status(model), "Done"),
-        attempt("Status", status(model), "Lost"),
-        attempt("Field.WorkOrder_Site", { kind: "reference" }, "01A24281-7F34-AA56-5065-90DDE6CC1EC4"),
-        attempt("Field.WorkOrder_Site", { kind: "reference" }, "site 1"),
-        attempt("Title", { kind: "string" }, " Pump "),
-        attempt("Title", { kind: "string" }, ""),
-      ],
-    };
-    function status(parsed) {
-      return parsed.entities.get("Field.WorkOrder").members.get("Status");
-    }
-  }, readFileSync(MODEL_FILE, "utf8"));
-  assert.deepEqual(results.members, ["Number", "Title", "Status", "Priority", "Amount", "DueDate", "Notes", "Completed", "Field.WorkOrder_Site", "Field.WorkOrder_AssignedTo"]);
+    },
+    readFileSync(MODEL_FILE, "utf8"),
+  );
+  assert.deepEqual(results.members, [
+    "Number",
+    "Title",
+    "Status",
+    "Priority",
+    "Amount",
+    "DueDate",
+    "Notes",
+    "Completed",
+    "Field.WorkOrder_Site",
+    "Field.WorkOrder_AssignedTo",
+  ]);
   assert.deepEqual(results.number, { kind: "integer" });
   assert.deepEqual(results.status, { kind: "enumeration", values: ["Open", "InProgress", "Done", "Closed"] });
   assert.deepEqual(results.amount, { kind: "decimal", scale: 2 });
@@ -267,7 +295,11 @@ test("a wrong password and a planner are told why, and keep no session", async (
     await signIn({ name: ADA.name, password: "not ada's password" });
     await page.getByRole("alert").filter({ hasText: "Wrong user name or password" }).waitFor();
   });
-  assert.match(await page.locator(".request-id").innerText(), /Request id [0-9a-f]+/, "the refusal shows its request id");
+  assert.match(
+    await page.locator(".request-id").innerText(),
+    /Request id [0-9a-f]+/,
+    "the refusal shows its request id",
+  );
 
   await signIn(PAT);
   const refusal = page.getByRole("alert").filter({ hasText: "administrators only" });
@@ -284,12 +316,16 @@ test("a wrong password and a planner are told why, and keep no session", async (
     await page.reload();
     await page.getByRole("alert").filter({ hasText: "Administrators only" }).waitFor();
   });
-  assert.match(await page.getByRole("alert").filter({ hasText: "Administrators only" }).innerText(), /the server refused: only administrators may do this\./i);
+  assert.match(
+    await page.getByRole("alert").filter({ hasText: "Administrators only" }).innerText(),
+    /the server refused: only administrators may do this\./i,
+  );
   await page.evaluate((key) => sessionStorage.removeItem(key), SESSION_KEY);
 });
 
 test("ada signs in with the keyboard only, and the overview shows 1 failure waiting", async () => {
   await page.goto(`${consoleUrl}#/overview`);
+  await page.evaluate(() => sessionStorage.clear());
   await page.reload();
   await heading("Sign in");
   assert.equal(await page.evaluate(() => document.activeElement?.id), "sign-in-user", "the user name has focus");
@@ -317,13 +353,23 @@ test("ada signs in with the keyboard only, and the overview shows 1 failure wait
   assert.equal(await page.locator(".who strong").innerText(), ADA.name);
   await screenshot("overview", "Overview");
 
-  // Keyboard only: Tab through the bar to the Failures link, and Enter follows it.
-  let reached = false;
-  for (let presses = 0; presses < 15 && !reached; presses++) {
-    await page.keyboard.press("Tab");
-    reached = await page.evaluate(() => document.activeElement?.tagName === "A" && document.activeElement.textContent === "Failures");
+  // Keyboard only: focus is on the page's heading; Shift+Tab walks back through the bar (Sign
+  // out, then the links from the last), and Enter follows the Failures link.
+  assert.equal(await page.evaluate(() => document.activeElement?.tagName), "H1", "the heading has focus");
+  const walked = [];
+  for (let presses = 0; presses < 6 && walked.at(-1) !== "Failures"; presses++) {
+    await page.keyboard.press("Shift+Tab");
+    walked.push(await page.evaluate(() => document.activeElement?.textContent));
   }
-  assert.ok(reached, "Tab reaches the Failures link");
+  assert.deepEqual(walked, ["Sign out", "Devices", "History", "Users", "Failures"], "the bar's Tab order");
+  const outline = await page.evaluate(() => {
+    const style = getComputedStyle(document.activeElement);
+    return { style: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+  });
+  assert.ok(
+    outline.style !== "none" && outline.width >= 2,
+    `the focused link shows its focus: ${JSON.stringify(outline)}`,
+  );
   await page.keyboard.press("Enter");
   await heading("Failures");
   assert.match(page.url(), /#\/failures$/);
@@ -398,10 +444,22 @@ test("the failure shows attempted Number 7 beside none; a bad value is refused; 
   const replayed = await asAdmin("GET", `/v1/failures/${failureId}`);
   assert.notEqual(replayed.replayed_at, null, "the failure is replayed");
   assert.equal(replayed.current?.Number, 8, "the server holds Number 8");
-  assert.equal(await page.locator('tr[data-member="Number"] td.current .value').innerText(), "8", "the page shows the server's 8");
-  assert.equal(await page.locator('tr[data-member="Number"] td.attempted').innerText(), "7", "beside what bob's device attempted");
+  assert.equal(
+    await page.locator('tr[data-member="Number"] td.current .value').innerText(),
+    "8",
+    "the page shows the server's 8",
+  );
+  assert.equal(
+    await page.locator('tr[data-member="Number"] td.attempted').innerText(),
+    "7",
+    "beside what bob's device attempted",
+  );
   assert.match(await page.locator("#failure-status").innerText(), /replayed/);
-  assert.equal(await page.getByRole("button", { name: "Replay" }).count(), 0, "a replayed failure cannot be replayed again");
+  assert.equal(
+    await page.getByRole("button", { name: "Replay" }).count(),
+    0,
+    "a replayed failure cannot be replayed again",
+  );
   await screenshot("failure-replayed", `Failure ${failureId}`);
 
   await page.getByRole("link", { name: "Overview", exact: true }).click();
@@ -439,7 +497,11 @@ test("users: a user is added, a bad one refused, roles set, and bob disabled", a
     await page.getByRole("button", { name: "Add user" }).click();
     await page.getByRole("alert").filter({ hasText: "Password must be 8 to 1024 bytes" }).waitFor();
   });
-  assert.equal((await asAdmin("GET", "/v1/users")).users.some((user) => user.name === "dave"), false, "no user dave");
+  assert.equal(
+    (await asAdmin("GET", "/v1/users")).users.some((user) => user.name === "dave"),
+    false,
+    "no user dave",
+  );
 
   await page.locator("#new-user-name").fill("carol");
   await page.locator("#new-user-password").fill("carol's password");
@@ -493,7 +555,10 @@ test("history and devices list pat's and bob's syncs", async () => {
   for (const device of devices) {
     const row = rows.filter({ hasText: device.device });
     const text = await row.innerText();
-    assert.ok(text.includes(device.user) && text.includes(String(device.syncs)), `the row of ${device.user}'s device: ${text}`);
+    assert.ok(
+      text.includes(device.user) && text.includes(String(device.syncs)),
+      `the row of ${device.user}'s device: ${text}`,
+    );
   }
   assert.equal(devices.find((device) => device.user === PAT.name).syncs, 2, "pat synced twice");
   await screenshot("devices", "Devices");

@@ -41,6 +41,14 @@ const SERVER_START_MS_MAX = 20_000;
 /** How long a browser message the test expects may take to arrive, in milliseconds. */
 const MESSAGE_WAIT_MS_MAX = 5_000;
 
+/**
+ * The content security policy the test's server sends with the console's files: only the
+ * console's own origin, no inline code, no framing. `ferry serve` does not send it yet; the
+ * tests show the console works under it.
+ */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /** The console's files and the paths `ferry serve` serves them at (see `http/console.rs`). */
 export const CONSOLE_FILES = [
   { path: "/console", file: "index.html", type: "text/html; charset=utf-8" },
@@ -102,13 +110,26 @@ export class Server {
   async start() {
     const child = spawn(
       FERRY_BIN,
-      ["serve", "--model", MODEL_FILE, "--database", this.database, "--files", join(this.directory, "files"), "--listen", "127.0.0.1:0"],
+      [
+        "serve",
+        "--model",
+        MODEL_FILE,
+        "--database",
+        this.database,
+        "--files",
+        join(this.directory, "files"),
+        "--listen",
+        "127.0.0.1:0",
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.process = child;
     this.url = await new Promise((resolvePromise, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`ferry serve said nothing of where it listens within ${SERVER_START_MS_MAX} ms: ${this.output}`)),
+        () =>
+          reject(
+            new Error(`ferry serve said nothing of where it listens within ${SERVER_START_MS_MAX} ms: ${this.output}`),
+          ),
         SERVER_START_MS_MAX,
       );
       const read = (chunk) => {
@@ -134,7 +155,11 @@ export class Server {
     const headers = {};
     if (token !== null) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
-    const answer = await fetch(`${this.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const answer = await fetch(`${this.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await answer.text();
     return { status: answer.status, json: text === "" ? null : JSON.parse(text) };
   }
@@ -158,7 +183,7 @@ export class Server {
 
 /**
  * Serves the console's files from `directory` at the paths `ferry serve` serves them (read
- * again for every request, with the same headers), and passes every other request to
+ * again for every request, with the same headers and a content security policy), and passes every other request to
  * `upstream`: the console as the binary will serve it once rebuilt from these files.
  */
 export class ConsoleFiles {
@@ -174,18 +199,29 @@ export class ConsoleFiles {
           "content-length": body.length,
           "x-frame-options": "DENY",
           "cache-control": "no-cache",
+          "content-security-policy": CONTENT_SECURITY_POLICY,
         });
         response.end(request.method === "HEAD" ? undefined : body);
         return;
       }
       const target = new URL(request.url, upstream);
-      const forward = http.request(target, { method: request.method, headers: { ...request.headers, host: target.host } }, (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
-        answer.pipe(response);
-      });
+      const forward = http.request(
+        target,
+        { method: request.method, headers: { ...request.headers, host: target.host } },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+          answer.pipe(response);
+        },
+      );
       forward.on("error", (error) => {
         if (!response.headersSent) response.writeHead(502, { "content-type": "application/json" });
-        response.end(JSON.stringify({ code: "bad-gateway", message: `the test's proxy could not reach ferry serve: ${error.message}`, details: null }));
+        response.end(
+          JSON.stringify({
+            code: "bad-gateway",
+            message: `the test's proxy could not reach ferry serve: ${error.message}`,
+            details: null,
+          }),
+        );
       });
       request.pipe(forward);
     });
@@ -215,7 +251,9 @@ export class Device {
 
   /** Runs a device command; gives its JSON document. */
   async run(...args) {
-    const printed = await ferry(["device", "--db", this.db, "--json", ...args], { env: { FERRY_PASSWORD: this.password } });
+    const printed = await ferry(["device", "--db", this.db, "--json", ...args], {
+      env: { FERRY_PASSWORD: this.password },
+    });
     return JSON.parse(printed);
   }
 
@@ -267,7 +305,9 @@ export class Browser {
     while (matching().length < count && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
     const found = matching();
     if (found.length !== count) {
-      throw new Error(`expected ${count} browser errors matching ${pattern}, saw ${found.length}: ${JSON.stringify(this.errors.slice(before))}`);
+      throw new Error(
+        `expected ${count} browser errors matching ${pattern}, saw ${found.length}: ${JSON.stringify(this.errors.slice(before))}`,
+      );
     }
     this.errors = this.errors.filter((error) => !found.includes(error));
     return result;

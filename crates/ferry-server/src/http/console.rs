@@ -13,9 +13,17 @@ const INDEX: &str = include_str!("../../console/index.html");
 const SCRIPT: &str = include_str!("../../console/console.js");
 const STYLES: &str = include_str!("../../console/console.css");
 
-/// Answers are the page's own code: no other origin may frame it.
-const HEADERS: [(header::HeaderName, &str); 2] =
-    [(header::X_FRAME_OPTIONS, "DENY"), (header::CACHE_CONTROL, "no-cache")];
+/// Answers are the page's own code: nothing of another origin runs in it, nothing frames it,
+/// and a browser takes each file for what it says it is.
+const HEADERS: [(header::HeaderName, &str); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CACHE_CONTROL, "no-cache"),
+];
 
 pub(super) async fn page() -> impl IntoResponse {
     (HEADERS, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX)

@@ -104,6 +104,10 @@ async fn users_show_whether_they_are_disabled() {
 #[tokio::test]
 async fn the_console_is_served_with_the_server() {
     let server = TestServer::start(crate::harness::Backend::Sqlite).await;
+    let request = axum::http::Request::get("/console").body(axum::body::Body::empty()).unwrap();
+    let answer = tower::ServiceExt::oneshot(server.server.router(), request).await.unwrap();
+    let policy = answer.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("default-src 'none'") && policy.contains("script-src 'self'"));
     let (status, page) = server.call(Method::GET, "/console", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.as_str().unwrap().contains("<title>Ferry console</title>"), "{page}");
