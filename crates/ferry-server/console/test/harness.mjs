@@ -10,8 +10,8 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { inflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
+import { PNG } from "pngjs";
 
 /** The console's folder. */
 export const CONSOLE_DIR = fileURLToPath(new URL("../", import.meta.url));
@@ -322,60 +322,10 @@ export class Browser {
   }
 }
 
-/**
- * The pixels of a PNG as Chromium writes them (8-bit RGB or RGBA, not interlaced): enough to
- * tell a screenshot that shows something from a blank one.
- */
+/** The pixels of a PNG (through `pngjs`): enough to tell a screenshot that shows something from a blank one. */
 export function decodePng(buffer) {
-  if (buffer.subarray(0, 8).toString("hex") !== "89504e470d0a1a0a") throw new Error("not a PNG");
-  let offset = 8;
-  let width = 0;
-  let height = 0;
-  let channels = 0;
-  const data = [];
-  while (offset < buffer.length) {
-    const length = buffer.readUInt32BE(offset);
-    const type = buffer.subarray(offset + 4, offset + 8).toString("latin1");
-    const body = buffer.subarray(offset + 8, offset + 8 + length);
-    if (type === "IHDR") {
-      width = body.readUInt32BE(0);
-      height = body.readUInt32BE(4);
-      const [depth, colour, , , interlace] = body.subarray(8, 13);
-      if (depth !== 8 || interlace !== 0 || (colour !== 2 && colour !== 6)) {
-        throw new Error(`a PNG of depth ${depth}, colour type ${colour}, interlace ${interlace} is not handled`);
-      }
-      channels = colour === 6 ? 4 : 3;
-    } else if (type === "IDAT") data.push(body);
-    else if (type === "IEND") break;
-    offset += 12 + length;
-  }
-  const raw = inflateSync(Buffer.concat(data));
-  const stride = width * channels;
-  const pixels = Buffer.alloc(height * stride);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    const out = pixels.subarray(y * stride, (y + 1) * stride);
-    const above = y > 0 ? pixels.subarray((y - 1) * stride, y * stride) : Buffer.alloc(stride);
-    for (let x = 0; x < stride; x++) {
-      const left = x >= channels ? out[x - channels] : 0;
-      const up = above[x];
-      const upLeft = x >= channels ? above[x - channels] : 0;
-      let predicted = 0;
-      if (filter === 1) predicted = left;
-      else if (filter === 2) predicted = up;
-      else if (filter === 3) predicted = (left + up) >> 1;
-      else if (filter === 4) {
-        const p = left + up - upLeft;
-        const pa = Math.abs(p - left);
-        const pb = Math.abs(p - up);
-        const pc = Math.abs(p - upLeft);
-        predicted = pa <= pb && pa <= pc ? left : pb <= pc ? up : upLeft;
-      } else if (filter !== 0) throw new Error(`PNG filter ${filter} is unknown`);
-      out[x] = (line[x] + predicted) & 0xff;
-    }
-  }
-  return { width, height, channels, pixels };
+  const png = PNG.sync.read(buffer);
+  return { width: png.width, height: png.height, channels: 4, pixels: png.data };
 }
 
 /** How many distinct colours a decoded PNG has (counting stops at `enough`). */
