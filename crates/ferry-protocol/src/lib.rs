@@ -320,6 +320,12 @@ pub struct Failure {
     pub at: String,
     /// Set once a replay applied it.
     pub replayed_at: Option<String>,
+    /// The administrator whose replay applied it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_by: Option<String>,
+    /// The values the administrator corrected in that replay, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_values: Option<Members>,
     /// The object's members as the server holds them now (`GET /v1/failures/{id}` only); `None`
     /// in listings, and when the object does not exist on the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -68,7 +68,7 @@ pub(crate) async fn record(
     Ok(rejection.outcome(failure))
 }
 
-const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id, rejection";
+const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id, rejection, replayed_by, replayed_values";
 
 fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError> {
     let kind = match text(&row[3])?.as_str() {
@@ -97,6 +97,17 @@ fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError>
         upload_id: text(&row[7])?,
         at: time(&row[8])?.unwrap_or_default(),
         replayed_at: time(&row[9])?,
+        replayed_by: match &row[12] {
+            Param::Null => None,
+            other => Some(text(other)?),
+        },
+        replayed_values: match &row[13] {
+            Param::Null => None,
+            other => Some(
+                serde_json::from_str(&text(other)?)
+                    .map_err(|e| StoreError::Corrupt(format!("replayed values: {e}")))?,
+            ),
+        },
         current: None,
     })
 }
@@ -193,6 +204,7 @@ pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, FailureError>
 pub(crate) async fn replay(
     state: &State,
     id: i64,
+    admin: &User,
     corrected: ferry_protocol::Members,
 ) -> Result<ReplayResponse, FailureError> {
     let mut failure = get(state, id).await?;
@@ -201,6 +213,8 @@ pub(crate) async fn replay(
             "failure {id} is a deletion: it has no values to correct"
         )));
     }
+    let corrections = (!corrected.is_empty())
+        .then(|| serde_json::to_string(&corrected).expect("JSON values serialise"));
     failure.attempted.extend(corrected);
     if failure.replayed_at.is_some() {
         return Err(FailureError::Replayed(id));
@@ -237,8 +251,13 @@ pub(crate) async fn replay(
     let result = match apply_change_in(state, &mut tx, &user, change, seq).await? {
         Ok(result) => {
             tx.execute(
-                "UPDATE ferry_failures SET replayed_at = $1 WHERE id = $2",
-                &[Param::Int(state.clock.now().unix_micros()), Param::Int(id)],
+                "UPDATE ferry_failures SET replayed_at = $1, replayed_by = $2, replayed_values = $3 WHERE id = $4",
+                &[
+                    Param::Int(state.clock.now().unix_micros()),
+                    Param::Text(admin.name.clone()),
+                    corrections.map_or(Param::Null, Param::Text),
+                    Param::Int(id),
+                ],
             )
             .await?;
             tx.commit().await?;

@@ -146,7 +146,7 @@ impl FromRequestParts<Shared> for Authenticated {
 }
 
 /// An authenticated administrator.
-struct Admin;
+struct Admin(User);
 
 impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
@@ -159,7 +159,7 @@ impl FromRequestParts<Shared> for Admin {
         if !user.is_admin(state) {
             return Err(ApiError::Forbidden("only administrators may do this".to_owned()));
         }
-        Ok(Admin)
+        Ok(Admin(user))
     }
 }
 
@@ -357,7 +357,7 @@ async fn failure_get(
 
 async fn failure_replay(
     AxumState(state): AxumState<Shared>,
-    _: Admin,
+    Admin(admin): Admin,
     id: Result<Path<i64>, PathRejection>,
     body: axum::body::Bytes,
 ) -> Result<Json<ReplayResponse>, ApiError> {
@@ -370,7 +370,7 @@ async fn failure_replay(
             details: serde_json::Value::Null,
         })?,
     };
-    Ok(Json(failures::replay(&state, id, request.values).await?))
+    Ok(Json(failures::replay(&state, id, &admin, request.values).await?))
 }
 
 async fn history(

@@ -152,9 +152,17 @@ async fn add_credentials_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Databases made before contents' senders and deletion records had a time gain it (0: long
-/// ago, so the lifecycle's grace period and deletion horizon are over for them).
-async fn add_sent_at_column(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+/// Databases made before failures named their replay's administrator and corrections gain the
+/// columns (empty: replayed as attempted, by someone unrecorded); before contents' senders and
+/// deletion records had a time, they gain it (0: long ago, so the lifecycle's grace period and
+/// deletion horizon are over for them).
+async fn add_later_columns(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    for (column, kind) in [("replayed_by", "TEXT"), ("replayed_values", "TEXT")] {
+        if !has_column(tx, "ferry_failures", column).await? {
+            let add = format!("ALTER TABLE ferry_failures ADD COLUMN {column} {kind}");
+            tx.execute(&add, &[]).await?;
+        }
+    }
     for table in ["ferry_content_senders", "ferry_tombstones"] {
         if !has_column(tx, table, "at").await? {
             let add = format!("ALTER TABLE {table} ADD COLUMN at BIGINT NOT NULL DEFAULT 0");
@@ -213,7 +221,7 @@ impl Store {
         }
         add_upload_digest_column(&mut tx).await?;
         add_rejection_column(&mut tx).await?;
-        add_sent_at_column(&mut tx).await?;
+        add_later_columns(&mut tx).await?;
         add_credentials_columns(&mut tx).await?;
         if store.dialect() == Dialect::Postgres {
             // Upload responses are written once and read back rarely: skip compressing them.

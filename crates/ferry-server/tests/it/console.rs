@@ -71,6 +71,9 @@ async fn a_failure_shows_the_current_object_and_replays_with_corrected_values() 
         assert!(shown["replayed_at"].is_string(), "{shown}");
         assert_eq!(shown["current"]["Number"], 8, "{shown}");
         assert_eq!(shown["current"]["Title"], "Pump", "{shown}");
+        assert_eq!(shown["replayed_by"], "ada", "{shown}");
+        assert_eq!(shown["replayed_values"], json!({ "Number": 8 }), "{shown}");
+        assert_eq!(shown["attempted"]["Number"], 7, "what the device attempted stays as it was");
         let (_, overview) =
             server.call(Method::GET, "/v1/overview", Some(&admin.token), None).await;
         assert_eq!(overview["failures_waiting"], 0, "{overview}");
