@@ -87,17 +87,21 @@ pub(crate) fn object_row(entity: &Entity, id: ObjectId, values: &Members, revisi
     row
 }
 
-/// The members present in `values`, each as `[member, column, stored value]`.
+/// The members present in `values` that decode as their member's type, each as `[member,
+/// column, stored value]`: one that does not is left out, so the device keeps its own value (as
+/// the Rust SDK writes the server's fresh state).
 pub(crate) fn member_params(entity: &Entity, values: &Members) -> Vec<Json> {
     (0..entity.member_count())
         .map(Slot)
-        .filter(|slot| values.contains_key(entity.member_name(*slot)))
-        .map(|slot| {
-            json!([
+        .filter_map(|slot| {
+            let json = values.get(entity.member_name(slot))?;
+            let attribute_type = entity.attribute_type_of(entity.member_at(slot));
+            let value = value::decode(json, attribute_type).ok()?;
+            Some(json!([
                 entity.member_name(slot),
                 ferry_sql::column_name(entity, slot),
-                stored(&member_value(entity, slot, values)),
-            ])
+                stored(&value)
+            ]))
         })
         .collect()
 }
@@ -201,6 +205,18 @@ mod tests {
         assert_eq!(read["id"], json!(id.to_string()));
         assert_eq!(read["values"]["Title"], json!("Fix the pump"));
         assert_eq!(read["values"]["Status"], json!("Open"));
+    }
+
+    #[test]
+    fn fresh_members_that_do_not_decode_are_left_out() {
+        let model = Model::parse(samples::FIELD_SERVICE).unwrap();
+        let entity = model.entity("Field.WorkOrder").unwrap();
+        let members: Members =
+            [("Title".to_owned(), json!("Pump")), ("Priority".to_owned(), json!("high"))]
+                .into_iter()
+                .collect();
+        let params = member_params(entity, &members);
+        assert_eq!(params, vec![json!(["Title", "\"Title\"", "Pump"])]);
     }
 
     #[test]
