@@ -1,5 +1,6 @@
 // Builds the field app into dist/: the page, the worker that runs the Ferry SDK (with its
-// WebAssembly modules), the public files (manifest, icons) and the service worker.
+// WebAssembly modules), the public files (manifest, icons) and the service worker; and the sync
+// benchmark's page (bench.html) with its worker, which the app's shell leaves out.
 
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
@@ -15,6 +16,12 @@ export default defineConfig({
     target: "es2022",
     // WebAssembly and icons stay files of their own, for the service worker to cache.
     assetsInlineLimit: 0,
+    rolldownOptions: {
+      input: {
+        index: fileURLToPath(new URL("./index.html", import.meta.url)),
+        bench: fileURLToPath(new URL("./bench.html", import.meta.url)),
+      },
+    },
   },
   worker: {
     format: "es",
@@ -30,5 +37,10 @@ export default defineConfig({
     // sqlite-wasm finds its .wasm beside its own module; pre-bundling would move it.
     exclude: ["@sqlite.org/sqlite-wasm", "@ferry/sdk"],
   },
-  plugins: [serviceWorker(fileURLToPath(new URL("./src/sw/service-worker.js", import.meta.url)))],
+  plugins: [
+    serviceWorker(fileURLToPath(new URL("./src/sw/service-worker.js", import.meta.url)), {
+      // The benchmark's page and scripts are no part of the app a device keeps offline.
+      leftOut: [/^bench\.html$/, /^assets\/bench(-worker)?-[^/]*\.js$/],
+    }),
+  ],
 });

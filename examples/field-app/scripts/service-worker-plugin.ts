@@ -13,7 +13,14 @@ export const SERVICE_WORKER_FILE = "sw.js";
 /** Files of the build the shell leaves out: source maps are for developers only. */
 const LEFT_OUT = [/\.map$/];
 
-export function serviceWorker(template: string): Plugin {
+/** What the shell leaves out besides source maps. */
+export interface ServiceWorkerOptions {
+  /** Files of the build (paths relative to it, with `/`) that are no part of the app's shell. */
+  leftOut?: RegExp[];
+}
+
+export function serviceWorker(template: string, options: ServiceWorkerOptions = {}): Plugin {
+  const leftOut = [...LEFT_OUT, ...(options.leftOut ?? [])];
   let config: ResolvedConfig;
   return {
     name: "ferry-field-service-worker",
@@ -25,7 +32,7 @@ export function serviceWorker(template: string): Plugin {
       const outDir = config.build.outDir;
       const files = listFiles(outDir)
         .map((path) => relative(outDir, path).split(sep).join("/"))
-        .filter((file) => file !== SERVICE_WORKER_FILE && !LEFT_OUT.some((pattern) => pattern.test(file)))
+        .filter((file) => file !== SERVICE_WORKER_FILE && !leftOut.some((pattern) => pattern.test(file)))
         .sort();
       if (!files.includes("index.html")) {
         throw new Error(`the service worker needs index.html in ${outDir}, which the build did not write`);

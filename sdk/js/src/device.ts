@@ -11,7 +11,7 @@ import { FerryError, fromCore, messageOf } from "./errors.js";
 import { ModelInfo } from "./model.js";
 import type { Values } from "./model.js";
 import type { FileStore, OpenStorage, SqlConnection, SqlValue, StoredJson } from "./storage.js";
-import { fromSql, toSql } from "./storage.js";
+import { fromSql, toSql, unhex } from "./storage.js";
 import { Core } from "./wasm.js";
 
 /**
@@ -38,6 +38,9 @@ export const Meta = {
   /** When the last sync completed and its mode: `<ISO time> <mode>`. */
   lastSync: "last_sync",
 } as const;
+
+/** An id in its UUID form: 32 hex digits in groups of 8, 4, 4, 4 and 12. */
+const UUID_FORM = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /** The prefix of each entity's checkpoint key in `ferry_meta`. */
 export const CHECKPOINT_PREFIX = "checkpoint:";
@@ -199,6 +202,12 @@ export class Device {
   /** An object id's stored form (16 bytes), or an error naming the id. */
   storedId(id: unknown): Uint8Array {
     if (typeof id !== "string") throw new FerryError("invalid-argument", `\`${String(id)}\` is not an object id`);
+    // The UUID form the SDK itself writes is read here; any other text goes to the core, which
+    // knows every form an id may take and words the error for one that is none.
+    if (UUID_FORM.test(id)) {
+      const bytes = unhex(id.replace(/-/g, ""));
+      if (bytes !== null) return bytes;
+    }
     const stored = fromCore("invalid-argument", () => JSON.parse(this.core.storedId(id)) as StoredJson);
     return toSql(stored) as Uint8Array;
   }
@@ -286,6 +295,9 @@ export class Device {
   }
 }
 
+/** Statements of some members kept per core; past this many the cache starts over. */
+const MEMBER_STATEMENTS_CACHED_MAX = 256;
+
 /** The statements the core gives for an entity. */
 export interface Statements {
   table: string;
@@ -299,6 +311,26 @@ export interface Statements {
 }
 
 const statementCache = new WeakMap<Core, Map<string, Statements>>();
+const memberStatementCache = new WeakMap<Core, Map<string, string>>();
+
+/**
+ * The core's statement that writes some members of an entity (`update`: `updateStatement`,
+ * `refresh`: `refreshStatement`), kept per core: an upload's answer refreshes many objects
+ * with the same members.
+ */
+export function memberStatement(device: Device, kind: "update" | "refresh", entity: string, members: readonly string[]): string {
+  let cached = memberStatementCache.get(device.core);
+  if (cached === undefined) memberStatementCache.set(device.core, (cached = new Map()));
+  const key = `${kind}\u0000${entity}\u0000${members.join("\u0000")}`;
+  let found = cached.get(key);
+  if (found === undefined) {
+    const text = JSON.stringify(members);
+    found = kind === "update" ? device.core.updateStatement(entity, text) : device.core.refreshStatement(entity, text);
+    if (cached.size >= MEMBER_STATEMENTS_CACHED_MAX) cached.clear();
+    cached.set(key, found);
+  }
+  return found;
+}
 
 /** An entity's statements, from the core (kept per core: they never change for a model). */
 export function statements(device: Device, entity: string): Statements {

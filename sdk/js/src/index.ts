@@ -27,7 +27,7 @@ export { WATCH_DEBOUNCE_MS } from "./watch.js";
 export type { FileStore, OpenStorage, SqlConnection, SqlValue, Storage, StorageContext } from "./storage.js";
 export { memoryStorage } from "./storage/memory.js";
 export { fileStorage } from "./storage/file.js";
-export { opfsStorage, OPFS_FILES_DIRECTORY } from "./storage/opfs.js";
+export { opfsStorage, removeOpfsDatabase, OPFS_FILES_DIRECTORY } from "./storage/opfs.js";
 export type { WasmLocation } from "./wasm.js";
 export { Core, Machine } from "./wasm.js";
 export { SyncEngine, SIMULTANEOUS_SYNC_MESSAGE } from "./engine.js";

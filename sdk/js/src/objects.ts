@@ -8,7 +8,7 @@
  */
 
 import type { Device, Touched } from "./device.js";
-import { statements } from "./device.js";
+import { memberStatement, statements } from "./device.js";
 import { FerryError, fromCore, invalid, messageOf } from "./errors.js";
 import type { EntityInfo, MemberInfo, ModelInfo, Value, Values } from "./model.js";
 import type { Core } from "./wasm.js";
@@ -180,7 +180,7 @@ export function writeCommit(device: Device, object: FerryObject, values: Values)
       () => JSON.parse(device.core.params(entity.name, JSON.stringify(changedValues))) as [string, string, StoredJson][],
       { entity: entity.name },
     );
-    const update = device.core.updateStatement(entity.name, JSON.stringify(params.map(([member]) => member)));
+    const update = memberStatement(device, "update", entity.name, params.map(([member]) => member));
     const updated = device.connection.run(update, [...bind(params.map(([, , stored]) => stored)), id]);
     if (updated === 0) {
       throw new FerryError("deleted", `\`${entity.name}\` ${object.id} is no longer on this device`, { entity: entity.name, id: object.id });

@@ -99,18 +99,36 @@ export interface Storage {
 /** A stored value in the core's JSON form (see `crates/ferry-wasm/src/values.rs`). */
 export type StoredJson = null | number | string | { blob: string } | { int: string };
 
+/** Each byte's two lowercase hex digits. */
+const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
 /** Bytes as lowercase hex. */
 export function hex(bytes: Uint8Array): string {
   let text = "";
-  for (const byte of bytes) text += byte.toString(16).padStart(2, "0");
+  for (const byte of bytes) text += HEX_BYTES[byte] as string;
   return text;
 }
 
+/** The value of each hex digit's character code (either case), -1 for any other character. */
+const HEX_DIGITS = (() => {
+  const digits = new Int8Array(128).fill(-1);
+  for (let digit = 0; digit < 16; digit++) {
+    digits[digit.toString(16).charCodeAt(0)] = digit;
+    digits[digit.toString(16).toUpperCase().charCodeAt(0)] = digit;
+  }
+  return digits;
+})();
+
 /** Lowercase or uppercase hex as bytes; `null` when it is not hex. */
 export function unhex(text: string): Uint8Array | null {
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return null;
+  if (text.length % 2 !== 0) return null;
   const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < bytes.length; i++) {
+    const high = HEX_DIGITS[text.charCodeAt(2 * i)] ?? -1;
+    const low = HEX_DIGITS[text.charCodeAt(2 * i + 1)] ?? -1;
+    if (high < 0 || low < 0) return null;
+    bytes[i] = (high << 4) | low;
+  }
   return bytes;
 }
 
@@ -140,6 +158,13 @@ export function fromSql(value: SqlValue): StoredJson {
 /** An object id (UUID form) from its stored 16 bytes; `null` for anything else. */
 export function idFromBytes(value: SqlValue): string | null {
   if (!(value instanceof Uint8Array) || value.length !== 16) return null;
-  const text = hex(value);
-  return `${text.slice(0, 8)}-${text.slice(8, 12)}-${text.slice(12, 16)}-${text.slice(16, 20)}-${text.slice(20)}`;
+  return idFromHex(hex(value));
+}
+
+/** An object id (UUID form, lowercase) from the 32 hex digits of its stored bytes; `null` for anything else. */
+export function idFromHex(text: string): string | null {
+  if (text.length !== 32) return null;
+  for (let i = 0; i < 32; i++) if ((HEX_DIGITS[text.charCodeAt(i)] ?? -1) < 0) return null;
+  const lower = text.toLowerCase();
+  return `${lower.slice(0, 8)}-${lower.slice(8, 12)}-${lower.slice(12, 16)}-${lower.slice(16, 20)}-${lower.slice(20)}`;
 }

@@ -1,15 +1,41 @@
 /**
  * A download larger than the SDK keeps in memory (DOWNLOAD_BUFFERED_OBJECTS_MAX objects): its
  * transaction opens part way and the rest is written as it comes, the app's calls wait for it,
- * and a cancellation still rolls all of it back.
+ * and a cancellation still rolls all of it back. The table's indexes, which a download into an
+ * empty table drops and makes again, are there after either.
  */
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { DOWNLOAD_BUFFERED_OBJECTS_MAX, FerryError, SyncEngine } from "@ferry/sdk";
+import { DOWNLOAD_BUFFERED_OBJECTS_MAX, FerryError, SyncEngine, memoryStorage, openDatabase } from "@ferry/sdk";
+import type { Database, SqlConnection } from "@ferry/sdk";
 
-import { PASSWORD, memoryDatabase, startServer } from "./harness.js";
+import { MODEL, PASSWORD, memoryDatabase, startServer } from "./harness.js";
+
+/** A database in memory, with its connection for checks the SDK's API does not make. */
+async function inspectedDatabase(): Promise<{ db: Database; connection: SqlConnection }> {
+  let connection: SqlConnection | null = null;
+  const memory = memoryStorage();
+  const db = await openDatabase({
+    model: MODEL,
+    storage: {
+      description: memory.description,
+      async open(context) {
+        const opened = await memory.open(context);
+        connection = opened.connection;
+        return opened;
+      },
+    },
+  });
+  assert.ok(connection !== null);
+  return { db, connection };
+}
+
+/** The indexes of a table, as the database keeps them. */
+function indexes(connection: SqlConnection, table: string): unknown[][] {
+  return connection.all("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 ORDER BY name", [table]);
+}
 import type { TestServer } from "./harness.js";
 
 describe("a download larger than is kept in memory", () => {
@@ -40,7 +66,9 @@ describe("a download larger than is kept in memory", () => {
   });
 
   test("is cancelled whole, then arrives whole while the app's calls wait for it", async () => {
-    const db = await memoryDatabase();
+    const { db, connection } = await inspectedDatabase();
+    const made = indexes(connection, "Field.Site");
+    assert.ok(made.length >= 2, "the schema indexes a site's associations");
     const engine = new SyncEngine(db, { server: server.url });
     await engine.signIn("paula", PASSWORD);
     const controller = new AbortController();
@@ -58,6 +86,7 @@ describe("a download larger than is kept in memory", () => {
     await assert.rejects(cancelled, (error: unknown) => error instanceof FerryError && error.kind === "cancelled");
     assert.ok(cancelledAt > DOWNLOAD_BUFFERED_OBJECTS_MAX, `cancelled at ${cancelledAt}`);
     assert.equal((await db.query("Field.Site", null, { limit: 1 })).length, 0, "nothing of the cancelled download stayed");
+    assert.deepEqual(indexes(connection, "Field.Site"), made, "the indexes dropped for the download are back");
 
     const syncing = engine.sync();
     let queried = -1;
@@ -71,6 +100,13 @@ describe("a download larger than is kept in memory", () => {
     assert.equal(report.downloaded["Field.Site"], count);
     assert.ok(queried === 0 || queried === count, `a read during the download saw ${queried} sites`);
     assert.equal((await db.query("Field.Site")).length, count);
+    assert.deepEqual(indexes(connection, "Field.Site"), made, "the indexes were made again");
+    assert.deepEqual(connection.all("PRAGMA integrity_check"), [["ok"]], "and hold every row");
+    assert.deepEqual(
+      connection.all('SELECT count(*) FROM "Field.Site" INDEXED BY "ix:Field.Site_City" WHERE "Field.Site_City" IS NULL'),
+      [[count]],
+      "a query through an index finds every object",
+    );
     await db.close();
   });
 });

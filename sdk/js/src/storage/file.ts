@@ -100,7 +100,7 @@ export function fileStorage(path: string): Storage {
       }
       const sqlite3 = await context.sqlite();
       const db = new sqlite3.oo1.DB(":memory:", "c");
-      const connection = new WasmConnection(db);
+      const connection = new WasmConnection(sqlite3, db);
       try {
         if ((await sizeOf(files, path)) !== null) loadImage(sqlite3, db, await files.readFile(path));
       } catch (error) {

@@ -23,7 +23,7 @@ export function memoryStorage(): Storage {
     description: "memory",
     async open(context: StorageContext): Promise<OpenStorage> {
       const sqlite3 = await context.sqlite();
-      const connection = new WasmConnection(new sqlite3.oo1.DB(":memory:", "c"));
+      const connection = new WasmConnection(sqlite3, new sqlite3.oo1.DB(":memory:", "c"));
       return {
         connection,
         files: new MemoryFiles(),

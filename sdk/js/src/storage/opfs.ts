@@ -14,6 +14,8 @@ import type { SAHPoolUtil, Sqlite3Static } from "@sqlite.org/sqlite-wasm";
 import type { FileStore, OpenStorage, Storage, StorageContext } from "../storage.js";
 import { hex } from "../storage.js";
 import { FerryError, messageOf } from "../errors.js";
+import type { WasmLocation } from "../wasm.js";
+import { loadSqlite } from "../wasm.js";
 import { WasmConnection } from "./sqlite.js";
 
 /** The OPFS directory (under the origin's root) that holds file contents, one folder per database. */
@@ -43,6 +45,15 @@ interface SyncAccessHandle {
 }
 
 let pool: Promise<SAHPoolUtil> | null = null;
+
+/** The databases open in this Worker: how many connections each has. */
+const openNames = new Map<string, number>();
+
+function opened(name: string, change: 1 | -1): void {
+  const count = (openNames.get(name) ?? 0) + change;
+  if (count > 0) openNames.set(name, count);
+  else openNames.delete(name);
+}
 
 /** Installs the `opfs-sahpool` VFS once per Worker. */
 function sahPool(sqlite3: Sqlite3Static): Promise<SAHPoolUtil> {
@@ -77,44 +88,108 @@ function opfsRoot(): Promise<Directory> {
  * ```
  */
 export function opfsStorage(name: string): Storage {
-  if (typeof name !== "string" || !/^[A-Za-z0-9._-]{1,100}$/.test(name) || name.startsWith(".")) {
-    throw new FerryError(
-      "invalid-argument",
-      `\`${String(name)}\` is not a database name: opfsStorage takes 1 to 100 letters, digits, \`.\`, \`_\` or \`-\`, not starting with \`.\``,
-    );
-  }
+  checkName(name, "opfsStorage");
   return {
     description: `opfs:${name}`,
     async open(context: StorageContext): Promise<OpenStorage> {
-      const scope = globalThis as { WorkerGlobalScope?: unknown; importScripts?: unknown };
-      if (scope.WorkerGlobalScope === undefined || typeof scope.importScripts !== "function") {
-        throw new FerryError(
-          "storage",
-          "opfsStorage works only in a dedicated Worker: open the database there (see @ferry/sdk/worker) and call it from the page",
-        );
-      }
+      checkWorker("opfsStorage works only in a dedicated Worker: open the database there (see @ferry/sdk/worker) and call it from the page");
       const sqlite3 = await context.sqlite();
-      let util: SAHPoolUtil;
+      const util = await openPool(sqlite3);
+      const connection = new WasmConnection(sqlite3, new util.OpfsSAHPoolDb(databaseFile(name)));
+      opened(name, 1);
+      let files: OpfsFiles;
       try {
-        util = await sahPool(sqlite3);
+        files = await OpfsFiles.open(await filesFolder(name, true));
       } catch (error) {
-        throw new FerryError("storage", `the OPFS database pool could not be opened (is another tab using it?): ${messageOf(error)}`);
+        opened(name, -1);
+        connection.close();
+        throw error;
       }
-      const connection = new WasmConnection(new util.OpfsSAHPoolDb(`/${name}.db`));
-      const root = await opfsRoot();
-      const folder = await (await root.getDirectoryHandle(OPFS_FILES_DIRECTORY, { create: true })).getDirectoryHandle(name, {
-        create: true,
-      });
-      const files = await OpfsFiles.open(folder);
       return {
         connection,
         files,
         // The VFS writes through to OPFS at each transaction's commit.
         persist: async () => {},
-        close: async () => connection.close(),
+        close: async () => {
+          opened(name, -1);
+          connection.close();
+        },
       };
     },
   };
+}
+
+/**
+ * Removes the OPFS device database `name` and its file contents, in a dedicated Worker, once
+ * it is closed (an open one is refused, and nothing changes). A database that does not exist
+ * is nothing to remove. Gives whether a database file was there.
+ *
+ * @example
+ * ```ts
+ * await db.close();
+ * await removeOpfsDatabase("field");
+ * ```
+ */
+export async function removeOpfsDatabase(name: string, options: { wasm?: WasmLocation } = {}): Promise<boolean> {
+  checkName(name, "removeOpfsDatabase");
+  if (typeof options !== "object" || options === null) throw new FerryError("invalid-argument", "removeOpfsDatabase takes options { wasm }", { option: "options" });
+  for (const key of Object.keys(options)) {
+    if (key !== "wasm") throw new FerryError("invalid-argument", `removeOpfsDatabase has no option \`${key}\``, { option: key });
+  }
+  checkWorker("removeOpfsDatabase works only in a dedicated Worker, where OPFS databases are opened");
+  if (openNames.has(name)) {
+    throw new FerryError("storage", `the OPFS database \`${name}\` is open: close it before removing it`);
+  }
+  const util = await openPool(await loadSqlite(options.wasm));
+  const file = databaseFile(name);
+  const existed = util.getFileNames().includes(file);
+  util.unlink(file);
+  util.unlink(`${file}-journal`);
+  const folder = await filesFolder(name, false).catch(() => null);
+  if (folder !== null) {
+    const parent = await (await opfsRoot()).getDirectoryHandle(OPFS_FILES_DIRECTORY);
+    await parent.removeEntry(name, { recursive: true });
+  }
+  return existed;
+}
+
+/** Refuses a name that is not a database name, naming the call it was given to. */
+function checkName(name: unknown, call: string): asserts name is string {
+  if (typeof name !== "string" || !/^[A-Za-z0-9._-]{1,100}$/.test(name) || name.startsWith(".")) {
+    throw new FerryError(
+      "invalid-argument",
+      `\`${String(name)}\` is not a database name: ${call} takes 1 to 100 letters, digits, \`.\`, \`_\` or \`-\`, not starting with \`.\``,
+      { option: "name" },
+    );
+  }
+}
+
+/** Refuses to run outside a dedicated Worker. */
+function checkWorker(message: string): void {
+  const scope = globalThis as { WorkerGlobalScope?: unknown; importScripts?: unknown };
+  if (scope.WorkerGlobalScope === undefined || typeof scope.importScripts !== "function") {
+    throw new FerryError("storage", message);
+  }
+}
+
+/** The pool of SQLite files, installed once per Worker. */
+async function openPool(sqlite3: Sqlite3Static): Promise<SAHPoolUtil> {
+  try {
+    return await sahPool(sqlite3);
+  } catch (error) {
+    throw new FerryError("storage", `the OPFS database pool could not be opened (is another tab using it?): ${messageOf(error)}`);
+  }
+}
+
+/** The database's file in the pool. */
+function databaseFile(name: string): string {
+  return `/${name}.db`;
+}
+
+/** The folder of a database's file contents. */
+async function filesFolder(name: string, create: boolean): Promise<Directory> {
+  const root = await opfsRoot();
+  return await (await root.getDirectoryHandle(OPFS_FILES_DIRECTORY, { create })).getDirectoryHandle(name, { create });
 }
 
 /** File contents in an OPFS directory, each moved into place whole. */

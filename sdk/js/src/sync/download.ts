@@ -19,11 +19,18 @@ import type { EntityInfo } from "../model.js";
 import { CHECKPOINT_PREFIX, statements } from "../device.js";
 import { bind } from "../objects.js";
 import type { StoredJson } from "../storage.js";
-import { idFromBytes } from "../storage.js";
+import { idFromBytes, idFromHex } from "../storage.js";
 import { forgetOldestRemoved, holdsObjects, rememberRemoved } from "./store.js";
 
 /** Objects a download keeps in memory before it opens its transaction and writes as it goes. */
 export const DOWNLOAD_BUFFERED_OBJECTS_MAX = 10_000;
+
+/**
+ * Objects in the first page of an entity the device holds none of, from which the download
+ * drops the table's secondary indexes and makes them again at the entity's end: SQLite builds
+ * an index over rows already written faster than it keeps one up to date row by row.
+ */
+export const INDEX_REBUILD_OBJECTS_MIN = 1_000;
 
 /** A step of the download, as the wire writes it. */
 export type Step =
@@ -70,6 +77,8 @@ export class DownloadWriter {
   /** Commits the download; gives what it wrote. */
   commit(): Applied {
     if (!this.#open) this.#begin();
+    // An entity the core never ended gets its indexes back all the same.
+    this.#current?.restoreIndexes();
     forgetOldestRemoved(this.#device);
     this.#device.connection.exec("COMMIT");
     this.#end();
@@ -152,6 +161,10 @@ class EntityApply {
   readonly #dirty: Set<string>;
   /** In a full download of an entity the device held objects of, the ids the server sent. */
   readonly #received: Set<string> | null;
+  /** Whether the device held none of the entity's objects when its download began. */
+  readonly #empty: boolean;
+  /** The statements that make the indexes dropped for this download again, once they are dropped. */
+  #dropped: string[] | null = null;
   #downloaded = 0;
   #removed = 0;
   readonly #touched = new Set<string>();
@@ -169,18 +182,23 @@ class EntityApply {
         .filter((id): id is string => id !== null),
     );
     this.#received = complete && held ? new Set() : null;
+    this.#empty = !held;
   }
 
   page(objects: { id: string; row: StoredJson[] }[], removed: string[], unchanged: string[]): void {
     const device = this.#device;
     const sql = statements(device, this.entity.name);
+    if (this.#empty && this.#dropped === null && objects.length >= INDEX_REBUILD_OBJECTS_MIN) {
+      this.#dropped = dropIndexes(device, this.entity.table);
+    }
     for (const object of objects) {
-      const row = bind(object.row);
-      const id = idFromBytes(row[0] ?? null);
+      // The row's first value is the id's stored form, `{"blob": hex}`.
+      const first = object.row[0];
+      const id = typeof first === "object" && first !== null && "blob" in first ? idFromHex(first.blob) : null;
       if (id === null) continue;
       this.#received?.add(id);
       if (this.#dirty.has(id)) continue;
-      device.connection.run(sql.replace, row);
+      device.connection.run(sql.replace, bind(object.row));
       this.#downloaded += 1;
       this.#touched.add(id);
     }
@@ -200,9 +218,17 @@ class EntityApply {
     }
   }
 
-  /** Removes, after a full download, what the server no longer sends. */
+  /** Makes the indexes dropped for the download again (in its transaction, as they were dropped). */
+  restoreIndexes(): void {
+    const dropped = this.#dropped;
+    this.#dropped = null;
+    for (const statement of dropped ?? []) this.#device.connection.exec(statement);
+  }
+
+  /** Removes, after a full download, what the server no longer sends; makes the indexes dropped again. */
   finish(): { downloaded: number; removed: number; touched: Set<string> } {
     const device = this.#device;
+    this.restoreIndexes();
     const received = this.#received;
     if (received !== null) {
       const sql = statements(device, this.entity.name);
@@ -221,4 +247,24 @@ class EntityApply {
     }
     return { downloaded: this.#downloaded, removed: this.#removed, touched: this.#touched };
   }
+}
+
+/**
+ * Drops a table's secondary indexes (those made with `CREATE INDEX`, not unique ones, which
+ * decide what an `INSERT OR REPLACE` replaces); gives the statements that make them again, as
+ * the database itself keeps them.
+ */
+function dropIndexes(device: Device, table: string): string[] {
+  const name = table.startsWith('"') ? table.slice(1, -1).replace(/""/g, '"') : table;
+  const indexes = device.connection.all(
+    "SELECT m.name, m.sql FROM pragma_index_list(?1) AS l JOIN sqlite_schema AS m ON m.type = 'index' AND m.name = l.name " +
+      "WHERE l.origin = 'c' AND l.\"unique\" = 0 AND m.sql IS NOT NULL ORDER BY m.name",
+    [name],
+  );
+  const statements: string[] = [];
+  for (const [index, sql] of indexes) {
+    device.connection.exec(`DROP INDEX "${String(index).replace(/"/g, '""')}"`);
+    statements.push(String(sql));
+  }
+  return statements;
 }

@@ -95,6 +95,37 @@ type Action =
 
 type Event = Record<string, unknown> & { kind: string };
 
+/** A server's answer: given to the core with its body as bytes (`Machine.handleAnswer`), not through JSON. */
+interface AnswerEvent {
+  kind: "answer";
+  status: number;
+  body: Uint8Array;
+}
+
+/** The core's next actions after an event. */
+function next(machine: Machine, event: Event | AnswerEvent): Action[] {
+  const text = isAnswer(event) ? machine.handleAnswer(event.status, event.body) : machine.handle(JSON.stringify(event));
+  return JSON.parse(text) as Action[];
+}
+
+function isAnswer(event: Event | AnswerEvent): event is AnswerEvent {
+  return event.kind === "answer" && event.body instanceof Uint8Array;
+}
+
+/**
+ * Where in the core's actions a request may be sent before the actions ahead of it are
+ * performed: a `GET` whose answer goes to the core (a download's next page), preceded only by
+ * writes of the download and progress reports, which the request does not depend on; -1 when
+ * there is none.
+ */
+function earlySend(actions: readonly Action[]): number {
+  for (const [index, action] of actions.entries()) {
+    if (action.kind === "send") return index > 0 && action.method === "GET" && action.body.kind !== "into-store" ? index : -1;
+    if (action.kind !== "download" && action.kind !== "progress") return -1;
+  }
+  return -1;
+}
+
 /** Runs one job of the sync core to its end; gives how it ended well, or throws why it did not. */
 export async function drive(device: Device, transport: Transport, job: Job, options: ShellOptions): Promise<Done> {
   await device.ready();
@@ -138,15 +169,21 @@ class Shell {
     signal?.addEventListener("abort", cancel);
     let failed = false;
     try {
-      let event: Event = this.#start();
+      let event: Event | AnswerEvent = this.#start();
       // A job cancelled before it starts stops at the machine's first step.
       if (signal?.aborted === true) cancel();
       for (;;) {
-        const actions = JSON.parse(machine.handle(JSON.stringify(event))) as Action[];
-        let answer: Event | null = null;
-        for (const action of actions) {
+        const actions = next(machine, event);
+        // The request for a download's next page goes out before the page the core gave with it
+        // is written, so the server prepares the next while the device writes this one.
+        const early = earlySend(actions);
+        const sent = early === -1 ? null : this.#send(actions[early] as Extract<Action, { kind: "send" }>);
+        // Should a write before it fail, the job ends with that failure, not the request's.
+        sent?.catch(() => {});
+        let answer: Event | AnswerEvent | null = null;
+        for (const [index, action] of actions.entries()) {
           if (action.kind === "finish") return this.#finished(action);
-          answer = (await this.#perform(action)) ?? answer;
+          answer = (index === early && sent !== null ? await sent : await this.#perform(action)) ?? answer;
         }
         if (answer === null) throw new FerryError("corrupt", "the sync core stopped without asking for anything or finishing");
         event = answer;
@@ -191,7 +228,7 @@ class Shell {
   }
 
   /** Performs one action; gives the event that answers it, when it is one that waits. */
-  async #perform(action: Action): Promise<Event | null> {
+  async #perform(action: Action): Promise<Event | AnswerEvent | null> {
     const device = this.#device;
     switch (action.kind) {
       case "send":
@@ -269,7 +306,7 @@ class Shell {
    * Sends a request: a network failure is an event for the core; a local one (a content
    * missing from the store, a content that arrived damaged) ends the job.
    */
-  async #send(action: Extract<Action, { kind: "send" }>): Promise<Event> {
+  async #send(action: Extract<Action, { kind: "send" }>): Promise<Event | AnswerEvent> {
     const files = this.#device.files;
     const request: Outgoing = {
       method: action.method,

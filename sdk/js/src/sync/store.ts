@@ -8,7 +8,7 @@
  */
 
 import type { Device, Touched } from "../device.js";
-import { CHECKPOINT_PREFIX, Meta, statements } from "../device.js";
+import { CHECKPOINT_PREFIX, Meta, memberStatement, statements } from "../device.js";
 import { FerryError } from "../errors.js";
 import type { Values } from "../model.js";
 import { bind } from "../objects.js";
@@ -50,26 +50,42 @@ export function pendingUpload(device: Device): UploadRequest | null {
 
 /** Every dirty object's change, in the order of entity and id, with its changed members' committed values. */
 export function dirtyChanges(device: Device): ObjectChange[] {
-  const rows = device.connection.all("SELECT entity, object_id, kind, members, base_revision FROM ferry_dirty ORDER BY entity, object_id");
-  return rows.map(([entityName, objectId, kind, members, baseRevision]) => {
+  const records = device.connection.all("SELECT entity, object_id, kind, members, base_revision FROM ferry_dirty ORDER BY entity, object_id");
+  const changes = records.map(([entityName, objectId, kind, members, baseRevision]) => {
     const entity = device.model.find(String(entityName));
     const id = idFromBytes(objectId ?? null);
     if (entity === null || id === null) {
       throw new FerryError("corrupt", `the device database is damaged: a dirty object of \`${String(entityName)}\``);
     }
     const changeKind = kind === "create" || kind === "update" ? kind : "delete";
-    const values: Values = {};
-    if (changeKind !== "delete") {
-      const stored = device.read(entity.name, device.connection.all(statements(device, entity.name).selectById, [objectId ?? null]))[0];
-      if (stored === undefined) throw new FerryError("corrupt", `the device database is damaged: dirty \`${entity.name}\` ${id} is not in its table`);
-      for (const member of String(members).split(",")) {
-        if (member !== "" && member in stored.values) values[member] = stored.values[member] ?? null;
-      }
-    }
-    const change: ObjectChange = { entity: entity.name, id, kind: changeKind, values };
+    const change: ObjectChange = { entity: entity.name, id, kind: changeKind, values: {} };
     if (baseRevision !== null && baseRevision !== undefined) change.base_revision = Number(baseRevision);
-    return change;
+    return { change, stored: objectId as Uint8Array, members: changeKind === "delete" ? [] : String(members).split(",") };
   });
+  // The committed values, read entity by entity: the rows one query each, then read in one call of the core.
+  let at = 0;
+  while (at < changes.length) {
+    const entity = changes[at]?.change.entity ?? "";
+    let end = at;
+    while (end < changes.length && changes[end]?.change.entity === entity) end += 1;
+    const group = changes.slice(at, end).filter((dirty) => dirty.change.kind !== "delete");
+    at = end;
+    if (group.length === 0) continue;
+    const selectById = statements(device, entity).selectById;
+    const rows = group.map((dirty) => {
+      const row = device.connection.all(selectById, [dirty.stored])[0];
+      if (row === undefined) throw new FerryError("corrupt", `the device database is damaged: dirty \`${entity}\` ${dirty.change.id} is not in its table`);
+      return row;
+    });
+    device.read(entity, rows).forEach((stored, index) => {
+      const dirty = group[index];
+      if (dirty === undefined) return;
+      for (const member of dirty.members) {
+        if (member !== "" && member in stored.values) dirty.change.values[member] = stored.values[member] ?? null;
+      }
+    });
+  }
+  return changes.map((dirty) => dirty.change);
 }
 
 /** 32 random hex digits: device names and upload ids. */
@@ -228,7 +244,7 @@ function uploadAnswered(device: Device, request: UploadRequest, response: Upload
       const state = freshOf.get(`${change.entity}\u0000${change.id}`);
       if (outcome?.outcome === "applied" && state !== undefined) {
         const members = state.members.filter(([member]) => !stillDirty.has(member));
-        const sql = device.core.refreshStatement(entity.name, JSON.stringify(members.map(([member]) => member)));
+        const sql = memberStatement(device, "refresh", entity.name, members.map(([member]) => member));
         device.connection.run(sql, [...bind(members.map(([, , stored]) => stored)), state.revision, id]);
       }
     });

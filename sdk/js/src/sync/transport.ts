@@ -34,10 +34,10 @@ export interface Outgoing {
   body: { json: string } | { content: Blob } | null;
 }
 
-/** An answer: its status and, unless it went to a sink, its body as text. */
+/** An answer: its status and, unless it went to a sink, its body's bytes. */
 export interface Answered {
   status: number;
-  body: string;
+  body: Uint8Array;
 }
 
 /**
@@ -150,24 +150,25 @@ export class Transport {
       }
       if (intoBlob !== undefined && response.status === 200) {
         intoBlob(new Blob(chunks as BlobPart[]));
-        return { status: 200, body: "" };
+        return { status: 200, body: new Uint8Array(0) };
       }
-      return { status: response.status, body: decode(chunks, size) };
+      return { status: response.status, body: joined(chunks, size) };
     } finally {
       clearTimeout(timer);
     }
   }
 }
 
-/** Pieces of UTF-8 text as one string. */
-function decode(chunks: Uint8Array[], size: number): string {
+/** Pieces of a body as one run of bytes (the piece itself when there is one). */
+function joined(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
   const whole = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
     whole.set(chunk, at);
     at += chunk.length;
   }
-  return new TextDecoder().decode(whole);
+  return whole;
 }
 
 /** A failure of `fetch`, with the causes under it (its own message alone says little, as "fetch failed"). */
