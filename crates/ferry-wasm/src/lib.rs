@@ -413,8 +413,8 @@ pub struct Machine {
     model: Arc<Model>,
     /// The download's current entity, whose model gives the rows of its pages.
     entity: Option<String>,
-    /// The last actions, as the golden transcripts show them.
-    rendered: Vec<String>,
+    /// The last actions, for `rendered`: they are rendered only when asked for.
+    last: Vec<ferry_sync::Action>,
 }
 
 #[wasm_bindgen]
@@ -426,7 +426,7 @@ impl Machine {
             machine: SyncMachine::new(),
             model: Arc::clone(&core.model),
             entity: None,
-            rendered: Vec::new(),
+            last: Vec::new(),
         }
     }
 
@@ -455,7 +455,7 @@ impl Machine {
         let mut writer = Writer { model: &self.model, entity: self.entity.take() };
         let out: Vec<Json> = actions.iter().map(|action| writer.action(action)).collect();
         self.entity = writer.entity;
-        self.rendered = actions.iter().map(ferry_sync::transcript::render).collect();
+        self.last = actions;
         Json::Array(out).to_string()
     }
 
@@ -467,7 +467,8 @@ impl Machine {
 
     /// The actions of the last `handle`, one line each as the golden transcripts show them.
     pub fn rendered(&self) -> String {
-        self.rendered.join("\n")
+        let lines: Vec<String> = self.last.iter().map(ferry_sync::transcript::render).collect();
+        lines.join("\n")
     }
 }
 

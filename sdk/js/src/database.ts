@@ -77,6 +77,8 @@ export interface DeviceStatus {
    * user yet) or `model-changed` (the server's model changed since the last one).
    */
   fullSyncDue: "first-sync" | "model-changed" | null;
+  /** The signed-in user's roles, as the server answered at the sign-in or the last refresh. */
+  roles: string[];
 }
 
 /** What {@link Database.clear} does with unsynchronised changes of the entity. */
@@ -430,6 +432,7 @@ export class Database {
       modelVersion: device.core.version(),
       lastSync,
       fullSyncDue,
+      roles: rolesOf(device.meta(Meta.roles)),
     };
   }
 
@@ -450,6 +453,7 @@ export class Database {
     for (const key of Object.keys(options ?? {})) {
       if (key !== "discardChanges") throw invalid(`clear has no option \`${key}\``, { option: key });
     }
+    await device.afterDownload();
     await device.ready();
     const removed = device.transaction(() => {
       const dirty = Number(device.connection.all("SELECT count(*) FROM ferry_dirty WHERE entity = ?1", [info.name])[0]?.[0] ?? 0);
@@ -600,4 +604,15 @@ function runQuery(device: Device, entity: string, optionsJson: string): FerryObj
   );
   const rows = device.connection.all(compiled.sql, compiled.params.map(toSql));
   return device.read(entity, rows).map((stored) => fromStored(entity, stored));
+}
+
+/** The roles kept in `ferry_meta` (a JSON array of names), or none. */
+function rolesOf(text: string | null): string[] {
+  if (text === null) return [];
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed.filter((role): role is string => typeof role === "string") : [];
+  } catch {
+    return [];
+  }
 }

@@ -37,6 +37,8 @@ export const Meta = {
   fullSyncNeeded: "full_sync_needed",
   /** When the last sync completed and its mode: `<ISO time> <mode>`. */
   lastSync: "last_sync",
+  /** The signed-in user's roles as the server last answered them: a JSON array of names. */
+  roles: "roles",
 } as const;
 
 /** An id in its UUID form: 32 hex digits in groups of 8, 4, 4, 4 and 12. */
@@ -136,6 +138,30 @@ export class Device {
   /** Refuses once the database is closed. */
   check(): void {
     if (this.#closed) throw new FerryError("closed", `the device database (${this.description}) is closed`);
+  }
+
+  #download: { done: Promise<void>; end: () => void } | null = null;
+
+  /** A download begins (its steps may wait in memory before its transaction opens). */
+  downloadBegins(): void {
+    let end = () => {};
+    const done = new Promise<void>((resolve) => (end = resolve));
+    this.#download = { done, end };
+  }
+
+  /** The download committed or rolled back. */
+  downloadEnds(): void {
+    this.#download?.end();
+    this.#download = null;
+  }
+
+  /**
+   * Waits until no download is under way, its transaction open or not: a write that must land
+   * after a download's (a `clear`, whose forgotten checkpoint the download would otherwise
+   * write back) waits for it, as the Rust SDK's writes wait for the download's turn.
+   */
+  async afterDownload(): Promise<void> {
+    while (this.#download !== null) await this.#download.done;
   }
 
   /** Waits for the database's turn (after any download's transaction); refuses once closed. */

@@ -120,6 +120,7 @@ for (const backend of backends()) {
       assert.equal(status.server, server.url);
       assert.equal(status.lastSync?.mode, "all");
       assert.equal(status.fullSyncDue, null);
+      assert.deepEqual(status.roles, ["Technician"], "the roles the sign-in gave are kept");
 
       await bob.engine.sync();
       assert.notEqual(await bob.db.find("Field.Site", depot.id), null, "every technician reads sites");

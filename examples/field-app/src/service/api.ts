@@ -83,8 +83,8 @@ export interface FieldService {
   /** Opens the device database (creating it on first start) and reports the device's state. */
   open(server: string): Promise<DeviceState>;
   state(): Promise<DeviceState>;
-  /** Signs in (the previous user's data leaves the device); gives the user's id. */
-  signIn(user: string, password: string): Promise<string>;
+  /** Signs in (the previous user's data leaves the device); gives the user's id and roles. */
+  signIn(user: string, password: string): Promise<{ userId: string; roles: string[] }>;
   find(entity: string, id: string): Promise<Item | null>;
   query(entity: string, constraint: string, options: QueryOptions): Promise<Item[]>;
   /**

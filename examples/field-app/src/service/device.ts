@@ -118,8 +118,10 @@ export class FieldDevice implements FieldService {
     };
   }
 
-  async signIn(user: string, password: string): Promise<string> {
-    return await this.syncEngine.signIn(user, password);
+  async signIn(user: string, password: string): Promise<{ userId: string; roles: string[] }> {
+    const userId = await this.syncEngine.signIn(user, password);
+    const { roles } = await this.database.status();
+    return { userId, roles };
   }
 
   async find(entity: string, id: string): Promise<Item | null> {

@@ -38,14 +38,6 @@ export function renderSignIn(
     autocomplete: "current-password",
     required: true,
   });
-  const technician = h("input", {
-    type: "radio",
-    name: "view",
-    value: "technician",
-    id: "signin-view-technician",
-    checked: true,
-  });
-  const planner = h("input", { type: "radio", name: "view", value: "planner", id: "signin-view-planner" });
   const error = h("p", { class: "error", role: "alert" });
   const submit = h("button", { type: "submit", class: "primary" }, "Sign in");
 
@@ -54,14 +46,6 @@ export function renderSignIn(
     { class: "card narrow", "aria-labelledby": "screen-title" },
     field("User name", user),
     field("Password", password),
-    h(
-      "fieldset",
-      { class: "choice" },
-      h("legend", {}, "I work as"),
-      h("label", { for: technician.id }, technician, " Technician"),
-      h("label", { for: planner.id }, planner, " Planner"),
-      h("p", { class: "hint" }, "Either way, the server's access rules for your account decide what you may change."),
-    ),
     error,
     h("div", { class: "actions" }, submit),
   );
@@ -70,11 +54,13 @@ export function renderSignIn(
     submit.disabled = true;
     submit.textContent = "Signing in…";
     error.textContent = "";
-    // The SDK's sign-in gives the user's id, not their roles: the user says how they work.
-    const view: View = planner.checked ? "planner" : "technician";
+    // The view follows the roles the server gave: planners plan, everyone else works orders.
     service
       .signIn(user.value.trim(), password.value)
-      .then((userId) => onSignedIn({ userId, view }))
+      .then(({ userId, roles }) => {
+        const view: View = roles.includes("Planner") ? "planner" : "technician";
+        return onSignedIn({ userId, view });
+      })
       .catch((failure: unknown) => {
         error.textContent = signInProblem(failure);
         submit.disabled = false;

@@ -56,6 +56,7 @@ export class DownloadWriter {
 
   constructor(device: Device) {
     this.#device = device;
+    device.downloadBegins();
   }
 
   /** True while the download's transaction is open (the app's calls wait for it). */
@@ -82,12 +83,14 @@ export class DownloadWriter {
     forgetOldestRemoved(this.#device);
     this.#device.connection.exec("COMMIT");
     this.#end();
+    this.#device.downloadEnds();
     return this.#applied;
   }
 
   /** Drops the download: nothing of it stays. */
   rollback(): void {
     this.#kept = [];
+    this.#device.downloadEnds();
     if (!this.#open) return;
     try {
       this.#device.connection.exec("ROLLBACK");

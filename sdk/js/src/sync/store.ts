@@ -151,8 +151,9 @@ export function revisions(device: Device, entityName: string, ids: string[]): Re
 }
 
 /** Keeps a session's access token and refresh token (none: the server gave none). */
-function keepSession(device: Device, token: string, refreshToken: string | null): void {
+function keepSession(device: Device, token: string, refreshToken: string | null, roles: readonly string[]): void {
   device.setMeta(Meta.token, token);
+  device.setMeta(Meta.roles, JSON.stringify(roles));
   if (refreshToken !== null && refreshToken !== undefined) device.setMeta(Meta.refreshToken, refreshToken);
   else device.forgetMeta(Meta.refreshToken);
 }
@@ -162,8 +163,8 @@ export type StoreWrite =
   | { kind: "pending-upload"; request: UploadRequest }
   | { kind: "upload-answered"; request: UploadRequest; response: UploadResponse; fresh: Fresh[] }
   | { kind: "full-sync-due" }
-  | { kind: "signed-in"; token: string; refresh_token: string | null; user: string; forget_previous: boolean }
-  | { kind: "refreshed"; token: string; refresh_token: string | null }
+  | { kind: "signed-in"; token: string; refresh_token: string | null; user: string; roles: string[]; forget_previous: boolean }
+  | { kind: "refreshed"; token: string; refresh_token: string | null; roles: string[] }
   | { kind: "full-sync-done" }
   | { kind: "last-sync"; at: string; mode: string };
 
@@ -194,10 +195,10 @@ export function write(device: Device, server: string, store: StoreWrite): void {
       device.setMeta(Meta.fullSyncNeeded, "1");
       return;
     case "signed-in":
-      signedIn(device, server, store.token, store.refresh_token, store.user, store.forget_previous);
+      signedIn(device, server, store, store.forget_previous);
       return;
     case "refreshed":
-      device.transaction(() => keepSession(device, store.token, store.refresh_token));
+      device.transaction(() => keepSession(device, store.token, store.refresh_token, store.roles));
       return;
     case "full-sync-done":
       device.forgetMeta(Meta.fullSyncNeeded);
@@ -212,7 +213,12 @@ export function write(device: Device, server: string, store: StoreWrite): void {
  * In one transaction: the previous user's objects and checkpoints leave the device when
  * `forgetPrevious`, and the new user's token, id and server are kept.
  */
-function signedIn(device: Device, server: string, token: string, refreshToken: string | null, user: string, forgetPrevious: boolean): void {
+function signedIn(
+  device: Device,
+  server: string,
+  session: { token: string; refresh_token: string | null; user: string; roles: string[] },
+  forgetPrevious: boolean,
+): void {
   device.transaction(() => {
     if (forgetPrevious) {
       for (const entity of device.model.entities) {
@@ -220,8 +226,8 @@ function signedIn(device: Device, server: string, token: string, refreshToken: s
       }
       device.connection.run("DELETE FROM ferry_meta WHERE key LIKE ?1", [`${CHECKPOINT_PREFIX}%`]);
     }
-    keepSession(device, token, refreshToken);
-    device.setMeta(Meta.user, user);
+    keepSession(device, session.token, session.refresh_token, session.roles);
+    device.setMeta(Meta.user, session.user);
     device.setMeta(Meta.server, server);
   });
   if (forgetPrevious) device.tellEntities(device.model.entities.map((entity) => entity.name), false);

@@ -116,7 +116,8 @@ export class Transport {
     try {
       let response: Response;
       try {
-        const init: RequestInit = { method: request.method, headers, signal: controller.signal };
+        // A redirect is an answer, as the Rust SDK's client never follows one: the core refuses it.
+        const init: RequestInit = { method: request.method, headers, signal: controller.signal, redirect: "manual" };
         if (body !== undefined) init.body = body;
         response = await fetch(`${this.server}${request.path}`, init);
       } catch (error) {
@@ -143,6 +144,10 @@ export class Transport {
           size += piece.value.length;
           if (size > limit) {
             controller.abort();
+            if (limit === FILE_BYTES_MAX) {
+              // A content over the limit is refused on the device, not retried as a network failure.
+              throw new FerryError("file-too-large", `a file content of more than ${limit} bytes`, { limit });
+            }
             throw new Unreachable(`an answer of more than ${limit} bytes`);
           }
           chunks.push(piece.value);
@@ -152,7 +157,9 @@ export class Transport {
         intoBlob(new Blob(chunks as BlobPart[]));
         return { status: 200, body: new Uint8Array(0) };
       }
-      return { status: response.status, body: joined(chunks, size) };
+      // A manual redirect reads as status 0 ("opaqueredirect") in browsers; it is a 3xx.
+      const status = response.type === "opaqueredirect" ? 307 : response.status;
+      return { status, body: joined(chunks, size) };
     } finally {
       clearTimeout(timer);
     }
