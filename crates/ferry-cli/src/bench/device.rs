@@ -62,6 +62,8 @@ impl ServerProcess {
             .args(["serve", "--model", &model.display().to_string(), "--database", &database])
             .args(["--listen", "127.0.0.1:0"])
             .args(["--files", &directory.join("server-files").display().to_string()])
+            // The server's request log would bury the measurements.
+            .args(["--log", "warn"])
             .args(options)
             .stdout(std::process::Stdio::piped())
             .spawn()?;
