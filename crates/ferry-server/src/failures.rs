@@ -197,6 +197,23 @@ pub(crate) async fn get(state: &State, id: i64) -> Result<Failure, FailureError>
     Ok(failure_from_row(state, row)?)
 }
 
+/// The user who uploaded the failed change, with their roles now.
+async fn uploader(state: &State, tx: &mut Tx<'_>, failure: &Failure) -> Result<User, FailureError> {
+    let rows = tx
+        .query(
+            "SELECT c.user_id, c.roles FROM ferry_credentials c WHERE c.name = $1",
+            &[Param::Text(failure.user.clone())],
+        )
+        .await?;
+    let gone = || FailureError::UserGone { id: failure.id, user: failure.user.clone() };
+    let row = rows.first().ok_or_else(gone)?;
+    Ok(User {
+        id: read_id(state, &row[0])?,
+        name: failure.user.clone(),
+        roles: text(&row[1])?.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+    })
+}
+
 /// Applies a failed change again, as the user who uploaded it, with `corrected` values in place
 /// of those it attempted (an administrator's edit; none to replay it as it was). On success the
 /// failure is marked replayed (it stays, as a record); on failure nothing changes and the reason
@@ -222,19 +239,7 @@ pub(crate) async fn replay(
     let mut tx = state.store.begin().await?;
     let seq = tx.take_sequence(1).await?;
     tx.changed(&failure.entity);
-    let rows = tx
-        .query(
-            "SELECT c.user_id, c.roles FROM ferry_credentials c WHERE c.name = $1",
-            &[Param::Text(failure.user.clone())],
-        )
-        .await?;
-    let row =
-        rows.first().ok_or_else(|| FailureError::UserGone { id, user: failure.user.clone() })?;
-    let user = User {
-        id: read_id(state, &row[0])?,
-        name: failure.user.clone(),
-        roles: text(&row[1])?.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-    };
+    let user = uploader(state, &mut tx, &failure).await?;
     let request = UploadRequest {
         upload_id: failure.upload_id.clone(),
         device: String::new(),
