@@ -15,18 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 
-/** The machine's Chromium (never a downloaded one). */
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-background-networking",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { CHROMIUM, CHROMIUM_ARGS } from "../../../test-support/ferry.mjs";
 
 /** How long one round may take, in milliseconds (a 100,000-object sync takes seconds). */
 const ROUND_MS_MAX = 5 * 60_000;

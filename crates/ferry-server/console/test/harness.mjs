@@ -4,47 +4,29 @@
 // that passes every other path to `ferry serve`, and headless Chromium (the machine's own,
 // driven by playwright-core) with every console message and page error collected.
 
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { PNG } from "pngjs";
 
+import { CHROMIUM, CHROMIUM_ARGS, FerryServer, ferry } from "../../../../test-support/ferry.mjs";
+
+export { MODEL_FILE, cleanup, temporaryDirectory } from "../../../../test-support/ferry.mjs";
+
 /** The console's folder. */
 export const CONSOLE_DIR = fileURLToPath(new URL("../", import.meta.url));
 /** Where screenshots go (gitignored). */
 export const RESULTS_DIR = join(CONSOLE_DIR, "test-results");
-/** The model the server loads. */
-export const MODEL_FILE = join(CONSOLE_DIR, "../../ferry-model/src/samples/field_service.toml");
-/** The `ferry` binary: $FERRY_BIN, or the workspace's debug build. */
-export const FERRY_BIN = process.env.FERRY_BIN ?? join(CONSOLE_DIR, "../../../target/debug/ferry");
 /** The console's files to serve instead of the binary's own, when set. */
 export const FILES_DIR = process.env.FERRY_CONSOLE_DIR ? resolve(process.env.FERRY_CONSOLE_DIR) : null;
-/** The machine's Chromium (never a downloaded one). */
-export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-background-networking",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-/** How long the server may take to say where it listens, in milliseconds. */
-const SERVER_START_MS_MAX = 20_000;
 /** How long a browser message the test expects may take to arrive, in milliseconds. */
 const MESSAGE_WAIT_MS_MAX = 5_000;
 
 /**
  * The content security policy the test's server sends with the console's files: only the
- * console's own origin, no inline code, no framing. `ferry serve` does not send it yet; the
- * tests show the console works under it.
+ * console's own origin, no inline code, no framing: the policy `ferry serve` sends with them.
  */
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -57,99 +39,8 @@ export const CONSOLE_FILES = [
   { path: "/console/console.css", file: "console.css", type: "text/css; charset=utf-8" },
 ];
 
-/** A temporary directory; `cleanup` removes it. */
-export function temporaryDirectory(prefix) {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-/** Removes a directory, ignoring one already gone. */
-export function cleanup(directory) {
-  rmSync(directory, { recursive: true, force: true });
-}
-
-/**
- * Runs `ferry` to completion with `input` on standard input and `env` added to the
- * environment; its standard output, or an error with its standard error when it fails.
- */
-export function ferry(args, { input = "", env = {} } = {}) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(FERRY_BIN, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code === 0) resolvePromise(stdout);
-      else reject(new Error(`ferry ${args.join(" ")} exited with ${code}: ${stderr.trim() || stdout.trim()}`));
-    });
-    child.stdin.end(input);
-  });
-}
-
-/** A fresh server: its database, its users, and the running `ferry serve`. */
-export class Server {
-  constructor(directory) {
-    this.directory = directory;
-    this.database = `sqlite:${join(directory, "ferry.db")}`;
-    this.process = null;
-    this.url = null;
-    this.output = "";
-  }
-
-  /** Adds a user with one role. */
-  async addUser(name, role, password) {
-    const printed = await ferry(
-      ["user", "add", name, "--role", role, "--password-stdin", "--model", MODEL_FILE, "--database", this.database],
-      { input: `${password}\n` },
-    );
-    if (!/added with id \S+/.test(printed)) throw new Error(`ferry user add printed no id: ${printed}`);
-  }
-
-  /** Starts `ferry serve` on a free loopback port; gives its address. */
-  async start() {
-    const child = spawn(
-      FERRY_BIN,
-      [
-        "serve",
-        "--model",
-        MODEL_FILE,
-        "--database",
-        this.database,
-        "--files",
-        join(this.directory, "files"),
-        "--listen",
-        "127.0.0.1:0",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    this.process = child;
-    this.url = await new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(`ferry serve said nothing of where it listens within ${SERVER_START_MS_MAX} ms: ${this.output}`),
-          ),
-        SERVER_START_MS_MAX,
-      );
-      const read = (chunk) => {
-        this.output += chunk;
-        const match = /serving model version \S+ on (http:\/\/127\.0\.0\.1:\d+)/.exec(this.output);
-        if (match !== null) {
-          clearTimeout(timer);
-          resolvePromise(match[1]);
-        }
-      };
-      child.stdout.on("data", read);
-      child.stderr.on("data", read);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`ferry serve exited with ${code}: ${this.output}`));
-      });
-    });
-    return this.url;
-  }
-
+/** A fresh server (see `test-support/ferry.mjs`), spoken to over its API too. */
+export class Server extends FerryServer {
   /** A request to the API as `token`'s user: the answer's status and JSON. */
   async api(method, path, { token = null, body } = {}) {
     const headers = {};
@@ -162,22 +53,6 @@ export class Server {
     });
     const text = await answer.text();
     return { status: answer.status, json: text === "" ? null : JSON.parse(text) };
-  }
-
-  /** Signs in over the API directly, for checks the console does not show; gives the token. */
-  async signIn(user, password) {
-    const { status, json } = await this.api("POST", "/v1/sign-in", { body: { user, password } });
-    if (status !== 200) throw new Error(`sign-in of ${user} answered ${status}: ${JSON.stringify(json)}`);
-    return json.token;
-  }
-
-  async stop() {
-    const child = this.process;
-    if (child === null || child.exitCode !== null) return;
-    await new Promise((resolvePromise) => {
-      child.once("exit", resolvePromise);
-      child.kill("SIGTERM");
-    });
   }
 }
 
