@@ -138,3 +138,16 @@ export class FerryServer {
     });
   }
 }
+
+/**
+ * How many distinct colours a decoded image has (`pixels`, `channels` per pixel; counting
+ * stops at `enough`): a screenshot of one colour or two is a blank page.
+ */
+export function colourCount({ pixels, channels }, enough = 64) {
+  const seen = new Set();
+  for (let i = 0; i < pixels.length; i += channels) {
+    seen.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
+    if (seen.size >= enough) break;
+  }
+  return seen.size;
+}

@@ -11,7 +11,7 @@ import { PNG } from "pngjs";
 
 import { CHROMIUM, CHROMIUM_ARGS, FerryServer } from "../../../test-support/ferry.mjs";
 
-export { MODEL_FILE, cleanup, temporaryDirectory } from "../../../test-support/ferry.mjs";
+export { MODEL_FILE, cleanup, colourCount, temporaryDirectory } from "../../../test-support/ferry.mjs";
 
 /** The app's folder. */
 export const APP_DIR = fileURLToPath(new URL("../", import.meta.url));
@@ -81,15 +81,6 @@ export function decodePng(buffer) {
   return { width: png.width, height: png.height, channels: 4, pixels: png.data };
 }
 
-/** How many distinct colours a decoded PNG has (counting stops at `enough`). */
-export function colourCount({ pixels, channels }, enough = 64) {
-  const seen = new Set();
-  for (let i = 0; i < pixels.length; i += channels) {
-    seen.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
-    if (seen.size >= enough) break;
-  }
-  return seen.size;
-}
 
 /** A small PNG made here (a gradient with a bar), standing for a technician's photo. */
 export function makePhoto(width = 48, height = 32) {

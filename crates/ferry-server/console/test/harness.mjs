@@ -13,7 +13,7 @@ import { PNG } from "pngjs";
 
 import { CHROMIUM, CHROMIUM_ARGS, FerryServer, ferry } from "../../../../test-support/ferry.mjs";
 
-export { MODEL_FILE, cleanup, temporaryDirectory } from "../../../../test-support/ferry.mjs";
+export { MODEL_FILE, cleanup, colourCount, temporaryDirectory } from "../../../../test-support/ferry.mjs";
 
 /** The console's folder. */
 export const CONSOLE_DIR = fileURLToPath(new URL("../", import.meta.url));
@@ -201,14 +201,4 @@ export class Browser {
 export function decodePng(buffer) {
   const png = PNG.sync.read(buffer);
   return { width: png.width, height: png.height, channels: 4, pixels: png.data };
-}
-
-/** How many distinct colours a decoded PNG has (counting stops at `enough`). */
-export function colourCount({ pixels, channels }, enough = 64) {
-  const seen = new Set();
-  for (let i = 0; i < pixels.length; i += channels) {
-    seen.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
-    if (seen.size >= enough) break;
-  }
-  return seen.size;
 }
