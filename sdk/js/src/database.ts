@@ -21,6 +21,12 @@ import { startWatch } from "./watch.js";
 
 /** The largest file content {@link Database.attachFile} takes, in bytes (as the Rust SDK's). */
 export const FILE_BYTES_MAX = 2 * 1024 * 1024 * 1024;
+/**
+ * How long a content no file object on the device refers to stays in its file store after it
+ * arrived, in hours: an attached file waits that long for its object's commit. A completed sync
+ * removes older ones ({@link Database.collectFiles}), as the Rust SDK's `DEVICE_FILE_GRACE_HOURS`.
+ */
+export const DEVICE_FILE_GRACE_HOURS = 24;
 
 /** What {@link openDatabase} takes. */
 export interface OpenOptions {
@@ -537,6 +543,52 @@ export class Database {
     fileEntity(device, target);
     const hash = target.values["ContentHash"];
     return typeof hash === "string" && hash !== "" ? await device.files.get(hash) : null;
+  }
+
+  /**
+   * Removes from the file store the contents no file object on the device refers to (by its
+   * `ContentHash`, committed or in the stored upload) that arrived more than `graceMs` ago:
+   * those of objects deleted, replaced by a download, or left uncommitted. Gives how many went;
+   * a storage whose file store cannot list its contents keeps them all (0). A completed sync
+   * runs it with {@link DEVICE_FILE_GRACE_HOURS}.
+   *
+   * @example
+   * ```ts
+   * const removed = await db.collectFiles(0); // every content nothing refers to, now
+   * ```
+   */
+  async collectFiles(graceMs: number): Promise<number> {
+    const device = deviceOf(this);
+    device.check();
+    if (typeof graceMs !== "number" || !(graceMs >= 0)) {
+      throw invalid("collectFiles takes a grace period in milliseconds, 0 or more", { option: "graceMs" });
+    }
+    const files = device.files;
+    if (files.held === undefined || files.remove === undefined) return 0;
+    await device.ready();
+    const needed = new Set<string>();
+    for (const entity of device.model.entities.filter((e) => e.kind === "file")) {
+      const column = device.model.member(entity, "ContentHash").column;
+      for (const [hash] of device.connection.all(`SELECT DISTINCT ${column} FROM ${entity.table} WHERE ${column} IS NOT NULL`)) {
+        if (typeof hash === "string") needed.add(hash);
+      }
+    }
+    const pending = device.meta(Meta.pendingUpload);
+    if (pending !== null) {
+      const request = JSON.parse(pending) as { changes: { values?: Record<string, unknown> }[] };
+      for (const change of request.changes) {
+        const hash = change.values?.["ContentHash"];
+        if (typeof hash === "string") needed.add(hash);
+      }
+    }
+    const before = Date.now() - graceMs;
+    let removed = 0;
+    for (const { hash, arrivedMs } of await files.held()) {
+      if (needed.has(hash) || arrivedMs > before) continue;
+      await files.remove(hash);
+      removed += 1;
+    }
+    return removed;
   }
 
   /**

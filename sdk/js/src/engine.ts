@@ -7,7 +7,7 @@
  */
 
 import type { Database } from "./database.js";
-import { deviceOf } from "./database.js";
+import { DEVICE_FILE_GRACE_HOURS, deviceOf } from "./database.js";
 import type { Device } from "./device.js";
 import { FerryError, invalid } from "./errors.js";
 import { isFerryObject } from "./objects.js";
@@ -186,6 +186,9 @@ export class SyncEngine {
       job = { kind: mode };
     }
     const done = await this.#run(job, { onProgress: options.onProgress, signal: options.signal });
+    // Contents nothing refers to any longer leave the device; a failure to remove one leaves it
+    // for the next sync, and does not fail this one.
+    await this.#database.collectFiles(DEVICE_FILE_GRACE_HOURS * 3_600_000).catch(() => 0);
     return report(done);
   }
 

@@ -17,7 +17,7 @@
  */
 
 export { FerryError } from "./errors.js";
-export { Database, openDatabase, FILE_BYTES_MAX } from "./database.js";
+export { Database, openDatabase, DEVICE_FILE_GRACE_HOURS, FILE_BYTES_MAX } from "./database.js";
 export type { ClearOptions, DeviceStatus, OpenOptions, PendingObject, QueryOptions, WatchOptions } from "./database.js";
 export type { Deletion, FerryObject } from "./objects.js";
 export { DELETE_CASCADE_OBJECTS_MAX } from "./objects.js";

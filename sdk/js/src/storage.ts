@@ -57,6 +57,13 @@ export interface FileStore {
   get(hash: string): Promise<Blob | null>;
   /** Keeps `content` under `hash` (which the SDK computed from it), replacing nothing else. */
   put(hash: string, content: Blob): Promise<void>;
+  /**
+   * Every content held, with when it arrived (milliseconds since the epoch). Optional: a store
+   * without it keeps every content (see {@link Database.collectFiles}).
+   */
+  held?(): Promise<{ hash: string; arrivedMs: number }[]>;
+  /** Removes a content; one not held is no error. Optional, with `held`. */
+  remove?(hash: string): Promise<void>;
 }
 
 /** A storage opened: its connection and file store, until {@link OpenStorage.close}. */

@@ -6,7 +6,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { FerryError, memoryStorage, openDatabase } from "@ferry/sdk";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { FerryError, fileStorage, memoryStorage, openDatabase } from "@ferry/sdk";
 import type { Database, FerryObject } from "@ferry/sdk";
 
 import { MODEL, memoryDatabase } from "./harness.js";
@@ -292,6 +296,30 @@ describe("files", () => {
     await refused(() => db.commit(photo), "validation", "`FileName`");
     await db.close();
   });
+
+  for (const [name, open] of [
+    ["memory", () => memoryDatabase()],
+    ["a file", async () => openDatabase({ model: MODEL, storage: fileStorage(join(mkdtempSync(join(tmpdir(), "ferry-collect-")), "device.db")) })],
+  ] as const) {
+    test(`contents nothing refers to leave the file store (${name})`, async () => {
+      const db = await open();
+      const photo = db.create("Field.Photo");
+      await db.attachFile(photo, new Blob(["the first photo"]), "a.jpg");
+      await db.commit(photo);
+      const first = String(photo.values["ContentHash"]);
+      await db.attachFile(photo, new Blob(["a better photo"]), "a.jpg");
+      await db.commit(photo);
+      const draft = db.create("Field.Photo");
+      await db.attachFile(draft, new Blob(["never committed"]), "b.jpg");
+      assert.equal(await db.collectFiles(3_600_000), 0, "within the grace period nothing goes");
+      assert.equal(await db.collectFiles(0), 2, "the replaced content and the uncommitted one");
+      assert.equal(await (await db.readFile(photo))?.text(), "a better photo");
+      assert.equal(await db.readFile(draft), null);
+      assert.equal(await db.readFile({ ...photo, values: { ...photo.values, ContentHash: first } }), null);
+      await refused(() => db.collectFiles(-1), "invalid-argument", "grace");
+      await db.close();
+    });
+  }
 });
 
 describe("the device", () => {

@@ -25,7 +25,8 @@ interface NodeFiles {
   rename(from: string, to: string): Promise<void>;
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   rm(path: string, options: { recursive?: boolean; force: true }): Promise<void>;
-  stat(path: string): Promise<{ isFile(): boolean; size: number }>;
+  stat(path: string): Promise<{ isFile(): boolean; size: number; mtimeMs: number }>;
+  readdir(path: string): Promise<string[]>;
 }
 
 /** What the storage needs of Node's `fs`. */
@@ -158,6 +159,23 @@ class DirectoryFiles implements FileStore {
   async get(hash: string): Promise<Blob | null> {
     if (!(await this.has(hash))) return null;
     return await this.#fs.openAsBlob(this.#path(hash));
+  }
+
+  async held(): Promise<{ hash: string; arrivedMs: number }[]> {
+    const held: { hash: string; arrivedMs: number }[] = [];
+    for (const shard of await this.#files.readdir(this.#root)) {
+      if (shard === "incoming" || shard.length !== 2) continue;
+      for (const hash of await this.#files.readdir(`${this.#root}/${shard}`)) {
+        if (!/^[0-9a-f]{64}$/.test(hash)) continue;
+        const stat = await this.#files.stat(`${this.#root}/${shard}/${hash}`);
+        if (stat.isFile()) held.push({ hash, arrivedMs: stat.mtimeMs });
+      }
+    }
+    return held;
+  }
+
+  async remove(hash: string): Promise<void> {
+    await this.#files.rm(this.#path(hash), { force: true });
   }
 
   async put(hash: string, content: Blob): Promise<void> {

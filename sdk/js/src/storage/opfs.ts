@@ -29,6 +29,7 @@ interface Directory {
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<Directory>;
   getFileHandle(name: string, options?: { create?: boolean }): Promise<FileHandle>;
   removeEntry(name: string, options?: { recursive?: boolean }): Promise<void>;
+  keys(): AsyncIterable<string>;
 }
 
 interface FileHandle {
@@ -242,6 +243,29 @@ class OpfsFiles implements FileStore {
   async get(hash: string): Promise<Blob | null> {
     const handle = await this.#handle(hash);
     return handle === null ? null : await handle.getFile();
+  }
+
+  async held(): Promise<{ hash: string; arrivedMs: number }[]> {
+    const held: { hash: string; arrivedMs: number }[] = [];
+    for await (const shard of this.#root.keys()) {
+      if (shard === "incoming" || shard.length !== 2) continue;
+      const folder = await this.#root.getDirectoryHandle(shard);
+      for await (const hash of folder.keys()) {
+        if (!/^[0-9a-f]{64}$/.test(hash)) continue;
+        const handle = await this.#handle(hash);
+        if (handle !== null) held.push({ hash, arrivedMs: (await handle.getFile()).lastModified });
+      }
+    }
+    return held;
+  }
+
+  async remove(hash: string): Promise<void> {
+    const folder = await this.#folder(hash, false);
+    try {
+      await folder?.removeEntry(hash);
+    } catch {
+      // Not held.
+    }
   }
 
   async put(hash: string, content: Blob): Promise<void> {

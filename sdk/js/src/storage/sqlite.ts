@@ -445,6 +445,7 @@ export function loadImage(sqlite3: Sqlite3Static, db: SqliteDatabase, image: Uin
 /** File contents kept in memory, for databases that are. */
 export class MemoryFiles implements FileStore {
   readonly #contents = new Map<string, Blob>();
+  readonly #arrived = new Map<string, number>();
 
   async has(hash: string): Promise<boolean> {
     return this.#contents.has(hash);
@@ -457,5 +458,15 @@ export class MemoryFiles implements FileStore {
   async put(hash: string, content: Blob): Promise<void> {
     // A copy of the bytes: the app may go on changing what it handed over.
     this.#contents.set(hash, new Blob([await content.arrayBuffer()]));
+    this.#arrived.set(hash, Date.now());
+  }
+
+  async held(): Promise<{ hash: string; arrivedMs: number }[]> {
+    return [...this.#contents.keys()].map((hash) => ({ hash, arrivedMs: this.#arrived.get(hash) ?? 0 }));
+  }
+
+  async remove(hash: string): Promise<void> {
+    this.#contents.delete(hash);
+    this.#arrived.delete(hash);
   }
 }
