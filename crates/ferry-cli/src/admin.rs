@@ -354,8 +354,20 @@ impl Admin {
             text(&failure["at"]),
             text(&failure["reason"]),
             failure["attempted"],
-            failure["replayed_at"].as_str().unwrap_or("no"),
+            match (failure["replayed_at"].as_str(), failure["replayed_by"].as_str()) {
+                (Some(at), Some(by)) => format!("{at} by {by}"),
+                (Some(at), None) => at.to_owned(),
+                _ => "no".to_owned(),
+            },
         );
+        let people = match failure.get("replayed_values") {
+            Some(values) => format!("{people}\ncorrected: {values}"),
+            None => people,
+        };
+        let people = match failure.get("current") {
+            Some(current) => format!("{people}\ncurrent: {current}"),
+            None => format!("{people}\ncurrent: none (the object is not on the server)"),
+        };
         self.print(&people, &failure);
         Ok(())
     }

@@ -365,6 +365,7 @@ fn admin_commands_show_the_operators_view() {
     );
     let (code, out, _) = ferry_in(&dir, &["admin", "failure", "1"]);
     assert!(code == Some(0) && out.contains("user: bob") && out.contains("\"Number\":7"), "{out}");
+    assert!(out.contains("current: none (the object is not on the server)"), "{out}");
     let (code, out, err) = ferry_in(&dir, &["admin", "replay", "1"]);
     assert_eq!(code, Some(9), "still a duplicate: {out} {err}");
     let (code, out, _) = admin(&["history"]);
