@@ -40,6 +40,9 @@ pub(crate) enum Command {
     Device(DeviceArgs),
     /// The operator's view of a running server (an administrator's session).
     Admin(AdminArgs),
+    /// A consistent copy of the server's data while it runs: the SQLite database and the file
+    /// contents (with PostgreSQL, the contents, and the `pg_dump` to run beside them).
+    Backup(BackupArgs),
     /// Run the benchmarks and print ratios to the raw cost of the same work.
     Bench(BenchArgs),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
@@ -453,6 +456,16 @@ pub(crate) enum AdminUser {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Args)]
+pub(crate) struct BackupArgs {
+    /// The directory to write the backup into (made; it must not hold anything yet).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to: PathBuf,
+    /// The server's options, as `ferry serve` takes them (only the database and files are used).
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, reason = "a command-line program prints its results")]
 
 mod admin;
+mod backup;
 mod bench;
 mod cli;
 mod device;
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::serve(args),
         cli::Command::User(cli::UserCommand::Add(args)) => serve::add_user(args),
         cli::Command::Bench(args) => bench::command(args),
+        cli::Command::Backup(args) => backup::backup(args),
         cli::Command::Completions { shell } => {
             let mut command = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());

@@ -36,8 +36,9 @@ struct Options {
 
 /// The options given (flags, then environment variables, then the configuration file), with
 /// the defaults for the rest.
-fn options(args: ServeArgs) -> Result<Options, String> {
-    let given = match &args.config {
+/// The options given: flags and environment variables, then the configuration file.
+pub(crate) fn given(args: ServeArgs) -> Result<ServerOptions, String> {
+    Ok(match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--config {}: {e}", path.display()))?;
@@ -46,7 +47,18 @@ fn options(args: ServeArgs) -> Result<Options, String> {
             args.options.or(file)
         }
         None => args.options,
-    };
+    })
+}
+
+/// The server's database and file directory, as the options name them (or the defaults).
+pub(crate) fn storage(given: &ServerOptions) -> Result<(Database, std::path::PathBuf), String> {
+    let database = Database::parse(given.database.as_deref().unwrap_or(DEFAULT_DATABASE))?;
+    let files = given.files.clone().unwrap_or_else(|| database.default_files());
+    Ok((database, files))
+}
+
+fn options(args: ServeArgs) -> Result<Options, String> {
+    let given = given(args)?;
     let model =
         given.model.ok_or("--model FILE is required (or FERRY_MODEL, or `model` in --config)")?;
     let database = Database::parse(given.database.as_deref().unwrap_or(DEFAULT_DATABASE))?;

@@ -445,3 +445,64 @@ async fn a_sync_cut_off_by_the_grace_period_retries_and_loses_nothing() {
         assert_eq!(count(&reader_db), ORDERS as usize, "{label}: nothing lost");
     }
 }
+
+/// `ferry backup` while a device uploads: the copy holds the upload whole or not at all, a
+/// server started on it serves exactly that, and a backup after the upload holds it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_writes_is_consistent_and_serves_as_it_was() {
+    let dir = scratch("backup");
+    let database = format!("sqlite:{}", dir.join("server.db").display());
+    add_user(&dir, &database, "pat");
+    let server = serve(&dir, &database);
+    let (writer_db, writer) = device(&dir, "writer.db", &server.url).await;
+    commit_orders(&writer_db);
+    let upload = tokio::spawn(async move { writer.sync(SyncMode::All).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let files = dir.join("files").display().to_string();
+    let during = dir.join("backup-during");
+    let took = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["backup", "--database", &database, "--files", &files, "--to"])
+        .arg(&during)
+        .output()
+        .unwrap();
+    assert!(took.status.success(), "{}", String::from_utf8_lossy(&took.stderr));
+    upload.await.unwrap().unwrap();
+    let after = dir.join("backup-after");
+    let took = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["backup", "--database", &database, "--files", &files, "--to"])
+        .arg(&after)
+        .output()
+        .unwrap();
+    assert!(took.status.success(), "{}", String::from_utf8_lossy(&took.stderr));
+    drop(server);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(after.join("backup.json")).unwrap()).unwrap();
+    assert!(manifest["made_at"].is_string(), "{manifest}");
+
+    for (copy, whole) in [(&during, false), (&after, true)] {
+        let restored = format!("sqlite:{}", copy.join("ferry.db").display());
+        let model = dir.join("model.toml").display().to_string();
+        // The server's files are `<dir>/files`: the backup's own.
+        let server = crate::spawn_server_with(copy, &model, &restored, "127.0.0.1:0", &[]);
+        let name = format!("reader-{}.db", copy.file_name().unwrap().to_string_lossy());
+        let (reader_db, reader) = device(&dir, &name, &server.url).await;
+        reader.sync(SyncMode::All).await.unwrap();
+        let held = count(&reader_db);
+        assert!(
+            held == 0 || held == ORDERS as usize,
+            "{}: {held}: an upload is whole or absent",
+            copy.display()
+        );
+        if whole {
+            assert_eq!(held, ORDERS as usize, "the backup after the upload holds it");
+        }
+    }
+    // A directory holding something already is refused, and nothing is written into it.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["backup", "--database", &database, "--to"])
+        .arg(&after)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("holds something already"));
+}
