@@ -146,16 +146,12 @@ impl Database {
             condition = format!("({condition}) AND \"t0\".id IN ({})", marks.join(", "));
             params.extend(ids.iter().map(|id| param(&Value::Reference(*id), Dialect::Sqlite)));
         }
-        let order = order_by(entity, if among.is_some() { &[] } else { &query.sort })?;
+        let sort = sort_slots(entity, if among.is_some() { &[] } else { &query.sort })?;
         let (limit, offset) = match among {
-            Some(_) => (-1, 0),
-            None => (query.limit.map_or(-1, |l| l as i64), query.offset),
+            Some(_) => (None, 0),
+            None => (query.limit.map(|l| l as u64), query.offset as u64),
         };
-        let sql = format!(
-            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            select_columns(entity, "\"t0\"", Dialect::Sqlite),
-            table_name(entity),
-        );
+        let sql = ferry_sql::local_query(entity, &condition, &sort, limit, offset);
         let mut statement = connection.prepare(&sql)?;
         let width = entity.member_count() + 1;
         let rows =
@@ -201,18 +197,16 @@ impl Database {
 }
 
 /// The `ORDER BY` list of a query's sort, ending with the id so that the order is total.
-fn order_by(entity: &Entity, sort: &[(String, Order)]) -> Result<String, ClientError> {
-    let mut order = Vec::new();
-    for (attribute, direction) in sort {
-        let Some((index, _)) = entity.attribute(attribute) else {
-            return Err(ClientError::UnknownMember {
-                entity: entity.name.to_string(),
-                member: attribute.clone(),
-            });
-        };
-        let direction = if *direction == Order::Ascending { "ASC" } else { "DESC" };
-        order.push(format!("\"t0\".{} {direction}", ferry_sql::column_name(entity, Slot(index))));
-    }
-    order.push("\"t0\".id".to_owned());
-    Ok(order.join(", "))
+/// The attribute slots of a sort, each descending or not; an unknown attribute is refused.
+fn sort_slots(entity: &Entity, sort: &[(String, Order)]) -> Result<Vec<(Slot, bool)>, ClientError> {
+    sort.iter()
+        .map(|(attribute, direction)| {
+            let (index, _) =
+                entity.attribute(attribute).ok_or_else(|| ClientError::UnknownMember {
+                    entity: entity.name.to_string(),
+                    member: attribute.clone(),
+                })?;
+            Ok((Slot(index), *direction == Order::Descending))
+        })
+        .collect()
 }

@@ -25,8 +25,8 @@ pub use schema::{
     update_statement,
 };
 pub use statement::{
-    OBJECT_ALIAS, any_object, count_by_id, delete_all, delete_by_id, refresh_statement,
-    replace_statement, revisions_statement, select_by_id, select_ids,
+    OBJECT_ALIAS, any_object, count_by_id, delete_all, delete_by_id, local_query,
+    refresh_statement, replace_statement, revisions_statement, select_by_id, select_ids,
 };
 
 /// The SQL dialect to write.

@@ -7,7 +7,7 @@ use ferry_model::{Entity, Slot, ValueType};
 
 use crate::Dialect;
 use crate::param::placeholder;
-use crate::schema::{Side, assignments, insert_parts, select_columns, table_name};
+use crate::schema::{Side, assignments, column_name, insert_parts, select_columns, table_name};
 
 /// The alias of the entity's table in [`select_by_id`].
 pub const OBJECT_ALIAS: &str = "\"t0\"";
@@ -73,6 +73,34 @@ pub fn refresh_statement(entity: &Entity, slots: &[Slot], dialect: Dialect) -> S
         table_name(entity),
         assignments.join(", "),
         placeholder(revision + 1, ValueType::Reference, dialect)
+    )
+}
+
+/// The device's local query: the objects of `entity` (aliased `"t0"`, in the select list of
+/// [`select_columns`]) where `condition` holds, sorted by `sort` (attribute slots, each
+/// descending when `true`) and then by id, at most `limit` of them after skipping `offset`.
+/// Both SDKs query with it (the Rust SDK directly, the TypeScript one through WebAssembly).
+pub fn local_query(
+    entity: &Entity,
+    condition: &str,
+    sort: &[(Slot, bool)],
+    limit: Option<u64>,
+    offset: u64,
+) -> String {
+    let mut order: Vec<String> = sort
+        .iter()
+        .map(|(slot, descending)| {
+            let direction = if *descending { "DESC" } else { "ASC" };
+            format!("{OBJECT_ALIAS}.{} {direction}", column_name(entity, *slot))
+        })
+        .collect();
+    order.push(format!("{OBJECT_ALIAS}.id"));
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    format!(
+        "SELECT {} FROM {} {OBJECT_ALIAS} WHERE {condition} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        select_columns(entity, OBJECT_ALIAS, Dialect::Sqlite),
+        table_name(entity),
+        order.join(", "),
     )
 }
 

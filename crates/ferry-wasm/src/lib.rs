@@ -176,7 +176,7 @@ impl Core {
             }
             None => ("1".to_owned(), Vec::new()),
         };
-        let mut order = Vec::new();
+        let mut sort = Vec::new();
         for (member, direction) in &options.sort {
             let Some((index, _)) = entity.attribute(member) else {
                 return Err(error(format!(
@@ -184,25 +184,15 @@ impl Core {
                     entity.name
                 )));
             };
-            let direction = match direction.as_str() {
-                "asc" => "ASC",
-                "desc" => "DESC",
+            let descending = match direction.as_str() {
+                "asc" => false,
+                "desc" => true,
                 other => return Err(error(format!("sort `{other}`: use `asc` or `desc`"))),
             };
-            order.push(format!(
-                "\"t0\".{} {direction}",
-                ferry_sql::column_name(entity, Slot(index))
-            ));
+            sort.push((Slot(index), descending));
         }
-        order.push("\"t0\".id".to_owned());
-        let limit = options.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        let sql = format!(
-            "SELECT {} FROM {} \"t0\" WHERE {condition} ORDER BY {} LIMIT {limit} OFFSET {}",
-            ferry_sql::select_columns(entity, "\"t0\"", Dialect::Sqlite),
-            ferry_sql::table_name(entity),
-            order.join(", "),
-            options.offset.unwrap_or(0),
-        );
+        let offset = options.offset.unwrap_or(0);
+        let sql = ferry_sql::local_query(entity, &condition, &sort, options.limit, offset);
         let params: Vec<Json> = params.iter().map(values::param_json).collect();
         Ok(json!({ "sql": sql, "params": params }).to_string())
     }
