@@ -61,22 +61,26 @@ fn ci() -> Result<(), String> {
         },
     };
     eprintln!("xtask: PostgreSQL for tests at {}", url.url);
-    run("cargo", &["fmt", "--all", "--check"], &url)?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &url)?;
-    run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], &url)?;
-    run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], &url)?;
+    run("cargo", &["fmt", "--all", "--check"], Some(&url))?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], Some(&url))?;
+    run("cargo", &["test", "--doc", "-p", "ferry-constraint", "-p", "ferry-client"], Some(&url))?;
+    run("cargo", &["nextest", "run", "--workspace", "--profile", "ci"], Some(&url))?;
     let batch = ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--ignore-default-filter"];
-    run("cargo", &[&batch[..], &["-E", "test(simulation_random_batch)"]].concat(), &url)?;
+    run("cargo", &[&batch[..], &["-E", "test(simulation_random_batch)"]].concat(), Some(&url))?;
     let planted =
         ["nextest", "run", "--profile", "ci", "-p", "ferry-sim", "--features", "planted-bugs"];
-    run("cargo", &[&planted[..], &["-E", "test(every_planted_bug_is_caught)"]].concat(), &url)?;
+    run(
+        "cargo",
+        &[&planted[..], &["-E", "test(every_planted_bug_is_caught)"]].concat(),
+        Some(&url),
+    )?;
     // The TypeScript SDK on the WebAssembly core, the field app and the web console in headless
     // Chromium, against the `ferry` binary of this build.
     wasm()?;
-    run("cargo", &["build", "-p", "ferry-cli"], &url)?;
+    run("cargo", &["build", "-p", "ferry-cli"], Some(&url))?;
     for package in ["sdk/js", "examples/field-app", "crates/ferry-server/console"] {
-        run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package], &url)?;
-        run("npm", &["test", "--prefix", package], &url)?;
+        run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package], Some(&url))?;
+        run("npm", &["test", "--prefix", package], Some(&url))?;
     }
     drop(server);
     Ok(())
@@ -128,16 +132,8 @@ const WASM_BINDGEN_VERSION: &str = "0.2.130";
 /// and its types into `sdk/js/wasm/`, where the TypeScript SDK loads them (in browsers and in
 /// Node alike).
 fn wasm() -> Result<(), String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = ["build", "--release", "-p", "ferry-wasm", "--target", "wasm32-unknown-unknown"];
-    let status = Command::new("cargo")
-        .args(target)
-        .current_dir(&root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("the WebAssembly build failed ({status})"));
-    }
+    run("cargo", &target, None)?;
     let version = Command::new("wasm-bindgen").arg("--version").output().map_err(|e| {
         format!(
             "cannot run wasm-bindgen ({e}): `cargo install --locked wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}`"
@@ -150,43 +146,21 @@ fn wasm() -> Result<(), String> {
             version.trim()
         ));
     }
-    let module = root.join("target/wasm32-unknown-unknown/release/ferry_wasm.wasm");
-    let out = root.join("sdk/js/wasm");
-    let status = Command::new("wasm-bindgen")
-        .args(["--target", "web", "--out-dir"])
-        .arg(&out)
-        .arg(&module)
-        .status()
-        .map_err(|e| format!("cannot run wasm-bindgen: {e}"))?;
-    if !status.success() {
-        return Err(format!("wasm-bindgen failed ({status})"));
-    }
-    eprintln!("xtask: the device core is in {}", out.display());
+    let module = "target/wasm32-unknown-unknown/release/ferry_wasm.wasm";
+    run("wasm-bindgen", &["--target", "web", "--out-dir", "sdk/js/wasm", module], None)?;
+    eprintln!("xtask: the device core is in {}", root().join("sdk/js/wasm").display());
     Ok(())
 }
 
 /// Builds the device core, the `ferry` binary, the SDK and the field app, then runs the app's
 /// demo: `ferry serve --app` with three demo users.
 fn field_app() -> Result<(), String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     wasm()?;
-    let status = |program: &str, args: &[&str]| -> Result<(), String> {
-        eprintln!("xtask: $ {program} {}", args.join(" "));
-        let status = Command::new(program)
-            .args(args)
-            .current_dir(&root)
-            .status()
-            .map_err(|e| format!("cannot run {program}: {e}"))?;
-        match status.success() {
-            true => Ok(()),
-            false => Err(format!("`{program} {}` failed ({status})", args.join(" "))),
-        }
-    };
-    status("cargo", &["build", "-p", "ferry-cli"])?;
+    run("cargo", &["build", "-p", "ferry-cli"], None)?;
     for package in ["sdk/js", "examples/field-app"] {
-        status("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package])?;
+        run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", package], None)?;
     }
-    status("npm", &["run", "demo", "--prefix", "examples/field-app"])
+    run("npm", &["run", "demo", "--prefix", "examples/field-app"], None)
 }
 
 fn pg() -> Result<(), String> {
@@ -220,13 +194,21 @@ struct Postgres {
     authority: Option<String>,
 }
 
-fn run(program: &str, args: &[&str], postgres: &Postgres) -> Result<(), String> {
+/// The workspace's root, where every command runs.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs a command in the workspace's root, given the tests' PostgreSQL when there is one.
+fn run(program: &str, args: &[&str], postgres: Option<&Postgres>) -> Result<(), String> {
     eprintln!("xtask: $ {program} {}", args.join(" "));
     let mut command = Command::new(program);
-    command.args(args);
-    command.env("FERRY_TEST_POSTGRES", &postgres.url);
-    if let Some(authority) = &postgres.authority {
-        command.env("FERRY_TEST_POSTGRES_CA", authority);
+    command.args(args).current_dir(root());
+    if let Some(postgres) = postgres {
+        command.env("FERRY_TEST_POSTGRES", &postgres.url);
+        if let Some(authority) = &postgres.authority {
+            command.env("FERRY_TEST_POSTGRES_CA", authority);
+        }
     }
     let status = command.status().map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() {
