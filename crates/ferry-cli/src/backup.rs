@@ -9,6 +9,13 @@
 //!
 //! `DIR/backup.json` says what was copied. A server started on `DIR/ferry.db` with
 //! `--files DIR/files` serves the data as it was at the backup.
+//!
+//! `ferry restore --from DIR`, with the server stopped, puts a backup back: the SQLite
+//! database where the options name it (which must not exist: a restore replaces the data
+//! whole), the file contents into the file directory, and then marks the data restored
+//! (`Server::mark_restored`). Devices that synced after the backup then find, at their next
+//! sync, the uploads the restore lost in their upload journal and send them again, and
+//! download everything afresh. With PostgreSQL, `pg_restore` puts the database back first.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,7 +23,7 @@ use std::process::ExitCode;
 use ferry_server::{Clock as _, Database, SystemClock};
 use serde_json::json;
 
-use crate::cli::BackupArgs;
+use crate::cli::{BackupArgs, RestoreArgs, ServeArgs};
 use crate::{EXIT_INVALID, EXIT_IO};
 
 /// How long the copy waits for the database's lock when a write holds it, in milliseconds.
@@ -116,6 +123,115 @@ fn copy_contents(from: &Path, to: &Path) -> Result<(u64, u64), String> {
         for entry in std::fs::read_dir(shard.path()).map_err(|e| e.to_string())? {
             let entry = entry.map_err(|e| e.to_string())?;
             let target = to.join(&name).join(entry.file_name());
+            bytes += std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
+            contents += 1;
+        }
+    }
+    Ok((contents, bytes))
+}
+
+pub(crate) fn restore(args: RestoreArgs) -> ExitCode {
+    let RestoreArgs { from, serve } = args;
+    let given = match crate::serve::given(serve) {
+        Ok(given) => given,
+        Err(message) => {
+            eprintln!("error: {message} (see `ferry restore --help`)");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let copied = crate::serve::storage(&given)
+        .and_then(|(database, files)| put_back(&from, &database, &files));
+    let said = match copied {
+        Ok(said) => said,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_IO);
+        }
+    };
+    let (epoch, restored) =
+        match crate::serve::mark_restored(ServeArgs { config: None, options: given }) {
+            Ok(marked) => marked,
+            Err(code) => return code,
+        };
+    let through = restored.last().map_or(0, |point| point.through);
+    println!(
+        "restore: {said}; the data is in epoch {epoch} now, restored through change {through}: each device's next sync sends again what it uploaded after the backup, then downloads everything"
+    );
+    ExitCode::SUCCESS
+}
+
+/// Copies the backup in `from` back: the SQLite database (which must not exist) and the file
+/// contents the file directory lacks. Says what it copied.
+fn put_back(from: &Path, database: &Database, files: &Path) -> Result<String, String> {
+    let manifest = from.join("backup.json");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| {
+        format!("--from {}: no backup there ({}: {e})", from.display(), manifest.display())
+    })?;
+    let manifest: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a backup's manifest: {e}", manifest.display()))?;
+    let made_at = manifest["made_at"].as_str().unwrap_or("an unknown time").to_owned();
+    let database_said = match database {
+        Database::Sqlite(path) => {
+            let copy = from.join("ferry.db");
+            if !copy.is_file() {
+                return Err(format!(
+                    "--from {}: the backup holds no ferry.db (a PostgreSQL backup is restored with pg_restore, then `ferry restore` with --database postgres://…)",
+                    from.display()
+                ));
+            }
+            let taken =
+                ["", "-wal", "-shm"].iter().map(|end| with_suffix(path, end)).find(|p| p.exists());
+            if let Some(taken) = taken {
+                return Err(format!(
+                    "{} exists: a restore replaces the data whole, so move the old database (and its -wal and -shm files) away first",
+                    taken.display()
+                ));
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            std::fs::copy(&copy, path)
+                .map_err(|e| format!("copy {} to {}: {e}", copy.display(), path.display()))?;
+            format!("the database of {made_at} in {}", path.display())
+        }
+        Database::Postgres(_) => {
+            format!("the PostgreSQL database as pg_restore put back the backup of {made_at}")
+        }
+    };
+    let (contents, bytes) = copy_missing(&from.join("files"), files)?;
+    Ok(format!(
+        "{database_said}, {contents} file contents ({bytes} bytes) into {}",
+        files.display()
+    ))
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(suffix);
+    std::path::PathBuf::from(text)
+}
+
+/// Copies the contents of a backup's `from` (`<2 hex>/<sha-256>`) that `to` lacks: a content
+/// is immutable under its hash, so one already there is the same.
+fn copy_missing(from: &Path, to: &Path) -> Result<(u64, u64), String> {
+    let (mut contents, mut bytes) = (0, 0);
+    let shards = match std::fs::read_dir(from) {
+        Ok(shards) => shards,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(error) => return Err(format!("{}: {error}", from.display())),
+    };
+    for shard in shards {
+        let shard = shard.map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(to.join(shard.file_name()))
+            .map_err(|e| format!("{}: {e}", to.display()))?;
+        for entry in std::fs::read_dir(shard.path()).map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let target = to.join(shard.file_name()).join(entry.file_name());
+            if target.exists() {
+                continue;
+            }
             bytes += std::fs::copy(entry.path(), &target)
                 .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
             contents += 1;

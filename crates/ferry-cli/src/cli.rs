@@ -43,6 +43,10 @@ pub(crate) enum Command {
     /// A consistent copy of the server's data while it runs: the SQLite database and the file
     /// contents (with PostgreSQL, the contents, and the `pg_dump` to run beside them).
     Backup(BackupArgs),
+    /// Restore a backup `ferry backup` made, with the server stopped: the SQLite database and
+    /// the file contents (with PostgreSQL, run `pg_restore` first), then a new epoch, so every
+    /// device's next sync is a full download and sends again what it uploaded after the backup.
+    Restore(RestoreArgs),
     /// Run the benchmarks and print ratios to the raw cost of the same work.
     Bench(BenchArgs),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
@@ -464,6 +468,17 @@ pub(crate) struct BackupArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) to: PathBuf,
     /// The server's options, as `ferry serve` takes them (only the database and files are used).
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct RestoreArgs {
+    /// The backup's directory, as `ferry backup --to` made it.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) from: PathBuf,
+    /// The server's options, as `ferry serve` takes them: the database and files to restore
+    /// into (an SQLite database must not exist yet), and the model.
     #[command(flatten)]
     pub(crate) serve: ServeArgs,
 }

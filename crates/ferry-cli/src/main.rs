@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         cli::Command::User(cli::UserCommand::Add(args)) => serve::add_user(args),
         cli::Command::Bench(args) => bench::command(args),
         cli::Command::Backup(args) => backup::backup(args),
+        cli::Command::Restore(args) => backup::restore(args),
         cli::Command::Completions { shell } => {
             let mut command = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());

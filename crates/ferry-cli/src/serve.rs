@@ -212,6 +212,21 @@ async fn open(options: &Options) -> Result<Server, ExitCode> {
     })
 }
 
+/// Opens the server the options name and marks its data as restored from a backup (see
+/// `Server::mark_restored`): gives the new epoch and the restores, oldest first.
+pub(crate) fn mark_restored(
+    args: ServeArgs,
+) -> Result<(String, Vec<ferry_protocol::RestorePoint>), ExitCode> {
+    let options = options(args).map_err(|message| usage_error(&message))?;
+    runtime().block_on(async {
+        let server = open(&options).await?;
+        server.mark_restored().await.map_err(|error| {
+            eprintln!("error: mark the data restored: {error}");
+            ExitCode::from(EXIT_IO)
+        })
+    })
+}
+
 pub(crate) fn serve(args: ServeArgs) -> ExitCode {
     let options = match options(args) {
         Ok(options) => options,

@@ -490,6 +490,11 @@ pub(crate) enum Meta {
     Authorities,
     /// The signed-in user's roles, as the server last answered them: a JSON array.
     Roles,
+    /// The server's epoch as the device last saw it (see `ferry_sync::restore`).
+    ServerEpoch,
+    /// Present from a restore of the server's data until a full sync completes: downloads are
+    /// full and ask no index (the revisions held may be given again to other states).
+    DownloadWithoutIndex,
 }
 
 impl Meta {
@@ -506,6 +511,8 @@ impl Meta {
             Meta::LastSync => "last_sync",
             Meta::Authorities => "authorities",
             Meta::Roles => "roles",
+            Meta::ServerEpoch => "server_epoch",
+            Meta::DownloadWithoutIndex => "download_without_index",
         }
     }
 }

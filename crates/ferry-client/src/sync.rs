@@ -14,6 +14,7 @@
 mod action;
 mod apply;
 mod engine;
+mod journal;
 mod live;
 mod store;
 mod transport;

@@ -90,6 +90,32 @@ pub struct ModelResponse {
     /// The model file text, as the server loaded it.
     pub text: String,
     pub protocol_version: u32,
+    /// The server's epoch: empty until the server's data is first restored from a backup, a
+    /// new random one at each restore (see [`RestorePoint`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub epoch: String,
+    /// The backups the server's data was restored from, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<RestorePoint>,
+}
+
+/// A restore of the server's data from a backup: every change the server applied in `epoch`
+/// up to position `through` of its change sequence is in the restored data; later ones of
+/// that epoch are not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePoint {
+    pub epoch: String,
+    pub through: i64,
+}
+
+/// Where an upload's transaction stands in the server's change sequence: the server's epoch
+/// and the upload's last position. A restore names the positions it kept (see
+/// [`RestorePoint`]), so a device knows which of its uploads the restore lost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequencePosition {
+    #[serde(default)]
+    pub epoch: String,
+    pub seq: i64,
 }
 
 /// All committed changes of one device, applied by the server in one transaction.
@@ -129,6 +155,9 @@ pub struct UploadResponse {
     pub upload_id: String,
     /// One outcome per change, in the order of the request.
     pub outcomes: Vec<ObjectOutcome>,
+    /// The upload's place in the change sequence (servers before restores existed give none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<SequencePosition>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,8 @@
 //!
 //! Checkpoints are `I.<fingerprint>.<seq>` (incremental) or `F.<fingerprint>.<start>.<cursor>`
 //! (inside a full download); the fingerprint covers the model version, the user, their roles,
-//! and the day when the filter depends on it.
+//! the day when the filter depends on it, and the data's epoch once it was restored from a
+//! backup.
 
 use ferry_constraint::{Bound, TimeDependence};
 use ferry_model::{DownloadBehaviour, Entity, EntityKind, ObjectId};
@@ -43,7 +44,11 @@ fn fingerprint(state: &State, user: &User, day: Option<ferry_model::Timestamp>) 
     let mut roles = user.roles.clone();
     roles.sort();
     let day = day.map(|d| d.to_string()).unwrap_or_default();
-    let text = format!("{}|{}|{}|{day}", state.model.version(), user.id, roles.join(","));
+    let mut text = format!("{}|{}|{}|{day}", state.model.version(), user.id, roles.join(","));
+    if !state.lineage.epoch.is_empty() {
+        // A restore begins a new epoch: no checkpoint of the data before it applies.
+        text.push_str(&format!("|{}", state.lineage.epoch));
+    }
     hex(&Sha256::digest(text.as_bytes())[..8])
 }
 

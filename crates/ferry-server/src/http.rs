@@ -262,6 +262,8 @@ async fn model(
         version: state.model.version().to_string(),
         text: state.model_text.clone(),
         protocol_version: PROTOCOL_VERSION,
+        epoch: state.lineage.epoch.clone(),
+        restored: state.lineage.restored.clone(),
     })
 }
 

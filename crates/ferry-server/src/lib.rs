@@ -25,6 +25,7 @@ mod lifecycle;
 mod live;
 mod operators;
 mod referrers;
+mod restore;
 mod sessions;
 mod sign_in_limit;
 mod store;
@@ -213,6 +214,9 @@ pub(crate) struct State {
     requests_in_flight: tokio::sync::Semaphore,
     /// Set when the server stops serving: every live stream ends (each would hold it open).
     closing: tokio::sync::watch::Sender<bool>,
+    /// The data's epoch and the restores it came through (read at open; `ferry restore` runs
+    /// while no server serves the data).
+    lineage: restore::Lineage,
 }
 
 impl Server {
@@ -221,6 +225,7 @@ impl Server {
         let constraints = ferry_constraint::check_model(&model).map_err(OpenError::Model)?;
         let store = store::Store::open(&config.database, &model, &config.model_text).await?;
         let blobs = files::BlobStore::open(&config.files).map_err(StoreError::Files)?;
+        let lineage = restore::Lineage::read(&store).await?;
         let requests_in_flight = tokio::sync::Semaphore::new(config.limits.requests_in_flight_max);
         let identity = config.identity.map(identity::Identity::new).transpose();
         let identity = identity.map_err(OpenError::Identity)?;
@@ -240,6 +245,7 @@ impl Server {
             sign_in_attempts: sign_in_limit::SignInLimiter::default(),
             requests_in_flight,
             closing: tokio::sync::watch::channel(false).0,
+            lineage,
         };
         Ok(Server { state: Arc::new(state) })
     }
@@ -249,6 +255,17 @@ impl Server {
     /// nothing needs any longer go.
     pub async fn collect(&self) -> Result<Collected, StoreError> {
         lifecycle::collect(&self.state).await
+    }
+
+    /// Marks the data as restored from a backup (`ferry restore`, while no server serves it):
+    /// a new epoch, so every device's next download is full, and the restore of the old epoch
+    /// through the last change the data holds, so each device makes the uploads it made after
+    /// the backup dirty again. Gives the new epoch and the restores, oldest first.
+    pub async fn mark_restored(
+        &self,
+    ) -> Result<(String, Vec<ferry_protocol::RestorePoint>), StoreError> {
+        let lineage = restore::mark_restored(&self.state.store).await?;
+        Ok((lineage.epoch, lineage.restored))
     }
 
     /// The HTTP API.

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferry_constraint::Context;
 use ferry_model::{Entity, EntityKind, MemberRef, Object, ObjectId, Slot, Value};
 use ferry_protocol::{
-    ChangeKind, Members, ObjectOutcome, OutcomeResult, RejectionKind, UploadRequest, value,
+    ChangeKind, Members, ObjectOutcome, OutcomeResult, RejectionKind, SequencePosition,
+    UploadRequest, value,
 };
 use ferry_sql::{
     Param, Side, insert_statement, param, read_object, select_columns, table_name, update_statement,
@@ -144,7 +145,10 @@ pub(crate) async fn upload(
     let mut tx = state.store.begin().await?;
     // Taking the sequence first serialises writers, so the idempotency check below sees any
     // upload with this id that committed while this one waited.
-    let first_seq = tx.take_sequence(checked.changes.len().max(1) as i64).await?;
+    let taken = checked.changes.len().max(1) as i64;
+    let first_seq = tx.take_sequence(taken).await?;
+    let position =
+        SequencePosition { epoch: state.lineage.epoch.clone(), seq: first_seq + taken - 1 };
     for change in &checked.changes {
         tx.changed(change.entity.name.as_str());
     }
@@ -158,7 +162,7 @@ pub(crate) async fn upload(
             return Ok(response);
         }
         Some(Stored::Expired) => {
-            let response = answer_again(state, &mut tx, user, &checked).await?;
+            let response = answer_again(state, &mut tx, user, &checked, &position).await?;
             tx.finish().await?;
             return Ok(response);
         }
@@ -233,7 +237,7 @@ pub(crate) async fn upload(
         outcomes[index] = Some(serde_json::to_string(&outcome).expect("outcomes serialise"));
     }
     batch::flush(state, &mut tx, user, &mut pending).await?;
-    let stored = response_json(&checked.upload_id, outcomes);
+    let stored = response_json(&checked.upload_id, outcomes, &position);
     let retention = state.limits.upload_retention_days.saturating_mul(86_400_000_000);
     let expired = started.unix_micros().saturating_sub(retention);
     tx.execute(
@@ -291,7 +295,11 @@ pub(crate) async fn upload(
 }
 
 /// The JSON of an `UploadResponse` made of each outcome's JSON.
-fn response_json(upload_id: &str, outcomes: Vec<Option<String>>) -> String {
+fn response_json(
+    upload_id: &str,
+    outcomes: Vec<Option<String>>,
+    position: &SequencePosition,
+) -> String {
     let length = outcomes.iter().map(|o| o.as_ref().map_or(0, |o| o.len() + 1)).sum::<usize>();
     let mut json = String::with_capacity(length + upload_id.len() + 32);
     json.push_str("{\"upload_id\":");
@@ -303,7 +311,9 @@ fn response_json(upload_id: &str, outcomes: Vec<Option<String>>) -> String {
         }
         json.push_str(&outcome.expect("every change has an outcome"));
     }
-    json.push_str("]}");
+    json.push_str("],\"position\":");
+    json.push_str(&serde_json::to_string(position).expect("positions serialise"));
+    json.push('}');
     json
 }
 
@@ -355,6 +365,7 @@ async fn answer_again(
     tx: &mut Tx<'_>,
     user: &User,
     checked: &CheckedUpload<'_>,
+    position: &SequencePosition,
 ) -> Result<String, UploadError> {
     let context = context(state, user);
     let mut outcomes = Vec::with_capacity(checked.changes.len());
@@ -386,7 +397,9 @@ async fn answer_again(
             ObjectOutcome { entity: entity.name.to_string(), id: change.id.to_string(), result };
         outcomes.push(Some(serde_json::to_string(&outcome).expect("outcomes serialise")));
     }
-    Ok(response_json(&checked.upload_id, outcomes))
+    // The upload's own position is unknown by now; this one is after it, so a restore from a
+    // backup between the two makes the device send its changes again (the server has them).
+    Ok(response_json(&checked.upload_id, outcomes, position))
 }
 
 /// The SHA-256 of an upload's device and changes in their canonical JSON (members in name

@@ -11,6 +11,7 @@
 //! INTEGER 0 or 1 / `boolean`; enumerations as TEXT / `text`; binary as BLOB / `bytea`.
 
 mod filter;
+pub mod journal;
 mod migration;
 mod param;
 mod schema;

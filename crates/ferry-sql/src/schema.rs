@@ -58,7 +58,7 @@ fn id_type(dialect: Dialect) -> &'static str {
 
 /// The fixed tables of every device database, beside the entities' tables of
 /// [`create_schema`] with [`Side::Device`]: the Rust SDK and the WebAssembly core make the same.
-pub const DEVICE_TABLES: [&str; 4] = [
+pub const DEVICE_TABLES: [&str; 6] = [
     // Checkpoints live in ferry_meta (see `Checkpoints`); databases made before kept an
     // unused table for them.
     "DROP TABLE IF EXISTS ferry_checkpoints",
@@ -69,6 +69,10 @@ pub const DEVICE_TABLES: [&str; 4] = [
     // changes wait for upload: a waiting change may still refer to one (see `Removed`).
     "CREATE TABLE IF NOT EXISTS ferry_removed (entity TEXT NOT NULL, object_id BLOB NOT NULL, PRIMARY KEY (entity, object_id))",
     "CREATE TABLE IF NOT EXISTS ferry_dirty (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, PRIMARY KEY (entity, object_id))",
+    // The upload journal (see `journal`): one row per change the server applied, with the
+    // server's epoch and the upload's position, kept `UPLOAD_JOURNAL_DAYS`.
+    "CREATE TABLE IF NOT EXISTS ferry_uploaded (entity TEXT NOT NULL, object_id BLOB NOT NULL, kind TEXT NOT NULL, members TEXT NOT NULL, base_revision INTEGER, epoch TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ferry_uploaded_at ON ferry_uploaded (at)",
 ];
 
 /// `CREATE TABLE` and `CREATE INDEX` statements for every entity, targets before owners.

@@ -53,6 +53,12 @@ pub enum Event {
     },
     /// The time, asked with [`Action::ReadClock`].
     Clock(Timestamp),
+    /// The upload journal's rows asked with [`Action::ReadJournal`], in the order they were
+    /// journaled.
+    Journal(Vec<crate::restore::Journaled>),
+    /// Every committed change not yet uploaded, asked with [`Action::ReadDirty`] (as
+    /// [`Start::dirty`]).
+    Dirty(Vec<ObjectChange>),
     /// The wait of [`Action::Wait`] is over.
     Timer,
     /// The app asked the job to stop.
@@ -73,6 +79,8 @@ impl Event {
             Event::ModelUpgraded { .. } => "model-upgraded",
             Event::Committed { .. } => "committed",
             Event::Clock(_) => "clock",
+            Event::Journal(_) => "journal",
+            Event::Dirty(_) => "dirty",
             Event::Timer => "timer",
             Event::Cancel => "cancel",
         }
@@ -104,6 +112,9 @@ pub struct Start {
     /// Every committed change not yet uploaded (read when nothing is pending), in the order of
     /// entity and id, with the values of the changed members.
     pub dirty: Vec<ObjectChange>,
+    /// The server's epoch as the device last saw it (empty: none yet, or a server never
+    /// restored); see [`crate::restore`].
+    pub server_epoch: String,
 }
 
 /// A server's answer: its status and body (empty when the body went into the file store).
@@ -232,6 +243,21 @@ pub enum Store {
         /// The user's roles now (an administrator may have changed them).
         roles: Vec<String>,
     },
+    /// The server's data was restored from a backup (or the device meets the server's epoch
+    /// for the first time): in one local transaction, make these changes dirty again (joined
+    /// with the object's dirty record; a change of an object the device no longer holds is
+    /// passed over, unless a deletion), forget the journal rows they came from, keep the epoch,
+    /// forget every checkpoint, and have the next downloads full without an index (the
+    /// revisions the device holds may be ones the restored server gives again to other
+    /// states) until a full sync completes.
+    Restored {
+        /// The server's epoch.
+        epoch: String,
+        /// The changes to make dirty again.
+        lost: Vec<crate::restore::Lost>,
+        /// The journal's rows to forget.
+        forget: Vec<i64>,
+    },
     /// A full sync completed.
     FullSyncDone,
     /// The last sync, when and in which mode.
@@ -297,6 +323,14 @@ pub enum Action {
     Progress(Progress),
     /// Ask the time; answer with [`Event::Clock`].
     ReadClock,
+    /// The upload journal's rows of other epochs than this one; answer with
+    /// [`Event::Journal`].
+    ReadJournal {
+        /// The server's epoch now.
+        except_epoch: String,
+    },
+    /// Every committed change not yet uploaded; answer with [`Event::Dirty`].
+    ReadDirty,
     /// The job ended; an unfinished download is rolled back.
     Finish(Outcome),
 }

@@ -16,8 +16,9 @@
 //! Modules: [`upload`] plans the upload (selection, integrity check) and applies its answer;
 //! [`download`] runs the page loop per entity with checkpoints, full and incremental pages,
 //! index reconciliation and the fresh state of rejected or selected objects; [`files`] decides
-//! the contents to send and to fetch; [`retry`] the retry policy with jitter; [`progress`] and
-//! [`report`] what the app is told; [`error`] why a sync did not complete.
+//! the contents to send and to fetch; [`restore`] finds the uploads a restore of the server's
+//! data lost; [`retry`] the retry policy with jitter; [`progress`] and [`report`] what the app
+//! is told; [`error`] why a sync did not complete.
 
 pub mod action;
 mod answer;
@@ -28,6 +29,7 @@ pub mod files;
 mod io;
 pub mod progress;
 pub mod report;
+pub mod restore;
 pub mod retry;
 mod run;
 pub mod transcript;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ferry_model::{Model, ObjectId, Timestamp};
 use ferry_protocol::endpoint::{self, Endpoint};
-use ferry_protocol::{RefreshRequest, SignInRequest, SignInResponse};
+use ferry_protocol::{RefreshRequest, SignInRequest, SignInResponse, UploadRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -24,17 +24,30 @@ pub(crate) struct Cx {
     pub(crate) model: Arc<Model>,
     /// The session's refresh token, spent once the server refuses the access token.
     refresh_token: Option<String>,
+    /// The server's epoch as the device last saw it.
+    pub(crate) server_epoch: String,
 }
 
 /// Runs a job (DESIGN.md §4): the upload is planned and stored before anything is sent, the
 /// server's model is followed, the upload is sent and its answer applied, then the download of
 /// the mode, and the sync's record for the server's history.
 pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
-    let Start { job, model, device, upload_id, seed, started, user, refresh_token, pending, dirty } =
-        start;
-    let mut cx = Cx { io, retry: Retry::new(seed), model, refresh_token };
+    let Start {
+        job,
+        model,
+        device,
+        upload_id,
+        seed,
+        started,
+        user,
+        refresh_token,
+        pending,
+        dirty,
+        server_epoch,
+    } = start;
+    let mut cx = Cx { io, retry: Retry::new(seed), model, refresh_token, server_epoch };
     let mode = match job {
-        Job::FollowModel => return follow_model(&mut cx).await.map(|()| Done::ModelFollowed),
+        Job::FollowModel => return follow_model(&mut cx).await.map(|_| Done::ModelFollowed),
         Job::SignIn { user: name, password } => {
             let changes = dirty.len();
             return sign_in(
@@ -53,16 +66,9 @@ pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
         Job::Sync(mode) => mode,
     };
     cx.io.check_cancel()?;
-    let request = match pending {
-        Some(request) => Some(request),
-        None => upload::plan(&mut cx, &mode, dirty, device.clone(), upload_id).await?,
-    };
-    let upload_id = request.as_ref().map(|request| request.upload_id.clone());
-    follow_model(&mut cx).await?;
     let mut report = SyncReport::default();
-    if let Some(request) = request {
-        upload::send(&mut cx, request, &mut report).await?;
-    }
+    let planned = Planned { pending, dirty, device: device.clone(), upload_id };
+    let upload_id = upload_phase(&mut cx, &mode, planned, &mut report).await?;
     cx.io.check_cancel()?;
     match &mode {
         Mode::All => {
@@ -85,6 +91,61 @@ pub(crate) async fn run(io: Arc<Io>, start: Start) -> Outcome {
     let path = endpoint::SyncReport::ROUTE.path(&[]);
     let _ = cx.json::<endpoint::SyncReport>(path, Some(&record)).await;
     Ok(Done::Synced(report))
+}
+
+/// What the upload of a sync starts from.
+struct Planned {
+    pending: Option<UploadRequest>,
+    dirty: Vec<ferry_protocol::ObjectChange>,
+    device: String,
+    upload_id: String,
+}
+
+/// The upload is planned and stored before anything is sent, the server's model and epoch are
+/// followed, and the upload is sent; then the changes a restore of the server's data lost, if
+/// it lost some. Gives the id of the last upload sent.
+async fn upload_phase(
+    cx: &mut Cx,
+    mode: &Mode,
+    planned: Planned,
+    report: &mut SyncReport,
+) -> Result<Option<String>, Error> {
+    let Planned { pending, dirty, device, upload_id } = planned;
+    let request = match pending {
+        Some(request) => Some(request),
+        None => upload::plan(cx, mode, dirty, device.clone(), upload_id.clone()).await?,
+    };
+    let sent = request.as_ref().map(|request| request.upload_id.clone());
+    let restored = follow_model(cx).await?;
+    if let Some(request) = request {
+        upload::send(cx, request, report).await?;
+    }
+    if !restored {
+        return Ok(sent);
+    }
+    let again = upload_again(cx, mode, device, format!("{upload_id}.restored"), report).await?;
+    Ok(again.or(sent))
+}
+
+/// Uploads the changes a restore of the server's data lost, dirty again now, in an upload of
+/// their own before the download; gives its id when there was one.
+async fn upload_again(
+    cx: &mut Cx,
+    mode: &Mode,
+    device: String,
+    upload_id: String,
+    report: &mut SyncReport,
+) -> Result<Option<String>, Error> {
+    let dirty = match cx.io.ask(Action::ReadDirty).await {
+        Event::Dirty(dirty) => dirty,
+        other => return Err(unexpected(&other)),
+    };
+    let Some(request) = upload::plan(cx, mode, dirty, device, upload_id).await? else {
+        return Ok(None);
+    };
+    let id = request.upload_id.clone();
+    upload::send(cx, request, report).await?;
+    Ok(Some(id))
 }
 
 /// Signs in; the token and the user are kept, and another user's data leaves the device, which
@@ -112,22 +173,23 @@ async fn sign_in(
 }
 
 /// Moves the device to the server's model when its version differs (the shell migrates the
-/// schema and keeps unsynchronised changes); a changed model makes a full sync due.
-async fn follow_model(cx: &mut Cx) -> Result<(), Error> {
+/// schema and keeps unsynchronised changes); a changed model makes a full sync due. Then
+/// follows the server's epoch ([`crate::restore`]); gives true when changes a restore of the
+/// server's data lost were made dirty again.
+async fn follow_model(cx: &mut Cx) -> Result<bool, Error> {
     let (server, _) = cx.json::<endpoint::Model>(endpoint::Model::ROUTE.path(&[]), None).await?;
     check_protocol(&server)?;
-    if server.version == cx.model.version().to_string() {
-        return Ok(());
-    }
-    match cx.io.ask(Action::UpgradeModel { text: server.text }).await {
-        Event::ModelUpgraded { model: Some(model) } => {
-            cx.model = model;
-            cx.io.emit(Action::Store(Store::FullSyncDue));
-            Ok(())
+    if server.version != cx.model.version().to_string() {
+        match cx.io.ask(Action::UpgradeModel { text: server.text }).await {
+            Event::ModelUpgraded { model: Some(model) } => {
+                cx.model = model;
+                cx.io.emit(Action::Store(Store::FullSyncDue));
+            }
+            Event::ModelUpgraded { model: None } => {}
+            other => return Err(unexpected(&other)),
         }
-        Event::ModelUpgraded { model: None } => Ok(()),
-        other => Err(unexpected(&other)),
     }
+    crate::restore::follow(cx, &server.epoch, &server.restored).await
 }
 
 impl Cx {

@@ -34,6 +34,25 @@ struct StartLine {
     /// The session's refresh token.
     #[serde(default)]
     refresh_token: Option<String>,
+    /// The server's epoch as the device last saw it.
+    #[serde(default)]
+    server_epoch: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalLine {
+    row: i64,
+    entity: String,
+    id: String,
+    kind: ferry_protocol::ChangeKind,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    base_revision: Option<i64>,
+    #[serde(default)]
+    epoch: String,
+    seq: i64,
 }
 
 fn default_seed() -> u64 {
@@ -148,10 +167,30 @@ pub fn event(
             Event::Committed { downloaded: committed.downloaded, removed: committed.removed }
         }
         "clock" => Event::Clock(Timestamp::parse(rest).ok_or(format!("`{rest}` is no time"))?),
+        "journal" => journal(rest)?,
+        "dirty" => Event::Dirty(json(rest, kind)?),
         "timer" => Event::Timer,
         "cancel" => Event::Cancel,
         other => return Err(format!("no event `{other}`")),
     })
+}
+
+/// The event of a `journal` line.
+fn journal(rest: &str) -> Result<Event, String> {
+    let rows: Vec<JournalLine> = json(rest, "journal")?;
+    let rows = rows.into_iter().map(|row| {
+        Ok(crate::restore::Journaled {
+            row: row.row,
+            entity: row.entity,
+            id: id(&row.id)?,
+            kind: row.kind,
+            members: row.members,
+            base_revision: row.base_revision,
+            epoch: row.epoch,
+            seq: row.seq,
+        })
+    });
+    Ok(Event::Journal(rows.collect::<Result<_, String>>()?))
 }
 
 /// The event of a `start` line.
@@ -182,6 +221,7 @@ fn start(rest: &str, model: &Arc<Model>) -> Result<Event, String> {
         refresh_token: start.refresh_token,
         pending: start.pending,
         dirty: start.dirty,
+        server_epoch: start.server_epoch,
     })))
 }
 
@@ -219,6 +259,10 @@ pub fn render(action: &Action) -> String {
         Action::CommitDownload => "commit-download".to_owned(),
         Action::Progress(progress) => format!("progress {}", render_progress(progress)),
         Action::ReadClock => "read-clock".to_owned(),
+        Action::ReadJournal { except_epoch } => {
+            format!("read-journal except epoch `{except_epoch}`")
+        }
+        Action::ReadDirty => "read-dirty".to_owned(),
         Action::Finish(Ok(Done::ModelFollowed)) => "finish: the model is followed".to_owned(),
         Action::Finish(Ok(Done::SignedIn(user))) => format!("finish: {user} is signed in"),
         Action::Finish(Ok(Done::Synced(report))) => format!("finish {report:?}"),
@@ -257,6 +301,21 @@ fn render_store(store: &Store) -> String {
                 "refreshed with token {token}{}, roles [{}]",
                 refresh(refresh_token),
                 roles.join(", ")
+            )
+        }
+        Store::Restored { epoch, lost, forget } => {
+            let lost: Vec<String> = lost
+                .iter()
+                .map(|l| {
+                    let base = l.base_revision.map(|b| format!("@{b}")).unwrap_or_default();
+                    format!("{} {} {:?} [{}]{base}", l.entity, l.id, l.kind, l.members.join(", "))
+                })
+                .collect();
+            let forget: Vec<String> = forget.iter().map(i64::to_string).collect();
+            format!(
+                "restored to epoch `{epoch}`, dirty again [{}], forgetting journal rows [{}]",
+                lost.join("; "),
+                forget.join(", ")
             )
         }
         Store::FullSyncDone => "full-sync-done".to_owned(),

@@ -85,6 +85,21 @@ impl Core {
         json!({ "fixed": ferry_sql::DEVICE_TABLES, "entities": entities }).to_string()
     }
 
+    /// The upload journal's statements (`ferry_sql::journal`) as JSON: `{insert, prune, read,
+    /// forget, retention_days}`; `prune` takes the time before which rows go, in microseconds.
+    #[wasm_bindgen(js_name = journalStatements)]
+    pub fn journal_statements(&self) -> String {
+        use ferry_sql::journal;
+        json!({
+            "insert": journal::INSERT,
+            "prune": journal::PRUNE,
+            "read": journal::READ,
+            "forget": journal::FORGET,
+            "retention_days": journal::UPLOAD_JOURNAL_DAYS,
+        })
+        .to_string()
+    }
+
     /// The model's entities as JSON: `[{name, kind, download, table, file, members:
     /// [{name, column, type, target, on_delete, values, default}]}]` in reference order
     /// (targets first); `kind` is `plain`, `file` or `system`, `download` the model file's

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_model::{Entity, Model, ObjectId, Timestamp};
-use ferry_protocol::{ObjectChange, UploadRequest, UploadResponse};
+use ferry_protocol::{ChangeKind, ObjectChange, UploadRequest, UploadResponse};
+use ferry_sync::restore::Journaled;
 use ferry_sync::{
     Action, Answer, Body, Done, Error, Event, Job, Mode, Progress, Start, Step, Store, TargetFacts,
 };
@@ -55,6 +56,14 @@ pub(crate) enum WireEvent {
         /// An ISO 8601 time (`2026-12-01T10:00:00Z`, with up to microseconds).
         at: String,
     },
+    /// The upload journal's rows (`ferry_sql::journal::READ`).
+    Journal {
+        rows: Vec<WireJournaled>,
+    },
+    /// Every committed change not yet uploaded.
+    Dirty {
+        changes: Vec<ObjectChange>,
+    },
     Timer,
     Cancel,
 }
@@ -76,6 +85,24 @@ pub(crate) struct WireStart {
     pending: Option<UploadRequest>,
     #[serde(default)]
     dirty: Vec<ObjectChange>,
+    #[serde(default)]
+    server_epoch: String,
+}
+
+/// A row of the upload journal.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireJournaled {
+    row: i64,
+    entity: String,
+    id: String,
+    kind: ChangeKind,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    base_revision: Option<i64>,
+    epoch: String,
+    seq: i64,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +173,23 @@ impl WireEvent {
                 Event::Committed { downloaded, removed }
             }
             WireEvent::Clock { at } => Event::Clock(time(&at)?),
+            WireEvent::Journal { rows } => Event::Journal(
+                rows.into_iter()
+                    .map(|row| {
+                        Ok(Journaled {
+                            row: row.row,
+                            entity: row.entity,
+                            id: id(&row.id)?,
+                            kind: row.kind,
+                            members: row.members,
+                            base_revision: row.base_revision,
+                            epoch: row.epoch,
+                            seq: row.seq,
+                        })
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+            WireEvent::Dirty { changes } => Event::Dirty(changes),
             WireEvent::Timer => Event::Timer,
             WireEvent::Cancel => Event::Cancel,
         })
@@ -178,6 +222,7 @@ impl WireStart {
             refresh_token: self.refresh_token,
             pending: self.pending,
             dirty: self.dirty,
+            server_epoch: self.server_epoch,
         })
     }
 }
@@ -238,6 +283,10 @@ impl Writer<'_> {
             }
             Action::Progress(progress) => progress_json(progress),
             Action::ReadClock => json!({ "kind": "read-clock" }),
+            Action::ReadJournal { except_epoch } => {
+                json!({ "kind": "read-journal", "except_epoch": except_epoch })
+            }
+            Action::ReadDirty => json!({ "kind": "read-dirty" }),
             Action::Finish(outcome) => finish(outcome),
         }
     }
@@ -268,6 +317,21 @@ impl Writer<'_> {
                 "refresh_token": refresh_token,
                 "roles": roles,
             }),
+            Store::Restored { epoch, lost, forget } => {
+                let lost: Vec<Json> = lost
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "entity": l.entity,
+                            "id": l.id.to_string(),
+                            "kind": l.kind,
+                            "members": l.members,
+                            "base_revision": l.base_revision,
+                        })
+                    })
+                    .collect();
+                json!({ "kind": "restored", "epoch": epoch, "lost": lost, "forget": forget })
+            }
             Store::FullSyncDone => json!({ "kind": "full-sync-done" }),
             Store::LastSync { at, mode } => {
                 json!({ "kind": "last-sync", "at": at.to_string(), "mode": mode })
@@ -475,6 +539,23 @@ pub(crate) fn event_json(event: &Event, model_text: Option<&str>) -> Json {
             json!({ "kind": "committed", "downloaded": downloaded, "removed": removed })
         }
         Event::Clock(at) => json!({ "kind": "clock", "at": at.to_string() }),
+        Event::Journal(rows) => {
+            let rows: Vec<WireJournaled> = rows
+                .iter()
+                .map(|row| WireJournaled {
+                    row: row.row,
+                    entity: row.entity.clone(),
+                    id: row.id.to_string(),
+                    kind: row.kind,
+                    members: row.members.clone(),
+                    base_revision: row.base_revision,
+                    epoch: row.epoch.clone(),
+                    seq: row.seq,
+                })
+                .collect();
+            json!({ "kind": "journal", "rows": rows })
+        }
+        Event::Dirty(changes) => json!({ "kind": "dirty", "changes": changes }),
         Event::Timer => json!({ "kind": "timer" }),
         Event::Cancel => json!({ "kind": "cancel" }),
     }
@@ -508,5 +589,6 @@ fn start_json(start: &Start) -> Json {
         "refresh_token": start.refresh_token,
         "pending": start.pending,
         "dirty": start.dirty,
+        "server_epoch": start.server_epoch,
     })
 }

@@ -129,9 +129,13 @@ fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start,
         false => Vec::new(),
     };
     let device = if syncing { store.device_name()? } else { String::new() };
-    let (user, refresh_token) = {
+    let (user, refresh_token, server_epoch) = {
         let connection = engine.database.lock();
-        (engine.database.current_user(&connection)?, meta(&connection, Meta::RefreshToken)?)
+        (
+            engine.database.current_user(&connection)?,
+            meta(&connection, Meta::RefreshToken)?,
+            meta(&connection, Meta::ServerEpoch)?.unwrap_or_default(),
+        )
     };
     Ok(Start {
         job,
@@ -144,6 +148,7 @@ fn start(store: &LocalStore<'_>, engine: &SyncEngine, job: Job) -> Result<Start,
         refresh_token,
         pending,
         dirty,
+        server_epoch,
     })
 }
 
@@ -257,6 +262,10 @@ impl Shell<'_> {
                 return Ok(None);
             }
             Action::ReadClock => Event::Clock(self.engine.database.clock.now()),
+            Action::ReadJournal { except_epoch } => {
+                Event::Journal(super::journal::read(&self.engine.database, &except_epoch)?)
+            }
+            Action::ReadDirty => Event::Dirty(self.store.dirty_changes()?),
             Action::Finish(_) => unreachable!("the loop ends at a finish"),
         };
         Ok(Some(event))

@@ -126,7 +126,10 @@ impl LocalStore<'_> {
             .entity(entity)
             .ok_or_else(|| ClientError::UnknownEntity { entity: entity.to_owned() })?;
         let connection = self.database.lock();
-        Ok((Checkpoints::read(&connection, &entity.name)?, holds_objects(&connection, entity)?))
+        let checkpoint = Checkpoints::read(&connection, &entity.name)?;
+        // After a restore of the server's data, a full download asks no index.
+        let without_index = meta(&connection, Meta::DownloadWithoutIndex)?.is_some();
+        Ok((checkpoint, !without_index && holds_objects(&connection, entity)?))
     }
 
     /// The revisions the device holds of these objects.
@@ -173,7 +176,11 @@ impl LocalStore<'_> {
             }
             Store::UploadAnswered { request, response } => {
                 drop(connection);
-                self.upload_answered(&request, &response.outcomes)?;
+                self.upload_answered(&request, &response)?;
+            }
+            Store::Restored { epoch, lost, forget } => {
+                drop(connection);
+                super::journal::restored(self.database, &epoch, &lost, &forget)?;
             }
             Store::FullSyncDue => set_meta(&connection, Meta::FullSyncNeeded, "1")?,
             Store::SignedIn { token, refresh_token, user, roles, forget_previous } => {
@@ -195,7 +202,10 @@ impl LocalStore<'_> {
                 keep_session(&transaction, &session)?;
                 transaction.commit()?;
             }
-            Store::FullSyncDone => forget_meta(&connection, Meta::FullSyncNeeded)?,
+            Store::FullSyncDone => {
+                forget_meta(&connection, Meta::FullSyncNeeded)?;
+                forget_meta(&connection, Meta::DownloadWithoutIndex)?;
+            }
             Store::LastSync { at, mode } => {
                 set_meta(&connection, Meta::LastSync, &format!("{at} {mode}"))?
             }
@@ -238,8 +248,9 @@ impl LocalStore<'_> {
     fn upload_answered(
         &self,
         request: &UploadRequest,
-        outcomes: &[ferry_protocol::ObjectOutcome],
+        response: &ferry_protocol::UploadResponse,
     ) -> Result<(), SyncError> {
+        let outcomes = &response.outcomes;
         let model = self.database.model();
         let mut connection = self.database.lock();
         let transaction = connection.transaction()?;
@@ -256,6 +267,8 @@ impl LocalStore<'_> {
                 write_fresh(&transaction, entity, id, *revision, values, &still_dirty)?;
             }
         }
+        let now = self.database.clock.now().unix_micros();
+        super::journal::record(&transaction, request, response, now)?;
         forget_meta(&transaction, Meta::PendingUpload)?;
         transaction.commit()?;
         drop(connection);

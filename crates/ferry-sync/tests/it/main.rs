@@ -37,6 +37,7 @@ transcripts! {
     integrity_violation_stops_the_sync_before_anything_is_sent,
     a_reference_to_a_removed_object_is_left_to_the_server,
     a_pending_upload_is_resent_unchanged,
+    a_restored_server_gets_the_lost_uploads_again_then_a_full_download,
     file_contents_go_before_the_upload,
     a_failed_file_send_is_retried_once_then_ends_the_sync,
     a_gateway_failure_fails_a_file_attempt,
