@@ -39,6 +39,10 @@ export const Meta = {
   lastSync: "last_sync",
   /** The signed-in user's roles as the server last answered them: a JSON array of names. */
   roles: "roles",
+  /** The server's epoch as the device last saw it (new at each restore of the server's data). */
+  serverEpoch: "server_epoch",
+  /** `1` from a restore of the server's data until a full sync completes: downloads are full and ask no index. */
+  downloadWithoutIndex: "download_without_index",
 } as const;
 
 /** An id in its UUID form: 32 hex digits in groups of 8, 4, 4, 4 and 12. */

@@ -210,7 +210,7 @@ function markDirty(device: Device, entity: EntityInfo, id: Uint8Array, kind: str
 }
 
 /** Strings in the order of their UTF-8 bytes (as Rust's `BTreeSet<&str>` keeps them). */
-function sortedByBytes(names: string[]): string[] {
+export function sortedByBytes(names: string[]): string[] {
   const encoder = new TextEncoder();
   return names
     .map((name) => ({ name, bytes: encoder.encode(name) }))

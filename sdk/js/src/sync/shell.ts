@@ -91,6 +91,8 @@ type Action =
       bytes_total: number | null;
     }
   | { kind: "read-clock" }
+  | { kind: "read-journal"; except_epoch: string }
+  | { kind: "read-dirty" }
   | { kind: "finish"; done?: Done; error?: Record<string, unknown> & { kind: string; message: string } };
 
 type Event = Record<string, unknown> & { kind: string };
@@ -224,6 +226,7 @@ class Shell {
       refresh_token: device.meta(Meta.refreshToken),
       pending,
       dirty,
+      server_epoch: device.meta(Meta.serverEpoch) ?? "",
     };
   }
 
@@ -297,6 +300,10 @@ class Shell {
         return null;
       case "read-clock":
         return { kind: "clock", at: new Date().toISOString() };
+      case "read-journal":
+        return { kind: "journal", rows: store.journal(device, action.except_epoch) };
+      case "read-dirty":
+        return { kind: "dirty", changes: store.dirtyChanges(device) };
       case "finish":
         throw new FerryError("corrupt", "a finish is handled by the loop");
     }

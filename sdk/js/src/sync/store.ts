@@ -11,7 +11,7 @@ import type { Device, Touched } from "../device.js";
 import { CHECKPOINT_PREFIX, Meta, memberStatement, statements } from "../device.js";
 import { FerryError } from "../errors.js";
 import type { Values } from "../model.js";
-import { bind } from "../objects.js";
+import { bind, sortedByBytes } from "../objects.js";
 import type { StoredJson } from "../storage.js";
 import { hex, idFromBytes } from "../storage.js";
 
@@ -126,7 +126,9 @@ export function holdsObjects(device: Device, table: string): boolean {
 /** An entity's checkpoint, and whether the device holds objects of it. */
 export function entityState(device: Device, entityName: string): { checkpoint: string | null; holds_objects: boolean } {
   const entity = device.model.entity(entityName);
-  return { checkpoint: device.meta(`${CHECKPOINT_PREFIX}${entity.name}`), holds_objects: holdsObjects(device, entity.table) };
+  // After a restore of the server's data, a full download asks no index.
+  const withoutIndex = device.meta(Meta.downloadWithoutIndex) !== null;
+  return { checkpoint: device.meta(`${CHECKPOINT_PREFIX}${entity.name}`), holds_objects: !withoutIndex && holdsObjects(device, entity.table) };
 }
 
 /** The revisions the device holds of these objects (those it does not hold are absent). */
@@ -165,13 +167,37 @@ export type StoreWrite =
   | { kind: "full-sync-due" }
   | { kind: "signed-in"; token: string; refresh_token: string | null; user: string; roles: string[]; forget_previous: boolean }
   | { kind: "refreshed"; token: string; refresh_token: string | null; roles: string[] }
+  | { kind: "restored"; epoch: string; lost: LostChange[]; forget: number[] }
   | { kind: "full-sync-done" }
   | { kind: "last-sync"; at: string; mode: string };
+
+/** A change a restore of the server's data lost, to make dirty again (see `ferry_sync::restore`). */
+export interface LostChange {
+  entity: string;
+  id: string;
+  kind: "create" | "update" | "delete";
+  members: string[];
+  base_revision: number | null;
+}
+
+/** A row of the upload journal (`ferry_sql::journal`), as the core reads it. */
+export interface JournalRow {
+  row: number;
+  entity: string;
+  id: string;
+  kind: "create" | "update" | "delete";
+  members: string[];
+  base_revision: number | null;
+  epoch: string;
+  seq: number;
+}
 
 /** An upload's answer: one outcome per change, in the request's order. */
 export interface UploadResponse {
   upload_id: string;
   outcomes: { entity: string; id: string; outcome: string }[];
+  /** The upload's place in the server's change sequence (older servers give none). */
+  position?: { epoch: string; seq: number };
 }
 
 /** The fresh state the server answered for an applied change, as columns and stored values. */
@@ -200,8 +226,12 @@ export function write(device: Device, server: string, store: StoreWrite): void {
     case "refreshed":
       device.transaction(() => keepSession(device, store.token, store.refresh_token, store.roles));
       return;
+    case "restored":
+      restored(device, store.epoch, store.lost, store.forget);
+      return;
     case "full-sync-done":
       device.forgetMeta(Meta.fullSyncNeeded);
+      device.forgetMeta(Meta.downloadWithoutIndex);
       return;
     case "last-sync":
       device.setMeta(Meta.lastSync, `${store.at} ${store.mode}`);
@@ -254,12 +284,105 @@ function uploadAnswered(device: Device, request: UploadRequest, response: Upload
         device.connection.run(sql, [...bind(members.map(([, , stored]) => stored)), state.revision, id]);
       }
     });
+    journalUpload(device, request, response);
     device.forgetMeta(Meta.pendingUpload);
   });
   device.tellObjects(
     request.changes.map((change) => [change.entity, change.id] as const),
     false,
   );
+}
+
+/** The upload journal's statements, from the core. */
+interface JournalStatements {
+  insert: string;
+  prune: string;
+  read: string;
+  forget: string;
+  retention_days: number;
+}
+
+function journalStatements(device: Device): JournalStatements {
+  return JSON.parse(device.core.journalStatements()) as JournalStatements;
+}
+
+/** Journals the changes the server applied in this upload, when its answer gives the upload's position; forgets rows past the journal's retention. */
+function journalUpload(device: Device, request: UploadRequest, response: UploadResponse): void {
+  const position = response.position;
+  if (position === undefined) return;
+  const sql = journalStatements(device);
+  const now = Date.now() * 1000;
+  request.changes.forEach((change, index) => {
+    if (response.outcomes[index]?.outcome === "failed") return;
+    const members = Object.keys(change.values).join(",");
+    device.connection.run(sql.insert, [change.entity, device.storedId(change.id), change.kind, members, change.base_revision ?? null, position.epoch, position.seq, now]);
+  });
+  device.connection.run(sql.prune, [now - sql.retention_days * 86_400_000_000]);
+}
+
+/** The upload journal's rows of other epochs than `epoch`, in the order they were journaled. */
+export function journal(device: Device, epoch: string): JournalRow[] {
+  return device.connection.all(journalStatements(device).read, [epoch]).map((row) => ({
+    row: Number(row[0]),
+    entity: String(row[1]),
+    id: idFromBytes(row[2] ?? null) ?? "",
+    kind: String(row[3]) as JournalRow["kind"],
+    members: String(row[4])
+      .split(",")
+      .filter((member) => member !== ""),
+    base_revision: row[5] === null || row[5] === undefined ? null : Number(row[5]),
+    epoch: String(row[6]),
+    seq: Number(row[7]),
+  }));
+}
+
+/**
+ * In one transaction: the changes a restore of the server's data lost are dirty again (joined
+ * with each object's dirty record), their journal rows forgotten, the epoch kept, every
+ * checkpoint forgotten, and the next downloads made full without an index.
+ */
+function restored(device: Device, epoch: string, lost: LostChange[], forget: number[]): void {
+  const touched: [string, string][] = [];
+  device.transaction(() => {
+    for (const change of lost) {
+      const entity = device.model.find(change.entity);
+      if (entity === null) continue;
+      if (dirtyAgain(device, entity.name, entity.table, change)) touched.push([entity.name, change.id]);
+    }
+    const sql = journalStatements(device);
+    for (const row of forget) device.connection.run(sql.forget, [row]);
+    device.setMeta(Meta.serverEpoch, epoch);
+    device.setMeta(Meta.downloadWithoutIndex, "1");
+    device.connection.run("DELETE FROM ferry_meta WHERE key LIKE ?1", [`${CHECKPOINT_PREFIX}%`]);
+  });
+  device.tellObjects(touched, false);
+}
+
+/**
+ * Joins a lost change with the object's dirty record: a creation or a deletion recorded since
+ * stays one; otherwise the lost change's kind; its members join the record's, and its base
+ * revision (the restored server's) replaces the record's. A change of an object the device no
+ * longer holds is passed over, unless a deletion. Gives true when written.
+ */
+function dirtyAgain(device: Device, entity: string, table: string, change: LostChange): boolean {
+  const id = device.storedId(change.id);
+  const held = device.connection.all(`SELECT count(*) FROM ${table} WHERE id = ?1`, [id])[0]?.[0];
+  if ((Number(held ?? 0) > 0) === (change.kind === "delete")) return false;
+  const existing = device.connection.all("SELECT kind, members FROM ferry_dirty WHERE entity = ?1 AND object_id = ?2", [entity, id])[0];
+  const existingKind = existing === undefined ? null : String(existing[0]);
+  const kind = existingKind === "create" || existingKind === "delete" ? existingKind : change.kind;
+  let members = "";
+  if (kind !== "delete") {
+    const all = new Set(existing === undefined ? [] : String(existing[1]).split(",").filter((member) => member !== ""));
+    for (const member of change.members) all.add(member);
+    members = sortedByBytes([...all]).join(",");
+  }
+  device.connection.run(
+    "INSERT INTO ferry_dirty (entity, object_id, kind, members, base_revision) VALUES (?1, ?2, ?3, ?4, ?5) " +
+      "ON CONFLICT (entity, object_id) DO UPDATE SET kind = excluded.kind, members = excluded.members, base_revision = excluded.base_revision",
+    [entity, id, kind, members, change.base_revision],
+  );
+  return true;
 }
 
 /** Removes what was sent from the object's dirty record; gives the members still dirty (committed again meanwhile). */
