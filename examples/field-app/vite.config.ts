@@ -1,6 +1,7 @@
 // Builds the field app into dist/: the page, the worker that runs the Ferry SDK (with its
 // WebAssembly modules), the public files (manifest, icons) and the service worker; and the sync
-// benchmark's page (bench.html) with its worker, which the app's shell leaves out.
+// benchmark's page (bench.html) and the browser tests' file contents check (files-check.html),
+// each with its worker, which the app's shell leaves out.
 
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
@@ -20,6 +21,7 @@ export default defineConfig({
       input: {
         index: fileURLToPath(new URL("./index.html", import.meta.url)),
         bench: fileURLToPath(new URL("./bench.html", import.meta.url)),
+        "files-check": fileURLToPath(new URL("./files-check.html", import.meta.url)),
       },
     },
   },
@@ -39,8 +41,14 @@ export default defineConfig({
   },
   plugins: [
     serviceWorker(fileURLToPath(new URL("./src/sw/service-worker.js", import.meta.url)), {
-      // The benchmark's page and scripts are no part of the app a device keeps offline.
-      leftOut: [/^bench\.html$/, /^assets\/bench(-worker)?-[^/]*\.js$/],
+      // The benchmark's and the file contents check's pages and scripts are no part of the app a
+      // device keeps offline.
+      leftOut: [
+        /^bench\.html$/,
+        /^assets\/bench(-worker)?-[^/]*\.js$/,
+        /^files-check\.html$/,
+        /^assets\/files-check(-worker)?-[^/]*\.js$/,
+      ],
     }),
   ],
 });

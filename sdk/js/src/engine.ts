@@ -9,7 +9,7 @@
 import type { Database } from "./database.js";
 import { DEVICE_FILE_GRACE_HOURS, deviceOf } from "./database.js";
 import type { Device } from "./device.js";
-import { FerryError, invalid } from "./errors.js";
+import { FerryError, invalid, messageOf } from "./errors.js";
 import { isFerryObject } from "./objects.js";
 import type { FerryObject } from "./objects.js";
 import { LiveMode } from "./live.js";
@@ -80,6 +80,13 @@ export interface SyncEngineOptions {
    * for the page's own origin (`location.origin`).
    */
   server: string;
+  /**
+   * Called when work the engine does by itself after a job fails without failing the job: the
+   * removal of file contents nothing refers to that follows each completed sync
+   * ({@link Database.collectFiles}), whose contents are then left for a later sync. The sync's
+   * report is the same either way. By default the console is warned (`console.warn`).
+   */
+  onError?: (error: FerryError) => void;
 }
 
 /**
@@ -97,18 +104,23 @@ export interface SyncEngineOptions {
 export class SyncEngine {
   readonly #database: Database;
   readonly #transport: Transport;
+  readonly #onError: ((error: FerryError) => void) | undefined;
   #live: LiveMode | null = null;
 
   constructor(database: Database, options: SyncEngineOptions) {
     deviceOf(database).check();
     if (typeof options !== "object" || options === null || typeof options.server !== "string") {
-      throw invalid("SyncEngine takes options { server }, the server's address", { option: "server" });
+      throw invalid("SyncEngine takes options { server, onError }, the server's address first", { option: "server" });
     }
     for (const key of Object.keys(options)) {
-      if (key !== "server") throw invalid(`SyncEngine has no option \`${key}\``, { option: key });
+      if (key !== "server" && key !== "onError") throw invalid(`SyncEngine has no option \`${key}\``, { option: key });
+    }
+    if (options.onError !== undefined && typeof options.onError !== "function") {
+      throw invalid("SyncEngine's `onError` must be a function", { option: "onError" });
     }
     this.#database = database;
     this.#transport = new Transport(options.server);
+    this.#onError = options.onError;
   }
 
   /** The server, as the device database keeps it (`scheme://host:port[/prefix]`). */
@@ -186,10 +198,32 @@ export class SyncEngine {
       job = { kind: mode };
     }
     const done = await this.#run(job, { onProgress: options.onProgress, signal: options.signal });
-    // Contents nothing refers to any longer leave the device; a failure to remove one leaves it
-    // for the next sync, and does not fail this one.
-    await this.#database.collectFiles(DEVICE_FILE_GRACE_HOURS * 3_600_000).catch(() => 0);
+    await this.#collectFiles();
     return report(done);
+  }
+
+  /**
+   * Removes the contents nothing refers to any longer after a completed sync. A failure leaves
+   * them for the next sync and does not fail this one: it goes to `onError` (or the console),
+   * unless the database was closed meanwhile, which leaves nothing to collect.
+   */
+  async #collectFiles(): Promise<void> {
+    try {
+      await this.#database.collectFiles(DEVICE_FILE_GRACE_HOURS * 3_600_000);
+    } catch (error) {
+      if (deviceOf(this.#database).closed) return;
+      const failure = new FerryError(
+        error instanceof FerryError ? error.kind : "storage",
+        `collectFiles after a sync failed, so the file contents nothing refers to stay until a later sync: ${messageOf(error)}`,
+        error instanceof FerryError ? { ...error.fields } : {},
+      );
+      try {
+        if (this.#onError !== undefined) this.#onError(failure);
+        else console.warn(`Ferry: ${failure.message}`);
+      } catch (thrown) {
+        console.warn(`Ferry: the SyncEngine's onError failed: ${messageOf(thrown)} (reporting: ${failure.message})`);
+      }
+    }
   }
 
   /**

@@ -1,16 +1,17 @@
 /**
  * End-to-end: devices on this SDK against a real `ferry serve` (SQLite, and PostgreSQL when
  * `FERRY_TEST_POSTGRES` is set): sign-in, the three sync modes, rejected changes, progress,
- * cancellation, server actions, file contents between devices, and live mode.
+ * cancellation, server actions, file contents between devices, a failed removal of unreferenced
+ * contents after a sync, and live mode.
  */
 
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, mock, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { FerryError, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine } from "@ferry/sdk";
-import type { Database, FerryObject, Progress, SyncReport } from "@ferry/sdk";
+import { FerryError, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, memoryStorage, openDatabase } from "@ferry/sdk";
+import type { Database, FerryObject, Progress, Storage, SyncReport } from "@ferry/sdk";
 
-import { PASSWORD, backends, eventually, memoryDatabase, startServer } from "./harness.js";
+import { MODEL, PASSWORD, backends, eventually, memoryDatabase, startServer } from "./harness.js";
 import type { TestServer } from "./harness.js";
 
 interface Device {
@@ -46,6 +47,7 @@ for (const backend of backends()) {
         { name: "bob", role: "Technician" },
         { name: "carl", role: "Technician" },
         { name: "dave", role: "Technician" },
+        { name: "erin", role: "Planner" },
       ]);
     });
 
@@ -352,6 +354,81 @@ for (const backend of backends()) {
       assert.equal(await (await pat.db.readFile(held))?.text(), content);
       const again = await pat.engine.sync({ mode: "selected", objects: [held] });
       assert.equal(again.filesDownloaded, 0, "a content already on the device is not fetched again");
+    });
+
+    test("a failure to remove unreferenced contents after a sync goes to onError or the console, and the report stands", async () => {
+      // A device whose file store cannot list what it holds, as an unreadable OPFS folder.
+      const unlistable: Storage = {
+        description: "memory, with a file store that cannot be listed",
+        async open(context) {
+          const inner = await memoryStorage().open(context);
+          const files = inner.files;
+          return {
+            ...inner,
+            files: {
+              has: (hash) => files.has(hash),
+              get: (hash) => files.get(hash),
+              put: (hash, content) => files.put(hash, content),
+              held: async () => {
+                throw new DOMException("the folder cannot be read", "NotReadableError");
+              },
+              remove: async () => {},
+            },
+          };
+        },
+      };
+      const db = await openDatabase({ model: MODEL, storage: unlistable });
+      const errors: FerryError[] = [];
+      const engine = new SyncEngine(db, { server: server.url, onError: (error) => errors.push(error) });
+      await engine.signIn("erin", PASSWORD);
+      await engine.sync();
+      assert.equal(errors.length, 1, "each completed sync tells its failed collection");
+      const [failure] = errors;
+      assert.ok(failure instanceof FerryError);
+      assert.equal(failure.kind, "storage");
+      assert.match(failure.message, /collectFiles/);
+      assert.match(failure.message, /the folder cannot be read/);
+
+      await site(db, "Unlistable depot");
+      const report = await engine.sync({ mode: "unsynchronized" });
+      assert.equal(report.uploaded, 1, "the sync did its work");
+      assert.deepEqual(report.rejected, []);
+      assert.equal(await db.pendingChanges(), 0);
+      assert.equal(errors.length, 2);
+
+      // Without onError the console is warned, naming the call.
+      const plain = new SyncEngine(db, { server: server.url });
+      const warn = mock.method(console, "warn", () => {});
+      let again: SyncReport;
+      try {
+        again = await plain.sync({ mode: "unsynchronized" });
+      } finally {
+        warn.mock.restore();
+      }
+      assert.equal(again.uploaded, 0);
+      assert.equal(warn.mock.callCount(), 1);
+      assert.match(String(warn.mock.calls[0]?.arguments[0]), /^Ferry: collectFiles after a sync failed.*the folder cannot be read/);
+      assert.equal(errors.length, 2, "another engine's onError is not told");
+
+      // An onError that throws does not fail the sync either.
+      const throwing = new SyncEngine(db, {
+        server: server.url,
+        onError: () => {
+          throw new Error("the app's handler broke");
+        },
+      });
+      const warnAgain = mock.method(console, "warn", () => {});
+      try {
+        assert.equal((await throwing.sync({ mode: "unsynchronized" })).uploaded, 0);
+      } finally {
+        warnAgain.mock.restore();
+      }
+      assert.match(String(warnAgain.mock.calls[0]?.arguments[0]), /onError failed: the app's handler broke/);
+      assert.throws(
+        () => new SyncEngine(db, { server: server.url, onError: "log" as never }),
+        (error: unknown) => error instanceof FerryError && error.kind === "invalid-argument" && error.message.includes("`onError`"),
+      );
+      await db.close();
     });
 
     test("live mode wakes a device after another device's sync", async () => {

@@ -263,8 +263,10 @@ class OpfsFiles implements FileStore {
     const folder = await this.#folder(hash, false);
     try {
       await folder?.removeEntry(hash);
-    } catch {
-      // Not held.
+    } catch (error) {
+      if ((error as { name?: unknown } | null)?.name === "NotFoundError") return; // not held
+      // Kept, as when the file is open (`NoModificationAllowedError`).
+      throw new FerryError("storage", `the OPFS file store could not remove the content ${hash}: ${messageOf(error)}`);
     }
   }
 
