@@ -162,6 +162,10 @@ pub(crate) struct ServerOptions {
     /// Log lines for people, or JSON lines [default: text].
     #[arg(long, env = "FERRY_LOG_FORMAT", value_name = "FORMAT")]
     pub(crate) log_format: Option<crate::logging::LogFormat>,
+    /// Also export the request spans to an OpenTelemetry collector: its OTLP/HTTP traces URL,
+    /// e.g. `http://collector:4318/v1/traces` [default: no export].
+    #[arg(long, env = "FERRY_OTLP_ENDPOINT", value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 impl ServerOptions {
@@ -194,6 +198,7 @@ impl ServerOptions {
             app: self.app.or(file.app),
             log: self.log.or(file.log),
             log_format: self.log_format.or(file.log_format),
+            otlp_endpoint: self.otlp_endpoint.or(file.otlp_endpoint),
         }
     }
 }

@@ -20,12 +20,18 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Starts logging with `filter` in `format`; refused when the filter does not parse.
-pub(crate) fn init(filter: &str, format: LogFormat) -> Result<(), String> {
+/// Starts logging with `filter` in `format`, and the spans the filter lets through also to
+/// `otlp` when given; refused when the filter does not parse.
+pub(crate) fn init(
+    filter: &str,
+    format: LogFormat,
+    otlp: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> Result<(), String> {
     let targets: Targets = filter
         .parse()
         .map_err(|e| format!("--log `{filter}`: {e} (e.g. `info` or `warn,ferry_server=debug`)"))?;
-    let registry = tracing_subscriber::registry().with(targets);
+    let spans = otlp.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    let registry = tracing_subscriber::registry().with(targets).with(spans);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = match format {
         LogFormat::Text => registry

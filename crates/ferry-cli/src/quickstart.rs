@@ -53,7 +53,7 @@ fn text(value: &str) -> Value {
 pub(crate) fn quickstart() -> ExitCode {
     // The server's log would drown the story: only warnings, unless RUST_LOG asks for more.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
-    if let Err(message) = crate::logging::init(&filter, crate::logging::LogFormat::Text) {
+    if let Err(message) = crate::logging::init(&filter, crate::logging::LogFormat::Text, None) {
         eprintln!("error: {message}");
         return ExitCode::from(crate::EXIT_INVALID);
     }

@@ -32,6 +32,8 @@ struct Options {
     app: Option<std::path::PathBuf>,
     /// What to log, and how.
     log: (String, crate::logging::LogFormat),
+    /// The OpenTelemetry collector the spans also go to.
+    otlp_endpoint: Option<String>,
 }
 
 /// The options given (flags, then environment variables, then the configuration file), with
@@ -116,7 +118,9 @@ fn options(args: ServeArgs) -> Result<Options, String> {
     let listen = given.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let log = given.log.unwrap_or_else(|| crate::logging::DEFAULT_LOG.to_owned());
     let log = (log, given.log_format.unwrap_or_default());
-    Ok(Options { model, database, files: given.files, listen, limits, tls, identity, app, log })
+    let otlp_endpoint = given.otlp_endpoint;
+    let files = given.files;
+    Ok(Options { model, database, files, listen, limits, tls, identity, app, log, otlp_endpoint })
 }
 
 /// The directory `--app` names: it must hold an `index.html`.
@@ -232,45 +236,62 @@ pub(crate) fn serve(args: ServeArgs) -> ExitCode {
         Ok(options) => options,
         Err(message) => return usage_error(&message),
     };
-    if let Err(message) = crate::logging::init(&options.log.0, options.log.1) {
+    let runtime = runtime();
+    let export = match &options.otlp_endpoint {
+        Some(endpoint) => match ferry_server::OtlpExport::start(endpoint, runtime.handle().clone())
+        {
+            Ok(export) => Some(export),
+            Err(message) => return usage_error(&message),
+        },
+        None => None,
+    };
+    let tracer = export.as_ref().map(ferry_server::OtlpExport::tracer);
+    if let Err(message) = crate::logging::init(&options.log.0, options.log.1, tracer) {
         return usage_error(&message);
     }
-    runtime().block_on(async {
-        let server = match open(&options).await {
-            Ok(server) => server,
-            Err(code) => return code,
-        };
-        let listener = match tokio::net::TcpListener::bind(&options.listen).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("error: listen on {}: {error}", options.listen);
-                return ExitCode::from(EXIT_IO);
-            }
-        };
-        let tls = match &options.tls {
-            Some((cert, key)) => match tls_identity(cert, key) {
-                Ok(tls) => Some(tls),
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return ExitCode::from(EXIT_INVALID);
-                }
-            },
-            None => None,
-        };
-        let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let version = server.model().version();
-        println!("ferry: serving model version {version} on {scheme}://{address}");
-        tracing::info!(%version, %scheme, %address, "serving");
-        let shutdown = stop_signal();
-        match ferry_server::serve_with(listener, server, tls, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("error: serve: {error}");
-                ExitCode::from(EXIT_IO)
-            }
+    let code = runtime.block_on(serve_on(&options));
+    // The spans not yet sent go before the process ends.
+    if let Some(Err(message)) = export.map(|export| export.shutdown()) {
+        eprintln!("warning: {message}");
+    }
+    code
+}
+
+async fn serve_on(options: &Options) -> ExitCode {
+    let server = match open(options).await {
+        Ok(server) => server,
+        Err(code) => return code,
+    };
+    let listener = match tokio::net::TcpListener::bind(&options.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: listen on {}: {error}", options.listen);
+            return ExitCode::from(EXIT_IO);
         }
-    })
+    };
+    let tls = match &options.tls {
+        Some((cert, key)) => match tls_identity(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        None => None,
+    };
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let version = server.model().version();
+    println!("ferry: serving model version {version} on {scheme}://{address}");
+    tracing::info!(%version, %scheme, %address, "serving");
+    let shutdown = stop_signal();
+    match ferry_server::serve_with(listener, server, tls, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: serve: {error}");
+            ExitCode::from(EXIT_IO)
+        }
+    }
 }
 
 /// Completes at SIGTERM (what service managers send) or Ctrl-C; either stops the server

@@ -24,6 +24,7 @@ mod identity;
 mod lifecycle;
 mod live;
 mod operators;
+mod otlp;
 mod referrers;
 mod restore;
 mod sessions;
@@ -56,6 +57,7 @@ pub use identity::{
 pub use lifecycle::{Collected, LIFECYCLE_INTERVAL_SECONDS};
 pub use live::{LIVE_KEEPALIVE_SECONDS, LIVE_STREAM_SECONDS_MAX};
 pub use operators::OVERVIEW_MINUTES;
+pub use otlp::{OTLP_EXPORT_TIMEOUT_MS, OtlpExport};
 pub use sign_in_limit::SIGN_IN_TRACKED_MAX;
 pub use store::{
     Database, HINT_LISTENER_RETRY_MS, HINTS_QUEUED_MAX, POSTGRES_CONNECTIONS_MAX, StoreError,

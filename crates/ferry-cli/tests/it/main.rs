@@ -527,3 +527,136 @@ fn the_server_logs_each_request_as_json_and_no_secret() {
     }
     assert!(!has_token_like_run(&log), "{log}");
 }
+
+/// Each body posted to the collector, with its content type.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A collector's traces endpoint on a port of its own.
+struct Collector {
+    url: String,
+    received: Received,
+}
+
+fn collector() -> Collector {
+    let received = Received::default();
+    let kept = std::sync::Arc::clone(&received);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let keep = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kind = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                kept.lock().unwrap().push((kind, body.to_vec()));
+                async { "" }
+            };
+            let app = axum::Router::new().route("/v1/traces", axum::routing::post(keep));
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    Collector { url, received }
+}
+
+/// `--otlp-endpoint`: the request spans reach a collector as OTLP protobuf, named by route
+/// with the user and device, the answer's status on the span's event, and no secret or value.
+#[test]
+fn the_server_exports_its_request_spans_to_an_otlp_collector() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message as _;
+    use std::io::BufRead as _;
+
+    let dir = scratch("otlp");
+    let collector = collector();
+    let model = write(&dir, "model.toml", samples::FIELD_SERVICE);
+    let database = format!("sqlite:{}", dir.join("server.db").display());
+    let password = "a password nobody exports";
+    let args = ["user", "add", "pat", "--role", "Planner", "--password-stdin", "--model", &model];
+    let added = run_with_stdin(&[&args[..], &["--database", &database]].concat(), password, &dir);
+    assert!(added.status.success());
+    let refused = ferry(&["serve", "--model", &model, "--otlp-endpoint", "collector:4318"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--otlp-endpoint `collector:4318`: not an http(s) URL"), "{said}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
+        .args(["--log", "warn,ferry_server=info", "--otlp-endpoint", &collector.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    let device = |args: &[&str]| {
+        let db = dir.join("pat.db").display().to_string();
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["device", "--db", &db, "--json"])
+            .args(args)
+            .env("FERRY_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    device(&["login", "--server", &url, "--user", "pat"]);
+    device(&["create", "Field.Site", "Name=Secret Valley Works"]);
+    device(&["commit"]);
+    device(&["sync"]);
+    // Stopping sends the spans still batched.
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let received = collector.received.lock().unwrap().clone();
+    assert!(!received.is_empty(), "the collector got nothing");
+    let mut spans = Vec::new();
+    for (kind, body) in &received {
+        assert_eq!(kind, "application/x-protobuf");
+        for secret in [password, "Secret Valley Works"] {
+            let found = body.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "`{secret}` was exported");
+        }
+        let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        for resource in request.resource_spans {
+            let attributes = resource.resource.unwrap().attributes;
+            let service = attributes.iter().find(|a| a.key == "service.name").unwrap();
+            assert_eq!(
+                service.value.as_ref().unwrap().value,
+                Some(Any::StringValue("ferry".into()))
+            );
+            spans.extend(resource.scope_spans.into_iter().flat_map(|s| s.spans));
+        }
+    }
+    let text = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        span.attributes.iter().find(|a| a.key == key).and_then(|a| match &a.value.as_ref()?.value {
+            Some(Any::StringValue(text)) => Some(text.clone()),
+            _ => None,
+        })
+    };
+    let upload = spans
+        .iter()
+        .find(|s| s.name == "request" && text(s, "route").as_deref() == Some("/v1/upload"))
+        .unwrap_or_else(|| panic!("no upload span among {} spans", spans.len()));
+    assert_eq!(text(upload, "user").as_deref(), Some("pat"));
+    assert!(text(upload, "device").is_some_and(|d| !d.is_empty()));
+    assert!(upload.end_time_unix_nano > upload.start_time_unix_nano);
+    let answered = upload.events.iter().find(|e| e.name == "answered").unwrap();
+    let status = answered.attributes.iter().find(|a| a.key == "status").unwrap();
+    let status = match &status.value.as_ref().unwrap().value {
+        Some(Any::IntValue(n)) => n.to_string(),
+        Some(Any::StringValue(text)) => text.clone(),
+        other => panic!("status {other:?}"),
+    };
+    assert_eq!(status, "200");
+    assert!(
+        spans.iter().any(|s| text(s, "route").as_deref() == Some("/v1/auth/sign-in")
+            || text(s, "route").as_deref() == Some("/v1/sign-in")),
+        "no sign-in span"
+    );
+}
