@@ -65,7 +65,7 @@ fn run(database: &Database, files: &Path, target: &Path) -> Result<String, Strin
         Database::Sqlite(path) => copy_sqlite(path, &target.join("ferry.db"))?,
         Database::Postgres(_) => None,
     };
-    let (contents, bytes) = copy_contents(files, &target.join("files"))?;
+    let (contents, bytes) = copy_contents(files, &target.join("files"), false)?;
     let manifest = json!({
         "made_at": SystemClock.now().to_string(),
         "database": if copied.is_some() { "sqlite: ferry.db" } else { "postgres: run pg_dump" },
@@ -105,8 +105,9 @@ fn copy_sqlite(path: &Path, to: &Path) -> Result<Option<u64>, String> {
     Ok(Some(size))
 }
 
-/// Copies every content of the file store at `from` (`<2 hex>/<sha-256>`; not `incoming/`).
-fn copy_contents(from: &Path, to: &Path) -> Result<(u64, u64), String> {
+/// Copies every content of the file store at `from` (`<2 hex>/<sha-256>`; not `incoming/`),
+/// but for those `to` holds already when `keep_present`. Gives the contents and bytes copied.
+fn copy_contents(from: &Path, to: &Path, keep_present: bool) -> Result<(u64, u64), String> {
     let (mut contents, mut bytes) = (0, 0);
     let shards = match std::fs::read_dir(from) {
         Ok(shards) => shards,
@@ -123,6 +124,9 @@ fn copy_contents(from: &Path, to: &Path) -> Result<(u64, u64), String> {
         for entry in std::fs::read_dir(shard.path()).map_err(|e| e.to_string())? {
             let entry = entry.map_err(|e| e.to_string())?;
             let target = to.join(&name).join(entry.file_name());
+            if keep_present && target.exists() {
+                continue;
+            }
             bytes += std::fs::copy(entry.path(), &target)
                 .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
             contents += 1;
@@ -200,7 +204,8 @@ fn put_back(from: &Path, database: &Database, files: &Path) -> Result<String, St
             format!("the PostgreSQL database as pg_restore put back the backup of {made_at}")
         }
     };
-    let (contents, bytes) = copy_missing(&from.join("files"), files)?;
+    // A content is immutable under its hash: one the directory holds already is the same.
+    let (contents, bytes) = copy_contents(&from.join("files"), files, true)?;
     Ok(format!(
         "{database_said}, {contents} file contents ({bytes} bytes) into {}",
         files.display()
@@ -211,31 +216,4 @@ fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
     let mut text = path.as_os_str().to_owned();
     text.push(suffix);
     std::path::PathBuf::from(text)
-}
-
-/// Copies the contents of a backup's `from` (`<2 hex>/<sha-256>`) that `to` lacks: a content
-/// is immutable under its hash, so one already there is the same.
-fn copy_missing(from: &Path, to: &Path) -> Result<(u64, u64), String> {
-    let (mut contents, mut bytes) = (0, 0);
-    let shards = match std::fs::read_dir(from) {
-        Ok(shards) => shards,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
-        Err(error) => return Err(format!("{}: {error}", from.display())),
-    };
-    for shard in shards {
-        let shard = shard.map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(to.join(shard.file_name()))
-            .map_err(|e| format!("{}: {e}", to.display()))?;
-        for entry in std::fs::read_dir(shard.path()).map_err(|e| e.to_string())? {
-            let entry = entry.map_err(|e| e.to_string())?;
-            let target = to.join(shard.file_name()).join(entry.file_name());
-            if target.exists() {
-                continue;
-            }
-            bytes += std::fs::copy(entry.path(), &target)
-                .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
-            contents += 1;
-        }
-    }
-    Ok((contents, bytes))
 }

@@ -11,7 +11,6 @@ use ferry_model::Timestamp;
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
@@ -131,16 +130,8 @@ impl Identity {
             Some("http") => return Err(bad("plain http is allowed on loopback only: use https")),
             _ => return Err(bad("not an http(s) URL")),
         }
-        let tls = crate::tls_client::client_config(provider.authorities.as_deref())
+        let client = crate::tls_client::https_client(provider.authorities.as_deref())
             .map_err(|reason| bad(&reason))?;
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Identity { provider, url, client, cache: tokio::sync::Mutex::default() })
     }
 

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
@@ -39,16 +38,8 @@ impl OtlpExport {
         if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
             return Err(bad("not an http(s) URL"));
         }
-        let tls = crate::tls_client::client_config(None).map_err(|reason| bad(&reason))?;
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let client =
-            OnRuntime { client: Client::builder(TokioExecutor::new()).build(connector), runtime };
+        let client = crate::tls_client::https_client(None).map_err(|reason| bad(&reason))?;
+        let client = OnRuntime { client, runtime };
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_http_client(client)

@@ -27,3 +27,30 @@ pub(crate) fn client_config(authorities: Option<&[u8]>) -> Result<rustls::Client
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// An HTTP/1.1 client speaking `https` (trusting the system's authorities and those of
+/// `authorities`) and plain `http`, on the tokio runtime.
+pub(crate) fn https_client<B>(
+    authorities: Option<&[u8]>,
+) -> Result<
+    hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        B,
+    >,
+    String,
+>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
+    let tls = client_config(authorities)?;
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector))
+}

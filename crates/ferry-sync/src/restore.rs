@@ -38,6 +38,55 @@ pub struct Journaled {
     pub seq: i64,
 }
 
+/// A journal row in its JSON form (the id as text), as shells and transcripts write it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalRow {
+    /// The row's id in the journal.
+    pub row: i64,
+    /// The object's entity.
+    pub entity: String,
+    /// The object's id.
+    pub id: String,
+    /// The change's kind.
+    pub kind: ChangeKind,
+    /// The members it changed.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// The revision it was based on.
+    #[serde(default)]
+    pub base_revision: Option<i64>,
+    /// The server's epoch when it applied the upload.
+    #[serde(default)]
+    pub epoch: String,
+    /// The upload's position.
+    pub seq: i64,
+}
+
+impl JournalRow {
+    /// The row, its id checked.
+    pub fn into_journaled(self) -> Result<Journaled, String> {
+        let id = ObjectId::parse(&self.id)
+            .ok_or_else(|| format!("`{}` is not an object id", self.id))?;
+        let JournalRow { row, entity, kind, members, base_revision, epoch, seq, .. } = self;
+        Ok(Journaled { row, entity, id, kind, members, base_revision, epoch, seq })
+    }
+
+    /// The JSON form of a row.
+    pub fn of(row: &Journaled) -> JournalRow {
+        JournalRow {
+            row: row.row,
+            entity: row.entity.clone(),
+            id: row.id.to_string(),
+            kind: row.kind,
+            members: row.members.clone(),
+            base_revision: row.base_revision,
+            epoch: row.epoch.clone(),
+            seq: row.seq,
+        }
+    }
+}
+
 /// A change the restore lost, to make dirty again: per object, the kind and base revision of
 /// its first lost change (a deletion if any lost one is), and every member the lost ones
 /// changed.

@@ -39,22 +39,6 @@ struct StartLine {
     server_epoch: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JournalLine {
-    row: i64,
-    entity: String,
-    id: String,
-    kind: ferry_protocol::ChangeKind,
-    #[serde(default)]
-    members: Vec<String>,
-    #[serde(default)]
-    base_revision: Option<i64>,
-    #[serde(default)]
-    epoch: String,
-    seq: i64,
-}
-
 fn default_seed() -> u64 {
     1
 }
@@ -177,19 +161,8 @@ pub fn event(
 
 /// The event of a `journal` line.
 fn journal(rest: &str) -> Result<Event, String> {
-    let rows: Vec<JournalLine> = json(rest, "journal")?;
-    let rows = rows.into_iter().map(|row| {
-        Ok(crate::restore::Journaled {
-            row: row.row,
-            entity: row.entity,
-            id: id(&row.id)?,
-            kind: row.kind,
-            members: row.members,
-            base_revision: row.base_revision,
-            epoch: row.epoch,
-            seq: row.seq,
-        })
-    });
+    let rows: Vec<crate::restore::JournalRow> = json(rest, "journal")?;
+    let rows = rows.into_iter().map(crate::restore::JournalRow::into_journaled);
     Ok(Event::Journal(rows.collect::<Result<_, String>>()?))
 }
 

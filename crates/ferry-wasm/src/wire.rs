@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferry_model::{Entity, Model, ObjectId, Timestamp};
-use ferry_protocol::{ChangeKind, ObjectChange, UploadRequest, UploadResponse};
-use ferry_sync::restore::Journaled;
+use ferry_protocol::{ObjectChange, UploadRequest, UploadResponse};
+use ferry_sync::restore::JournalRow;
 use ferry_sync::{
     Action, Answer, Body, Done, Error, Event, Job, Mode, Progress, Start, Step, Store, TargetFacts,
 };
@@ -58,7 +58,7 @@ pub(crate) enum WireEvent {
     },
     /// The upload journal's rows (`ferry_sql::journal::READ`).
     Journal {
-        rows: Vec<WireJournaled>,
+        rows: Vec<JournalRow>,
     },
     /// Every committed change not yet uploaded.
     Dirty {
@@ -87,22 +87,6 @@ pub(crate) struct WireStart {
     dirty: Vec<ObjectChange>,
     #[serde(default)]
     server_epoch: String,
-}
-
-/// A row of the upload journal.
-#[derive(Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct WireJournaled {
-    row: i64,
-    entity: String,
-    id: String,
-    kind: ChangeKind,
-    #[serde(default)]
-    members: Vec<String>,
-    #[serde(default)]
-    base_revision: Option<i64>,
-    epoch: String,
-    seq: i64,
 }
 
 #[derive(Deserialize)]
@@ -174,20 +158,7 @@ impl WireEvent {
             }
             WireEvent::Clock { at } => Event::Clock(time(&at)?),
             WireEvent::Journal { rows } => Event::Journal(
-                rows.into_iter()
-                    .map(|row| {
-                        Ok(Journaled {
-                            row: row.row,
-                            entity: row.entity,
-                            id: id(&row.id)?,
-                            kind: row.kind,
-                            members: row.members,
-                            base_revision: row.base_revision,
-                            epoch: row.epoch,
-                            seq: row.seq,
-                        })
-                    })
-                    .collect::<Result<_, String>>()?,
+                rows.into_iter().map(JournalRow::into_journaled).collect::<Result<_, String>>()?,
             ),
             WireEvent::Dirty { changes } => Event::Dirty(changes),
             WireEvent::Timer => Event::Timer,
@@ -540,19 +511,7 @@ pub(crate) fn event_json(event: &Event, model_text: Option<&str>) -> Json {
         }
         Event::Clock(at) => json!({ "kind": "clock", "at": at.to_string() }),
         Event::Journal(rows) => {
-            let rows: Vec<WireJournaled> = rows
-                .iter()
-                .map(|row| WireJournaled {
-                    row: row.row,
-                    entity: row.entity.clone(),
-                    id: row.id.to_string(),
-                    kind: row.kind,
-                    members: row.members.clone(),
-                    base_revision: row.base_revision,
-                    epoch: row.epoch.clone(),
-                    seq: row.seq,
-                })
-                .collect();
+            let rows: Vec<JournalRow> = rows.iter().map(JournalRow::of).collect();
             json!({ "kind": "journal", "rows": rows })
         }
         Event::Dirty(changes) => json!({ "kind": "dirty", "changes": changes }),

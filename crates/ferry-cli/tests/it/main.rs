@@ -436,9 +436,47 @@ fn run_with_stdin(args: &[&str], input: &str, dir: &std::path::Path) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `ferry serve` on a port of its own with these options, its log to `log`; and its URL.
+fn serve_logging(
+    serving: &[&str],
+    logging: &[&str],
+    log: impl Into<std::process::Stdio>,
+) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serving)
+        .args(logging)
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    (child, url)
+}
+
+/// The planner pat signs in on a device (`dir/pat.db`), creates a site and syncs it.
+fn pat_syncs_a_site(dir: &std::path::Path, url: &str, password: &str) {
+    let device = |args: &[&str]| {
+        let db = dir.join("pat.db").display().to_string();
+        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["device", "--db", &db, "--json"])
+            .args(args)
+            .env("FERRY_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    device(&["login", "--server", url, "--user", "pat"]);
+    device(&["create", "Field.Site", "Name=Secret Valley Works"]);
+    device(&["commit"]);
+    device(&["sync"]);
+}
+
 #[test]
 fn the_server_logs_each_request_as_json_and_no_secret() {
-    use std::io::BufRead as _;
     let dir = scratch("json-log");
     let model = write(&dir, "model.toml", samples::FIELD_SERVICE);
     let database = format!("sqlite:{}", dir.join("server.db").display());
@@ -452,31 +490,11 @@ fn the_server_logs_each_request_as_json_and_no_secret() {
         );
     }
     let log_path = dir.join("server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
-        .args(["--log", "debug", "--log-format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
-    let device = |args: &[&str]| {
-        let db = dir.join("pat.db").display().to_string();
-        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["device", "--db", &db, "--json"])
-            .args(args)
-            .env("FERRY_PASSWORD", password)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
-    };
-    device(&["login", "--server", &url, "--user", "pat"]);
-    device(&["create", "Field.Site", "Name=Secret Valley Works"]);
-    device(&["commit"]);
-    device(&["sync"]);
+    let log = std::fs::File::create(&log_path).unwrap();
+    let serving = ["--model", &model, "--database", &database];
+    let (mut child, url) =
+        serve_logging(&serving, &["--log", "debug", "--log-format", "json"], log);
+    pat_syncs_a_site(&dir, &url, password);
     let session = dir.join("admin.json").display().to_string();
     let admin = ["admin", "--server", &url, "--session", &session];
     assert!(
@@ -570,7 +588,6 @@ fn the_server_exports_its_request_spans_to_an_otlp_collector() {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
     use prost::Message as _;
-    use std::io::BufRead as _;
 
     let dir = scratch("otlp");
     let collector = collector();
@@ -584,30 +601,10 @@ fn the_server_exports_its_request_spans_to_an_otlp_collector() {
     assert_eq!(refused.status.code(), Some(2));
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("--otlp-endpoint `collector:4318`: not an http(s) URL"), "{said}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["serve", "--model", &model, "--database", &database, "--listen", "127.0.0.1:0"])
-        .args(["--log", "warn,ferry_server=info", "--otlp-endpoint", &collector.url])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
-    let device = |args: &[&str]| {
-        let db = dir.join("pat.db").display().to_string();
-        let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["device", "--db", &db, "--json"])
-            .args(args)
-            .env("FERRY_PASSWORD", password)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    };
-    device(&["login", "--server", &url, "--user", "pat"]);
-    device(&["create", "Field.Site", "Name=Secret Valley Works"]);
-    device(&["commit"]);
-    device(&["sync"]);
+    let serving = ["--model", &model, "--database", &database];
+    let exporting = ["--log", "warn,ferry_server=info", "--otlp-endpoint", &collector.url];
+    let (mut child, url) = serve_logging(&serving, &exporting, std::process::Stdio::null());
+    pat_syncs_a_site(&dir, &url, password);
     // Stopping sends the spans still batched.
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
