@@ -6,6 +6,7 @@
 mod browser;
 mod device;
 mod files;
+mod floor;
 mod live;
 mod load;
 mod server;

@@ -31,6 +31,11 @@ pub const PAGES_IN_FLIGHT: usize = 2;
 /// its pages twice.
 pub const WAL_TRUNCATE_OBJECTS: usize = 10_000;
 
+/// Objects of an entity's first download after which the secondary indexes dropped for it are
+/// built, and kept up row by row for the rest: building them costs memory in proportion to
+/// the rows (an index sort), keeping them up costs time per row.
+pub(crate) const INDEXES_BUILT_AT_OBJECTS: usize = 100_000;
+
 /// What the writer is handed: the download's steps, as the sync core gives them, then the
 /// commit.
 pub(crate) enum Feed {
@@ -161,6 +166,10 @@ struct EntityApply {
     delete: String,
     /// True when the pages bring changes since a checkpoint (not everything).
     incremental: bool,
+    /// The statements of the secondary indexes dropped for this download of an empty table,
+    /// made again once its last page is written (one index build beats keeping it up row by
+    /// row).
+    rebuild: Vec<String>,
     downloaded: usize,
     removed: usize,
     touched: Touched,
@@ -174,12 +183,17 @@ impl EntityApply {
     ) -> Result<EntityApply, SyncError> {
         let full = full && !matches!(entity.download, DownloadBehaviour::NothingPreserve);
         let held = holds_objects(transaction, entity)?;
+        let rebuild = match full && !held {
+            true => drop_secondary_indexes(transaction, entity)?,
+            false => Vec::new(),
+        };
         Ok(EntityApply {
             entity: entity.clone(),
             dirty: dirty_ids(transaction, entity)?,
             received: (full && held).then(BTreeSet::new),
             insert: upsert_statement(entity),
             incremental: !full,
+            rebuild,
             delete: ferry_sql::delete_by_id(entity, Dialect::Sqlite),
             downloaded: 0,
             removed: 0,
@@ -224,12 +238,24 @@ impl EntityApply {
                 Removed::remember(transaction, &entity.name, id)?;
             }
         }
+        if self.downloaded >= INDEXES_BUILT_AT_OBJECTS && !self.rebuild.is_empty() {
+            self.rebuild_indexes(transaction)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the indexes dropped for this download again.
+    fn rebuild_indexes(&mut self, transaction: &rusqlite::Connection) -> Result<(), SyncError> {
+        for statement in std::mem::take(&mut self.rebuild) {
+            transaction.execute_batch(&statement)?;
+        }
         Ok(())
     }
 
     /// Removes, after a full download, what the server no longer sends; returns how many
     /// objects were written and removed.
     fn finish(mut self, transaction: &rusqlite::Connection) -> Result<Finished, SyncError> {
+        self.rebuild_indexes(transaction)?;
         let mut removed = self.removed;
         if let Some(received) = &self.received {
             let gone: Vec<ObjectId> = {
@@ -253,6 +279,28 @@ impl EntityApply {
         }
         Ok(Finished { downloaded: self.downloaded, removed, touched: self.touched })
     }
+}
+
+/// Drops the secondary indexes of the entity's table (those `CREATE INDEX` made: none decides
+/// what a replace replaces); gives the statements that make them again, as the database keeps
+/// them. In the download's transaction: a rollback brings them back.
+fn drop_secondary_indexes(
+    transaction: &rusqlite::Connection,
+    entity: &Entity,
+) -> Result<Vec<String>, SyncError> {
+    let table = ferry_sql::table_name(entity);
+    let bare = table.trim_matches('"').replace("\"\"", "\"");
+    let mut statement = transaction.prepare(
+        "SELECT m.name, m.sql FROM pragma_index_list(?1) AS l JOIN sqlite_master AS m ON m.type = 'index' AND m.name = l.name \
+         WHERE l.origin = 'c' AND l.\"unique\" = 0 AND m.sql IS NOT NULL ORDER BY m.name",
+    )?;
+    let indexes = statement
+        .query_map([bare], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (name, _) in &indexes {
+        transaction.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
 /// What one entity's download wrote.
@@ -304,4 +352,72 @@ fn dirty_ids(
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail on any error")]
+
+    use super::*;
+
+    fn indexes(connection: &rusqlite::Connection) -> Vec<String> {
+        let mut statement = connection
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'Field.WorkOrder' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        statement.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    fn orders(count: usize) -> Vec<DownloadedObject> {
+        (1..=count)
+            .map(|n| DownloadedObject {
+                id: ObjectId::from_parts(1, n as u128).to_string(),
+                revision: 1,
+                values: [
+                    ("Number".to_owned(), serde_json::json!(n)),
+                    ("Title".to_owned(), serde_json::json!(format!("Order {n}"))),
+                ]
+                .into_iter()
+                .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_first_download_builds_the_indexes_after_its_rows_and_a_rollback_keeps_them() {
+        let dir = std::env::temp_dir().join(format!("ferry-apply-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let database =
+            Database::open(dir.join("device.db"), ferry_model::samples::FIELD_SERVICE).unwrap();
+        let made = indexes(&database.lock());
+        assert!(made.len() >= 3, "{made:?}");
+        let begin = || Step::Begin { entity: "Field.WorkOrder".to_owned(), full: true };
+        let page =
+            |count| Step::Page { objects: orders(count), removed: vec![], unchanged: vec![] };
+
+        // A download that does not complete: its rows and the indexes' absence both go.
+        let mut writer = DownloadWriter::begin(&database).unwrap();
+        writer.write(begin()).unwrap();
+        writer.write(page(10)).unwrap();
+        assert!(indexes(&writer.connection).is_empty(), "dropped while the rows go in");
+        drop(writer);
+        assert_eq!(indexes(&database.lock()), made);
+
+        let mut writer = DownloadWriter::begin(&database).unwrap();
+        writer.write(begin()).unwrap();
+        writer.write(page(10)).unwrap();
+        writer.write(Step::End { checkpoint: Some("I.x.1".to_owned()) }).unwrap();
+        writer.commit().unwrap();
+        assert_eq!(indexes(&database.lock()), made, "the same indexes, built after the rows");
+        let by_number: i64 = database
+            .lock()
+            .query_row(
+                "SELECT count(*) FROM \"Field.WorkOrder\" INDEXED BY \"ix:Field.WorkOrder.Number\" WHERE \"Number\" > 5",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_number, 5, "the index holds the downloaded rows");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
