@@ -174,18 +174,48 @@ fn pg() -> Result<(), String> {
     Ok(())
 }
 
+/// The peer benchmark `--peers` runs first (npm packages only), and the rows it syncs.
+const PEER: &str = "bench/peers/pouchdb";
+const PEER_ROWS: &str = "100000";
+
 fn bench(args: &[String]) -> Result<(), String> {
+    let peers = args.iter().any(|a| a == "--peers");
+    let peer = if peers { Some(peer_result()?) } else { None };
     let server = postgres::Server::start()?;
     let mut command = vec!["run", "--release", "--quiet", "-p", "ferry-cli", "--", "bench"];
-    command.extend(args.iter().map(String::as_str));
+    command.extend(args.iter().map(String::as_str).filter(|a| *a != "--peers"));
+    if peers && !args.iter().any(|a| a == "--only") {
+        command.extend(["--only", "device"]);
+    }
     eprintln!("xtask: $ cargo {}", command.join(" "));
-    let status = Command::new("cargo")
-        .args(&command)
-        .env("FERRY_BENCH_POSTGRES", server.url())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut cargo = Command::new("cargo");
+    cargo.args(&command).env("FERRY_BENCH_POSTGRES", server.url());
+    if let Some(peer) = peer {
+        cargo.env("FERRY_BENCH_PEER", peer);
+    }
+    let status = cargo.status().map_err(|e| format!("cannot run cargo: {e}"))?;
     drop(server);
     if status.success() { Ok(()) } else { Err(format!("the benchmarks failed ({status})")) }
+}
+
+/// Runs the peer benchmark on [`PEER_ROWS`] rows; gives its result line's JSON.
+fn peer_result() -> Result<String, String> {
+    run("npm", &["ci", "--no-audit", "--no-fund", "--prefix", PEER], None)?;
+    let runner = format!("{PEER}/run.mjs");
+    eprintln!("xtask: $ node {runner} {PEER_ROWS}");
+    let output = Command::new("node")
+        .args([runner.as_str(), PEER_ROWS])
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("the peer benchmark failed ({})", output.status));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix("peer-result "));
+    line.map(str::to_owned)
+        .ok_or_else(|| format!("the peer benchmark printed no result:\n{stdout}"))
 }
 
 /// The PostgreSQL the tests use: its URL, and the authority of its TLS certificate.

@@ -137,6 +137,96 @@ pub(super) async fn device(
     Ok(())
 }
 
+/// Syncs of a device holding everything, with nothing new, whose server cost is measured.
+const COSTED_SYNCS: usize = 1_000;
+/// How often a device is taken to sync when the devices one core serves are counted, in
+/// seconds.
+const SYNC_INTERVAL_S: f64 = 60.0;
+
+/// What the server process spent on a sync.
+struct ServerCost {
+    cpu: Duration,
+    peak: Option<u64>,
+}
+
+impl ServerCost {
+    fn report_initial(&self, rows: usize) {
+        println!(
+            "server cost of one initial sync of {rows:>7} work orders: CPU {:.2} s (least of the rounds), server peak memory {}",
+            self.cpu.as_secs_f64(),
+            self.peak.map_or("unknown".to_owned(), |b| format!("{} MiB", b / (1024 * 1024))),
+        );
+    }
+}
+
+/// The server's CPU time for [`COSTED_SYNCS`] full syncs of a device that holds everything,
+/// and the devices one core serves at one such sync every [`SYNC_INTERVAL_S`].
+async fn incremental_cost(
+    server: &ServerProcess,
+    engine: &SyncEngine,
+    rows: usize,
+) -> anyhow::Result<()> {
+    let pid = server.pid().to_string();
+    reset_peak_memory_of(&pid);
+    let (cpu_before, start) = (super::live::cpu_time_of(&pid)?, Instant::now());
+    for _ in 0..COSTED_SYNCS {
+        engine.sync(SyncMode::All).await?;
+    }
+    let (cpu, took) = (super::live::cpu_time_of(&pid)?.saturating_sub(cpu_before), start.elapsed());
+    let each = cpu.as_secs_f64() / COSTED_SYNCS as f64;
+    println!(
+        "server cost of {COSTED_SYNCS} syncs with nothing new, holding {rows:>7}: CPU {:.2} s ({:.2} ms each, {:.1} s wall), server peak memory {}; one core serves about {:.0} devices syncing every {SYNC_INTERVAL_S:.0} s",
+        cpu.as_secs_f64(),
+        each * 1e3,
+        took.as_secs_f64(),
+        peak_memory_of(&pid).map_or("unknown".to_owned(), |b| format!("{} MiB", b / (1024 * 1024))),
+        SYNC_INTERVAL_S / each.max(f64::MIN_POSITIVE),
+    );
+    Ok(())
+}
+
+/// A peer's figures measured in the same run on the same rows (`cargo xtask bench --peers`
+/// runs `bench/peers/pouchdb` first and passes its result in `FERRY_BENCH_PEER`).
+#[derive(serde::Deserialize)]
+struct Peer {
+    peer: String,
+    rows: usize,
+    runs: usize,
+    pull_full_ms: Figure,
+    push_1k_ms: Figure,
+    client_bytes_per_row: f64,
+}
+
+#[derive(serde::Deserialize)]
+struct Figure {
+    best: f64,
+}
+
+impl Peer {
+    /// The peer's result for `rows` rows, when the run has one.
+    fn given(rows: usize) -> anyhow::Result<Option<Peer>> {
+        let Ok(json) = std::env::var("FERRY_BENCH_PEER") else { return Ok(None) };
+        let peer: Peer = serde_json::from_str(&json)
+            .map_err(|e| anyhow::anyhow!("FERRY_BENCH_PEER is not a peer's result: {e}"))?;
+        Ok((peer.rows == rows).then_some(peer))
+    }
+
+    fn compare(&self, initial: Duration, push: Duration, bytes_per_object: f64) {
+        let Peer { peer, rows, runs, .. } = self;
+        println!(
+            "peer {peer}, same run, same rows (best of {runs}): initial sync of {rows}: Ferry {:.1} ms, {peer} {:.1} ms, Ferry {:.1}x faster; push of {PUSHED}: Ferry {:.1} ms, {peer} {:.1} ms, {:.1}x; bytes per object: Ferry {bytes_per_object:.0}, {peer} {:.0} ({:.2}x)",
+            ms(initial),
+            self.pull_full_ms.best,
+            self.pull_full_ms.best / ms(initial),
+            ms(push),
+            self.push_1k_ms.best,
+            self.push_1k_ms.best / ms(push),
+            self.client_bytes_per_row,
+            bytes_per_object / self.client_bytes_per_row,
+        );
+    }
+}
+
 /// The initial syncs of one size, reported once the floors are measured.
 struct Measured {
     dialect: Dialect,
@@ -144,11 +234,14 @@ struct Measured {
     database: Database,
     plain: (Duration, u64, Option<u64>),
     encrypted: (Duration, u64, Option<u64>),
+    /// The best push of [`PUSHED`] new objects until confirmed.
+    push: Duration,
 }
 
 impl Measured {
     async fn report(self, databases: &Databases) -> anyhow::Result<()> {
-        let Measured { dialect, rows, database, plain: (initial, bytes, peak), encrypted } = self;
+        let Measured { dialect, rows, database, plain: (initial, bytes, peak), encrypted, push } =
+            self;
         let honest = super::floor::honest_floor(&database, rows, databases).await?;
         let floor = floor(&database, rows, databases).await?;
         let mib = |peak: Option<u64>| {
@@ -176,6 +269,9 @@ impl Measured {
             encrypted.1 / rows as u64,
             mib(encrypted.2),
         );
+        if let Some(peer) = Peer::given(rows)? {
+            peer.compare(initial, push, bytes as f64 / rows as f64);
+        }
         Ok(())
     }
 }
@@ -191,6 +287,8 @@ pub(super) struct InitialSync {
     bytes: u64,
     pub(super) device: Arc<ferry_client::Database>,
     pub(super) engine: SyncEngine,
+    /// The server's cost of the sync: its least CPU time of the rounds, its peak memory.
+    serving: ServerCost,
 }
 
 pub(super) async fn initial_sync(
@@ -201,6 +299,7 @@ pub(super) async fn initial_sync(
 ) -> anyhow::Result<InitialSync> {
     let rounds = if rows <= 100_000 { ROUNDS } else { 1 };
     let (mut took, mut peak, mut bytes) = (Duration::MAX, None, 0);
+    let mut serving = ServerCost { cpu: Duration::MAX, peak: None };
     let mut synced = None;
     for round in 0..rounds {
         let name = format!("device-{rows}-{round}{}.db", if key.is_some() { "-keyed" } else { "" });
@@ -214,10 +313,16 @@ pub(super) async fn initial_sync(
         let engine = SyncEngine::new(Arc::clone(&device), &format!("http://{}", server.address))?;
         engine.sign_in("planner", PASSWORD).await?;
         reset_peak_memory();
+        let pid = server.pid().to_string();
+        reset_peak_memory_of(&pid);
+        let cpu_before = super::live::cpu_time_of(&pid)?;
         let start = Instant::now();
         let report = engine.sync(SyncMode::All).await?;
         took = took.min(start.elapsed());
         peak = peak.max(peak_memory());
+        let cpu = super::live::cpu_time_of(&pid)?.saturating_sub(cpu_before);
+        serving.cpu = serving.cpu.min(cpu);
+        serving.peak = serving.peak.max(peak_memory_of(&pid));
         let received = report.downloaded.get("Field.WorkOrder").copied().unwrap_or_default();
         anyhow::ensure!(received == rows, "the device received {received} of {rows} work orders");
         bytes = ["", "-wal"]
@@ -230,7 +335,7 @@ pub(super) async fn initial_sync(
         synced = Some((device, engine));
     }
     let (device, engine) = synced.expect("at least one round");
-    Ok(InitialSync { took, peak, bytes, device, engine })
+    Ok(InitialSync { took, peak, bytes, device, engine, serving })
 }
 
 async fn device_at(
@@ -246,14 +351,17 @@ async fn device_at(
     let server = ServerProcess::spawn(&database, &databases.directory)?;
     let key = ferry_client::DeviceKey::from_secret(BENCH_DEVICE_SECRET)?;
     let encrypted = initial_sync(&server, &databases.directory, rows, Some(&key)).await?;
-    let InitialSync { took: initial, peak, bytes, device, engine } =
+    let InitialSync { took: initial, peak, bytes, device, engine, serving } =
         initial_sync(&server, &databases.directory, rows, None).await?;
-    let measured = Measured {
+    serving.report_initial(rows);
+    incremental_cost(&server, &engine, rows).await?;
+    let mut measured = Measured {
         dialect,
         rows,
         database: database.clone(),
         plain: (initial, bytes, peak),
         encrypted: (encrypted.took, encrypted.bytes, encrypted.peak),
+        push: Duration::MAX,
     };
 
     let mut changes = Client::connect(&server.address, "planner").await?;
@@ -314,6 +422,7 @@ async fn device_at(
         "device push of {PUSHED} new work orders until confirmed, holding {rows:>7}   {:>7.1} ms  <= 150 ms",
         ms(best)
     );
+    measured.push = best;
     live_latency(device, engine, rows, &mut numbers, &mut changes).await?;
     Ok(measured)
 }

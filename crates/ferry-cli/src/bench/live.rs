@@ -239,7 +239,7 @@ impl Fleet {
 }
 
 /// The CPU time process `pid` has used, user and system (Linux).
-fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
+pub(super) fn cpu_time_of(pid: &str) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The fields after the command name, which is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
