@@ -10,6 +10,7 @@ mod floor;
 mod live;
 mod load;
 mod server;
+mod writers;
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -37,10 +38,11 @@ const EVAL_CONSTRAINT: &str = "[Status = 'Open' and Priority >= 3 and Amount < 5
 const PARSE_CONSTRAINT: &str = "[(Status = 'Open' or Status = 'InProgress') and Priority >= 3 and Amount < 500.00  and DueDate >= '[%BeginOfCurrentDay%]' and Field.WorkOrder_Site/Field.Site/Field.Site_City/Field.City/Name != empty ]";
 
 /// The benchmarks, by the name `--only` selects them with.
-pub(crate) const SCENARIOS: [&str; 10] = [
+pub(crate) const SCENARIOS: [&str; 11] = [
     "evaluate",
     "parse",
     "upload",
+    "writers",
     "download",
     "incremental",
     "device",

@@ -63,7 +63,9 @@ pub fn any_of(index: usize, value_type: ValueType) -> String {
         ValueType::Boolean => "bool",
         ValueType::Binary => "bytea",
     };
-    format!("ANY(${index}::text::{element}[])")
+    // The text becomes an array once per execution (an InitPlan), never once per row: in a
+    // plan that filters rows, a cast of a parameter alone is evaluated again for each row.
+    format!("ANY((SELECT ${index}::text::{element}[])::{element}[])")
 }
 
 /// Non-empty values as one PostgreSQL array literal, for [`any_of`]; binary values are not

@@ -243,6 +243,9 @@ async fn scenarios(
     if selected("files") {
         super::files::files(size, databases).await?;
     }
+    if selected("writers") {
+        super::writers::writers(size, databases).await?;
+    }
     if selected("load") {
         super::load::load(size, databases).await?;
     }
@@ -267,7 +270,7 @@ async fn scenarios(
     Ok(())
 }
 
-fn work_order(n: usize) -> serde_json::Value {
+pub(super) fn work_order(n: usize) -> serde_json::Value {
     json!({
         "Number": n,
         "Title": format!("Work order {n}"),
@@ -280,7 +283,7 @@ fn work_order(n: usize) -> serde_json::Value {
     })
 }
 
-fn object_id(n: usize) -> String {
+pub(super) fn object_id(n: usize) -> String {
     ferry_model::ObjectId::from_parts(1_800_000_000_000, n as u128).to_string()
 }
 
