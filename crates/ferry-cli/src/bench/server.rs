@@ -295,7 +295,7 @@ async fn upload(dialect: Dialect, count: usize, databases: &mut Databases) -> an
     let body = serde_json::to_vec(
         &json!({ "upload_id": "bench", "device": "bench", "changes": changes }),
     )?;
-    let (mut ferry, mut raw) = (Duration::MAX, Duration::MAX);
+    let (mut ferry, mut raw, mut honest) = (Duration::MAX, Duration::MAX, Duration::MAX);
     // Each round needs empty tables: a fresh database for Ferry and one for the raw inserts.
     for _ in 0..UPLOAD_ROUNDS {
         let database = databases.fresh(dialect).await?;
@@ -312,16 +312,63 @@ async fn upload(dialect: Dialect, count: usize, databases: &mut Databases) -> an
             .count();
         anyhow::ensure!(failed == 0, "{failed} objects failed in the upload benchmark");
         raw = raw.min(raw_inserts(&databases.fresh(dialect).await?, count).await?);
+        honest = honest.min(match dialect {
+            Dialect::Postgres => copy_rows(&databases.fresh(dialect).await?, count).await?,
+            // One writer, one transaction, one prepared statement: the loader's best here too.
+            Dialect::Sqlite => raw,
+        });
     }
     println!(
         "upload {count:>7} objects, {:<10}      {:>9.1} ms  {:>9.1} ms  {:>6.2}x  >= 50k objects/s: {:.1}k/s",
         backend_name(dialect),
         ms(ferry),
-        ms(raw),
-        ferry.as_secs_f64() / raw.as_secs_f64(),
+        ms(honest),
+        ferry.as_secs_f64() / honest.as_secs_f64(),
         count as f64 / ferry.as_secs_f64() / 1e3,
     );
+    if dialect == Dialect::Postgres {
+        println!(
+            "  the old floor (one prepared insert per row, one transaction): {:.1} ms, {:.2}x",
+            ms(raw),
+            ferry.as_secs_f64() / raw.as_secs_f64(),
+        );
+    }
     Ok(())
+}
+
+/// The honest floor of storing the rows on PostgreSQL: the same table, one transaction, the
+/// rows sent with `COPY … FROM STDIN`.
+async fn copy_rows(database: &Database, count: usize) -> anyhow::Result<Duration> {
+    use futures_util::SinkExt as _;
+    let Database::Postgres(url) = database else { anyhow::bail!("COPY is PostgreSQL's") };
+    let model = samples::field_service();
+    let entity = model.entity("Field.WorkOrder").expect("sample entity");
+    let mut client = pg_connect(url).await?;
+    for statement in create_schema(&model, Dialect::Postgres, Side::Server) {
+        client.batch_execute(&statement).await?;
+    }
+    let columns = "id, \"Number\", \"Title\", \"Status\", \"Priority\", \"Amount\", \"DueDate\", \"Notes\", \"Completed\"";
+    let start = Instant::now();
+    let transaction = client.transaction().await?;
+    let copy = format!("COPY {} ({columns}) FROM STDIN", table_name(entity));
+    let sink = transaction.copy_in(&copy).await?;
+    futures_util::pin_mut!(sink);
+    let mut text = String::with_capacity(count * 128);
+    for n in 1..=count {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            text,
+            "{}\t{n}\tWork order {n}\tOpen\t{}\t{}.50\t2026-12-01T08:00:00Z\tNotes for work order {n}\t{}",
+            object_id(n),
+            1 + n % 5,
+            n % 1000,
+            n % 2 == 0
+        );
+    }
+    sink.send(bytes::Bytes::from(text)).await?;
+    sink.finish().await?;
+    transaction.commit().await?;
+    Ok(start.elapsed())
 }
 
 /// Rounds of the upload scenario; the best is reported, as for the other scenarios.
@@ -500,39 +547,80 @@ async fn download(rows: usize, databases: &mut Databases) -> anyhow::Result<()> 
     );
     let raw_client = &raw_client;
     let scan = &scan;
-    let (raw, bytes) = best_of_async(3, || async move {
-        let rows = raw_client.query(scan, &[]).await?;
-        let encoded: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|row| {
-                let mut object = serde_json::Map::new();
-                for (index, column) in row.columns().iter().enumerate() {
-                    let value = if *column.type_() == tokio_postgres::types::Type::INT8 {
-                        row.get::<_, Option<i64>>(index)
-                            .map_or(serde_json::Value::Null, serde_json::Value::from)
-                    } else if *column.type_() == tokio_postgres::types::Type::BOOL {
-                        row.get::<_, Option<bool>>(index)
-                            .map_or(serde_json::Value::Null, serde_json::Value::from)
-                    } else {
-                        row.get::<_, Option<String>>(index)
-                            .map_or(serde_json::Value::Null, serde_json::Value::from)
-                    };
-                    object.insert(column.name().to_owned(), value);
-                }
-                serde_json::Value::Object(object)
-            })
-            .collect();
-        Ok(serde_json::to_vec(&encoded)?.len())
-    })
-    .await?;
+    let (raw, bytes) = best_of_async(3, || whole_scan(raw_client, scan)).await?;
+    let (honest, _) = best_of_async(3, || streamed_scan(raw_client, scan)).await?;
     println!(
-        "download {rows:>7} work orders, PostgreSQL  {:>9.1} ms  {:>9.1} ms  {:>6.2}x  <= 2x the scan ({} MB as JSON)",
+        "download {rows:>7} work orders, PostgreSQL  {:>9.1} ms  {:>9.1} ms  {:>6.2}x  (the honest floor: a streamed scan, each row encoded as it arrives)",
         ms(ferry),
+        ms(honest),
+        ferry.as_secs_f64() / honest.as_secs_f64(),
+    );
+    println!(
+        "  the old floor (the whole scan, then its encoding)  {:>9.1} ms  {:>6.2}x  <= 2x the scan ({} MB as JSON)",
         ms(raw),
         ferry.as_secs_f64() / raw.as_secs_f64(),
         bytes / 1_000_000
     );
     Ok(())
+}
+
+/// The old floor of a download: the whole scan, then its encoding as JSON; gives the bytes.
+async fn whole_scan(raw_client: &tokio_postgres::Client, scan: &str) -> anyhow::Result<usize> {
+    let rows = raw_client.query(scan, &[]).await?;
+    let encoded: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let mut object = serde_json::Map::new();
+            for (index, column) in row.columns().iter().enumerate() {
+                let value = if *column.type_() == tokio_postgres::types::Type::INT8 {
+                    row.get::<_, Option<i64>>(index)
+                        .map_or(serde_json::Value::Null, serde_json::Value::from)
+                } else if *column.type_() == tokio_postgres::types::Type::BOOL {
+                    row.get::<_, Option<bool>>(index)
+                        .map_or(serde_json::Value::Null, serde_json::Value::from)
+                } else {
+                    row.get::<_, Option<String>>(index)
+                        .map_or(serde_json::Value::Null, serde_json::Value::from)
+                };
+                object.insert(column.name().to_owned(), value);
+            }
+            serde_json::Value::Object(object)
+        })
+        .collect();
+    Ok(serde_json::to_vec(&encoded)?.len())
+}
+
+/// The honest floor of a download: the same scan streamed (`query_raw`), each row encoded as a
+/// JSON object as it arrives; gives the bytes.
+async fn streamed_scan(client: &tokio_postgres::Client, scan: &str) -> anyhow::Result<usize> {
+    use futures_util::{StreamExt as _, pin_mut};
+    use tokio_postgres::types::Type;
+    let stream = client.query_raw(scan, Vec::<String>::new()).await?;
+    pin_mut!(stream);
+    let mut out = Vec::with_capacity(1 << 20);
+    out.push(b'[');
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        for (index, column) in row.columns().iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, column.name())?;
+            out.push(b':');
+            match *column.type_() {
+                Type::INT8 => serde_json::to_writer(&mut out, &row.get::<_, Option<i64>>(index))?,
+                Type::BOOL => serde_json::to_writer(&mut out, &row.get::<_, Option<bool>>(index))?,
+                _ => serde_json::to_writer(&mut out, &row.get::<_, Option<&str>>(index))?,
+            }
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(out.len())
 }
 
 /// An incremental download of 100 changed sites among `rows`, against scanning all the rows.
