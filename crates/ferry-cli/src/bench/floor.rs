@@ -100,7 +100,7 @@ async fn scan_postgres(
     let client = pg_connect(url).await?;
     let stream = client.query_raw(scan, Vec::<String>::new()).await?;
     pin_mut!(stream);
-    let mut batch = Vec::with_capacity(FLOOR_BATCH_ROWS);
+    let mut batch = Batch::new(sender);
     while let Some(row) = stream.next().await {
         let row = row?;
         let scanned: Vec<Param> = (0..row.len())
@@ -114,18 +114,38 @@ async fn scan_postgres(
                 _ => row.get::<_, Option<String>>(i).map_or(Param::Null, Param::Text),
             })
             .collect();
-        batch.push(stored(entity, &scanned, Dialect::Postgres)?);
-        if batch.len() == FLOOR_BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(FLOOR_BATCH_ROWS));
-            // The loader sends back nothing; a closed channel means it failed, which its
-            // result says.
-            if sender.send(full).is_err() {
-                return Ok(());
-            }
+        if !batch.push(stored(entity, &scanned, Dialect::Postgres)?) {
+            return Ok(());
         }
     }
-    let _ = sender.send(batch);
+    batch.finish();
     Ok(())
+}
+
+/// Rows on their way to the loader, sent [`FLOOR_BATCH_ROWS`] at a time.
+struct Batch {
+    rows: Vec<Vec<Sql>>,
+    sender: SyncSender<Vec<Vec<Sql>>>,
+}
+
+impl Batch {
+    fn new(sender: SyncSender<Vec<Vec<Sql>>>) -> Batch {
+        Batch { rows: Vec::with_capacity(FLOOR_BATCH_ROWS), sender }
+    }
+
+    /// Adds a row; false once the loader is gone (it failed, which its result says).
+    fn push(&mut self, row: Vec<Sql>) -> bool {
+        self.rows.push(row);
+        if self.rows.len() < FLOOR_BATCH_ROWS {
+            return true;
+        }
+        let full = std::mem::replace(&mut self.rows, Vec::with_capacity(FLOOR_BATCH_ROWS));
+        self.sender.send(full).is_ok()
+    }
+
+    fn finish(self) {
+        let _ = self.sender.send(self.rows);
+    }
 }
 
 fn scan_sqlite(
@@ -138,7 +158,7 @@ fn scan_sqlite(
     let mut statement = connection.prepare(scan)?;
     let width = entity.member_count() + 1;
     let mut rows = statement.query([])?;
-    let mut batch = Vec::with_capacity(FLOOR_BATCH_ROWS);
+    let mut batch = Batch::new(sender);
     while let Some(row) = rows.next()? {
         let mut scanned = Vec::with_capacity(width);
         for i in 0..width {
@@ -149,15 +169,11 @@ fn scan_sqlite(
                 _ => Param::Null,
             });
         }
-        batch.push(stored(entity, &scanned, Dialect::Sqlite)?);
-        if batch.len() == FLOOR_BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(FLOOR_BATCH_ROWS));
-            if sender.send(full).is_err() {
-                return Ok(());
-            }
+        if !batch.push(stored(entity, &scanned, Dialect::Sqlite)?) {
+            return Ok(());
         }
     }
-    let _ = sender.send(batch);
+    batch.finish();
     Ok(())
 }
 
