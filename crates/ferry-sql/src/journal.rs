@@ -26,3 +26,7 @@ pub const READ: &str = "SELECT rowid, entity, object_id, kind, members, base_rev
 
 /// Forgets one row, by its `rowid`.
 pub const FORGET: &str = "DELETE FROM ferry_uploaded WHERE rowid = ?1";
+
+/// Forgets every row: another user signed in, and what this device uploaded for the previous
+/// one is not theirs to send again.
+pub const FORGET_ALL: &str = "DELETE FROM ferry_uploaded";

@@ -86,7 +86,7 @@ impl Core {
     }
 
     /// The upload journal's statements (`ferry_sql::journal`) as JSON: `{insert, prune, read,
-    /// forget, retention_days}`; `prune` takes the time before which rows go, in microseconds.
+    /// forget, forget_all, retention_days}`; `prune` takes the time before which rows go, in microseconds.
     #[wasm_bindgen(js_name = journalStatements)]
     pub fn journal_statements(&self) -> String {
         use ferry_sql::journal;
@@ -95,6 +95,7 @@ impl Core {
             "prune": journal::PRUNE,
             "read": journal::READ,
             "forget": journal::FORGET,
+            "forget_all": journal::FORGET_ALL,
             "retention_days": journal::UPLOAD_JOURNAL_DAYS,
         })
         .to_string()

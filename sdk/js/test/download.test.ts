@@ -8,29 +8,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { DOWNLOAD_BUFFERED_OBJECTS_MAX, FerryError, SyncEngine, memoryStorage, openDatabase } from "@ferry/sdk";
-import type { Database, SqlConnection } from "@ferry/sdk";
+import { DOWNLOAD_BUFFERED_OBJECTS_MAX, FerryError, SyncEngine } from "@ferry/sdk";
+import type { SqlConnection } from "@ferry/sdk";
 
-import { MODEL, PASSWORD, memoryDatabase, startServer } from "./harness.js";
-
-/** A database in memory, with its connection for checks the SDK's API does not make. */
-async function inspectedDatabase(): Promise<{ db: Database; connection: SqlConnection }> {
-  let connection: SqlConnection | null = null;
-  const memory = memoryStorage();
-  const db = await openDatabase({
-    model: MODEL,
-    storage: {
-      description: memory.description,
-      async open(context) {
-        const opened = await memory.open(context);
-        connection = opened.connection;
-        return opened;
-      },
-    },
-  });
-  assert.ok(connection !== null);
-  return { db, connection };
-}
+import { PASSWORD, inspectedDatabase, memoryDatabase, startServer } from "./harness.js";
 
 /** The indexes of a table, as the database keeps them. */
 function indexes(connection: SqlConnection, table: string): unknown[][] {

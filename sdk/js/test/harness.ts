@@ -3,6 +3,7 @@
  * Ferry server (`ferry serve`) on SQLite or PostgreSQL in a temporary directory, with users.
  */
 
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -11,7 +12,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { memoryStorage, openDatabase } from "@ferry/sdk";
-import type { Database } from "@ferry/sdk";
+import type { Database, SqlConnection } from "@ferry/sdk";
 
 /** The package's folder (`sdk/js`). */
 export const PACKAGE = fileURLToPath(new URL("../../", import.meta.url));
@@ -24,6 +25,25 @@ export const MODEL_PATH = resolve(PACKAGE, "../../crates/ferry-model/src/samples
 
 /** The sample model's text. */
 export const MODEL = await readFile(MODEL_PATH, "utf8");
+
+/** A database in memory, with its connection for checks the SDK's API does not make. */
+export async function inspectedDatabase(): Promise<{ db: Database; connection: SqlConnection }> {
+  let connection: SqlConnection | null = null;
+  const memory = memoryStorage();
+  const db = await openDatabase({
+    model: MODEL,
+    storage: {
+      description: memory.description,
+      async open(context) {
+        const opened = await memory.open(context);
+        connection = opened.connection;
+        return opened;
+      },
+    },
+  });
+  assert.ok(connection !== null);
+  return { db, connection };
+}
 
 /** A database in memory for the sample model. */
 export async function memoryDatabase(): Promise<Database> {

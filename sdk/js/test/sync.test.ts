@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { FerryError, SIMULTANEOUS_SYNC_MESSAGE, SyncEngine, memoryStorage, openDatabase } from "@ferry/sdk";
 import type { Database, FerryObject, Progress, Storage, SyncReport } from "@ferry/sdk";
 
-import { MODEL, PASSWORD, backends, eventually, memoryDatabase, startServer } from "./harness.js";
+import { MODEL, PASSWORD, backends, eventually, inspectedDatabase, memoryDatabase, startServer } from "./harness.js";
 import type { TestServer } from "./harness.js";
 
 interface Device {
@@ -144,13 +144,19 @@ for (const backend of backends()) {
     });
 
     test("another user's sign-in waits for the previous user's changes, then their data leaves", async () => {
-      const first = await freshDevice("paula");
+      const inspected = await inspectedDatabase();
+      const engine = new SyncEngine(inspected.db, { server: server.url });
+      const first = { db: inspected.db, engine, user: await engine.signIn("paula", PASSWORD) };
+      devices.push(first);
+      const journaled = () => Number(inspected.connection.all("SELECT count(*) FROM ferry_uploaded")[0]?.[0]);
       await site(first.db, "Before the switch");
       await refused(() => first.engine.signIn("carl", PASSWORD), "another-users-changes", "1 changes");
       assert.equal((await first.db.status()).user, first.user, "nothing changed");
       await first.engine.sync();
       assert.ok((await first.db.query("Field.Site")).length > 0);
+      assert.equal(journaled(), 1, "the upload is in the journal");
       const carl = await first.engine.signIn("carl", PASSWORD);
+      assert.equal(journaled(), 0, "the previous user's uploads are not carl's to send again");
       const status = await first.db.status();
       assert.equal(status.user, carl);
       assert.equal(status.fullSyncDue, "first-sync");

@@ -154,3 +154,50 @@ fn kind_name(kind: ChangeKind) -> &'static str {
         ChangeKind::Delete => "delete",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail on any error")]
+
+    use super::super::store::{LocalStore, Session};
+    use super::*;
+
+    fn rows(database: &Database) -> i64 {
+        database.lock().query_row("SELECT count(*) FROM ferry_uploaded", [], |r| r.get(0)).unwrap()
+    }
+
+    /// Another user signing in takes the journal with the previous user's data: a restore seen
+    /// later sends nothing of theirs under the new user's name.
+    #[test]
+    fn another_user_signing_in_forgets_the_journal() {
+        let dir = std::env::temp_dir().join(format!("ferry-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let database =
+            Database::open(dir.join("device.db"), ferry_model::samples::FIELD_SERVICE).unwrap();
+        let store = LocalStore { database: &database, server: "http://127.0.0.1:1".to_owned() };
+        let session = Session { token: "t", refresh_token: None, roles: &[] };
+        store.signed_in(&session, ObjectId::from_parts(1, 1), false).unwrap();
+        database
+            .lock()
+            .execute(
+                journal::INSERT,
+                rusqlite::params![
+                    "Field.Site",
+                    id_param(ObjectId::from_parts(2, 2)),
+                    "delete",
+                    "",
+                    1,
+                    "",
+                    7,
+                    0
+                ],
+            )
+            .unwrap();
+        store.signed_in(&session, ObjectId::from_parts(1, 1), false).unwrap();
+        assert_eq!(rows(&database), 1, "the same user keeps it");
+        store.signed_in(&session, ObjectId::from_parts(1, 9), true).unwrap();
+        assert_eq!(rows(&database), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

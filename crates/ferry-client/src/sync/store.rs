@@ -229,6 +229,7 @@ impl LocalStore<'_> {
                 transaction.execute(&ferry_sql::delete_all(entity), [])?;
             }
             Checkpoints::forget_all(&transaction)?;
+            transaction.execute(ferry_sql::journal::FORGET_ALL, [])?;
         }
         keep_session(&transaction, session)?;
         set_meta(&transaction, Meta::User, &user.to_string())?;

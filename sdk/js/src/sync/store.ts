@@ -255,6 +255,8 @@ function signedIn(
         if (entity.kind !== "system") device.connection.run(`DELETE FROM ${entity.table}`);
       }
       device.connection.run("DELETE FROM ferry_meta WHERE key LIKE ?1", [`${CHECKPOINT_PREFIX}%`]);
+      // What this device uploaded for the previous user is not the new one's to send again.
+      device.connection.run(journalStatements(device).forget_all);
     }
     keepSession(device, session.token, session.refresh_token, session.roles);
     device.setMeta(Meta.user, session.user);
@@ -299,6 +301,7 @@ interface JournalStatements {
   prune: string;
   read: string;
   forget: string;
+  forget_all: string;
   retention_days: number;
 }
 
