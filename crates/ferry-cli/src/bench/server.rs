@@ -526,8 +526,7 @@ async fn download(rows: usize, databases: &mut Databases) -> anyhow::Result<()> 
             let path = if after.is_empty() { path } else { format!("{path}?after={after}") };
             // Only what paging needs is read: decoding every object would time this
             // client, not the server.
-            let page: PageHead =
-                serde_json::from_slice(&client.request("GET", &path, b"").await?)?;
+            let page: PageHead = serde_json::from_slice(&client.request("GET", &path, b"").await?)?;
             received += page.objects.len();
             if !page.more {
                 break;
