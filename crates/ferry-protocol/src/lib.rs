@@ -150,6 +150,25 @@ pub enum ChangeKind {
     Delete,
 }
 
+impl ChangeKind {
+    /// Every kind.
+    pub const ALL: [ChangeKind; 3] = [ChangeKind::Create, ChangeKind::Update, ChangeKind::Delete];
+
+    /// The kind's name, as on the wire (and as stores keep it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+        }
+    }
+
+    /// The kind of a name.
+    pub fn parse(name: &str) -> Option<ChangeKind> {
+        ChangeKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UploadResponse {
     pub upload_id: String,

@@ -20,14 +20,6 @@ use crate::upload::{
 /// The most failures or history entries one listing returns.
 pub const LISTING_ROWS_MAX: i64 = 1_000;
 
-fn kind_name(kind: ChangeKind) -> &'static str {
-    match kind {
-        ChangeKind::Create => "create",
-        ChangeKind::Update => "update",
-        ChangeKind::Delete => "delete",
-    }
-}
-
 /// Records a rejected change in `SynchronizationError`; gives the outcome the device is told.
 pub(crate) async fn record(
     tx: &mut Tx<'_>,
@@ -44,7 +36,7 @@ pub(crate) async fn record(
             &[
                 Param::Text(change.entity.name.to_string()),
                 state.store.id_param(change.id),
-                Param::Text(kind_name(change.kind).to_owned()),
+                Param::Text(change.kind.as_str().to_owned()),
                 Param::Text(attempted),
                 Param::Text(rejection.reason.clone()),
                 state.store.id_param(user.id),
@@ -60,7 +52,7 @@ pub(crate) async fn record(
     tracing::info!(
         entity = %change.entity.name,
         id = %change.id,
-        change = kind_name(change.kind),
+        change = change.kind.as_str(),
         rejection = rejection.kind.as_str(),
         failure,
         "change rejected into SynchronizationError"
@@ -71,11 +63,7 @@ pub(crate) async fn record(
 const FAILURE_COLUMNS: &str = "id, entity, object_id, kind, attempted, reason, user_name, upload_id, at, replayed_at, user_id, rejection, replayed_by, replayed_values";
 
 fn failure_from_row(state: &State, row: &[Param]) -> Result<Failure, StoreError> {
-    let kind = match text(&row[3])?.as_str() {
-        "create" => ChangeKind::Create,
-        "update" => ChangeKind::Update,
-        _ => ChangeKind::Delete,
-    };
+    let kind = ChangeKind::parse(&text(&row[3])?).unwrap_or(ChangeKind::Delete);
     let time = |param: &Param| -> Result<Option<String>, StoreError> {
         Ok(match param {
             Param::Null => None,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use ferry_model::ObjectId;
 use ferry_protocol::{ChangeKind, OutcomeResult, UploadRequest, UploadResponse};
 use ferry_sql::{Dialect, journal};
-use ferry_sync::restore::{Journaled, Lost};
+use ferry_sync::restore::{JournalRow, Lost};
 
 use super::SyncError;
 use crate::ClientError;
@@ -34,7 +34,7 @@ pub(super) fn record(
         insert.execute(rusqlite::params![
             change.entity,
             id_param(id),
-            kind_name(change.kind),
+            change.kind.as_str(),
             members,
             change.base_revision,
             position.epoch,
@@ -47,7 +47,7 @@ pub(super) fn record(
 }
 
 /// The journal's rows of other epochs than `epoch`, in the order they were journaled.
-pub(super) fn read(database: &Database, epoch: &str) -> Result<Vec<Journaled>, SyncError> {
+pub(super) fn read(database: &Database, epoch: &str) -> Result<Vec<JournalRow>, SyncError> {
     let connection = database.lock();
     let mut statement = connection.prepare(journal::READ)?;
     let rows = statement.query_map([epoch], |row| {
@@ -67,13 +67,10 @@ pub(super) fn read(database: &Database, epoch: &str) -> Result<Vec<Journaled>, S
         let (row, entity, id, kind, members, base_revision, epoch, seq) = row?;
         let id = id_from_blob(id)
             .ok_or_else(|| ClientError::Corrupt("an id in the upload journal".to_owned()))?;
-        let kind = match kind.as_str() {
-            "create" => ChangeKind::Create,
-            "update" => ChangeKind::Update,
-            _ => ChangeKind::Delete,
-        };
+        let kind = ChangeKind::parse(&kind).unwrap_or(ChangeKind::Delete);
         let members = members.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect();
-        journal.push(Journaled { row, entity, id, kind, members, base_revision, epoch, seq });
+        let id = id.to_string();
+        journal.push(JournalRow { row, entity, id, kind, members, base_revision, epoch, seq });
     }
     Ok(journal)
 }
@@ -129,8 +126,8 @@ fn dirty_again(
     let existing = crate::object::dirty_record(transaction, entity, change.id)?;
     let (kind, mut members) = match existing {
         Some((kind, members)) if kind == "create" || kind == "delete" => (kind, members),
-        Some((_, members)) => (kind_name(change.kind).to_owned(), members),
-        None => (kind_name(change.kind).to_owned(), String::new()),
+        Some((_, members)) => (change.kind.as_str().to_owned(), members),
+        None => (change.kind.as_str().to_owned(), String::new()),
     };
     if kind != "delete" {
         let mut all: BTreeSet<&str> = members.split(',').filter(|m| !m.is_empty()).collect();
@@ -145,14 +142,6 @@ fn dirty_again(
         rusqlite::params![entity.name.as_str(), id_param(change.id), kind, members, change.base_revision],
     )?;
     Ok(true)
-}
-
-fn kind_name(kind: ChangeKind) -> &'static str {
-    match kind {
-        ChangeKind::Create => "create",
-        ChangeKind::Update => "update",
-        ChangeKind::Delete => "delete",
-    }
 }
 
 #[cfg(test)]

@@ -60,11 +60,7 @@ impl LocalStore<'_> {
             })?;
             let id =
                 id_from_blob(id).ok_or_else(|| ClientError::Corrupt("a dirty id".to_owned()))?;
-            let kind = match kind.as_str() {
-                "create" => ChangeKind::Create,
-                "update" => ChangeKind::Update,
-                _ => ChangeKind::Delete,
-            };
+            let kind = ChangeKind::parse(&kind).unwrap_or(ChangeKind::Delete);
             let mut values = Members::new();
             if kind != ChangeKind::Delete {
                 let object = stored_values(&connection, entity, id)?;
