@@ -55,7 +55,7 @@ pub enum Event {
     Clock(Timestamp),
     /// The upload journal's rows asked with [`Action::ReadJournal`], in the order they were
     /// journaled.
-    Journal(Vec<crate::restore::Journaled>),
+    Journal(Vec<crate::restore::JournalRow>),
     /// Every committed change not yet uploaded, asked with [`Action::ReadDirty`] (as
     /// [`Start::dirty`]).
     Dirty(Vec<ObjectChange>),

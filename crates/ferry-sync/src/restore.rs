@@ -17,32 +17,12 @@ use crate::error::Error;
 use crate::event::{Action, Event, Store};
 use crate::run::{Cx, unexpected};
 
-/// A journal row: a change an upload applied, where the upload stood.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Journaled {
-    /// The row's id in the journal, to forget it.
-    pub row: i64,
-    /// The object's entity.
-    pub entity: String,
-    /// The object.
-    pub id: ObjectId,
-    /// The change's kind.
-    pub kind: ChangeKind,
-    /// The members it changed (every member it set, for a creation; none for a deletion).
-    pub members: Vec<String>,
-    /// The revision it was based on.
-    pub base_revision: Option<i64>,
-    /// The server's epoch when it applied the upload.
-    pub epoch: String,
-    /// The upload's position in that epoch's change sequence.
-    pub seq: i64,
-}
-
-/// A journal row in its JSON form (the id as text), as shells and transcripts write it.
+/// A journal row: a change an upload applied, where the upload stood; in the JSON form shells
+/// and transcripts write it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalRow {
-    /// The row's id in the journal.
+    /// The row's id in the journal, to forget it.
     pub row: i64,
     /// The object's entity.
     pub entity: String,
@@ -50,7 +30,7 @@ pub struct JournalRow {
     pub id: String,
     /// The change's kind.
     pub kind: ChangeKind,
-    /// The members it changed.
+    /// The members it changed (every member it set, for a creation; none for a deletion).
     #[serde(default)]
     pub members: Vec<String>,
     /// The revision it was based on.
@@ -59,32 +39,8 @@ pub struct JournalRow {
     /// The server's epoch when it applied the upload.
     #[serde(default)]
     pub epoch: String,
-    /// The upload's position.
+    /// The upload's position in that epoch's change sequence.
     pub seq: i64,
-}
-
-impl JournalRow {
-    /// The row, its id checked.
-    pub fn into_journaled(self) -> Result<Journaled, String> {
-        let id = ObjectId::parse(&self.id)
-            .ok_or_else(|| format!("`{}` is not an object id", self.id))?;
-        let JournalRow { row, entity, kind, members, base_revision, epoch, seq, .. } = self;
-        Ok(Journaled { row, entity, id, kind, members, base_revision, epoch, seq })
-    }
-
-    /// The JSON form of a row.
-    pub fn of(row: &Journaled) -> JournalRow {
-        JournalRow {
-            row: row.row,
-            entity: row.entity.clone(),
-            id: row.id.to_string(),
-            kind: row.kind,
-            members: row.members.clone(),
-            base_revision: row.base_revision,
-            epoch: row.epoch.clone(),
-            seq: row.seq,
-        }
-    }
 }
 
 /// A change the restore lost, to make dirty again: per object, the kind and base revision of
@@ -106,13 +62,14 @@ pub struct Lost {
 }
 
 /// The changes of the journal a server in `epoch`, restored through `restored`, does not
-/// hold, one per object in the order of their first row; and the rows they came from.
+/// hold, one per object in the order of their first row; and the rows they came from. A row
+/// whose id is not an object id is refused.
 pub fn lost(
-    journal: &[Journaled],
+    journal: &[JournalRow],
     epoch: &str,
     restored: &[RestorePoint],
-) -> (Vec<Lost>, Vec<i64>) {
-    let kept = |row: &Journaled| {
+) -> Result<(Vec<Lost>, Vec<i64>), Error> {
+    let kept = |row: &JournalRow| {
         row.epoch == epoch
             || restored.iter().any(|point| point.epoch == row.epoch && row.seq <= point.through)
     };
@@ -120,11 +77,14 @@ pub fn lost(
     let mut rows = Vec::new();
     for row in journal.iter().filter(|row| !kept(row)) {
         rows.push(row.row);
-        let found = changes.iter_mut().find(|c| c.entity == row.entity && c.id == row.id);
+        let id = ObjectId::parse(&row.id).ok_or_else(|| Error::Corrupt {
+            what: format!("the upload journal names `{}`, not an object id", row.id),
+        })?;
+        let found = changes.iter_mut().find(|c| c.entity == row.entity && c.id == id);
         let Some(change) = found else {
             changes.push(Lost {
                 entity: row.entity.clone(),
-                id: row.id,
+                id,
                 kind: row.kind,
                 members: row.members.clone(),
                 base_revision: row.base_revision,
@@ -140,7 +100,7 @@ pub fn lost(
             change.members = members.into_iter().collect();
         }
     }
-    (changes, rows)
+    Ok((changes, rows))
 }
 
 /// Follows the server's epoch: when it is not the one the device last saw, the changes the
@@ -157,7 +117,7 @@ pub(crate) async fn follow(
         Event::Journal(journal) => journal,
         other => return Err(unexpected(&other)),
     };
-    let (lost, forget) = lost(&journal, epoch, restored);
+    let (lost, forget) = lost(&journal, epoch, restored)?;
     let any = !lost.is_empty();
     cx.io.emit(Action::Store(Store::Restored { epoch: epoch.to_owned(), lost, forget }));
     cx.server_epoch = epoch.to_owned();
@@ -177,11 +137,11 @@ mod tests {
         members: &[&str],
         epoch: &str,
         seq: i64,
-    ) -> Journaled {
-        Journaled {
+    ) -> JournalRow {
+        JournalRow {
             row,
             entity: "Field.Site".to_owned(),
-            id: ObjectId::from_parts(1, id),
+            id: ObjectId::from_parts(1, id).to_string(),
             kind,
             members: members.iter().map(|m| (*m).to_owned()).collect(),
             base_revision: Some(row),
@@ -201,7 +161,7 @@ mod tests {
             row(6, 4, ChangeKind::Update, &["Name"], "e2", 99),
         ];
         let restored = [RestorePoint { epoch: String::new(), through: 15 }];
-        let (lost, rows) = lost(&journal, "e2", &restored);
+        let (lost, rows) = lost(&journal, "e2", &restored).unwrap();
         assert_eq!(rows, vec![2, 3, 4, 5]);
         assert_eq!(lost.len(), 3);
         assert_eq!(lost[0].id, ObjectId::from_parts(1, 1));
@@ -222,7 +182,8 @@ mod tests {
             row(1, 1, ChangeKind::Update, &["Name"], "", 20),
             row(2, 1, ChangeKind::Delete, &[], "", 21),
         ];
-        let (lost, _) = lost(&journal, "e1", &[RestorePoint { epoch: String::new(), through: 1 }]);
+        let restored = [RestorePoint { epoch: String::new(), through: 1 }];
+        let (lost, _) = lost(&journal, "e1", &restored).unwrap();
         assert_eq!(lost.len(), 1);
         assert_eq!((lost[0].kind, lost[0].members.len()), (ChangeKind::Delete, 0));
         assert_eq!(lost[0].base_revision, Some(1));

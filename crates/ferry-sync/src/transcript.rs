@@ -151,19 +151,12 @@ pub fn event(
             Event::Committed { downloaded: committed.downloaded, removed: committed.removed }
         }
         "clock" => Event::Clock(Timestamp::parse(rest).ok_or(format!("`{rest}` is no time"))?),
-        "journal" => journal(rest)?,
+        "journal" => Event::Journal(json(rest, kind)?),
         "dirty" => Event::Dirty(json(rest, kind)?),
         "timer" => Event::Timer,
         "cancel" => Event::Cancel,
         other => return Err(format!("no event `{other}`")),
     })
-}
-
-/// The event of a `journal` line.
-fn journal(rest: &str) -> Result<Event, String> {
-    let rows: Vec<crate::restore::JournalRow> = json(rest, "journal")?;
-    let rows = rows.into_iter().map(crate::restore::JournalRow::into_journaled);
-    Ok(Event::Journal(rows.collect::<Result<_, String>>()?))
 }
 
 /// The event of a `start` line.

@@ -157,9 +157,7 @@ impl WireEvent {
                 Event::Committed { downloaded, removed }
             }
             WireEvent::Clock { at } => Event::Clock(time(&at)?),
-            WireEvent::Journal { rows } => Event::Journal(
-                rows.into_iter().map(JournalRow::into_journaled).collect::<Result<_, String>>()?,
-            ),
+            WireEvent::Journal { rows } => Event::Journal(rows),
             WireEvent::Dirty { changes } => Event::Dirty(changes),
             WireEvent::Timer => Event::Timer,
             WireEvent::Cancel => Event::Cancel,
@@ -510,10 +508,7 @@ pub(crate) fn event_json(event: &Event, model_text: Option<&str>) -> Json {
             json!({ "kind": "committed", "downloaded": downloaded, "removed": removed })
         }
         Event::Clock(at) => json!({ "kind": "clock", "at": at.to_string() }),
-        Event::Journal(rows) => {
-            let rows: Vec<JournalRow> = rows.iter().map(JournalRow::of).collect();
-            json!({ "kind": "journal", "rows": rows })
-        }
+        Event::Journal(rows) => json!({ "kind": "journal", "rows": rows }),
         Event::Dirty(changes) => json!({ "kind": "dirty", "changes": changes }),
         Event::Timer => json!({ "kind": "timer" }),
         Event::Cancel => json!({ "kind": "cancel" }),
