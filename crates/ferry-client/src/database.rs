@@ -396,14 +396,7 @@ impl Database {
     /// A second connection to the database, for applying a download while the app goes on
     /// reading through the first.
     pub(crate) fn open_writer(&self) -> Result<rusqlite::Connection, ClientError> {
-        let connection = connect(&self.path, self.key.as_ref())?;
-        if self.key.is_none() {
-            // The sort of an index built after a large first download spills to a temporary
-            // file instead of memory. An encrypted database keeps it in memory: SQLCipher does
-            // not encrypt temporary files.
-            connection.pragma_update(None, "temp_store", "FILE")?;
-        }
-        Ok(connection)
+        connect(&self.path, self.key.as_ref())
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
