@@ -305,8 +305,16 @@ interface JournalStatements {
   retention_days: number;
 }
 
+/** The statements, read from each core once. */
+const journalStatementsOf = new WeakMap<object, JournalStatements>();
+
 function journalStatements(device: Device): JournalStatements {
-  return JSON.parse(device.core.journalStatements()) as JournalStatements;
+  let found = journalStatementsOf.get(device.core);
+  if (found === undefined) {
+    found = JSON.parse(device.core.journalStatements()) as JournalStatements;
+    journalStatementsOf.set(device.core, found);
+  }
+  return found;
 }
 
 /** Journals the changes the server applied in this upload, when its answer gives the upload's position; forgets rows past the journal's retention. */
