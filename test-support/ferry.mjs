@@ -31,6 +31,20 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/**
+ * The options of a persistent Chromium context the browser tests open: the machine's Chromium,
+ * headless, with `CHROMIUM_ARGS`, a 1280×800 window, an English locale and UTC, so screenshots
+ * and dates come out the same on every machine.
+ */
+export const CHROMIUM_CONTEXT = {
+  executablePath: CHROMIUM,
+  headless: true,
+  args: CHROMIUM_ARGS,
+  viewport: { width: 1280, height: 800 },
+  locale: "en-GB",
+  timezoneId: "UTC",
+};
+
 /** How long a server may take to say where it listens, in milliseconds. */
 const SERVER_START_MS_MAX = 20_000;
 

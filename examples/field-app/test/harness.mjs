@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { PNG } from "pngjs";
 
-import { CHROMIUM, CHROMIUM_ARGS, FerryServer } from "../../../test-support/ferry.mjs";
+import { CHROMIUM_CONTEXT, FerryServer } from "../../../test-support/ferry.mjs";
 
 export { MODEL_FILE, cleanup, colourCount, temporaryDirectory } from "../../../test-support/ferry.mjs";
 
@@ -36,15 +36,7 @@ export class Device {
   static async launch(name, directory) {
     const profile = join(directory, `profile-${name}`);
     mkdirSync(profile, { recursive: true });
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 800 },
-      locale: "en-GB",
-      timezoneId: "UTC",
-      serviceWorkers: "allow",
-    });
+    const context = await chromium.launchPersistentContext(profile, { ...CHROMIUM_CONTEXT, serviceWorkers: "allow" });
     return new Device(name, context);
   }
 

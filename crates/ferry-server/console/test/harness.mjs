@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { PNG } from "pngjs";
 
-import { CHROMIUM, CHROMIUM_ARGS, FerryServer, ferry } from "../../../../test-support/ferry.mjs";
+import { CHROMIUM_CONTEXT, FerryServer, ferry } from "../../../../test-support/ferry.mjs";
 
 export { MODEL_FILE, cleanup, colourCount, temporaryDirectory } from "../../../../test-support/ferry.mjs";
 
@@ -146,14 +146,7 @@ export class Browser {
   static async launch(directory) {
     const profile = join(directory, "chromium-profile");
     mkdirSync(profile, { recursive: true });
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 800 },
-      locale: "en-GB",
-      timezoneId: "UTC",
-    });
+    const context = await chromium.launchPersistentContext(profile, CHROMIUM_CONTEXT);
     return new Browser(context);
   }
 
